@@ -1,0 +1,388 @@
+/*
+ * The backup engine: streams the store's licenses (one snapshot, key ID
+ * order) into a pack, then writes the manifest, the commit point.  Objects
+ * are write-once generations: nothing is ever renamed over an existing
+ * object, and the older generation is removed only after the new manifest
+ * is published (docs/backup-format.md).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define WRITE_CHUNK (1u << 20)   /* 1 MiB per driver write: large calls are fast over SFTP */
+
+int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const char *name)
+{
+	if (!rc)
+		return 0;
+	if (rc > 0 || rc <= LV_E__LAST) {
+		lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' returned an invalid code %d from %s", 
+		              lv__loaded_name(loc->drv), rc, what);
+		return LV_E_DRIVER_ABI;
+	}
+	if (run->errcode != rc || !run->errmsg[0])
+		lv__run_error(run, rc, "%s %s at %s: %s", what, name ? name : "", loc->uri, lv_strerror(rc));
+	return rc;
+}
+
+static int valid_object_name(const char *n)
+{
+	size_t l = strnlen(n, 256);
+	return l > 0 && l < 256 && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..");
+}
+
+struct scan_state {
+	lv_set_scan *s;
+	int bad;
+};
+
+static int scan_cb(const lv_object_info *info, void *ud)
+{
+	struct scan_state *st = ud;
+	lv_set_scan *s = st->s;
+	if (!info || !info->name || !valid_object_name(info->name)) {
+		st->bad = 1;
+		return 1;
+	}
+	uint64_t gen;
+	const char *ext;
+	if (!lv__gen_parse(info->name, &gen, &ext))
+		return 0;
+	s->n_objects++;
+	if (gen > s->newest_any)
+		s->newest_any = gen;
+	if (!strcmp(ext, "manifest") && gen >= s->newest_manifest) {
+		s->newest_manifest = gen;
+		s->has_manifest = 1;
+	}
+	char **n = realloc(s->old, (s->n_old + 1) * sizeof *n);
+	if (!n)
+		return LV_E_NOMEM;
+	s->old = n;
+	if (!(n[s->n_old] = strdup(info->name)))
+		return LV_E_NOMEM;
+	s->n_old++;
+	return 0;
+}
+
+int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out)
+{
+	memset(out, 0, sizeof *out);
+	struct scan_state st = {out, 0};
+	int rc = loc->ops->list(loc->inst, scan_cb, &st);
+	if (st.bad)
+		return lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' listed an invalid object name at %s",
+		                     lv__loaded_name(loc->drv), loc->uri);
+	if (rc == LV_E_NOMEM)
+		return lv__run_error(run, rc, "out of memory listing %s", loc->uri);
+	if (rc == LV_E_NOT_FOUND)
+		return 0; /* the location does not exist yet: empty */
+	return lv__drv_rc(run, loc, rc, "list", "objects");
+}
+
+void lv__set_scan_free(lv_set_scan *s)
+{
+	for (size_t i = 0; i < s->n_old; i++)
+		free(s->old[i]);
+	free(s->old);
+	memset(s, 0, sizeof *s);
+}
+
+/* ---- the backup ---------------------------------------------------------- */
+
+typedef struct backup_state {
+	lv_run *run;
+	lv_location *loc;
+	lv_writer *w;
+	const char *pack_name;
+	lv_buf out;              /* pending pack bytes */
+	lv_buf rec;              /* the record being encoded */
+	uint64_t offset;         /* pack bytes so far */
+	uint32_t pack_crc;
+	FILE *spool;             /* manifest entries, written after the pack */
+	uint64_t count, restricted;
+	int rc;
+} backup_state;
+
+static int flush_out(backup_state *b)
+{
+	if (!b->out.len)
+		return 0;
+	int rc = b->loc->ops->write(b->w, b->out.data, b->out.len);
+	if (rc)
+		return lv__drv_rc(b->run, b->loc, rc, "write", b->pack_name);
+	b->out.len = 0;
+	return 0;
+}
+
+static int backup_one(const lv_license *lic, void *ud)
+{
+	backup_state *b = ud;
+	lv_run *run = b->run;
+	if (lv__run_canceled(run))
+		return b->rc = LV_E_CANCELED;
+	run->done++;
+	if (!(lic->rights & LV_RIGHT_BACKUP)) {
+		lv_value v = {.type = LV_TYPE_LICENSE};
+		v.u.license.kid = lic->kid;
+		v.u.license.title = lic->title;
+		lv__run_emit(run, LV_STATUS_RESTRICTED_LICENSE, 0, &v);
+		b->restricted++;
+		lv__run_progress(run, 0);
+		return 0;
+	}
+	const char *why;
+	if (lv_license_validate(lic, &why)) {
+		lv__run_error(run, LV_E_CORRUPT, "license %s in the store is invalid: %s", lic->kid ? lic->kid : "?", why);
+		return b->rc = LV_E_CORRUPT;
+	}
+	b->rec.len = 0;
+	int rc = lv__buf_put(&b->rec, "\0\0\0\0", 4);
+	if (!rc)
+		rc = lv__record_encode(&b->rec, lic);
+	if (rc)
+		return b->rc = lv__run_error(run, LV_E_NOMEM, "out of memory encoding license %s", lic->kid);
+	uint32_t len = (uint32_t)(b->rec.len - 4);
+	lv__put_u32(b->rec.data, len);
+	lv_manifest_entry e;
+	snprintf(e.kid, sizeof e.kid, "%s", lic->kid);
+	e.offset = b->offset;
+	e.length = len;
+	e.crc = (uint32_t)crc32(0L, b->rec.data + 4, len);
+	b->pack_crc = (uint32_t)crc32(b->pack_crc, b->rec.data, (uInt)b->rec.len);
+	b->offset += b->rec.len;
+	unsigned char ent[2 + LV_KID_MAX + 16];
+	lv_buf eb = {ent, 0, sizeof ent};
+	lv__manifest_put_entry(&eb, &e);
+	if (fwrite(ent, 1, eb.len, b->spool) != eb.len)
+		return b->rc = lv__run_error(run, errno == ENOSPC ? LV_E_NO_SPACE : LV_E_IO,
+		                             "cannot write the manifest spool in the temporary directory: %s",
+		                             strerror(errno));
+	if (b->out.len + b->rec.len > WRITE_CHUNK && (rc = flush_out(b)))
+		return b->rc = rc;
+	if (b->rec.len >= WRITE_CHUNK) {
+		rc = b->loc->ops->write(b->w, b->rec.data, b->rec.len);
+		if (rc)
+			return b->rc = lv__drv_rc(run, b->loc, rc, "write", b->pack_name);
+	} else if ((rc = lv__buf_put(&b->out, b->rec.data, b->rec.len)))
+		return b->rc = lv__run_error(run, LV_E_NOMEM, "out of memory");
+	b->count++;
+	run->bytes += b->rec.len;
+	lv__run_progress(run, 0);
+	return 0;
+}
+
+/* Write the manifest object: header, the spooled entries, the trailer. */
+static int write_manifest(backup_state *b, const char *name, const lv_manifest_hdr *h)
+{
+	lv_run *run = b->run;
+	lv_location *loc = b->loc;
+	uint64_t spool_len = (uint64_t)ftello(b->spool);
+	lv_writer *w = NULL;
+	int rc = loc->ops->write_begin(loc->inst, name, spool_len + 512, &w);
+	if (rc)
+		return lv__drv_rc(run, loc, rc, "begin writing", name);
+	lv_buf buf = {0};
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	rc = lv__manifest_put_header(&buf, h);
+	if (rc)
+		goto nomem;
+	if (fflush(b->spool) != 0 || fseeko(b->spool, 0, SEEK_SET) != 0) {
+		rc = lv__run_error(run, LV_E_IO, "cannot read back the manifest spool: %s", strerror(errno));
+		goto fail;
+	}
+	for (;;) {
+		if ((rc = lv__buf_grow(&buf, WRITE_CHUNK)))
+			goto nomem;
+		size_t n = fread(buf.data + buf.len, 1, WRITE_CHUNK, b->spool);
+		buf.len += n;
+		if (n == 0 || buf.len >= WRITE_CHUNK) {
+			if (n == 0) {
+				if (ferror(b->spool)) {
+					rc = lv__run_error(run, LV_E_IO, "cannot read back the manifest spool");
+					goto fail;
+				}
+				crc = (uint32_t)crc32(crc, buf.data, (uInt)buf.len);
+				if ((rc = lv__manifest_put_trailer(&buf, crc)))
+					goto nomem;
+			} else
+				crc = (uint32_t)crc32(crc, buf.data, (uInt)buf.len);
+			if (buf.len && (rc = loc->ops->write(w, buf.data, buf.len))) {
+				rc = lv__drv_rc(run, loc, rc, "write", name);
+				goto fail;
+			}
+			buf.len = 0;
+			if (n == 0)
+				break;
+		}
+		if (lv__run_canceled(run)) {
+			rc = LV_E_CANCELED;
+			goto fail;
+		}
+	}
+	lv__buf_free(&buf);
+	rc = loc->ops->commit(w, 0);
+	if (rc == LV_E_EXISTS)
+		return lv__run_error(run, LV_E_BUSY,
+		                     "another backup to %s published %s first; run again", loc->uri, name);
+	return lv__drv_rc(run, loc, rc, "commit", name);
+nomem:
+	rc = lv__run_error(run, LV_E_NOMEM, "out of memory writing the manifest");
+fail:
+	lv__buf_free(&buf);
+	loc->ops->abort(w);
+	return rc;
+}
+
+int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
+{
+	lv_store *store = NULL;
+	lv_location *loc = NULL;
+	lv_set_scan scan = {0};
+	backup_state b = {.run = run};
+	char pack_name[64], man_name[64];
+	int pack_committed = 0;
+	int rc = lv__store_for_run(store_in, &store, run->errmsg);
+	if (rc) {
+		run->errcode = rc;
+		return rc;
+	}
+	if ((rc = lv__location_open(run->ctx, run, uri, LV_OPEN_WRITE, &loc)))
+		goto out;
+	if ((rc = lv__set_scan(run, loc, &scan)))
+		goto out;
+	if (scan.has_manifest && !(flags & LV_BACKUP_OVERWRITE)) {
+		rc = lv__run_error(run, LV_E_BACKUP_EXISTS,
+		                   "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
+		                   loc->uri, (unsigned long long)scan.newest_manifest);
+		goto out;
+	}
+	uint64_t gen = scan.newest_any + 1;
+	lv__gen_name(pack_name, sizeof pack_name, gen, "pack");
+	lv__gen_name(man_name, sizeof man_name, gen, "manifest");
+	b.loc = loc;
+	b.pack_name = pack_name;
+
+	if (store->ops->count(store->impl, &run->total))
+		run->total = 0;
+	/* the space the pack will need, at most: the store's own size is a fair bound */
+	uint64_t hint = UINT64_MAX;
+	if (store->is_sqlite) {
+		FILE *f = fopen(lv__sqlite_store_path(store->impl), "re");
+		if (f && fseeko(f, 0, SEEK_END) == 0)
+			hint = (uint64_t)ftello(f);
+		if (f)
+			fclose(f);
+	}
+	if (!(b.spool = tmpfile())) {
+		rc = lv__run_error(run, LV_E_IO, "cannot create a temporary file for the manifest: %s",
+		                   strerror(errno));
+		goto out;
+	}
+	rc = loc->ops->write_begin(loc->inst, pack_name, hint, &b.w);
+	if (rc) {
+		rc = lv__drv_rc(run, loc, rc, "begin writing", pack_name);
+		b.w = NULL;
+		goto out;
+	}
+	unsigned char hdr[LV_PACK_HEADER_LEN];
+	memcpy(hdr, LV_PACK_MAGIC, 8);
+	lv__put_u32(hdr + 8, LV_FORMAT_VERSION);
+	lv__put_u32(hdr + 12, 0);
+	b.pack_crc = (uint32_t)crc32(0L, hdr, sizeof hdr);
+	b.offset = sizeof hdr;
+	if ((rc = lv__buf_put(&b.out, hdr, sizeof hdr)))
+		goto out;
+	lv__run_progress(run, 1);
+	rc = store->ops->foreach(store->impl, backup_one, &b);
+	if (rc) {
+		if (b.rc)
+			rc = b.rc;
+		else if (store->is_sqlite)
+			rc = lv__run_error(run, rc, "%s", lv__sqlite_store_errmsg(store->impl));
+		else
+			rc = lv__run_error(run, rc < 0 ? rc : LV_E_IO, "reading the store failed");
+		goto out;
+	}
+	if ((rc = flush_out(&b)))
+		goto out;
+	if (lv__run_canceled(run)) {
+		rc = LV_E_CANCELED;
+		goto out;
+	}
+	lv_writer *w = b.w;
+	b.w = NULL;
+	rc = loc->ops->commit(w, 0);
+	if (rc == LV_E_EXISTS) {
+		rc = lv__run_error(run, LV_E_BUSY, "another backup to %s is writing generation %llu; run again",
+		                   loc->uri, (unsigned long long)gen);
+		goto out;
+	}
+	if ((rc = lv__drv_rc(run, loc, rc, "commit", pack_name)))
+		goto out;
+	pack_committed = 1;
+
+	lv_manifest_hdr h = {0};
+	h.generation = gen;
+	h.created = (int64_t)time(NULL);
+	h.count = b.count;
+	h.restricted = b.restricted;
+	h.pack_size = b.offset;
+	h.pack_crc = b.pack_crc;
+	unsigned char rnd[16];
+	if (lv__random(rnd, sizeof rnd)) {
+		rc = lv__run_error(run, LV_E_IO, "no random bytes for the backup id");
+		goto out;
+	}
+	lv__hex(h.backup_id, rnd, sizeof rnd);
+	lv_identity id;
+	if (lv_store_identity(store, &id) == 0)
+		snprintf(h.machine_id, sizeof h.machine_id, "%s", id.machine_id);
+	snprintf(h.pack_name, sizeof h.pack_name, "%s", pack_name);
+	if ((rc = write_manifest(&b, man_name, &h)))
+		goto out;
+	pack_committed = 0; /* the set is published: keep it */
+
+	/* the new set is whole: remove the older generations, manifests first */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < scan.n_old; i++) {
+			uint64_t g;
+			const char *ext;
+			if (!lv__gen_parse(scan.old[i], &g, &ext) || g >= gen)
+				continue;
+			if ((pass == 0) != (strcmp(ext, "manifest") == 0))
+				continue;
+			int r = loc->ops->remove ? loc->ops->remove(loc->inst, scan.old[i]) : LV_E_UNSUPPORTED;
+			if (r && r != LV_E_NOT_FOUND)
+				lv__log(run->ctx, LV_LOG_WARN, "could not remove the older %s at %s: %s", scan.old[i],
+				        loc->uri, run->errmsg);
+		}
+	run->errmsg[0] = '\0';
+	run->errcode = 0;
+	if (loc->ops->sync && (rc = loc->ops->sync(loc->inst))) {
+		rc = lv__drv_rc(run, loc, rc, "sync", "");
+		goto out;
+	}
+	lv__run_progress(run, 1);
+	lv__log(run->ctx, LV_LOG_INFO, "backed up %llu licenses (%llu restricted) to %s as %s",
+	        (unsigned long long)b.count, (unsigned long long)b.restricted, loc->uri, man_name);
+	/* a driver may leave a note for END on success (removable: safe to remove) */
+	rc = 0;
+out:
+	if (b.w)
+		loc->ops->abort(b.w);
+	if (pack_committed && loc->ops->remove)
+		loc->ops->remove(loc->inst, pack_name); /* an orphan pack: not part of any set */
+	if (b.spool)
+		fclose(b.spool);
+	lv__buf_free(&b.out);
+	lv__buf_free(&b.rec);
+	lv__set_scan_free(&scan);
+	lv__location_close(loc);
+	lv__store_run_release(store_in, store);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/* Error names and messages. */
+#include "internal.h"
+
+static const struct {
+	const char *name;
+	const char *msg;
+} errors[] = {
+	{"OK", "success"},
+	{"BACKUP_EXISTS", "licenses are already backed up at this location"},
+	{"BACKUP_CORRUPT", "one or more backed-up licenses are missing or corrupt"},
+	{"BUSY", "a run is already in progress"},
+	{"CANCELED", "the run was canceled"},
+	{"RESTORE_LIMIT", "the license may not be restored on more machines"},
+	{"DAILY_LIMIT", "the restore limit for the day is reached"},
+	{"SERVICE_UNAVAILABLE", "the license service cannot be reached; try later"},
+	{"NEEDS_INDIVIDUALIZATION", "the store must be individualized first"},
+	{"NOT_ALL_STORED", "some licenses could not be stored"},
+	{"NO_PATH", "the backup or restore path is not set"},
+	{"NO_DRIVER", "no driver serves this location"},
+	{"DRIVER_ABI", "the driver does not follow the driver ABI"},
+	{"BAD_URI", "the location is not a valid URI"},
+	{"CONFIG", "the configuration is not valid"},
+	{"AUTH", "authentication failed"},
+	{"HOST_KEY", "the server's host key cannot be trusted"},
+	{"NOT_FOUND", "not found"},
+	{"NO_SPACE", "not enough space at the location"},
+	{"IO", "input/output error"},
+	{"UNSUPPORTED", "not supported"},
+	{"INVALID_ARG", "invalid argument"},
+	{"NOMEM", "out of memory"},
+	{"EXISTS", "already exists"},
+	{"CORRUPT", "malformed file"},
+};
+
+const char *lv_error_name(int code)
+{
+	if (code > 0 || code <= LV_E__LAST)
+		return "UNKNOWN";
+	return errors[-code].name;
+}
+
+const char *lv_strerror(int code)
+{
+	if (code > 0 || code <= LV_E__LAST)
+		return "unknown error";
+	return errors[-code].msg;
+}
+
+const char *lv_version(void)
+{
+	return LV_VERSION_STRING;
+}
+
+const char *lv_status_name(int status)
+{
+	switch (status) {
+	case LV_STATUS_BEGIN: return "begin";
+	case LV_STATUS_END: return "end";
+	case LV_STATUS_RESTRICTED_LICENSE: return "restricted_license";
+	case LV_STATUS_CONNECTING: return "connecting";
+	case LV_STATUS_DISCONNECTING: return "disconnecting";
+	case LV_STATUS_PROGRESS: return "progress";
+	case LV_STATUS_INDIVIDUALIZE: return "individualize";
+	case LV_STATUS_REFUSED_LICENSE: return "refused_license";
+	default: return "unknown";
+	}
+}

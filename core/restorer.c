@@ -1,0 +1,361 @@
+/*
+ * The backup-restorer object: properties, and runs on a worker thread that
+ * report through one status callback.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+enum { KIND_BACKUP = 1, KIND_RESTORE, KIND_VERIFY };
+enum { ST_IDLE = 0, ST_RUNNING, ST_DONE };
+
+struct lv_restorer {
+	lv_context *ctx;
+	lv_store *store;
+	pthread_mutex_t lock;
+	char **names, **values;
+	size_t n_props;
+	/* the run */
+	int state;
+	int joinable;
+	pthread_t thread;
+	lv_run run;
+	int kind;
+	unsigned flags;
+	char *uri;
+	int result;
+	char errmsg[LV_ERRMSG_MAX];
+};
+
+/* ---- runs --------------------------------------------------------------- */
+
+int lv__run_error(lv_run *run, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lv__verrf(run->errmsg, fmt, ap);
+	va_end(ap);
+	run->errcode = code;
+	return code;
+}
+
+void lv__run_emit(lv_run *run, int status, int result, const lv_value *v)
+{
+	static const lv_value none = {LV_TYPE_NONE, {0}};
+	if (run->cb)
+		run->cb(status, result, v ? v : &none, run->ud);
+}
+
+int lv__run_canceled(lv_run *run)
+{
+	return atomic_load_explicit(&run->canceled, memory_order_relaxed);
+}
+
+void lv__run_progress(lv_run *run, int force)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force) {
+		long ms = (now.tv_sec - run->last_emit.tv_sec) * 1000 +
+		          (now.tv_nsec - run->last_emit.tv_nsec) / 1000000;
+		if (ms < 200)
+			return;
+	}
+	run->last_emit = now;
+	lv_value v = {.type = LV_TYPE_PROGRESS};
+	v.u.progress.done = run->done;
+	v.u.progress.total = run->total;
+	v.u.progress.bytes = run->bytes;
+	lv__run_emit(run, LV_STATUS_PROGRESS, 0, &v);
+}
+
+static void *worker(void *arg)
+{
+	lv_restorer *r = arg;
+	lv_run *run = &r->run;
+	lv__run_emit(run, LV_STATUS_BEGIN, 0, NULL);
+	int rc;
+	switch (r->kind) {
+	case KIND_BACKUP: rc = lv__do_backup(run, r->store, r->uri, r->flags); break;
+	case KIND_RESTORE: rc = lv__do_restore(run, r->store, r->uri, r->flags); break;
+	default: rc = lv__do_verify(run, r->uri); break;
+	}
+	if (rc > 0 || rc <= LV_E__LAST)
+		rc = LV_E_IO;
+	if (rc && lv__run_canceled(run) && rc != LV_E_CANCELED) {
+		/* a driver interrupted by the cancel may report IO: the cause is the cancel */
+		rc = LV_E_CANCELED;
+	}
+	if (rc == LV_E_CANCELED)
+		snprintf(run->errmsg, sizeof run->errmsg, "%s of %s canceled; nothing was changed",
+		         r->kind == KIND_BACKUP ? "backup" : r->kind == KIND_RESTORE ? "restore" : "verify", r->uri);
+	else if (rc && !run->errmsg[0])
+		snprintf(run->errmsg, sizeof run->errmsg, "%s", lv_strerror(rc));
+	pthread_mutex_lock(&r->lock);
+	r->result = rc;
+	snprintf(r->errmsg, sizeof r->errmsg, "%s", rc ? run->errmsg : "");
+	pthread_mutex_unlock(&r->lock);
+	/* END carries the message: the error's, or the driver's note on success */
+	lv_value v = {.type = LV_TYPE_STRING};
+	v.u.str = run->errmsg;
+	lv__run_emit(run, LV_STATUS_END, rc, run->errmsg[0] ? &v : NULL);
+	pthread_mutex_lock(&r->lock);
+	r->state = ST_DONE;
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int lv_restorer_new(lv_restorer **out, lv_context *ctx, lv_store *store)
+{
+	if (!out || !ctx || !store)
+		return LV_E_INVALID_ARG;
+	lv_restorer *r = calloc(1, sizeof *r);
+	if (!r)
+		return LV_E_NOMEM;
+	r->ctx = ctx;
+	r->store = store;
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+static void join(lv_restorer *r)
+{
+	if (r->joinable) {
+		pthread_join(r->thread, NULL);
+		r->joinable = 0;
+	}
+}
+
+void lv_restorer_free(lv_restorer *r)
+{
+	if (!r)
+		return;
+	lv_restorer_cancel(r);
+	join(r);
+	lv_restorer_remove_all_props(r);
+	free(r->uri);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	pthread_mutex_lock(&r->lock);
+	if (r->state == ST_RUNNING) {
+		pthread_mutex_unlock(&r->lock);
+		return LV_E_BUSY;
+	}
+	pthread_mutex_unlock(&r->lock);
+	join(r);
+	lv_value v;
+	int rc = lv_restorer_get_prop(r, prop, &v);
+	if (rc && kind == KIND_VERIFY)
+		rc = lv_restorer_get_prop(r, LV_PROP_BACKUP_PATH, &v);
+	if (rc || !v.u.str[0]) {
+		snprintf(r->errmsg, sizeof r->errmsg, "the %s property is not set", prop);
+		return LV_E_NO_PATH;
+	}
+	unsigned allowed = kind == KIND_BACKUP ? LV_BACKUP_OVERWRITE
+	                 : kind == KIND_RESTORE ? LV_RESTORE_INDIVIDUALIZE : 0;
+	if (flags & ~allowed) {
+		snprintf(r->errmsg, sizeof r->errmsg, "flags 0x%x are not valid for this run", flags & ~allowed);
+		return LV_E_INVALID_ARG;
+	}
+	char *uri = strdup(v.u.str);
+	if (!uri)
+		return LV_E_NOMEM;
+	free(r->uri);
+	r->uri = uri;
+	r->kind = kind;
+	r->flags = flags;
+	memset(&r->run, 0, sizeof r->run);
+	r->run.ctx = r->ctx;
+	r->run.cb = cb;
+	r->run.ud = ud;
+	r->errmsg[0] = '\0';
+	r->state = ST_RUNNING;
+	if (pthread_create(&r->thread, NULL, worker, r) != 0) {
+		r->state = ST_IDLE;
+		snprintf(r->errmsg, sizeof r->errmsg, "cannot start a worker thread");
+		return LV_E_NOMEM;
+	}
+	r->joinable = 1;
+	return 0;
+}
+
+int lv_restorer_backup(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud)
+{
+	return start(r, KIND_BACKUP, flags, LV_PROP_BACKUP_PATH, cb, ud);
+}
+
+int lv_restorer_restore(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud)
+{
+	return start(r, KIND_RESTORE, flags, LV_PROP_RESTORE_PATH, cb, ud);
+}
+
+int lv_restorer_verify(lv_restorer *r, lv_status_cb cb, void *ud)
+{
+	return start(r, KIND_VERIFY, 0, LV_PROP_RESTORE_PATH, cb, ud);
+}
+
+int lv_restorer_cancel(lv_restorer *r)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	atomic_store(&r->run.canceled, 1);
+	return 0;
+}
+
+int lv_restorer_wait(lv_restorer *r, int *result)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	join(r);
+	pthread_mutex_lock(&r->lock);
+	if (r->state == ST_DONE)
+		r->state = ST_IDLE;
+	if (result)
+		*result = r->result;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+const char *lv_restorer_last_error(const lv_restorer *r)
+{
+	return r ? r->errmsg : "";
+}
+
+/* ---- properties -------------------------------------------------------- */
+
+static int busy(lv_restorer *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int b = r->state == ST_RUNNING;
+	pthread_mutex_unlock(&r->lock);
+	return b;
+}
+
+static ssize_t find_prop(const lv_restorer *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_props; i++)
+		if (!strcmp(r->names[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+int lv_restorer_set_prop(lv_restorer *r, const char *name, const lv_value *value)
+{
+	if (!r || !name || !*name || !value)
+		return LV_E_INVALID_ARG;
+	if (value->type != LV_TYPE_STRING || !value->u.str) {
+		snprintf(r->errmsg, sizeof r->errmsg, "property %s: only string values are accepted", name);
+		return LV_E_INVALID_ARG;
+	}
+	if (busy(r))
+		return LV_E_BUSY;
+	char *v = strdup(value->u.str);
+	if (!v)
+		return LV_E_NOMEM;
+	ssize_t i = find_prop(r, name);
+	if (i >= 0) {
+		free(r->values[i]);
+		r->values[i] = v;
+		return 0;
+	}
+	char *n = strdup(name);
+	char **nn = realloc(r->names, (r->n_props + 1) * sizeof *nn);
+	if (nn)
+		r->names = nn;
+	char **nv = nn ? realloc(r->values, (r->n_props + 1) * sizeof *nv) : NULL;
+	if (!n || !nn || !nv) {
+		free(n);
+		free(v);
+		return LV_E_NOMEM;
+	}
+	r->values = nv;
+	r->names[r->n_props] = n;
+	r->values[r->n_props++] = v;
+	return 0;
+}
+
+int lv_restorer_set_string(lv_restorer *r, const char *name, const char *value)
+{
+	lv_value v = {.type = LV_TYPE_STRING};
+	v.u.str = value;
+	return lv_restorer_set_prop(r, name, &v);
+}
+
+int lv_restorer_get_prop(const lv_restorer *r, const char *name, lv_value *value)
+{
+	if (!r || !name || !value)
+		return LV_E_INVALID_ARG;
+	ssize_t i = find_prop(r, name);
+	if (i < 0)
+		return LV_E_NOT_FOUND;
+	value->type = LV_TYPE_STRING;
+	value->u.str = r->values[i];
+	return 0;
+}
+
+int lv_restorer_prop_count(const lv_restorer *r, size_t *count)
+{
+	if (!r || !count)
+		return LV_E_INVALID_ARG;
+	*count = r->n_props;
+	return 0;
+}
+
+int lv_restorer_get_prop_at(const lv_restorer *r, size_t index, const char **name, lv_value *value)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	if (index >= r->n_props)
+		return LV_E_NOT_FOUND;
+	if (name)
+		*name = r->names[index];
+	if (value) {
+		value->type = LV_TYPE_STRING;
+		value->u.str = r->values[index];
+	}
+	return 0;
+}
+
+int lv_restorer_remove_prop(lv_restorer *r, const char *name)
+{
+	if (!r || !name)
+		return LV_E_INVALID_ARG;
+	if (busy(r))
+		return LV_E_BUSY;
+	ssize_t i = find_prop(r, name);
+	if (i < 0)
+		return LV_E_NOT_FOUND;
+	free(r->names[i]);
+	free(r->values[i]);
+	memmove(&r->names[i], &r->names[i + 1], (r->n_props - (size_t)i - 1) * sizeof *r->names);
+	memmove(&r->values[i], &r->values[i + 1], (r->n_props - (size_t)i - 1) * sizeof *r->values);
+	r->n_props--;
+	return 0;
+}
+
+int lv_restorer_remove_all_props(lv_restorer *r)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	if (busy(r))
+		return LV_E_BUSY;
+	for (size_t i = 0; i < r->n_props; i++) {
+		free(r->names[i]);
+		free(r->values[i]);
+	}
+	free(r->names);
+	free(r->values);
+	r->names = r->values = NULL;
+	r->n_props = 0;
+	return 0;
+}

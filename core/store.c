@@ -1,0 +1,351 @@
+/* The license store: the public functions, over the ops table. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+int lv__store_error(lv_store *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lv__verrf(s->errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Take the impl's message after an ops call failed. */
+static int ops_rc(lv_store *s, int rc, const char *what)
+{
+	if (!rc)
+		return 0;
+	if (rc > 0 || rc <= LV_E__LAST)
+		rc = LV_E_IO;
+	if (s->is_sqlite)
+		lv__errf(s->errmsg, "%s", lv__sqlite_store_errmsg(s->impl));
+	else
+		lv__errf(s->errmsg, "%s: %s", what, lv_strerror(rc));
+	return rc;
+}
+
+int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags)
+{
+	if (!out || !ctx || !path || !*path)
+		return LV_E_INVALID_ARG;
+	lv_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return LV_E_NOMEM;
+	s->ctx = ctx;
+	s->ops = &lv__sqlite_store_ops;
+	s->is_sqlite = 1;
+	int rc = lv__sqlite_store_open(ctx, path, flags, &s->impl, ctx->errmsg);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int lv_store_new_custom(lv_store **out, lv_context *ctx, const lv_store_ops *ops, void *impl)
+{
+	if (!out || !ctx || !ops || ops->version < 1 || !ops->count || !ops->get || !ops->put ||
+	    !ops->remove || !ops->foreach || !ops->begin || !ops->commit || !ops->rollback ||
+	    !ops->meta_get || !ops->meta_set)
+		return LV_E_INVALID_ARG;
+	lv_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return LV_E_NOMEM;
+	s->ctx = ctx;
+	s->ops = ops;
+	s->impl = impl;
+	*out = s;
+	return 0;
+}
+
+void lv_store_free(lv_store *s)
+{
+	if (!s)
+		return;
+	if (s->ops->close)
+		s->ops->close(s->impl);
+	free(s);
+}
+
+const char *lv_store_last_error(const lv_store *s)
+{
+	return s ? s->errmsg : "";
+}
+
+int lv__store_for_run(lv_store *s, lv_store **out, char *err)
+{
+	if (!s->is_sqlite) {
+		*out = s;
+		return 0;
+	}
+	lv_store *r = calloc(1, sizeof *r);
+	if (!r)
+		return LV_E_NOMEM;
+	r->ctx = s->ctx;
+	r->ops = s->ops;
+	r->is_sqlite = 1;
+	int rc = lv__sqlite_store_open(s->ctx, lv__sqlite_store_path(s->impl), 0, &r->impl, err);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void lv__store_run_release(lv_store *orig, lv_store *run)
+{
+	if (run && run != orig)
+		lv_store_free(run);
+}
+
+/* ---- identity ---------------------------------------------------------- */
+
+int lv__host_id(char *out, size_t cap)
+{
+	const char *env = getenv("LICVAULT_HOST_ID");
+	char raw[256] = "";
+	if (env && *env)
+		snprintf(raw, sizeof raw, "%s", env);
+	else {
+		FILE *f = fopen("/etc/machine-id", "re");
+		if (f) {
+			if (!fgets(raw, sizeof raw, f))
+				raw[0] = '\0';
+			fclose(f);
+		}
+		raw[strcspn(raw, "\r\n")] = '\0';
+		if (!raw[0] && gethostname(raw, sizeof raw) != 0)
+			snprintf(raw, sizeof raw, "unknown-host");
+	}
+	/* never store the machine-id itself: a keyed digest of it */
+	uLong a = crc32(0L, (const Bytef *)"licvault-host", 13);
+	a = crc32(a, (const Bytef *)raw, (uInt)strlen(raw));
+	uLong b = adler32(1L, (const Bytef *)raw, (uInt)strlen(raw));
+	snprintf(out, cap, "%08lx%08lx", a & 0xffffffffUL, b & 0xffffffffUL);
+	return 0;
+}
+
+int lv_store_identity(lv_store *s, lv_identity *out)
+{
+	if (!s || !out)
+		return LV_E_INVALID_ARG;
+	memset(out, 0, sizeof *out);
+	char host[64], since[32] = "";
+	lv__host_id(host, sizeof host);
+	int rc = s->ops->meta_get(s->impl, "machine_id", out->machine_id, sizeof out->machine_id);
+	if (rc == LV_E_NOT_FOUND) {
+		out->machine_id[0] = '\0';
+		snprintf(out->host_id, sizeof out->host_id, "%s", host);
+		return 0;
+	}
+	if (rc)
+		return ops_rc(s, rc, "read the machine identity");
+	rc = s->ops->meta_get(s->impl, "host_id", out->host_id, sizeof out->host_id);
+	if (rc && rc != LV_E_NOT_FOUND)
+		return ops_rc(s, rc, "read the machine identity");
+	if (s->ops->meta_get(s->impl, "individualized_at", since, sizeof since) == 0)
+		out->since = strtoll(since, NULL, 10);
+	out->individualized = !strcmp(out->host_id, host);
+	out->other_host = !out->individualized;
+	return 0;
+}
+
+int lv__identity_new(lv_store *s, char *machine_id, size_t cap)
+{
+	(void)s;
+	unsigned char r[16];
+	if (lv__random(r, sizeof r))
+		return LV_E_IO;
+	if (cap < 33)
+		return LV_E_INVALID_ARG;
+	lv__hex(machine_id, r, sizeof r);
+	return 0;
+}
+
+/* Write a new identity (inside the caller's transaction, if any). */
+static int write_identity(lv_store *s, const char *id)
+{
+	char host[64], now[32];
+	lv__host_id(host, sizeof host);
+	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+	int rc = s->ops->meta_set(s->impl, "machine_id", id);
+	if (!rc)
+		rc = s->ops->meta_set(s->impl, "host_id", host);
+	if (!rc)
+		rc = s->ops->meta_set(s->impl, "individualized_at", now);
+	return ops_rc(s, rc, "write the machine identity");
+}
+
+int lv__store_set_identity(lv_store *s, const char *id)
+{
+	return write_identity(s, id);
+}
+
+int lv_store_individualize(lv_store *s, int *changed)
+{
+	if (!s)
+		return LV_E_INVALID_ARG;
+	lv_identity id;
+	int rc = lv_store_identity(s, &id);
+	if (rc)
+		return rc;
+	if (changed)
+		*changed = 0;
+	if (id.individualized)
+		return 0;
+	char mid[64];
+	if ((rc = lv__identity_new(s, mid, sizeof mid)))
+		return lv__store_error(s, rc, "cannot make a machine identity: no random bytes");
+	if ((rc = ops_rc(s, s->ops->begin(s->impl), "begin")))
+		return rc;
+	rc = write_identity(s, mid);
+	if (!rc)
+		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+	else
+		s->ops->rollback(s->impl);
+	if (!rc && changed)
+		*changed = 1;
+	return rc;
+}
+
+/* ---- licenses ---------------------------------------------------------- */
+
+/* Add inside a transaction: bind an unbound license to the store's identity. */
+static int add_one(lv_store *s, const lv_license *lic, unsigned flags, const char *machine)
+{
+	const char *why;
+	if (lv_license_validate(lic, &why))
+		return lv__store_error(s, LV_E_INVALID_ARG, "license %s: %s", lic && lic->kid ? lic->kid : "?", why);
+	lv_license l = *lic;
+	if (!l.machine || !*l.machine)
+		l.machine = machine;
+	return ops_rc(s, s->ops->put(s->impl, &l, flags), "add a license");
+}
+
+/* Ensure an identity inside the open transaction; *mid gets it. */
+static int ensure_identity(lv_store *s, char *mid, size_t cap)
+{
+	lv_identity id;
+	int rc = lv_store_identity(s, &id);
+	if (rc)
+		return rc;
+	if (id.individualized) {
+		snprintf(mid, cap, "%s", id.machine_id);
+		return 0;
+	}
+	if ((rc = lv__identity_new(s, mid, cap)))
+		return lv__store_error(s, rc, "cannot make a machine identity: no random bytes");
+	return write_identity(s, mid);
+}
+
+int lv_store_transaction(lv_store *s, int (*fn)(lv_store *, void *), void *ud)
+{
+	if (!s || !fn || s->in_txn)
+		return LV_E_INVALID_ARG;
+	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	if (rc)
+		return rc;
+	rc = ensure_identity(s, s->txn_machine, sizeof s->txn_machine);
+	s->in_txn = 1;
+	if (!rc)
+		rc = fn(s, ud);
+	s->in_txn = 0;
+	if (!rc)
+		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+	else
+		s->ops->rollback(s->impl);
+	return rc;
+}
+
+int lv_store_add(lv_store *s, const lv_license *lic, unsigned flags)
+{
+	if (!s || !lic)
+		return LV_E_INVALID_ARG;
+	if (s->in_txn)
+		return add_one(s, lic, flags, s->txn_machine);
+	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	if (rc)
+		return rc;
+	char mid[64];
+	rc = ensure_identity(s, mid, sizeof mid);
+	if (!rc)
+		rc = add_one(s, lic, flags, mid);
+	if (!rc)
+		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+	else
+		s->ops->rollback(s->impl);
+	return rc;
+}
+
+int lv_store_get(lv_store *s, const char *kid, lv_license **out)
+{
+	if (!s || !kid || !out)
+		return LV_E_INVALID_ARG;
+	return ops_rc(s, s->ops->get(s->impl, kid, out), "read a license");
+}
+
+int lv_store_remove(lv_store *s, const char *kid)
+{
+	if (!s || !kid)
+		return LV_E_INVALID_ARG;
+	return ops_rc(s, s->ops->remove(s->impl, kid), "remove a license");
+}
+
+int lv_store_count(lv_store *s, uint64_t *out)
+{
+	if (!s || !out)
+		return LV_E_INVALID_ARG;
+	return ops_rc(s, s->ops->count(s->impl, out), "count licenses");
+}
+
+int lv_store_foreach(lv_store *s, lv_license_cb cb, void *ud)
+{
+	if (!s || !cb)
+		return LV_E_INVALID_ARG;
+	int rc = s->ops->foreach(s->impl, cb, ud);
+	if (rc > 0)
+		return rc; /* the callback's own value */
+	return ops_rc(s, rc, "list licenses");
+}
+
+int lv_store_import_files(lv_store *s, const char *const *paths, size_t n, unsigned flags)
+{
+	if (!s || (!paths && n))
+		return LV_E_INVALID_ARG;
+	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	if (rc)
+		return rc;
+	char mid[64];
+	rc = ensure_identity(s, mid, sizeof mid);
+	for (size_t i = 0; !rc && i < n; i++) {
+		lv_license *lic = NULL;
+		char err[LV_ERRMSG_MAX];
+		rc = lv_license_parse_file(&lic, paths[i], err, sizeof err);
+		if (rc) {
+			lv__store_error(s, rc, "%s", err);
+			break;
+		}
+		rc = add_one(s, lic, flags, mid);
+		if (rc) {
+			char prev[LV_ERRMSG_MAX];
+			snprintf(prev, sizeof prev, "%s", s->errmsg);
+			lv__store_error(s, rc, "%s: %s", paths[i], prev);
+		}
+		lv_license_free(lic);
+	}
+	if (!rc)
+		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+	else
+		s->ops->rollback(s->impl);
+	return rc;
+}

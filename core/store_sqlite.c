@@ -1,0 +1,401 @@
+/*
+ * The default license store: one SQLite file in WAL mode.  Every change is
+ * a transaction; a backup reads one snapshot; a restore imports in one
+ * transaction.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define LV_APP_ID 0x4C564C54 /* 'LVLT' */
+#define SCHEMA_VERSION 1
+
+typedef struct sq_store {
+	sqlite3 *db;
+	char *path;
+	char errmsg[LV_ERRMSG_MAX];
+	int in_txn;
+} sq_store;
+
+const char *lv__sqlite_store_errmsg(void *impl)
+{
+	return ((sq_store *)impl)->errmsg;
+}
+
+static int sq_err(sq_store *s, int src, const char *what)
+{
+	int ext = sqlite3_extended_errcode(s->db);
+	int code = (src == SQLITE_BUSY || src == SQLITE_LOCKED) ? LV_E_BUSY
+	         : src == SQLITE_FULL ? LV_E_NO_SPACE
+	         : src == SQLITE_NOMEM ? LV_E_NOMEM
+	         : src == SQLITE_CORRUPT || src == SQLITE_NOTADB ? LV_E_CORRUPT
+	         : src == SQLITE_CONSTRAINT ? LV_E_EXISTS : LV_E_IO;
+	if (code == LV_E_BUSY)
+		lv__errf(s->errmsg, "store %s: %s: locked by another process or connection (%s)", s->path, what,
+		         sqlite3_errmsg(s->db));
+	else
+		lv__errf(s->errmsg, "store %s: %s: %s (SQLite error %d)", s->path, what, sqlite3_errmsg(s->db), ext);
+	return code;
+}
+
+static int exec(sq_store *s, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : sq_err(s, rc, what);
+}
+
+static void sq_close(void *impl)
+{
+	sq_store *s = impl;
+	if (!s)
+		return;
+	if (s->in_txn)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close_v2(s->db);
+	free(s->path);
+	free(s);
+}
+
+int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, void **impl, char *err)
+{
+	(void)ctx;
+	sq_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return LV_E_NOMEM;
+	s->path = strdup(path);
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (!exists && !(flags & LV_STORE_CREATE)) {
+		lv__errf(err, "store %s does not exist (create it with an import, or pass LV_STORE_CREATE)", path);
+		sq_close(s);
+		return LV_E_NOT_FOUND;
+	}
+	if (!exists) {
+		/* create the parent directory (XDG data dir) */
+		char *dir = strdup(path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash && slash != dir) {
+			*slash = '\0';
+			char e2[256];
+			int rc = lv__mkdirs(dir, e2, sizeof e2);
+			if (rc) {
+				lv__errf(err, "store %s: %s", path, e2);
+				free(dir);
+				sq_close(s);
+				return rc;
+			}
+		}
+		free(dir);
+	}
+	int oflags = (flags & LV_STORE_READONLY) ? SQLITE_OPEN_READONLY
+	           : SQLITE_OPEN_READWRITE | ((flags & LV_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	oflags |= SQLITE_OPEN_NOMUTEX;
+	int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		lv__errf(err, "store %s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		sq_close(s);
+		return rc == SQLITE_CANTOPEN ? LV_E_IO : LV_E_IO;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_extended_result_codes(s->db, 1);
+	/* Is it a licvault store?  application_id, or an empty new file. */
+	sqlite3_stmt *q = NULL;
+	int app = 0, ver = 0, ntables = -1;
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA application_id", -1, &q, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+		app = sqlite3_column_int(q, 0);
+	else if (rc == SQLITE_OK)
+		rc = sqlite3_errcode(s->db);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL);
+		if (rc == SQLITE_OK) {
+			int r = sqlite3_step(q);
+			if (r == SQLITE_ROW)
+				ntables = sqlite3_column_int(q, 0);
+			else
+				rc = r;
+		}
+		sqlite3_finalize(q);
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		int code = sq_err(s, rc, "cannot read");
+		if (rc == SQLITE_NOTADB)
+			lv__errf(err, "store %s is not a licvault store (not an SQLite database)", path);
+		else
+			lv__errf(err, "%s", s->errmsg);
+		sq_close(s);
+		return code == LV_E_CORRUPT ? LV_E_CORRUPT : code;
+	}
+	if (app != LV_APP_ID && ntables != 0) {
+		lv__errf(err, "store %s is an SQLite database but not a licvault store", path);
+		sq_close(s);
+		return LV_E_CORRUPT;
+	}
+	if (!(flags & LV_STORE_READONLY)) {
+		if ((rc = exec(s, "PRAGMA journal_mode=WAL", "set WAL mode")) ||
+		    (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous"))) {
+			lv__errf(err, "%s", s->errmsg);
+			sq_close(s);
+			return rc;
+		}
+	}
+	if (ntables == 0 && !(flags & LV_STORE_READONLY)) {
+		rc = exec(s,
+		          "BEGIN IMMEDIATE;"
+		          "PRAGMA application_id=" "1280724052" ";"
+		          "PRAGMA user_version=1;"
+		          "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+		          "CREATE TABLE IF NOT EXISTS licenses("
+		          " id INTEGER PRIMARY KEY, kid TEXT NOT NULL UNIQUE, content_id TEXT, title TEXT,"
+		          " issuer TEXT, issued INTEGER NOT NULL, expires INTEGER NOT NULL, rights INTEGER NOT NULL,"
+		          " play_count INTEGER NOT NULL, plays_left INTEGER NOT NULL, machine TEXT, payload BLOB);"
+		          "COMMIT;",
+		          "create the schema");
+		if (rc) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			lv__errf(err, "%s", s->errmsg);
+			sq_close(s);
+			return rc;
+		}
+	} else {
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL);
+		if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+			ver = sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+		if (ver != SCHEMA_VERSION) {
+			lv__errf(err, "store %s has schema version %d, this licvault knows version %d", path, ver,
+			         SCHEMA_VERSION);
+			sq_close(s);
+			return LV_E_CORRUPT;
+		}
+	}
+	*impl = s;
+	return 0;
+}
+
+static int sq_count(void *impl, uint64_t *out)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM licenses", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "count licenses");
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 0 : sq_err(s, rc, "count licenses");
+}
+
+#define COLS "kid, content_id, title, issuer, issued, expires, rights, play_count, plays_left, machine, payload"
+
+static void row_to_license(sqlite3_stmt *q, lv_license *l)
+{
+	memset(l, 0, sizeof *l);
+	l->kid = (const char *)sqlite3_column_text(q, 0);
+	l->content_id = (const char *)sqlite3_column_text(q, 1);
+	l->title = (const char *)sqlite3_column_text(q, 2);
+	l->issuer = (const char *)sqlite3_column_text(q, 3);
+	l->issued = sqlite3_column_int64(q, 4);
+	l->expires = sqlite3_column_int64(q, 5);
+	l->rights = (uint32_t)sqlite3_column_int64(q, 6);
+	l->play_count = (uint32_t)sqlite3_column_int64(q, 7);
+	l->plays_left = (uint32_t)sqlite3_column_int64(q, 8);
+	l->machine = (const char *)sqlite3_column_text(q, 9);
+	l->payload = sqlite3_column_blob(q, 10);
+	l->payload_len = (size_t)sqlite3_column_bytes(q, 10);
+}
+
+static int sq_get(void *impl, const char *kid, lv_license **out)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM licenses WHERE kid = ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "read a license");
+	sqlite3_bind_text(q, 1, kid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	int ret;
+	if (rc == SQLITE_ROW) {
+		lv_license l;
+		row_to_license(q, &l);
+		ret = lv_license_dup(out, &l);
+	} else if (rc == SQLITE_DONE) {
+		lv__errf(s->errmsg, "store %s: no license with key ID %s", s->path, kid);
+		ret = LV_E_NOT_FOUND;
+	} else
+		ret = sq_err(s, rc, "read a license");
+	sqlite3_finalize(q);
+	return ret;
+}
+
+static int sq_put(void *impl, const lv_license *l, unsigned flags)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	const char *sql = (flags & LV_PUT_REPLACE)
+	                      ? "INSERT OR REPLACE INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+	                      : "INSERT INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)";
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "add a license");
+	sqlite3_bind_text(q, 1, l->kid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, l->content_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, l->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, l->issuer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, l->issued);
+	sqlite3_bind_int64(q, 6, l->expires);
+	sqlite3_bind_int64(q, 7, l->rights);
+	sqlite3_bind_int64(q, 8, l->play_count);
+	sqlite3_bind_int64(q, 9, l->plays_left);
+	sqlite3_bind_text(q, 10, l->machine, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(q, 11, l->payload ? l->payload : "", l->payload_len, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		lv__errf(s->errmsg, "store %s: a license with key ID %s is already there", s->path, l->kid);
+		return LV_E_EXISTS;
+	}
+	return sq_err(s, rc, "add a license");
+}
+
+static int sq_remove(void *impl, const char *kid)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(s->db, "DELETE FROM licenses WHERE kid = ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "remove a license");
+	sqlite3_bind_text(q, 1, kid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return sq_err(s, rc, "remove a license");
+	if (sqlite3_changes(s->db) == 0) {
+		lv__errf(s->errmsg, "store %s: no license with key ID %s", s->path, kid);
+		return LV_E_NOT_FOUND;
+	}
+	return 0;
+}
+
+static int sq_foreach(void *impl, lv_license_cb cb, void *ud)
+{
+	sq_store *s = impl;
+	int own = !s->in_txn;
+	int rc;
+	/* one read transaction: a WAL snapshot, whatever other connections write */
+	if (own && (rc = exec(s, "BEGIN", "begin a read")))
+		return rc;
+	sqlite3_stmt *q;
+	rc = sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM licenses ORDER BY kid", -1, &q, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sq_err(s, rc, "list licenses");
+		goto out;
+	}
+	int r;
+	rc = 0;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		lv_license l;
+		row_to_license(q, &l);
+		if ((rc = cb(&l, ud)))
+			break;
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = sq_err(s, r, "list licenses");
+	sqlite3_finalize(q);
+out:
+	if (own)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+static int sq_begin(void *impl)
+{
+	sq_store *s = impl;
+	int rc = exec(s, "BEGIN IMMEDIATE", "begin a transaction");
+	if (!rc)
+		s->in_txn = 1;
+	return rc;
+}
+
+static int sq_commit(void *impl)
+{
+	sq_store *s = impl;
+	int rc = exec(s, "COMMIT", "commit");
+	if (rc) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	s->in_txn = 0;
+	return rc;
+}
+
+static int sq_rollback(void *impl)
+{
+	sq_store *s = impl;
+	int rc = s->in_txn ? exec(s, "ROLLBACK", "roll back") : 0;
+	s->in_txn = 0;
+	return rc;
+}
+
+static int sq_meta_get(void *impl, const char *key, char *buf, size_t cap)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "read store metadata");
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	int ret = 0;
+	if (rc == SQLITE_ROW)
+		snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+	else if (rc == SQLITE_DONE)
+		ret = LV_E_NOT_FOUND;
+	else
+		ret = sq_err(s, rc, "read store metadata");
+	sqlite3_finalize(q);
+	return ret;
+}
+
+static int sq_meta_set(void *impl, const char *key, const char *value)
+{
+	sq_store *s = impl;
+	sqlite3_stmt *q;
+	int rc = sqlite3_prepare_v2(s->db, value ? "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"
+	                                         : "DELETE FROM meta WHERE key = ?", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc, "write store metadata");
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : sq_err(s, rc, "write store metadata");
+}
+
+const lv_store_ops lv__sqlite_store_ops = {
+	.version = LV_STORE_OPS_VERSION,
+	.count = sq_count,
+	.get = sq_get,
+	.put = sq_put,
+	.remove = sq_remove,
+	.foreach = sq_foreach,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.close = sq_close,
+};
+
+const char *lv__sqlite_store_path(void *impl)
+{
+	return ((sq_store *)impl)->path;
+}

@@ -1,0 +1,477 @@
+/*
+ * Objects in a local directory (see localfs.h).
+ *
+ * Write: a temporary ".NAME.tmp-RANDOM" in the target directory, written,
+ * fsync'd, then published with renameat2(RENAME_NOREPLACE) so an existing
+ * object is never replaced by accident (fallback for filesystems without it,
+ * such as FUSE exFAT: link/unlink, then a checked rename), then the directory
+ * is fsync'd so the new name is durable.
+ */
+#include "localfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+struct lv_localfs {
+	const lv_host *host;
+	lv_host_ctx *h;
+	char *dir;
+	int dirfd;           /* -1 when the directory does not exist (read side) */
+	int fat_names;
+	lv_localfs_guard guard;
+	void *guard_ud;
+};
+
+struct lv_writer {
+	lv_localfs *fs;
+	int fd;
+	char *name;
+	char tmp[300];
+};
+
+struct lv_reader {
+	lv_localfs *fs;
+	int fd;
+	char *name;
+};
+
+static int err_code(int e)
+{
+	switch (e) {
+	case ENOSPC: case EDQUOT: case EFBIG: return LV_E_NO_SPACE;
+	case ENOENT: case ENOTDIR: return LV_E_NOT_FOUND;
+	case EEXIST: return LV_E_EXISTS;
+	case ENOMEM: return LV_E_NOMEM;
+	default: return LV_E_IO;
+	}
+}
+
+static int fail(lv_localfs *fs, int e, const char *what, const char *name)
+{
+	int code = err_code(e);
+	return fs->host->set_error(fs->h, code, "%s %s/%s: %s", what, fs->dir, name ? name : "", strerror(e));
+}
+
+int lv_localfs_fat_name_ok(const char *name, const char **why)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 255) {
+		*why = "FAT names are 1 to 255 characters";
+		return LV_E_INVALID_ARG;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || strchr("\"*/:<>?\\|", *p)) {
+			*why = "FAT names may not hold control characters or any of \" * / : < > ? \\ |";
+			return LV_E_INVALID_ARG;
+		}
+	if (name[n - 1] == '.' || name[n - 1] == ' ') {
+		*why = "FAT names may not end with '.' or a space";
+		return LV_E_INVALID_ARG;
+	}
+	return 0;
+}
+
+static int check_name(lv_localfs *fs, const char *name)
+{
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    strlen(name) > 200)
+		return fs->host->set_error(fs->h, LV_E_INVALID_ARG, "invalid object name '%s' in %s",
+		                           name ? name : "(null)", fs->dir);
+	const char *why;
+	if (fs->fat_names && lv_localfs_fat_name_ok(name, &why))
+		return fs->host->set_error(fs->h, LV_E_INVALID_ARG, "object name '%s' in %s: %s", name, fs->dir, why);
+	return 0;
+}
+
+static int guard(lv_localfs *fs)
+{
+	return fs->guard ? fs->guard(fs->guard_ud) : 0;
+}
+
+static int mkdirs(lv_localfs *fs, const char *path)
+{
+	char *p = strdup(path);
+	if (!p)
+		return LV_E_NOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				int e = errno;
+				int rc = fs->host->set_error(fs->h, err_code(e) == LV_E_NOT_FOUND ? LV_E_IO : err_code(e),
+				                             "cannot create directory %s: %s", p, strerror(e));
+				free(p);
+				return rc;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
+int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const char *dir,
+                    unsigned flags, int fat_names)
+{
+	if (!dir || dir[0] != '/')
+		return host->set_error(h, LV_E_BAD_URI, "'%s' is not an absolute directory", dir ? dir : "");
+	lv_localfs *fs = calloc(1, sizeof *fs);
+	if (!fs)
+		return LV_E_NOMEM;
+	fs->host = host;
+	fs->h = h;
+	fs->fat_names = fat_names;
+	fs->dir = strdup(dir);
+	size_t n = strlen(fs->dir);
+	while (n > 1 && fs->dir[n - 1] == '/')
+		fs->dir[--n] = '\0';
+	if (flags & LV_OPEN_WRITE) {
+		int rc = mkdirs(fs, fs->dir);
+		if (rc) {
+			lv_localfs_close(fs);
+			return rc;
+		}
+	}
+	fs->dirfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->dirfd < 0) {
+		int e = errno;
+		if (!(flags & LV_OPEN_WRITE) && e == ENOENT) {
+			*out = fs; /* reads find nothing */
+			return 0;
+		}
+		int rc = host->set_error(h, e == ENOTDIR ? LV_E_BAD_URI : err_code(e),
+		                         "cannot open directory %s: %s", fs->dir, strerror(e));
+		lv_localfs_close(fs);
+		return rc;
+	}
+	if ((flags & LV_OPEN_WRITE) && faccessat(fs->dirfd, ".", W_OK, AT_EACCESS) < 0) {
+		int e = errno;
+		int rc = host->set_error(h, LV_E_IO, "cannot write in %s: %s", fs->dir, strerror(e));
+		lv_localfs_close(fs);
+		return rc;
+	}
+	*out = fs;
+	return 0;
+}
+
+void lv_localfs_set_guard(lv_localfs *fs, lv_localfs_guard g, void *ud)
+{
+	fs->guard = g;
+	fs->guard_ud = ud;
+}
+
+const char *lv_localfs_dir(const lv_localfs *fs) { return fs->dir; }
+int lv_localfs_dirfd(const lv_localfs *fs) { return fs->dirfd; }
+
+void lv_localfs_close(void *inst)
+{
+	lv_localfs *fs = inst;
+	if (!fs)
+		return;
+	if (fs->dirfd >= 0)
+		close(fs->dirfd);
+	free(fs->dir);
+	free(fs);
+}
+
+int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	lv_localfs *fs = inst;
+	int rc = check_name(fs, name);
+	if (rc)
+		return rc;
+	if ((rc = guard(fs)))
+		return rc;
+	if (fs->dirfd < 0)
+		return fs->host->set_error(fs->h, LV_E_NOT_FOUND, "directory %s does not exist", fs->dir);
+	lv_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return LV_E_NOMEM;
+	w->fs = fs;
+	w->name = strdup(name);
+	unsigned char r[6];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		memset(r, 0, sizeof r);
+	snprintf(w->tmp, sizeof w->tmp, ".%s.tmp-%02x%02x%02x%02x%02x%02x", name, r[0], r[1], r[2], r[3], r[4], r[5]);
+	w->fd = openat(fs->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		rc = fail(fs, errno, "cannot create", w->tmp);
+		free(w->name);
+		free(w);
+		return rc;
+	}
+	(void)size_hint;
+	*out = w;
+	return 0;
+}
+
+int lv_localfs_write(lv_writer *w, const void *buf, size_t len)
+{
+	lv_localfs *fs = w->fs;
+	if (fs->host->canceled(fs->h))
+		return LV_E_CANCELED;
+	int rc = guard(fs);
+	if (rc)
+		return rc;
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(fs, errno, "cannot write", w->tmp);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void drop(lv_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	unlinkat(w->fs->dirfd, w->tmp, 0);
+	free(w->name);
+	free(w);
+}
+
+int lv_localfs_commit(lv_writer *w, unsigned flags)
+{
+	lv_localfs *fs = w->fs;
+	int rc = guard(fs);
+	if (rc) {
+		drop(w);
+		return rc;
+	}
+	if (fsync(w->fd) < 0) {
+		rc = fail(fs, errno, "cannot fsync", w->tmp);
+		drop(w);
+		return rc;
+	}
+	if (close(w->fd) < 0) {
+		w->fd = -1;
+		rc = fail(fs, errno, "cannot close", w->tmp);
+		drop(w);
+		return rc;
+	}
+	w->fd = -1;
+	int r;
+	if (flags & LV_COMMIT_REPLACE) {
+		/* rename(2) replaces atomically: the old object stays until the new one is in place */
+		r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
+	} else {
+		r = (int)syscall(SYS_renameat2, fs->dirfd, w->tmp, fs->dirfd, w->name, RENAME_NOREPLACE);
+		if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+			/* no RENAME_NOREPLACE here: link() never replaces */
+			r = linkat(fs->dirfd, w->tmp, fs->dirfd, w->name, 0);
+			if (r == 0)
+				unlinkat(fs->dirfd, w->tmp, 0);
+			else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+				/* no hard links (exFAT, FAT): check, then rename */
+				struct stat st;
+				if (fstatat(fs->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+					errno = EEXIST, r = -1;
+				else
+					r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
+			}
+		}
+	}
+	if (r < 0) {
+		int e = errno;
+		rc = e == EEXIST ? fs->host->set_error(fs->h, LV_E_EXISTS, "%s/%s already exists", fs->dir, w->name)
+		                 : fail(fs, e, "cannot publish", w->name);
+		drop(w);
+		return rc;
+	}
+	if (fsync(fs->dirfd) < 0 && errno != EINVAL) {
+		rc = fail(fs, errno, "cannot fsync directory", "");
+		free(w->name);
+		free(w);
+		return rc;
+	}
+	free(w->name);
+	free(w);
+	return 0;
+}
+
+void lv_localfs_abort(lv_writer *w)
+{
+	if (w)
+		drop(w);
+}
+
+int lv_localfs_read_open(void *inst, const char *name, lv_reader **out)
+{
+	lv_localfs *fs = inst;
+	int rc = check_name(fs, name);
+	if (rc)
+		return rc;
+	if (fs->dirfd < 0)
+		return fs->host->set_error(fs->h, LV_E_NOT_FOUND, "%s does not exist", fs->dir);
+	int fd = openat(fs->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(fs, errno, "cannot open", name);
+	lv_reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		close(fd);
+		return LV_E_NOMEM;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r->fs = fs;
+	r->fd = fd;
+	r->name = strdup(name);
+	*out = r;
+	return 0;
+}
+
+int lv_localfs_read(lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	if (r->fs->host->canceled(r->fs->h))
+		return LV_E_CANCELED;
+	for (;;) {
+		ssize_t k = read(r->fd, buf, cap);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return fail(r->fs, errno, "cannot read", r->name);
+		*n = (size_t)k;
+		return 0;
+	}
+}
+
+void lv_localfs_read_close(lv_reader *r)
+{
+	if (!r)
+		return;
+	close(r->fd);
+	free(r->name);
+	free(r);
+}
+
+int lv_localfs_list(void *inst, lv_list_cb cb, void *ud)
+{
+	lv_localfs *fs = inst;
+	if (fs->dirfd < 0)
+		return LV_E_NOT_FOUND;
+	int fd = dup(fs->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return fail(fs, errno, "cannot list", "");
+	}
+	rewinddir(d);
+	struct dirent *de;
+	int rc = 0;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		lv_object_info info = {de->d_name, (uint64_t)st.st_size, (int64_t)st.st_mtime};
+		if ((rc = cb(&info, ud)))
+			break;
+		errno = 0;
+	}
+	if (!rc && errno)
+		rc = fail(fs, errno, "cannot list", "");
+	closedir(d);
+	return rc;
+}
+
+int lv_localfs_remove(void *inst, const char *name)
+{
+	lv_localfs *fs = inst;
+	int rc = check_name(fs, name);
+	if (rc)
+		return rc;
+	if ((rc = guard(fs)))
+		return rc;
+	if (fs->dirfd < 0 || unlinkat(fs->dirfd, name, 0) < 0)
+		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot remove", name);
+	return 0;
+}
+
+int lv_localfs_stat(void *inst, const char *name, lv_object_info *info)
+{
+	lv_localfs *fs = inst;
+	int rc = check_name(fs, name);
+	if (rc)
+		return rc;
+	struct stat st;
+	if (fs->dirfd < 0 || fstatat(fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot stat", name);
+	info->name = name;
+	info->size = (uint64_t)st.st_size;
+	info->mtime = (int64_t)st.st_mtime;
+	return 0;
+}
+
+int lv_localfs_sync(void *inst)
+{
+	lv_localfs *fs = inst;
+	if (fs->dirfd >= 0 && fsync(fs->dirfd) < 0 && errno != EINVAL)
+		return fail(fs, errno, "cannot fsync directory", "");
+	return 0;
+}
+
+int lv_localfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	lv_localfs *fs = inst;
+	struct statvfs sv;
+	if (fs->dirfd < 0 || fstatvfs(fs->dirfd, &sv) < 0)
+		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot statvfs", "");
+	if (free_bytes)
+		*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (total_bytes)
+		*total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+	return 0;
+}
+
+int lv_localfs_cleanup(void *inst)
+{
+	/* temporaries of killed runs: ".NAME.tmp-XXXXXXXXXXXX" older than a day */
+	lv_localfs *fs = inst;
+	if (fs->dirfd < 0)
+		return 0;
+	int fd = dup(fs->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
+			continue;
+		struct stat st;
+		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > 86400)
+			unlinkat(fs->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+	return 0;
+}

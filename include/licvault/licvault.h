@@ -1,0 +1,461 @@
+/*
+ * licvault: back up and restore licenses to any storage location through
+ * drivers loaded at run time.  The application API.
+ *
+ * Conventions (as libgit2 and SQLite):
+ *  - functions return 0 or a negative lv_error; outputs come first
+ *    (`int lv_x_open(lv_x **out, ...)`), the caller owns *out and frees it
+ *    with the type's own _free, and _free(NULL) is a no-op;
+ *  - a function that fails leaves its outputs untouched (NULL for pointers);
+ *  - when lv_restorer_backup()/lv_restorer_restore() return an error, the
+ *    status callback is never called for that run (as libuv); when they
+ *    return 0, the callback is called exactly once with LV_STATUS_END;
+ *  - strings are UTF-8, NUL-terminated.
+ *
+ * Threads: an lv_context may be shared by several threads once its
+ * configuration is loaded (lv_context_load_config and lv_context_set_* are
+ * not thread-safe against runs).  An lv_store and an lv_restorer are each
+ * used by one thread at a time, except lv_restorer_cancel(), which any
+ * thread may call.  Status callbacks run on the run's worker thread.
+ */
+#ifndef LICVAULT_LICVAULT_H
+#define LICVAULT_LICVAULT_H
+
+#include <stdarg.h>
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LV_VERSION_MAJOR 0
+#define LV_VERSION_MINOR 1
+#define LV_VERSION_PATCH 0
+#define LV_VERSION_STRING "0.1.0"
+
+/** The library's version string at run time. */
+LV_EXTERN const char *lv_version(void);
+
+/* ======================================================================= */
+/* Context                                                                  */
+
+typedef struct lv_context lv_context;
+typedef struct lv_store lv_store;
+typedef struct lv_restorer lv_restorer;
+
+/** Log callback: one line (no newline), never a secret. */
+typedef void (*lv_log_cb)(int level, const char *line, void *ud);
+
+/**
+ * Create a context.  It holds the configuration (empty until
+ * lv_context_load_config), the driver registry (loaded on first use) and
+ * the log callback (none: logs are dropped).
+ */
+LV_EXTERN int lv_context_new(lv_context **out);
+LV_EXTERN void lv_context_free(lv_context *ctx);
+
+/** Receive log lines up to `max_level` (lv_log_level). */
+LV_EXTERN void lv_context_set_log(lv_context *ctx, int max_level, lv_log_cb cb, void *ud);
+
+/**
+ * Load the config file.  `path` NULL looks up, in order, $LICVAULT_CONFIG,
+ * $XDG_CONFIG_HOME/licvault/config (or ~/.config/licvault/config) and
+ * /etc/licvault/config, and uses the first that exists (none is fine).
+ * An explicit path that does not exist is LV_E_CONFIG.  Errors name the
+ * file and line (lv_context_last_error).  Drivers' keys are checked once
+ * drivers are loaded (lv_context_check_config).
+ */
+LV_EXTERN int lv_context_load_config(lv_context *ctx, const char *path);
+
+/** The config file in use, or NULL when none. */
+LV_EXTERN const char *lv_context_config_path(const lv_context *ctx);
+
+/**
+ * A config value: `section` is "licvault", "service", "driver NAME" or
+ * "location NAME"; values are expanded (~, ${VAR}).  NULL when unset.
+ */
+LV_EXTERN const char *lv_context_config_get(const lv_context *ctx, const char *section,
+                                            const char *key);
+
+/**
+ * Check every section against the core's keys and the loaded drivers'
+ * declared keys.  Unknown keys of drivers that declare keys, bad values,
+ * unknown sections: LV_E_CONFIG naming file and line.  Keys a driver does
+ * not declare are logged as warnings.
+ */
+LV_EXTERN int lv_context_check_config(lv_context *ctx);
+
+/**
+ * Print the effective configuration, one `[section]` and `key = value`
+ * per line, secrets masked, through `emit`.
+ */
+LV_EXTERN int lv_context_show_config(lv_context *ctx,
+                                     void (*emit)(const char *line, void *ud), void *ud);
+
+/** Prepend a directory to the driver search path (before loading). */
+LV_EXTERN int lv_context_add_driver_dir(lv_context *ctx, const char *dir);
+
+/** The detailed message of the context's last failure ("" when none). */
+LV_EXTERN const char *lv_context_last_error(const lv_context *ctx);
+
+/* ---- drivers ---------------------------------------------------------- */
+
+/** What the loader found: one entry per driver file considered. */
+typedef struct lv_driver_info {
+	const char *path;        /* the shared object */
+	const char *name;        /* driver name, NULL when refused */
+	const char *version;     /* driver version, NULL when refused */
+	unsigned abi_major, abi_minor;
+	const char *schemes;     /* "file" or "sftp" ... space-separated, NULL when refused */
+	int refused;             /* non-zero: not used; `reason` says why */
+	const char *reason;      /* why refused, or a warning (scheme claimed twice), or NULL */
+} lv_driver_info;
+
+/**
+ * Load drivers (once) and call cb for each file considered, in search
+ * order.  Strings are valid during the callback.
+ */
+LV_EXTERN int lv_context_drivers(lv_context *ctx,
+                                 int (*cb)(const lv_driver_info *info, void *ud), void *ud);
+
+/** Call cb with each directory of the driver search path, in order. */
+LV_EXTERN int lv_context_driver_path(lv_context *ctx,
+                                     int (*cb)(const char *dir, const char *origin, void *ud),
+                                     void *ud);
+
+/** A candidate location a driver offers (plugged-in volumes...). */
+typedef struct lv_location_info {
+	const char *driver;      /* driver name */
+	const char *uri;
+	const char *label, *id, *fstype, *where;  /* may be NULL */
+	uint64_t free_bytes, total_bytes;          /* UINT64_MAX when unknown */
+} lv_location_info;
+
+/** Ask every driver that can enumerate for candidate locations. */
+LV_EXTERN int lv_context_locations(lv_context *ctx,
+                                   int (*cb)(const lv_location_info *info, void *ud), void *ud);
+
+/**
+ * Resolve a URI or a named location ("nas:", "nas:sub/dir") to the URI and
+ * driver that serve it, without opening it.  *uri_out is malloc'd.
+ */
+LV_EXTERN int lv_context_resolve(lv_context *ctx, const char *uri, char **uri_out,
+                                 const char **driver_name);
+
+/* ======================================================================= */
+/* Licenses                                                                 */
+
+/** Rights bits. */
+#define LV_RIGHT_PLAY   0x01u
+#define LV_RIGHT_COPY   0x02u
+#define LV_RIGHT_BURN   0x04u
+#define LV_RIGHT_BACKUP 0x08u  /* backup/restore right: off unless the issuer grants it */
+
+#define LV_KID_MAX 128         /* longest key ID, bytes */
+#define LV_TEXT_MAX 1024       /* longest content ID, title, issuer, machine */
+#define LV_PAYLOAD_MAX (16u << 20) /* largest payload */
+
+/**
+ * A license record.  Plain data: strings and payload are owned by whoever
+ * made the record (lv_license_free() frees records from lv_store_get() and
+ * lv_license_parse()).
+ */
+typedef struct lv_license {
+	const char *kid;          /* key ID: 1..LV_KID_MAX printable ASCII, no '/', no space */
+	const char *content_id;   /* may be NULL */
+	const char *title;        /* may be NULL */
+	const char *issuer;       /* may be NULL */
+	int64_t issued;           /* seconds since the epoch, UTC */
+	int64_t expires;          /* seconds since the epoch, UTC; 0 = never */
+	uint32_t rights;          /* LV_RIGHT_* */
+	uint32_t play_count;      /* plays granted; 0 = unlimited */
+	uint32_t plays_left;      /* plays left (restore resets it to play_count) */
+	const char *machine;      /* the machine identity it is bound to, NULL = unbound */
+	const void *payload;      /* opaque */
+	size_t payload_len;
+} lv_license;
+
+/** Deep copy (one allocation); free with lv_license_free. */
+LV_EXTERN int lv_license_dup(lv_license **out, const lv_license *src);
+LV_EXTERN void lv_license_free(lv_license *lic);
+
+/** Check a record: key ID syntax, lengths.  LV_E_INVALID_ARG with a reason in *why. */
+LV_EXTERN int lv_license_validate(const lv_license *lic, const char **why);
+
+/**
+ * Parse a license file (docs/license-format.md).  On failure returns
+ * LV_E_CORRUPT (or LV_E_IO/LV_E_NOT_FOUND) and writes "FILE:LINE: problem"
+ * into err (errlen bytes).
+ */
+LV_EXTERN int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t errlen);
+
+/** Write a license file to `path` (created or replaced atomically). */
+LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, char *err,
+                                    size_t errlen);
+
+/* ======================================================================= */
+/* License store                                                            */
+
+#define LV_STORE_CREATE 0x1u  /* create the store file when it does not exist */
+#define LV_STORE_READONLY 0x2u
+
+/** Flags of put. */
+#define LV_PUT_REPLACE 0x1u   /* replace a license with the same key ID */
+
+typedef int (*lv_license_cb)(const lv_license *lic, void *ud);
+
+/**
+ * An application's own store, as a table of functions (the default is one
+ * SQLite file).  `impl` is the application's.  Slots marked "required" must
+ * be set.  version = LV_STORE_OPS_VERSION.
+ */
+#define LV_STORE_OPS_VERSION 1
+typedef struct lv_store_ops {
+	unsigned version;
+	/** required: number of licenses */
+	int (*count)(void *impl, uint64_t *out);
+	/** required: a copy made with lv_license_dup, or LV_E_NOT_FOUND */
+	int (*get)(void *impl, const char *kid, lv_license **out);
+	/** required: add (LV_E_EXISTS when present unless LV_PUT_REPLACE) */
+	int (*put)(void *impl, const lv_license *lic, unsigned flags);
+	/** required: remove, LV_E_NOT_FOUND when absent */
+	int (*remove)(void *impl, const char *kid);
+	/**
+	 * required: every license in ascending key ID order (byte order) from one
+	 * consistent snapshot; stop and return cb's value when it is non-zero.
+	 */
+	int (*foreach)(void *impl, lv_license_cb cb, void *ud);
+	/** required: begin/commit/rollback one write transaction (restore's all or nothing) */
+	int (*begin)(void *impl);
+	int (*commit)(void *impl);
+	int (*rollback)(void *impl);
+	/** required: small named values kept with the store (machine identity); NULL value removes */
+	int (*meta_get)(void *impl, const char *key, char *buf, size_t cap);
+	int (*meta_set)(void *impl, const char *key, const char *value);
+	/** optional: free impl */
+	void (*close)(void *impl);
+} lv_store_ops;
+
+/** Open (and with LV_STORE_CREATE create) the default SQLite store at path. */
+LV_EXTERN int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags);
+
+/** Wrap an application's store.  ops must stay valid until lv_store_free. */
+LV_EXTERN int lv_store_new_custom(lv_store **out, lv_context *ctx, const lv_store_ops *ops,
+                                  void *impl);
+
+LV_EXTERN void lv_store_free(lv_store *store);
+
+/** Add one license (validated); a license entering a store individualizes it if needed. */
+LV_EXTERN int lv_store_add(lv_store *store, const lv_license *lic, unsigned flags);
+LV_EXTERN int lv_store_get(lv_store *store, const char *kid, lv_license **out);
+LV_EXTERN int lv_store_remove(lv_store *store, const char *kid);
+LV_EXTERN int lv_store_count(lv_store *store, uint64_t *out);
+/** Every license in key ID order, from one snapshot. */
+LV_EXTERN int lv_store_foreach(lv_store *store, lv_license_cb cb, void *ud);
+
+/**
+ * Run fn inside one store transaction: every lv_store_add/remove fn makes
+ * is committed together when fn returns 0, and rolled back otherwise (fn's
+ * error is returned).  For bulk loads (licvault-gen).
+ */
+LV_EXTERN int lv_store_transaction(lv_store *store, int (*fn)(lv_store *store, void *ud), void *ud);
+
+/**
+ * Import license files in one transaction: all or none.  On failure
+ * lv_store_last_error names the file and line.
+ */
+LV_EXTERN int lv_store_import_files(lv_store *store, const char *const *paths, size_t n,
+                                    unsigned flags);
+
+/** The detailed message of the store's last failure ("" when none). */
+LV_EXTERN const char *lv_store_last_error(const lv_store *store);
+
+/* ---- machine identity ---- */
+
+/** State of a store's machine identity. */
+typedef struct lv_identity {
+	char machine_id[64];     /* hex, "" when never individualized */
+	char host_id[64];        /* the host it is tied to */
+	int individualized;      /* 1 when it has an identity valid on this host */
+	int other_host;          /* 1 when it has an identity, but of another host (copied store) */
+	int64_t since;           /* when it was individualized */
+} lv_identity;
+
+LV_EXTERN int lv_store_identity(lv_store *store, lv_identity *out);
+
+/** Give the store a new random identity tied to this host (when it has none valid here). */
+LV_EXTERN int lv_store_individualize(lv_store *store, int *changed);
+
+/* ======================================================================= */
+/* Values and events                                                        */
+
+typedef enum lv_type {
+	LV_TYPE_NONE = 0,
+	LV_TYPE_STRING = 1,
+	LV_TYPE_INT = 2,
+	LV_TYPE_BOOL = 3,
+	LV_TYPE_LICENSE = 4,     /* u.license: key ID and title */
+	LV_TYPE_PROGRESS = 5     /* u.progress */
+} lv_type;
+
+/** A typed value: properties and event values. */
+typedef struct lv_value {
+	int type;                /* lv_type */
+	union {
+		const char *str;
+		int64_t i;
+		int b;
+		struct { const char *kid; const char *title; } license;
+		struct { uint64_t done, total, bytes; } progress;
+	} u;
+} lv_value;
+
+/** Status events of a run (the original's, plus PROGRESS and INDIVIDUALIZE). */
+typedef enum lv_status {
+	LV_STATUS_BEGIN = 1,              /* value: none */
+	LV_STATUS_END = 2,                /* result: the run's; value: string message or none */
+	LV_STATUS_RESTRICTED_LICENSE = 3, /* backup: license without the backup right; value: license */
+	LV_STATUS_CONNECTING = 4,         /* restore: connecting to the license service */
+	LV_STATUS_DISCONNECTING = 5,      /* restore: the service decided, disconnecting */
+	LV_STATUS_PROGRESS = 6,           /* value: progress */
+	LV_STATUS_INDIVIDUALIZE = 7,      /* restore: the store was given its identity; value: string id */
+	LV_STATUS_REFUSED_LICENSE = 8     /* restore: the service refused this license; value: license,
+	                                     result: why (LV_E_RESTORE_LIMIT...) */
+} lv_status;
+
+/** Name of an event as the CLI's JSON writes it ("restricted_license"). */
+LV_EXTERN const char *lv_status_name(int status);
+
+/**
+ * The status callback.  Runs on the worker thread; value and its strings
+ * are valid during the call only.  `result` is 0 except for END (the
+ * run's result) and REFUSED_LICENSE.
+ */
+typedef void (*lv_status_cb)(int status, int result, const lv_value *value, void *ud);
+
+/* ======================================================================= */
+/* License service (restore)                                               */
+
+/** Decision for one license. */
+typedef enum lv_decision {
+	LV_DECIDE_KEEP = 0,      /* restore as backed up (same machine) */
+	LV_DECIDE_REBIND = 1,    /* restore bound to this machine */
+	LV_DECIDE_REFUSE = 2     /* do not restore (over the limit) */
+} lv_decision;
+
+typedef struct lv_service_call lv_service_call;
+
+/**
+ * A license service: decides a restore.  The core sends CONNECTING, calls
+ * begin, calls decide for each license of the backup in key ID order, then
+ * end(commit = 1 when the decision stands), sends DISCONNECTING and imports.
+ * Any error from begin/decide ends the run with that error and the store
+ * unchanged.  version = LV_SERVICE_VERSION.
+ */
+#define LV_SERVICE_VERSION 1
+typedef struct lv_service {
+	unsigned version;
+	int (*begin)(void *ud, lv_service_call *call, void **session);
+	int (*decide)(void *session, lv_service_call *call, const char *kid, int *decision);
+	/** commit = 0 when the run failed before the import: undo what begin/decide recorded */
+	int (*end)(void *session, lv_service_call *call, int commit);
+	void (*free)(void *ud);
+} lv_service;
+
+/** What a service may read about the restore it decides. */
+LV_EXTERN const char *lv_call_machine_id(const lv_service_call *call);      /* this store's */
+LV_EXTERN const char *lv_call_backup_machine_id(const lv_service_call *call); /* who backed it up */
+LV_EXTERN const char *lv_call_backup_id(const lv_service_call *call);       /* the backup set's id */
+LV_EXTERN const char *lv_call_location(const lv_service_call *call);        /* URI, for messages */
+LV_EXTERN uint64_t lv_call_license_count(const lv_service_call *call);
+LV_EXTERN unsigned lv_call_flags(const lv_service_call *call);
+LV_EXTERN lv_context *lv_call_context(const lv_service_call *call);
+LV_EXTERN lv_store *lv_call_store(const lv_service_call *call);
+/** Set the run's detailed message; returns code. */
+LV_EXTERN int lv_call_set_error(lv_service_call *call, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+/** Log through the context. */
+LV_EXTERN void lv_call_log(lv_service_call *call, int level, const char *fmt, ...) LV_PRINTF(3, 4);
+/**
+ * The restore location, to keep a registry there: read a whole small
+ * object (*buf malloc'd, LV_E_NOT_FOUND when absent) or write one
+ * atomically (replacing).  Objects are capped at 64 MiB.
+ */
+LV_EXTERN int lv_call_read_object(lv_service_call *call, const char *name, char **buf,
+                                  size_t *len);
+LV_EXTERN int lv_call_write_object(lv_service_call *call, const char *name, const void *buf,
+                                   size_t len);
+/** List object names at the restore location. */
+LV_EXTERN int lv_call_list_objects(lv_service_call *call,
+                                   int (*cb)(const char *name, void *ud), void *ud);
+LV_EXTERN int lv_call_remove_object(lv_service_call *call, const char *name);
+
+/**
+ * Replace the context's license service (the default allows by the
+ * built-in rules, docs/restore-rules.md).  svc must stay valid; its free is
+ * called with ud when replaced or when the context is freed.
+ */
+LV_EXTERN int lv_context_set_service(lv_context *ctx, const lv_service *svc, void *ud);
+
+/* ======================================================================= */
+/* Backup-restorer (the original's WMCreateBackupRestorer)                 */
+
+#define LV_BACKUP_OVERWRITE     0x1u  /* replace an existing backup at BackupPath */
+#define LV_RESTORE_INDIVIDUALIZE 0x2u /* allow individualizing the store */
+
+#define LV_PROP_BACKUP_PATH "BackupPath"
+#define LV_PROP_RESTORE_PATH "RestorePath"
+
+/** Create a backup-restorer on a store.  ctx and store must outlive it. */
+LV_EXTERN int lv_restorer_new(lv_restorer **out, lv_context *ctx, lv_store *store);
+/** Cancels and waits for a run in progress, then frees. */
+LV_EXTERN void lv_restorer_free(lv_restorer *r);
+
+/**
+ * Properties.  Only string values are accepted (LV_E_INVALID_ARG for
+ * others); names are compared case-sensitively.  While a run is in
+ * progress, setting or removing is LV_E_BUSY.
+ */
+LV_EXTERN int lv_restorer_set_prop(lv_restorer *r, const char *name, const lv_value *value);
+/** Convenience: set a string property. */
+LV_EXTERN int lv_restorer_set_string(lv_restorer *r, const char *name, const char *value);
+/** *value points into the object, valid until the property changes; LV_E_NOT_FOUND when unset. */
+LV_EXTERN int lv_restorer_get_prop(const lv_restorer *r, const char *name, lv_value *value);
+LV_EXTERN int lv_restorer_prop_count(const lv_restorer *r, size_t *count);
+LV_EXTERN int lv_restorer_get_prop_at(const lv_restorer *r, size_t index, const char **name,
+                                      lv_value *value);
+LV_EXTERN int lv_restorer_remove_prop(lv_restorer *r, const char *name);
+LV_EXTERN int lv_restorer_remove_all_props(lv_restorer *r);
+
+/**
+ * Start a backup of the store to BackupPath; returns at once.  Flags:
+ * LV_BACKUP_OVERWRITE.  Returns LV_E_NO_PATH when BackupPath is unset,
+ * LV_E_BUSY when a run is in progress on this object.
+ */
+LV_EXTERN int lv_restorer_backup(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud);
+
+/** Start a restore from RestorePath into the store; flags: LV_RESTORE_INDIVIDUALIZE. */
+LV_EXTERN int lv_restorer_restore(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud);
+
+/**
+ * Start a verification of the backup at RestorePath (or BackupPath when
+ * RestorePath is unset): reads everything, checks every checksum, changes
+ * nothing.  Events: BEGIN, PROGRESS, END.
+ */
+LV_EXTERN int lv_restorer_verify(lv_restorer *r, lv_status_cb cb, void *ud);
+
+/** Ask the run in progress to stop; it ends with LV_E_CANCELED. Any thread. */
+LV_EXTERN int lv_restorer_cancel(lv_restorer *r);
+
+/**
+ * Wait for the run to end; *result gets its result.  0 at once when no
+ * run was started.  Must not be called from the status callback.
+ */
+LV_EXTERN int lv_restorer_wait(lv_restorer *r, int *result);
+
+/** The detailed message of the last run's failure ("" when it succeeded). */
+LV_EXTERN const char *lv_restorer_last_error(const lv_restorer *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LICVAULT_LICVAULT_H */

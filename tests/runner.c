@@ -1,0 +1,54 @@
+/*
+ * The test runner: every suite registers itself (LV_SUITE); `lvtest NAME`
+ * runs the suites of tests/test_NAME.c, `lvtest` runs them all.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static lv_test_suite *suites;
+
+void lv_test_register(lv_test_suite *s)
+{
+	/* append, to keep file order */
+	lv_test_suite **p = &suites;
+	while (*p)
+		p = &(*p)->next;
+	s->next = NULL;
+	*p = s;
+}
+
+int main(int argc, char **argv)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	int added = 0;
+	for (lv_test_suite *s = suites; s; s = s->next) {
+		if (argc > 1) {
+			int want = 0;
+			for (int i = 1; i < argc; i++)
+				if (!strcmp(argv[i], s->file) || !strcmp(argv[i], s->name))
+					want = 1;
+			if (!want)
+				continue;
+		}
+		CU_pSuite cs = CU_add_suite(s->name, s->init, s->clean);
+		for (const lv_test_case *c = s->cases; c->name; c++)
+			CU_add_test(cs, c->name, c->fn);
+		added++;
+	}
+	if (!added) {
+		fprintf(stderr, "lvtest: no suite named %s\n", argc > 1 ? argv[1] : "(any)");
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(getenv("LV_TEST_VERBOSE") ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	unsigned suite_fail = CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failed || suite_fail ? 1 : 0;
+}

@@ -1,0 +1,282 @@
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char **tmpdirs;
+static size_t n_tmpdirs;
+
+static void cleanup_tmp(void)
+{
+	if (getenv("LV_TEST_KEEP"))
+		return;
+	for (size_t i = 0; i < n_tmpdirs; i++) {
+		t_rmrf(tmpdirs[i]);
+		free(tmpdirs[i]);
+	}
+	free(tmpdirs);
+}
+
+char *t_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[512];
+	snprintf(tmpl, sizeof tmpl, "%s/lvtest-XXXXXX", base && *base ? base : "/tmp");
+	char *d = mkdtemp(tmpl);
+	if (!d)
+		return NULL;
+	if (!tmpdirs)
+		atexit(cleanup_tmp);
+	tmpdirs = realloc(tmpdirs, (n_tmpdirs + 1) * sizeof *tmpdirs);
+	tmpdirs[n_tmpdirs++] = strdup(d);
+	return strdup(d);
+}
+
+void t_rmrf(const char *path)
+{
+	char *out = NULL;
+	t_sh(&out, "rm -rf '%s'", path);
+	free(out);
+}
+
+int t_sh(char **out, const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		cmd = NULL;
+	va_end(ap);
+	if (!cmd)
+		return -1;
+	char *full = NULL;
+	if (asprintf(&full, "( %s ) 2>&1", cmd) < 0)
+		full = NULL;
+	free(cmd);
+	FILE *p = popen(full, "r");
+	free(full);
+	if (!p)
+		return -1;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	size_t n;
+	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+		len += n;
+		if (cap - len < 1024)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = '\0';
+	int st = pclose(p);
+	if (out)
+		*out = buf;
+	else
+		free(buf);
+	if (getenv("LV_TEST_SHOW_SH"))
+		fprintf(stderr, "[sh] -> %d\n%s\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+lv_context *t_context(void)
+{
+	lv_context *ctx = NULL;
+	setenv("LICVAULT_CONFIG", "/nonexistent-licvault-config", 0);
+	if (lv_context_new(&ctx))
+		return NULL;
+	lv_context_add_driver_dir(ctx, LV_TEST_DRIVER_DIR);
+	return ctx;
+}
+
+void t_license(lv_license *l, int i, char *kid, size_t kidcap, unsigned char *payload, size_t plen)
+{
+	static char titles[8][64];
+	memset(l, 0, sizeof *l);
+	snprintf(kid, kidcap, "kid-%06d", i);
+	snprintf(titles[i % 8], sizeof titles[0], "Title %d", i);
+	for (size_t k = 0; k < plen; k++)
+		payload[k] = (unsigned char)(i * 31 + k * 7);
+	l->kid = kid;
+	l->title = titles[i % 8];
+	l->content_id = "content";
+	l->issuer = "Test Issuer";
+	l->issued = 1700000000 + i;
+	l->rights = LV_RIGHT_PLAY | (i % 5 == 4 ? 0 : LV_RIGHT_BACKUP);
+	l->play_count = (uint32_t)(i % 3 ? 10 : 0);
+	l->plays_left = l->play_count;
+	l->payload = payload;
+	l->payload_len = plen;
+}
+
+int t_make_store(lv_context *ctx, const char *path, int n, lv_store **out)
+{
+	lv_store *s = NULL;
+	int rc = lv_store_open(&s, ctx, path, LV_STORE_CREATE);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		lv_license l;
+		char kid[32];
+		unsigned char payload[300];
+		t_license(&l, i, kid, sizeof kid, payload, 100 + (size_t)(i % 200));
+		if ((rc = lv_store_add(s, &l, 0))) {
+			lv_store_free(s);
+			return rc;
+		}
+	}
+	*out = s;
+	return 0;
+}
+
+typedef struct {
+	t_events *ev;
+	pthread_mutex_t m;
+} ev_box;
+
+static void on_status(int status, int result, const lv_value *v, void *ud)
+{
+	t_events *ev = ud;
+	if (ev->norder < 64 && status != LV_STATUS_PROGRESS)
+		ev->order[ev->norder++] = status;
+	switch (status) {
+	case LV_STATUS_BEGIN: ev->begin++; break;
+	case LV_STATUS_END:
+		ev->end++;
+		ev->result = result;
+		if (v->type == LV_TYPE_STRING && v->u.str)
+			snprintf(ev->end_message, sizeof ev->end_message, "%s", v->u.str);
+		break;
+	case LV_STATUS_RESTRICTED_LICENSE:
+		ev->restricted++;
+		snprintf(ev->last_restricted, sizeof ev->last_restricted, "%s|%s", v->u.license.kid,
+		         v->u.license.title ? v->u.license.title : "");
+		break;
+	case LV_STATUS_REFUSED_LICENSE: ev->refused++; break;
+	case LV_STATUS_CONNECTING: ev->connecting++; break;
+	case LV_STATUS_DISCONNECTING: ev->disconnecting++; break;
+	case LV_STATUS_PROGRESS: ev->progress++; break;
+	case LV_STATUS_INDIVIDUALIZE: ev->individualize++; break;
+	}
+}
+
+int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev)
+{
+	static t_events dummy;
+	if (!ev)
+		ev = &dummy;
+	memset(ev, 0, sizeof *ev);
+	int rc = kind == 'b' ? lv_restorer_backup(r, flags, on_status, ev)
+	       : kind == 'r' ? lv_restorer_restore(r, flags, on_status, ev)
+	                     : lv_restorer_verify(r, on_status, ev);
+	if (rc)
+		return rc;
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	return result;
+}
+
+static int run_simple(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, t_events *ev)
+{
+	lv_restorer *r = NULL;
+	if (lv_restorer_new(&r, ctx, s))
+		return LV_E_NOMEM;
+	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
+	int rc = t_run(r, kind, flags, ev);
+	if (rc && getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "[run %c %s] %s: %s\n", kind, uri, lv_error_name(rc), lv_restorer_last_error(r));
+	lv_restorer_free(r);
+	return rc;
+}
+
+int t_backup(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev)
+{
+	return run_simple(ctx, s, uri, 'b', flags, ev);
+}
+
+int t_restore(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev)
+{
+	return run_simple(ctx, s, uri, 'r', flags, ev);
+}
+
+int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev)
+{
+	return run_simple(ctx, s, uri, 'v', 0, ev);
+}
+
+uint64_t t_count(lv_store *s)
+{
+	uint64_t n = 0;
+	if (lv_store_count(s, &n))
+		return UINT64_MAX;
+	return n;
+}
+
+long t_file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+int t_flip_byte(const char *path, long offset)
+{
+	FILE *f = fopen(path, "r+b");
+	if (!f)
+		return -1;
+	fseek(f, offset, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, offset, SEEK_SET);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+	return 0;
+}
+
+int t_truncate(const char *path, long size)
+{
+	return truncate(path, size);
+}
+
+char *t_find(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	struct dirent *de;
+	char *found = NULL;
+	size_t sl = strlen(suffix);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] != '.' && l >= sl && !strcmp(de->d_name + l - sl, suffix)) {
+			if (asprintf(&found, "%s/%s", dir, de->d_name) < 0)
+				found = NULL;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int digest_cb(const lv_license *l, void *ud)
+{
+	unsigned long *c = ud;
+	*c = crc32(*c, (const Bytef *)l->kid, (uInt)strlen(l->kid));
+	if (l->title)
+		*c = crc32(*c, (const Bytef *)l->title, (uInt)strlen(l->title));
+	*c = crc32(*c, l->payload ? l->payload : (const Bytef *)"", (uInt)l->payload_len);
+	uint32_t n[3] = {l->rights, l->play_count, l->plays_left};
+	*c = crc32(*c, (const Bytef *)n, sizeof n);
+	return 0;
+}
+
+unsigned long t_store_digest(lv_store *s)
+{
+	unsigned long c = crc32(0L, Z_NULL, 0);
+	lv_store_foreach(s, digest_cb, &c);
+	return c;
+}

@@ -1,0 +1,73 @@
+/* Test helpers: suite registration, temp dirs, stores, running the CLI. */
+#ifndef LV_TESTUTIL_H
+#define LV_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+#include "licvault/licvault.h"
+
+typedef struct lv_test_case {
+	const char *name;
+	void (*fn)(void);
+} lv_test_case;
+
+typedef struct lv_test_suite {
+	const char *file;          /* the ctest name: test_NAME.c -> NAME */
+	const char *name;
+	int (*init)(void);
+	int (*clean)(void);
+	const lv_test_case *cases;
+	struct lv_test_suite *next;
+} lv_test_suite;
+
+void lv_test_register(lv_test_suite *s);
+
+/* LV_SUITE(file, name, init, clean, {"case", fn}, ...) */
+#define LV_SUITE(file_, name_, init_, clean_, ...)                                         \
+	static const lv_test_case name_##_cases[] = {__VA_ARGS__, {NULL, NULL}};             \
+	static lv_test_suite name_##_suite = {#file_, #name_, init_, clean_, name_##_cases, NULL}; \
+	__attribute__((constructor)) static void name_##_reg(void) { lv_test_register(&name_##_suite); }
+
+/* A fresh temporary directory under $TMPDIR (removed at exit unless LV_TEST_KEEP). */
+char *t_tmpdir(void);
+/* Remove a directory tree. */
+void t_rmrf(const char *path);
+/* Run a shell command; returns its exit status (0..255) and captures stdout+stderr into *out. */
+int t_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A context with the build tree's drivers and no config file. */
+lv_context *t_context(void);
+/* Make a store at path with n synthetic licenses (every 5th without the backup right). */
+int t_make_store(lv_context *ctx, const char *path, int n, lv_store **out);
+/* Fill a license with deterministic content for index i. */
+void t_license(lv_license *l, int i, char *kid, size_t kidcap, unsigned char *payload, size_t plen);
+
+/* Run a backup/restore/verify synchronously; collect events. */
+typedef struct t_events {
+	int begin, end, restricted, refused, connecting, disconnecting, progress, individualize;
+	int result;
+	int order[64];         /* first 64 statuses in order, 0 after */
+	int norder;
+	char last_restricted[200];
+	char end_message[1024];
+} t_events;
+
+int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev);  /* kind: 'b', 'r', 'v' */
+int t_backup(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
+int t_restore(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
+int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev);
+
+/* Count licenses in a store. */
+uint64_t t_count(lv_store *s);
+/* Read a whole file; flip the byte at offset; truncate. */
+long t_file_size(const char *path);
+int t_flip_byte(const char *path, long offset);
+int t_truncate(const char *path, long size);
+/* Find a file in dir whose name ends with suffix; returns malloc'd full path or NULL. */
+char *t_find(const char *dir, const char *suffix);
+/* Content digest of a store (kid, title, payload, plays, machine) in key order. */
+unsigned long t_store_digest(lv_store *s);
+
+#define T_CLI LV_TEST_CLI
+#define T_GEN LV_TEST_GEN
+
+#endif
