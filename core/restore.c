@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -63,14 +64,55 @@ typedef struct set_ctx {
 	char man_name[64];
 	uint64_t man_size;
 	lv_manifest_hdr hdr;
+	FILE *spool;          /* a local copy of the manifest, read once from the location */
+	lv_in *tee_from;      /* while copying: the remote input */
 } set_ctx;
+
+/* Read the local copy of the manifest. */
+static int spool_read(void *p, void *buf, size_t cap, size_t *n)
+{
+	set_ctx *sc = p;
+	if (lv__run_canceled(sc->run))
+		return LV_E_CANCELED;
+	*n = fread(buf, 1, cap, sc->spool);
+	if (*n == 0 && ferror(sc->spool))
+		return lv__run_error(sc->run, LV_E_IO, "cannot read the local copy of the manifest");
+	return 0;
+}
+
+/* Read the remote manifest and keep a local copy of every byte. */
+typedef struct tee_src {
+	obj_src *remote;
+	FILE *copy;
+	int failed;
+} tee_src;
+
+static int tee_read(void *p, void *buf, size_t cap, size_t *n)
+{
+	tee_src *t = p;
+	int rc = src_read(t->remote, buf, cap, n);
+	if (!rc && *n && fwrite(buf, 1, *n, t->copy) != *n) {
+		t->failed = 1;
+		return lv__run_error(t->remote->run, LV_E_IO, "cannot write a local copy of the manifest: %s",
+		                     strerror(errno));
+	}
+	return rc;
+}
 
 static int manifest_open(set_ctx *sc, lv_manifest_reader *m, obj_src *src)
 {
-	int rc = open_obj(sc->run, sc->loc, sc->man_name, src);
-	if (rc)
-		return rc;
-	rc = lv__manifest_begin(m, src_read, src, sc->man_size);
+	int rc;
+	memset(src, 0, sizeof *src);
+	if (sc->spool) {
+		if (fseeko(sc->spool, 0, SEEK_SET) != 0)
+			return lv__run_error(sc->run, LV_E_IO, "cannot rewind the local copy of the manifest");
+		rc = lv__manifest_begin(m, spool_read, sc, sc->man_size);
+	} else {
+		rc = open_obj(sc->run, sc->loc, sc->man_name, src);
+		if (rc)
+			return rc;
+		rc = lv__manifest_begin(m, src_read, src, sc->man_size);
+	}
 	if (rc) {
 		if (rc == LV_E_BACKUP_CORRUPT)
 			corrupt(sc->run, sc->loc, sc->man_name, m->why);
@@ -112,21 +154,32 @@ static int set_open(set_ctx *sc)
 		if (loc->ops->stat(loc->inst, sc->man_name, &info) == 0)
 			sc->man_size = info.size;
 	}
-	/* pass 1: the whole manifest, its structure and its checksum */
+	/* pass 1: the whole manifest, its structure and its checksum, read once from the
+	 * location into a local temporary file that the later passes read */
 	lv_manifest_reader m;
 	obj_src src;
-	if ((rc = manifest_open(sc, &m, &src)))
+	if ((rc = open_obj(run, loc, sc->man_name, &src)))
 		return rc;
+	tee_src tee = {&src, tmpfile(), 0};
+	if (!tee.copy) {
+		close_obj(&src);
+		return lv__run_error(run, LV_E_IO, "cannot create a temporary file for the manifest: %s", strerror(errno));
+	}
+	rc = lv__manifest_begin(&m, tee_read, &tee, sc->man_size);
 	lv_manifest_entry e;
-	while ((rc = lv__manifest_next(&m, &e)) == 1)
-		;
-	if (rc)
+	if (!rc)
+		while ((rc = lv__manifest_next(&m, &e)) == 1)
+			;
+	if (rc && !tee.failed)
 		rc = manifest_fail(sc, &m, rc);
 	sc->hdr = m.hdr;
 	lv__manifest_end(&m);
 	close_obj(&src);
-	if (rc)
+	if (rc) {
+		fclose(tee.copy);
 		return rc;
+	}
+	sc->spool = tee.copy;
 	char expect[64];
 	lv__gen_name(expect, sizeof expect, sc->hdr.generation, "pack");
 	char man_expect[64];
@@ -277,6 +330,8 @@ int lv__do_verify(lv_run *run, const char *uri)
 		lv__run_error(run, 0, "backup at %s is whole: %llu licenses, generation %llu",
 		              loc->uri, (unsigned long long)sc.hdr.count, (unsigned long long)sc.hdr.generation);
 	}
+	if (sc.spool)
+		fclose(sc.spool);
 	lv__location_close(loc);
 	return rc;
 }
@@ -336,9 +391,10 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 		run->errcode = rc;
 		return rc;
 	}
+	set_ctx sc = {.run = run};
 	if ((rc = lv__location_open(run->ctx, run, uri, LV_OPEN_READ, &loc)))
 		goto out;
-	set_ctx sc = {.run = run, .loc = loc};
+	sc.loc = loc;
 	if ((rc = set_open(&sc)))
 		goto out;
 	run->total = sc.hdr.count;
@@ -474,6 +530,8 @@ out:
 	if (connected)
 		lv__run_emit(run, LV_STATUS_DISCONNECTING, 0, NULL);
 	free(decision);
+	if (sc.spool)
+		fclose(sc.spool);
 	lv__location_close(loc);
 	lv__store_run_release(store_in, store);
 	return rc;

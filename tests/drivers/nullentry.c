@@ -1,0 +1,3 @@
+/* Test driver: the entry symbol returns NULL. */
+#include "licvault/driver.h"
+LV_DRIVER_ENTRY { return NULL; }
