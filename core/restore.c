@@ -438,12 +438,13 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	call.count = sc.hdr.count;
 	call.flags = flags;
 	run->errcode = 0;
-	if ((rc = svc->begin(run->ctx->service_ud, &call, &session))) {
+	rc = svc->begin(run->ctx->service_ud, &call, &session);
+	service_open = 1; /* end(commit = 0) releases what begin made, even when it failed */
+	if (rc) {
 		if (!run->errcode)
 			lv__run_error(run, rc, "the license service refused the restore: %s", lv_strerror(rc));
 		goto out;
 	}
-	service_open = 1;
 	{
 		lv_manifest_reader m;
 		obj_src msrc;

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <zlib.h>
 
 const char *lv_call_machine_id(const lv_service_call *c) { return c ? c->machine_id : NULL; }
 const char *lv_call_backup_machine_id(const lv_service_call *c) { return c ? c->backup_machine_id : NULL; }
@@ -132,28 +134,387 @@ int lv_call_remove_object(lv_service_call *c, const char *name)
 }
 
 /* ---- the built-in service ------------------------------------------------ */
+/*
+ * The rules (docs/restore-rules.md):
+ *  - a license lives on at most `max_machines` distinct machines (default 4:
+ *    the one that backed it up and 3 others); a machine that already had it
+ *    does not count again;
+ *  - at most `restores_per_day` restores per machine per UTC day (default 4);
+ * The registry that counts machines is kept at the backup location as
+ * write-once generations "licvault-registry-<16 hex>.reg" (or at
+ * [service] location), merged in key ID order with the manifest, so memory
+ * stays flat.  A registry that cannot be read or does not verify is
+ * SERVICE_UNAVAILABLE: never silently reset.
+ */
+
+#define REG_PREFIX "licvault-registry-"
+#define REG_MAGIC "licvault-registry 1"
+#define REG_LINE_MAX 8192
+#define MAX_MACHINES_CAP 64
+
+typedef struct reg_session {
+	lv_service_call *call;
+	lv_location *loc;          /* where the registry lives */
+	lv_location *own_loc;      /* opened here when [service] location is set */
+	unsigned max_machines;
+	/* the current registry, read in step */
+	lv_reader *rd;
+	lv_in in;
+	int have_in;
+	int in_done;
+	char line[REG_LINE_MAX];   /* the pending registry line (kid machines...) */
+	int have_line;
+	char prev_kid[LV_KID_MAX + 1];
+	uint64_t gen;              /* current generation, 0 = none */
+	char cur_name[64];
+	/* the next registry */
+	lv_writer *w;
+	lv_buf out;
+	uint32_t out_crc;
+	char new_name[64];
+	uint64_t added;            /* machines added by this restore */
+} reg_session;
+
+static int64_t now_utc(void)
+{
+	const char *t = getenv("LICVAULT_NOW"); /* tests move the clock */
+	return t && *t ? strtoll(t, NULL, 10) : (int64_t)time(NULL);
+}
+
+static unsigned cfg_uint(lv_context *ctx, const char *key, unsigned def, unsigned max)
+{
+	const char *v = lv_context_config_get(ctx, "service", key);
+	if (!v)
+		return def;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	return (*end || n == 0 || n > max) ? def : (unsigned)n;
+}
+
+static int svc_fail(reg_session *rs, const char *fmt, ...) LV_PRINTF(2, 3);
+static int svc_fail(reg_session *rs, const char *fmt, ...)
+{
+	char msg[LV_ERRMSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return lv_call_set_error(rs->call, LV_E_SERVICE_UNAVAILABLE, "license service registry at %s: %s",
+	                         rs->loc->uri, msg);
+}
+
+/* Read one line of the current registry into rs->line (without newline); 0 at end. */
+static int reg_getline(reg_session *rs, char *buf, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		int at = lv__in_at_end(&rs->in);
+		if (at < 0)
+			return svc_fail(rs, "cannot read %s: %s", rs->cur_name, rs->call->run->errmsg);
+		if (at == 1) {
+			if (n)
+				return svc_fail(rs, "%s is truncated", rs->cur_name);
+			return 0;
+		}
+		char c;
+		int rc = lv__in_read(&rs->in, &c, 1);
+		if (rc)
+			return svc_fail(rs, "cannot read %s", rs->cur_name);
+		if (c == '\n')
+			break;
+		if (n + 1 >= cap)
+			return svc_fail(rs, "%s has a line longer than %zu bytes", rs->cur_name, cap);
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return 1;
+}
+
+static int reg_put(reg_session *rs, const char *line)
+{
+	size_t n = strlen(line);
+	int rc = lv__buf_put(&rs->out, line, n);
+	if (!rc)
+		rc = lv__buf_put(&rs->out, "\n", 1);
+	if (rc)
+		return lv_call_set_error(rs->call, LV_E_NOMEM, "out of memory");
+	if (rs->out.len >= 256 * 1024) {
+		rs->out_crc = (uint32_t)crc32(rs->out_crc, rs->out.data, (uInt)rs->out.len);
+		rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len);
+		rs->out.len = 0;
+		if (rc)
+			return svc_fail(rs, "cannot write %s: %s", rs->new_name, rs->call->run->errmsg);
+	}
+	return 0;
+}
+
+/* Advance to the next "kid" line of the current registry, validating it. */
+static int reg_next(reg_session *rs)
+{
+	rs->have_line = 0;
+	if (!rs->have_in || rs->in_done)
+		return 0;
+	uint32_t crc_before = rs->in.crc;
+	int rc = reg_getline(rs, rs->line, sizeof rs->line);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return svc_fail(rs, "%s ends without its checksum line", rs->cur_name);
+	if (!strncmp(rs->line, "crc ", 4)) {
+		unsigned long want = strtoul(rs->line + 4, NULL, 16);
+		if ((uint32_t)want != crc_before)
+			return svc_fail(rs, "%s does not verify (checksum mismatch): refusing to restore rather than reset the count",
+			                rs->cur_name);
+		if (lv__in_at_end(&rs->in) != 1)
+			return svc_fail(rs, "%s has data after its checksum", rs->cur_name);
+		rs->in_done = 1;
+		return 0;
+	}
+	if (strncmp(rs->line, "kid ", 4) != 0)
+		return svc_fail(rs, "%s: unexpected line '%.40s'", rs->cur_name, rs->line);
+	char *kid = rs->line + 4;
+	char *sp = strchr(kid, ' ');
+	size_t kl = sp ? (size_t)(sp - kid) : strlen(kid);
+	if (!lv__kid_valid(kid, kl) || !sp)
+		return svc_fail(rs, "%s: malformed entry", rs->cur_name);
+	char k[LV_KID_MAX + 1];
+	memcpy(k, kid, kl);
+	k[kl] = '\0';
+	if (rs->prev_kid[0] && strcmp(rs->prev_kid, k) >= 0)
+		return svc_fail(rs, "%s is not in key ID order at %s", rs->cur_name, k);
+	memcpy(rs->prev_kid, k, kl + 1);
+	rs->have_line = 1;
+	return 1;
+}
+
+static int reg_scan_cb(const lv_object_info *info, void *ud)
+{
+	reg_session *rs = ud;
+	const char *n = info->name;
+	size_t pl = strlen(REG_PREFIX);
+	if (strncmp(n, REG_PREFIX, pl) != 0 || strlen(n) != pl + 16 + 4 || strcmp(n + pl + 16, ".reg") != 0)
+		return 0;
+	char hex[17];
+	memcpy(hex, n + pl, 16);
+	hex[16] = '\0';
+	char *end;
+	unsigned long long g = strtoull(hex, &end, 16);
+	if (*end)
+		return 0;
+	if (g > rs->gen) {
+		rs->gen = g;
+		snprintf(rs->cur_name, sizeof rs->cur_name, "%s", n);
+	}
+	return 0;
+}
+
+static int reg_src_read(void *p, void *buf, size_t cap, size_t *n)
+{
+	reg_session *rs = p;
+	*n = 0;
+	int rc = rs->loc->ops->read(rs->rd, buf, cap, n);
+	return rc ? (rc < 0 && rc > LV_E__LAST ? rc : LV_E_IO) : 0;
+}
 
 static int bi_begin(void *ud, lv_service_call *call, void **session)
 {
 	(void)ud;
-	*session = call;
-	return 0;
+	lv_context *ctx = call->run->ctx;
+	reg_session *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return LV_E_NOMEM;
+	rs->call = call;
+	rs->loc = call->loc;
+	rs->max_machines = cfg_uint(ctx, "max_machines", 4, MAX_MACHINES_CAP);
+	*session = rs;
+
+	/* the per-day limit, kept with the store (a machine = a store) */
+	unsigned per_day = cfg_uint(ctx, "restores_per_day", 4, 1000000);
+	lv_store *st = call->store;
+	char day[32] = "", cnt[32] = "";
+	int64_t now = now_utc();
+	time_t tt = (time_t)now;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	char today[16];
+	strftime(today, sizeof today, "%Y-%m-%d", &tm);
+	if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
+	    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0 &&
+	    strtoul(cnt, NULL, 10) >= per_day) {
+		char when[64];
+		time_t next = (time_t)(now - (now % 86400) + 86400);
+		struct tm nt;
+		gmtime_r(&next, &nt);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &nt);
+		return lv_call_set_error(call, LV_E_DAILY_LIMIT,
+		                         "this machine has made its %u restores for today; it may try again after %s",
+		                         per_day, when);
+	}
+
+	/* the registry: at [service] location, else at the backup location */
+	const char *sloc = lv_context_config_get(ctx, "service", "location");
+	if (sloc) {
+		int rc = lv__location_open(ctx, call->run, sloc, LV_OPEN_READ | LV_OPEN_WRITE, &rs->own_loc);
+		if (rc)
+			return lv_call_set_error(call, LV_E_SERVICE_UNAVAILABLE,
+			                         "license service location %s cannot be opened: %s", sloc, call->run->errmsg);
+		rs->loc = rs->own_loc;
+	}
+	int rc = rs->loc->ops->list(rs->loc->inst, reg_scan_cb, rs);
+	if (rc && rc != LV_E_NOT_FOUND)
+		return svc_fail(rs, "cannot list the location: %s", call->run->errmsg);
+	if (rs->gen) {
+		rc = rs->loc->ops->read_open(rs->loc->inst, rs->cur_name, &rs->rd);
+		if (rc)
+			return svc_fail(rs, "cannot open %s: %s", rs->cur_name, call->run->errmsg);
+		if (lv__in_init(&rs->in, reg_src_read, rs, 64 * 1024))
+			return LV_E_NOMEM;
+		rs->have_in = 1;
+		char head[128];
+		rc = reg_getline(rs, head, sizeof head);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 || strcmp(head, REG_MAGIC) != 0)
+			return svc_fail(rs, "%s is not a licvault registry of version 1", rs->cur_name);
+		if ((rc = reg_next(rs)) < 0)
+			return rc;
+	}
+	snprintf(rs->new_name, sizeof rs->new_name, REG_PREFIX "%016llx.reg", (unsigned long long)rs->gen + 1);
+	rc = rs->loc->ops->write_begin(rs->loc->inst, rs->new_name, UINT64_MAX, &rs->w);
+	if (rc) {
+		rs->w = NULL;
+		return svc_fail(rs, "cannot write %s: %s", rs->new_name, call->run->errmsg);
+	}
+	rs->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	return reg_put(rs, REG_MAGIC);
 }
 
 static int bi_decide(void *session, lv_service_call *call, const char *kid, int *decision)
 {
-	(void)session;
-	(void)kid;
-	*decision = strcmp(call->machine_id, call->backup_machine_id) == 0 ? LV_DECIDE_KEEP : LV_DECIDE_REBIND;
-	return 0;
+	reg_session *rs = session;
+	int rc;
+	/* copy the entries before this key ID as they are */
+	while (rs->have_line) {
+		char *k = rs->line + 4;
+		size_t kl = strcspn(k, " ");
+		int cmp = strncmp(k, kid, kl) ? strncmp(k, kid, kl) : (kid[kl] ? -1 : 0);
+		if (cmp >= 0)
+			break;
+		if ((rc = reg_put(rs, rs->line)) || (rc = reg_next(rs)) < 0)
+			return rc;
+	}
+	/* the machines this license lives on */
+	char machines[MAX_MACHINES_CAP][65];
+	unsigned nm = 0;
+	if (rs->have_line && !strncmp(rs->line + 4, kid, strlen(kid)) && rs->line[4 + strlen(kid)] == ' ') {
+		char *save = NULL;
+		for (char *m = strtok_r(rs->line + 4 + strlen(kid) + 1, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
+			if (nm == MAX_MACHINES_CAP || strlen(m) > 64)
+				return svc_fail(rs, "%s: entry of %s is malformed", rs->cur_name, kid);
+			snprintf(machines[nm++], sizeof machines[0], "%s", m);
+		}
+		if (nm == 0)
+			return svc_fail(rs, "%s: entry of %s names no machine", rs->cur_name, kid);
+		if ((rc = reg_next(rs)) < 0)
+			return rc;
+	} else if (call->backup_machine_id[0])
+		snprintf(machines[nm++], sizeof machines[0], "%s", call->backup_machine_id);
+	int known = 0;
+	for (unsigned i = 0; i < nm; i++)
+		if (!strcmp(machines[i], call->machine_id))
+			known = 1;
+	if (known)
+		*decision = strcmp(call->machine_id, call->backup_machine_id) ? LV_DECIDE_REBIND : LV_DECIDE_KEEP;
+	else if (nm < rs->max_machines) {
+		snprintf(machines[nm++], sizeof machines[0], "%s", call->machine_id);
+		*decision = LV_DECIDE_REBIND;
+		rs->added++;
+	} else
+		*decision = LV_DECIDE_REFUSE;
+	char line[REG_LINE_MAX];
+	size_t n = (size_t)snprintf(line, sizeof line, "kid %s", kid);
+	for (unsigned i = 0; i < nm && n < sizeof line; i++)
+		n += (size_t)snprintf(line + n, sizeof line - n, " %s", machines[i]);
+	return reg_put(rs, line);
+}
+
+static void reg_free(reg_session *rs)
+{
+	if (rs->w)
+		rs->loc->ops->abort(rs->w);
+	if (rs->rd)
+		rs->loc->ops->read_close(rs->rd);
+	if (rs->have_in)
+		lv__in_free(&rs->in);
+	lv__buf_free(&rs->out);
+	lv__location_close(rs->own_loc);
+	free(rs);
 }
 
 static int bi_end(void *session, lv_service_call *call, int commit)
 {
-	(void)session;
-	(void)call;
-	(void)commit;
-	return 0;
+	reg_session *rs = session;
+	if (!rs)
+		return 0;
+	int rc = 0;
+	if (!commit || !rs->w)
+		goto out;
+	/* the rest of the current registry, then its checksum checked and ours written */
+	while (rs->have_line) {
+		if ((rc = reg_put(rs, rs->line)) || (rc = reg_next(rs)) < 0)
+			goto out;
+	}
+	if (rs->have_in && !rs->in_done) {
+		rc = svc_fail(rs, "%s ended early", rs->cur_name);
+		goto out;
+	}
+	rs->out_crc = (uint32_t)crc32(rs->out_crc, rs->out.data, (uInt)rs->out.len);
+	char tail[32];
+	snprintf(tail, sizeof tail, "crc %08x\n", rs->out_crc);
+	if (lv__buf_put(&rs->out, tail, strlen(tail))) {
+		rc = LV_E_NOMEM;
+		goto out;
+	}
+	if ((rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len))) {
+		rc = svc_fail(rs, "cannot write %s: %s", rs->new_name, call->run->errmsg);
+		goto out;
+	}
+	lv_writer *w = rs->w;
+	rs->w = NULL;
+	rc = rs->loc->ops->commit(w, 0);
+	if (rc == LV_E_EXISTS) {
+		rc = lv_call_set_error(call, LV_E_BUSY, "another restore from %s updated the registry at the same time; run again",
+		                       rs->loc->uri);
+		goto out;
+	}
+	if (rc) {
+		rc = svc_fail(rs, "cannot publish %s: %s", rs->new_name, call->run->errmsg);
+		goto out;
+	}
+	if (rs->gen && rs->loc->ops->remove)
+		rs->loc->ops->remove(rs->loc->inst, rs->cur_name);
+	if (rs->loc->ops->sync)
+		rs->loc->ops->sync(rs->loc->inst);
+	/* count the restore for today */
+	{
+		lv_store *st = call->store;
+		char day[32] = "", cnt[32] = "", today[16];
+		time_t tt = (time_t)now_utc();
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		strftime(today, sizeof today, "%Y-%m-%d", &tm);
+		unsigned long n = 0;
+		if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
+		    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
+			n = strtoul(cnt, NULL, 10);
+		snprintf(cnt, sizeof cnt, "%lu", n + 1);
+		if (st->ops->meta_set(st->impl, "restore_day", today) || st->ops->meta_set(st->impl, "restore_count", cnt))
+			lv_call_log(call, LV_LOG_WARN, "could not count today's restore in the store");
+	}
+	rc = 0;
+out:
+	reg_free(rs);
+	return rc;
 }
 
 const lv_service lv__builtin_service = {

@@ -1,0 +1,344 @@
+/*
+ * Restore rules: individualization, rebinding, the distinct-machine limit,
+ * the per-day limit, the registry, a replaceable license service.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static lv_context *ctx;
+static char *dir;
+
+static int init(void)
+{
+	ctx = t_context();
+	dir = t_tmpdir();
+	unsetenv("LICVAULT_NOW");
+	return ctx && dir ? 0 : 1;
+}
+
+static int clean(void)
+{
+	lv_context_free(ctx);
+	free(dir);
+	unsetenv("LICVAULT_NOW");
+	unsetenv("LICVAULT_HOST_ID");
+	return 0;
+}
+
+static char *P(const char *name)
+{
+	static char buf[8][600];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+	return buf[k];
+}
+
+static lv_store *fresh(const char *name)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL(lv_store_open(&s, ctx, P(name), LV_STORE_CREATE), 0);
+	return s;
+}
+
+static char *machine_of(lv_store *s, const char *kid)
+{
+	static char m[80];
+	lv_license *l = NULL;
+	m[0] = '\0';
+	if (lv_store_get(s, kid, &l) == 0) {
+		snprintf(m, sizeof m, "%s", l->machine ? l->machine : "");
+		lv_license_free(l);
+	}
+	return m;
+}
+
+static void test_individualize_flag(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("ind-src.db"), 10, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("ind-bk"), 0, NULL), 0);
+	lv_store *d = fresh("ind-new.db");
+	lv_identity id;
+	lv_store_identity(d, &id);
+	CU_ASSERT_FALSE(id.individualized);
+	CU_ASSERT_STRING_EQUAL(id.machine_id, "");
+	t_events ev;
+	CU_ASSERT_EQUAL(t_restore(ctx, d, P("ind-bk"), 0, &ev), LV_E_NEEDS_INDIVIDUALIZATION);
+	CU_ASSERT_EQUAL(ev.individualize, 0);
+	CU_ASSERT_EQUAL(t_count(d), 0);
+	lv_store_identity(d, &id);
+	CU_ASSERT_STRING_EQUAL(id.machine_id, ""); /* unchanged */
+	CU_ASSERT_EQUAL(t_restore(ctx, d, P("ind-bk"), LV_RESTORE_INDIVIDUALIZE, &ev), 0);
+	CU_ASSERT_EQUAL(ev.individualize, 1);
+	CU_ASSERT_EQUAL(t_count(d), 8);
+	lv_store_identity(d, &id);
+	CU_ASSERT(id.individualized);
+	CU_ASSERT_EQUAL(strlen(id.machine_id), 32);  /* 128 random bits */
+	/* rebound to the new machine */
+	CU_ASSERT_STRING_EQUAL(machine_of(d, "kid-000001"), id.machine_id);
+	lv_identity sid;
+	lv_store_identity(src, &sid);
+	CU_ASSERT_STRING_NOT_EQUAL(sid.machine_id, id.machine_id);
+	CU_ASSERT_STRING_EQUAL(machine_of(src, "kid-000001"), sid.machine_id);
+	/* the same machine restoring again: same licenses, no individualization needed */
+	CU_ASSERT_EQUAL(t_restore(ctx, src, P("ind-bk"), 0, &ev), 0);
+	CU_ASSERT_EQUAL(ev.individualize, 0);
+	CU_ASSERT_STRING_EQUAL(machine_of(src, "kid-000001"), sid.machine_id);
+	lv_store_free(d);
+	lv_store_free(src);
+}
+
+static void test_copied_store_other_host(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("host-src.db"), 5, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("host-bk"), 0, NULL), 0);
+	lv_store_free(src);
+	/* the same store file seen from another host is no longer individualized there */
+	setenv("LICVAULT_HOST_ID", "another-host-entirely", 1);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, P("host-src.db"), 0), 0);
+	lv_identity id;
+	lv_store_identity(s, &id);
+	CU_ASSERT_FALSE(id.individualized);
+	CU_ASSERT(id.other_host);
+	CU_ASSERT_EQUAL(t_restore(ctx, s, P("host-bk"), 0, NULL), LV_E_NEEDS_INDIVIDUALIZATION);
+	CU_ASSERT_EQUAL(t_restore(ctx, s, P("host-bk"), LV_RESTORE_INDIVIDUALIZE, NULL), 0);
+	lv_store_identity(s, &id);
+	CU_ASSERT(id.individualized);
+	lv_store_free(s);
+	unsetenv("LICVAULT_HOST_ID");
+}
+
+static void test_machine_limit(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("lim-src.db"), 10, &src), 0); /* 8 backed up */
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("lim-bk"), 0, NULL), 0);
+	/* machine 2 restores; then machine 2 gets one extra license from another backup, so
+	 * that a later run has licenses both at and under the limit */
+	lv_store *m[6] = {0};
+	t_events ev;
+	for (int i = 2; i <= 4; i++) {
+		char n[32];
+		snprintf(n, sizeof n, "lim-m%d.db", i);
+		m[i] = fresh(n);
+		CU_ASSERT_EQUAL(t_restore(ctx, m[i], P("lim-bk"), LV_RESTORE_INDIVIDUALIZE, &ev), 0);
+		CU_ASSERT_EQUAL(t_count(m[i]), 8);
+		CU_ASSERT_EQUAL(ev.refused, 0);
+	}
+	/* the same machine again does not count */
+	CU_ASSERT_EQUAL(t_restore(ctx, m[3], P("lim-bk"), 0, &ev), 0);
+	CU_ASSERT_EQUAL(ev.refused, 0);
+	/* the fifth machine is refused every license */
+	m[5] = fresh("lim-m5.db");
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, ctx, m[5]);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("lim-bk"));
+	CU_ASSERT_EQUAL(t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_RESTORE_LIMIT);
+	CU_ASSERT_EQUAL(ev.refused, 8);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "8 of 8"));
+	CU_ASSERT_EQUAL(t_count(m[5]), 0);
+	lv_restorer_free(r);
+	/* the machine that made the backup can still restore it */
+	CU_ASSERT_EQUAL(t_restore(ctx, src, P("lim-bk"), 0, &ev), 0);
+	CU_ASSERT_EQUAL(ev.refused, 0);
+	/* a new backup holding one license more: the fifth machine gets only the new one */
+	lv_license l;
+	char kid[32];
+	unsigned char pl[16];
+	t_license(&l, 500, kid, sizeof kid, pl, sizeof pl);
+	CU_ASSERT_EQUAL(lv_store_add(src, &l, 0), 0);
+	CU_ASSERT_EQUAL(t_backup(ctx, src, P("lim-bk"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_EQUAL(t_restore(ctx, m[5], P("lim-bk"), 0, &ev), LV_E_RESTORE_LIMIT);
+	CU_ASSERT_EQUAL(ev.refused, 8);
+	CU_ASSERT_EQUAL(t_count(m[5]), 1);
+	lv_license *got = NULL;
+	CU_ASSERT_EQUAL(lv_store_get(m[5], "kid-000500", &got), 0);
+	lv_license_free(got);
+	for (int i = 2; i <= 5; i++)
+		lv_store_free(m[i]);
+	lv_store_free(src);
+}
+
+static void test_daily_limit(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("day-src.db"), 3, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("day-bk"), 0, NULL), 0);
+	setenv("LICVAULT_NOW", "1900000000", 1); /* 2030-03-17 17:46 UTC */
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(t_restore(ctx, src, P("day-bk"), 0, NULL), 0);
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, ctx, src);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("day-bk"));
+	unsigned long before = t_store_digest(src);
+	CU_ASSERT_EQUAL(t_run(r, 'r', 0, NULL), LV_E_DAILY_LIMIT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "2030-03-18 00:00 UTC"));
+	CU_ASSERT_EQUAL(t_store_digest(src), before);
+	/* the next day, it works again */
+	setenv("LICVAULT_NOW", "1900050000", 1);
+	CU_ASSERT_EQUAL(t_run(r, 'r', 0, NULL), 0);
+	lv_restorer_free(r);
+	unsetenv("LICVAULT_NOW");
+	lv_store_free(src);
+}
+
+static void test_registry_corrupt(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("reg-src.db"), 6, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("reg-bk"), 0, NULL), 0);
+	lv_store *m2 = fresh("reg-m2.db");
+	CU_ASSERT_EQUAL(t_restore(ctx, m2, P("reg-bk"), LV_RESTORE_INDIVIDUALIZE, NULL), 0);
+	char *reg = t_find(P("reg-bk"), ".reg");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	/* tamper: drop a machine from the count */
+	char *out = NULL;
+	t_sh(&out, "sed -i '2s/ [0-9a-f]*$//' '%s'", reg);
+	free(out);
+	lv_store *m3 = fresh("reg-m3.db");
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, ctx, m3);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("reg-bk"));
+	t_events ev;
+	CU_ASSERT_EQUAL(t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_SERVICE_UNAVAILABLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "registry"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "reg-bk"));
+	CU_ASSERT_EQUAL(ev.connecting, 1);
+	CU_ASSERT_EQUAL(ev.disconnecting, 1);
+	CU_ASSERT_EQUAL(t_count(m3), 0);
+	lv_identity id;
+	lv_store_identity(m3, &id);
+	CU_ASSERT_STRING_EQUAL(id.machine_id, ""); /* nothing changed, not even the identity */
+	/* garbage instead of a registry: refused too, never reset to empty */
+	FILE *f = fopen(reg, "w");
+	fputs("nonsense\n", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_SERVICE_UNAVAILABLE);
+	CU_ASSERT_EQUAL(t_count(m3), 0);
+	lv_restorer_free(r);
+	free(reg);
+	lv_store_free(m2);
+	lv_store_free(m3);
+	lv_store_free(src);
+}
+
+static void test_registry_unreachable(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("unr-src.db"), 4, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("unr-bk"), 0, NULL), 0);
+	/* a config naming a service location that cannot be opened */
+	char *cfg = P("unr.conf");
+	FILE *f = fopen(cfg, "w");
+	fprintf(f, "[service]\nlocation = nosuch://registry/host\n");
+	fclose(f);
+	lv_context *c2 = t_context();
+	CU_ASSERT_EQUAL_FATAL(lv_context_load_config(c2, cfg), 0);
+	lv_store *m2 = NULL;
+	CU_ASSERT_EQUAL(lv_store_open(&m2, c2, P("unr-m2.db"), LV_STORE_CREATE), 0);
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, c2, m2);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("unr-bk"));
+	CU_ASSERT_EQUAL(t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, NULL), LV_E_SERVICE_UNAVAILABLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "nosuch://registry/host"));
+	CU_ASSERT_EQUAL(t_count(m2), 0);
+	lv_restorer_free(r);
+	/* a service location that works: the registry goes there, not to the backup */
+	f = fopen(cfg, "w");
+	fprintf(f, "[service]\nlocation = %s\n", P("unr-registry"));
+	fclose(f);
+	CU_ASSERT_EQUAL(lv_context_load_config(c2, cfg), 0);
+	CU_ASSERT_EQUAL(t_restore(c2, m2, P("unr-bk"), LV_RESTORE_INDIVIDUALIZE, NULL), 0);
+	char *reg = t_find(P("unr-registry"), ".reg");
+	CU_ASSERT_PTR_NOT_NULL(reg);
+	free(reg);
+	CU_ASSERT_PTR_NULL(t_find(P("unr-bk"), ".reg"));
+	lv_store_free(m2);
+	lv_context_free(c2);
+	lv_store_free(src);
+}
+
+/* ---- an application's own service ---------------------------------------- */
+
+typedef struct my_svc {
+	int begins, decides, ends, commits, freed;
+	char refuse[32];
+} my_svc;
+
+static int my_begin(void *ud, lv_service_call *call, void **session)
+{
+	my_svc *s = ud;
+	s->begins++;
+	CU_ASSERT_EQUAL(lv_call_license_count(call), 8);
+	CU_ASSERT(strlen(lv_call_backup_id(call)) == 32);
+	*session = s;
+	return 0;
+}
+static int my_decide(void *session, lv_service_call *call, const char *kid, int *decision)
+{
+	my_svc *s = session;
+	(void)call;
+	s->decides++;
+	*decision = strcmp(kid, s->refuse) == 0 ? LV_DECIDE_REFUSE : LV_DECIDE_REBIND;
+	return 0;
+}
+static int my_end(void *session, lv_service_call *call, int commit)
+{
+	my_svc *s = session;
+	(void)call;
+	s->ends++;
+	s->commits += commit;
+	return 0;
+}
+static void my_free(void *ud) { ((my_svc *)ud)->freed++; }
+static const lv_service my_service = {LV_SERVICE_VERSION, my_begin, my_decide, my_end, my_free};
+
+static void test_custom_service(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("svc-src.db"), 10, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("svc-bk"), 0, NULL), 0);
+	lv_context *c2 = t_context();
+	my_svc s = {0};
+	snprintf(s.refuse, sizeof s.refuse, "kid-000002");
+	CU_ASSERT_EQUAL(lv_context_set_service(c2, NULL, NULL), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL_FATAL(lv_context_set_service(c2, &my_service, &s), 0);
+	lv_store *d = NULL;
+	lv_store_open(&d, c2, P("svc-new.db"), LV_STORE_CREATE);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_restore(c2, d, P("svc-bk"), LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_RESTORE_LIMIT);
+	CU_ASSERT_EQUAL(s.begins, 1);
+	CU_ASSERT_EQUAL(s.decides, 8);
+	CU_ASSERT_EQUAL(s.ends, 1);
+	CU_ASSERT_EQUAL(s.commits, 1);
+	CU_ASSERT_EQUAL(ev.refused, 1);
+	CU_ASSERT_EQUAL(t_count(d), 7);
+	/* the events around the service are the original's */
+	int want[] = {LV_STATUS_BEGIN, LV_STATUS_CONNECTING, LV_STATUS_INDIVIDUALIZE, LV_STATUS_REFUSED_LICENSE,
+	              LV_STATUS_DISCONNECTING, LV_STATUS_END};
+	CU_ASSERT_EQUAL(ev.norder, 6);
+	for (int i = 0; i < 6 && i < ev.norder; i++)
+		CU_ASSERT_EQUAL(ev.order[i], want[i]);
+	/* the built-in service wrote no registry: the application's service decided */
+	CU_ASSERT_PTR_NULL(t_find(P("svc-bk"), ".reg"));
+	lv_store_free(d);
+	lv_context_free(c2);
+	CU_ASSERT_EQUAL(s.freed, 1);
+	lv_store_free(src);
+}
+
+LV_SUITE(rules, rules, init, clean,
+         {"individualize flag required and honoured", test_individualize_flag},
+         {"a store copied to another host", test_copied_store_other_host},
+         {"four distinct machines per license", test_machine_limit},
+         {"per-day limit and its reset", test_daily_limit},
+         {"corrupt registry is SERVICE_UNAVAILABLE", test_registry_corrupt},
+         {"unreachable registry is SERVICE_UNAVAILABLE", test_registry_unreachable},
+         {"an application's own service", test_custom_service})
