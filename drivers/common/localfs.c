@@ -34,12 +34,16 @@ struct lv_localfs {
 	int fat_names;
 	lv_localfs_guard guard;
 	void *guard_ud;
+	int space_check;     /* write_begin: refuse a size_hint above the free space */
+	uint64_t max_size;   /* largest object the filesystem takes, 0 = no limit */
+	const char *max_why; /* whose limit it is ("FAT"), static */
 };
 
 struct lv_writer {
 	lv_localfs *fs;
 	int fd;
 	char *name;
+	uint64_t written;
 	char tmp[300];
 };
 
@@ -171,10 +175,41 @@ int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const
 	return 0;
 }
 
+int lv_localfs_open_fd(lv_localfs **out, const lv_host *host, lv_host_ctx *h, int dirfd,
+                       const char *dir, int fat_names)
+{
+	lv_localfs *fs = calloc(1, sizeof *fs);
+	if (fs)
+		fs->dir = strdup(dir ? dir : "");
+	if (!fs || !fs->dir) {
+		if (dirfd >= 0)
+			close(dirfd);
+		free(fs);
+		return LV_E_NOMEM;
+	}
+	fs->host = host;
+	fs->h = h;
+	fs->fat_names = fat_names;
+	fs->dirfd = dirfd;
+	*out = fs;
+	return 0;
+}
+
 void lv_localfs_set_guard(lv_localfs *fs, lv_localfs_guard g, void *ud)
 {
 	fs->guard = g;
 	fs->guard_ud = ud;
+}
+
+void lv_localfs_set_space_check(lv_localfs *fs, int on)
+{
+	fs->space_check = on;
+}
+
+void lv_localfs_set_max_size(lv_localfs *fs, uint64_t max, const char *why)
+{
+	fs->max_size = max;
+	fs->max_why = why;
 }
 
 const char *lv_localfs_dir(const lv_localfs *fs) { return fs->dir; }
@@ -201,6 +236,23 @@ int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_
 		return rc;
 	if (fs->dirfd < 0)
 		return fs->host->set_error(fs->h, LV_E_NOT_FOUND, "directory %s does not exist", fs->dir);
+	if (fs->max_size && size_hint != UINT64_MAX && size_hint > fs->max_size)
+		return fs->host->set_error(fs->h, LV_E_NO_SPACE,
+		                           "%s/%s may need %llu bytes, more than the largest file %s takes (%llu bytes)",
+		                           fs->dir, name, (unsigned long long)size_hint,
+		                           fs->max_why ? fs->max_why : "this filesystem",
+		                           (unsigned long long)fs->max_size);
+	if (fs->space_check && size_hint != UINT64_MAX) {
+		struct statvfs sv;
+		if (fstatvfs(fs->dirfd, &sv) == 0) {
+			uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+			if (size_hint > avail)
+				return fs->host->set_error(fs->h, LV_E_NO_SPACE,
+				                           "%s/%s may need %llu bytes but only %llu bytes are free in %s",
+				                           fs->dir, name, (unsigned long long)size_hint,
+				                           (unsigned long long)avail, fs->dir);
+		}
+	}
 	lv_writer *w = calloc(1, sizeof *w);
 	if (!w)
 		return LV_E_NOMEM;
@@ -217,7 +269,6 @@ int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_
 		free(w);
 		return rc;
 	}
-	(void)size_hint;
 	*out = w;
 	return 0;
 }
@@ -230,6 +281,12 @@ int lv_localfs_write(lv_writer *w, const void *buf, size_t len)
 	int rc = guard(fs);
 	if (rc)
 		return rc;
+	if (fs->max_size && (len > fs->max_size || w->written > fs->max_size - len))
+		return fs->host->set_error(fs->h, LV_E_NO_SPACE,
+		                           "%s/%s would grow past %llu bytes, the largest file %s takes",
+		                           fs->dir, w->name, (unsigned long long)fs->max_size,
+		                           fs->max_why ? fs->max_why : "this filesystem");
+	w->written += len;
 	const char *p = buf;
 	while (len) {
 		ssize_t n = write(w->fd, p, len);

@@ -19,7 +19,18 @@ typedef int (*lv_localfs_guard)(void *ud);
  */
 int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const char *dir,
                     unsigned flags, int fat_names);
+/*
+ * Adopt an open directory `dirfd` (closed by lv_localfs_close; -1: the
+ * directory does not exist, reads find nothing); `dir` names it in messages.
+ * For drivers that resolve the directory themselves (removable).
+ */
+int lv_localfs_open_fd(lv_localfs **out, const lv_host *host, lv_host_ctx *h, int dirfd,
+                       const char *dir, int fat_names);
 void lv_localfs_set_guard(lv_localfs *fs, lv_localfs_guard guard, void *ud);
+/* write_begin: a size_hint above the free space (fstatvfs) is LV_E_NO_SPACE.  Off by default. */
+void lv_localfs_set_space_check(lv_localfs *fs, int on);
+/* Objects larger than max bytes (FAT: 4 GiB - 1) are LV_E_NO_SPACE, naming `why` (static). 0: none. */
+void lv_localfs_set_max_size(lv_localfs *fs, uint64_t max, const char *why);
 const char *lv_localfs_dir(const lv_localfs *fs);
 int lv_localfs_dirfd(const lv_localfs *fs);
 /* Check a name against FAT/exFAT rules: 0 or LV_E_INVALID_ARG with a reason. */
