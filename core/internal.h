@@ -93,6 +93,7 @@ struct lv_location {
 	void *inst;
 	lv_host_ctx *hctx;
 	char *uri;                  /* resolved URI */
+	lv_run *own_run;            /* opened by lv_location_open: the run is the location's own */
 };
 
 int lv__drivers_load(lv_context *ctx);

@@ -825,7 +825,48 @@ void lv__location_close(lv_location *l)
 	free(l->hctx->location_name);
 	free(l->hctx);
 	free(l->uri);
+	free(l->own_run);
 	free(l);
+}
+
+/* ---- the public location API ------------------------------------------- */
+
+int lv_location_open(lv_location **out, lv_context *c, const char *uri, unsigned flags)
+{
+	if (!out || !c || !uri)
+		return LV_E_INVALID_ARG;
+	lv_run *run = calloc(1, sizeof *run);
+	if (!run)
+		return LV_E_NOMEM;
+	run->ctx = c;
+	int rc = lv__location_open(c, run, uri, flags, out);
+	if (rc) {
+		lv__errf(c->errmsg, "%s", run->errmsg);
+		free(run);
+		return rc;
+	}
+	(*out)->own_run = run;
+	return 0;
+}
+
+const lv_driver_ops *lv_location_driver_ops(lv_location *l) { return l ? l->ops : NULL; }
+void *lv_location_driver_instance(lv_location *l) { return l ? l->inst : NULL; }
+const char *lv_location_uri(const lv_location *l) { return l ? l->uri : NULL; }
+
+const char *lv_location_last_error(const lv_location *l)
+{
+	return l && l->hctx->run ? l->hctx->run->errmsg : "";
+}
+
+void lv_location_set_canceled(lv_location *l, int canceled)
+{
+	if (l && l->hctx->run)
+		atomic_store(&l->hctx->run->canceled, canceled ? 1 : 0);
+}
+
+void lv_location_close(lv_location *l)
+{
+	lv__location_close(l);
 }
 
 /* ---- enumerate ---------------------------------------------------------- */

@@ -142,6 +142,30 @@ LV_EXTERN int lv_context_locations(lv_context *ctx,
 LV_EXTERN int lv_context_resolve(lv_context *ctx, const char *uri, char **uri_out,
                                  const char **driver_name);
 
+/* ---- locations, directly ---------------------------------------------- */
+
+struct lv_driver_ops;
+struct lv_location;
+
+/**
+ * Open a location through its driver, outside any backup or restore: for
+ * tools, and for testing a driver against the conformance suite
+ * (tests/conformance.c).  flags are LV_OPEN_READ / LV_OPEN_WRITE from
+ * driver.h.  Call the driver's operations through lv_location_driver_ops()
+ * with lv_location_driver_instance() as the instance.  Errors the driver
+ * describes are read with lv_location_last_error().
+ */
+LV_EXTERN int lv_location_open(struct lv_location **out, lv_context *ctx, const char *uri,
+                               unsigned flags);
+LV_EXTERN const struct lv_driver_ops *lv_location_driver_ops(struct lv_location *loc);
+LV_EXTERN void *lv_location_driver_instance(struct lv_location *loc);
+/** The URI after named locations were resolved. */
+LV_EXTERN const char *lv_location_uri(const struct lv_location *loc);
+LV_EXTERN const char *lv_location_last_error(const struct lv_location *loc);
+/** Make the driver's canceled() service answer yes (or no again). */
+LV_EXTERN void lv_location_set_canceled(struct lv_location *loc, int canceled);
+LV_EXTERN void lv_location_close(struct lv_location *loc);
+
 /* ======================================================================= */
 /* Licenses                                                                 */
 
