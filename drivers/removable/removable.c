@@ -529,7 +529,7 @@ static int rm_sync(void *inst)
 	if ((rc = rm_guard(r)))
 		return rc;
 	/* a note for the END event: the backup is on the device itself */
-	r->host->set_error(r->h, 0, "the backup on volume '%s' (%s) is flushed to the device: safe to remove",
+	r->host->set_error(r->h, 0, "everything written to volume '%s' (%s) is flushed to the device: safe to remove it",
 	                   r->name, r->dir);
 	return 0;
 }
