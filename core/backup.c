@@ -245,13 +245,15 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	lv_set_scan scan = {0};
 	backup_state b = {.run = run};
 	char pack_name[64], man_name[64];
-	int pack_committed = 0;
+	int pack_committed = 0, locked = 0;
 	int rc = lv__store_for_run(store_in, &store, run->errmsg);
 	if (rc) {
 		run->errcode = rc;
 		return rc;
 	}
 	if ((rc = lv__location_open(run->ctx, run, uri, LV_OPEN_WRITE, &loc)))
+		goto out;
+	if ((rc = lv__lock_take(run, loc, "backup", &locked)))
 		goto out;
 	if ((rc = lv__set_scan(run, loc, &scan)))
 		goto out;
@@ -372,11 +374,18 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	        (unsigned long long)b.count, (unsigned long long)b.restricted, loc->uri, man_name);
 	/* a driver may leave a note for END on success (removable: safe to remove) */
 	rc = 0;
-out:
+out:;
+	/* clean up without losing the message of what failed */
+	char saved[LV_ERRMSG_MAX];
+	int saved_code = run->errcode;
+	snprintf(saved, sizeof saved, "%s", run->errmsg);
 	if (b.w)
 		loc->ops->abort(b.w);
 	if (pack_committed && loc->ops->remove)
 		loc->ops->remove(loc->inst, pack_name); /* an orphan pack: not part of any set */
+	lv__lock_release(run, loc, locked);
+	snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
+	run->errcode = saved_code;
 	if (b.spool)
 		fclose(b.spool);
 	lv__buf_free(&b.out);

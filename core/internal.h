@@ -206,6 +206,17 @@ typedef struct lv_set_scan {
 } lv_set_scan;
 
 int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out);
+
+/*
+ * The location's lock ("licvault.lock": host, pid, process start, operation),
+ * taken with a no-replace commit.  A lock whose process is gone (same host)
+ * is stale: it is said so in the log and taken over.  Another live holder
+ * is BUSY naming it.  A driver that cannot hold it (read-only location)
+ * gets no lock: *held stays 0.
+ */
+#define LV_LOCK_NAME "licvault.lock"
+int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held);
+void lv__lock_release(lv_run *run, lv_location *loc, int held);
 void lv__set_scan_free(lv_set_scan *s);
 
 int lv__do_backup(lv_run *run, lv_store *store, const char *uri, unsigned flags);

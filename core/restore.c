@@ -381,7 +381,7 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	lv_location *loc = NULL;
 	unsigned char *decision = NULL;
 	void *session = NULL;
-	int connected = 0, in_txn = 0, service_open = 0;
+	int connected = 0, in_txn = 0, service_open = 0, locked = 0;
 	const lv_service *svc = run->ctx->service;
 	lv_service_call call = {0};
 	uint64_t refused = 0;
@@ -395,6 +395,8 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	if ((rc = lv__location_open(run->ctx, run, uri, LV_OPEN_READ, &loc)))
 		goto out;
 	sc.loc = loc;
+	if ((rc = lv__lock_take(run, loc, "restore", &locked)))
+		goto out;
 	if ((rc = set_open(&sc)))
 		goto out;
 	run->total = sc.hdr.count;
@@ -533,6 +535,7 @@ out:
 	free(decision);
 	if (sc.spool)
 		fclose(sc.spool);
+	lv__lock_release(run, loc, locked);
 	lv__location_close(loc);
 	lv__store_run_release(store_in, store);
 	return rc;

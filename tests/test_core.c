@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -650,7 +651,54 @@ static void test_store_api(void)
 	lv_context_free(NULL);
 }
 
+static void write_lock_file(const char *d, long pid, const char *host)
+{
+	char p[700];
+	snprintf(p, sizeof p, "%s/licvault.lock", d);
+	FILE *f = fopen(p, "w");
+	fprintf(f, "licvault-lock 1\nhost %s\npid %ld\nstart 0\ntime 1700000000\nop backup\n", host, pid);
+	fclose(f);
+}
+
+static void test_lock(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("lock.db"), 5, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, U("lock-bk"), 0, NULL), 0);
+	CU_ASSERT_EQUAL(access(path("%s/%s/licvault.lock", "lock-bk"), F_OK), -1); /* released */
+	char host[256];
+	gethostname(host, sizeof host);
+	/* a live holder: BUSY, naming it */
+	write_lock_file(P("lock-bk"), (long)getpid(), host);
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, ctx, s);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, U("lock-bk"));
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, U("lock-bk"));
+	CU_ASSERT_EQUAL(t_run(r, 'b', LV_BACKUP_OVERWRITE, NULL), LV_E_BUSY);
+	char want[64];
+	snprintf(want, sizeof want, "pid %ld on host %s", (long)getpid(), host);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), want));
+	CU_ASSERT_EQUAL(t_run(r, 'r', 0, NULL), LV_E_BUSY);
+	/* a holder on another host is never taken over */
+	write_lock_file(P("lock-bk"), 1, "some-other-host");
+	CU_ASSERT_EQUAL(t_run(r, 'b', LV_BACKUP_OVERWRITE, NULL), LV_E_BUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "some-other-host"));
+	/* a dead holder on this host: stale, taken over */
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	int st;
+	waitpid(child, &st, 0);
+	write_lock_file(P("lock-bk"), (long)child, host);
+	CU_ASSERT_EQUAL(t_run(r, 'b', LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_EQUAL(access(path("%s/%s/licvault.lock", "lock-bk"), F_OK), -1);
+	CU_ASSERT_EQUAL(t_verify(ctx, s, U("lock-bk"), NULL), 0);
+	lv_restorer_free(r);
+	lv_store_free(s);
+}
+
 LV_SUITE(core, core, init, clean,
+         {"location lock: busy, other host, stale", test_lock},
          {"error names", test_error_names},
          {"properties", test_props},
          {"round trip and events", test_round_trip_events},
