@@ -4,6 +4,7 @@
  * namespace (fixture_volume.c).  Loop devices count as fixed disks, so most
  * cases use a context whose config says [driver "removable"] allow_fixed = yes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "conformance.h"
 #include "fixture_volume.h"
 #include "testutil.h"
 
@@ -167,6 +169,7 @@ struct mid {
 	fx_volume *v;
 	int done;
 	int act_rc;
+	int vol_fd;     /* act_unmount: the volume's root, still reachable once detached */
 	char end[1024];
 };
 
@@ -197,7 +200,30 @@ static int backup_with(lv_context *ctx, lv_store *s, const char *uri, unsigned f
 
 static void act_unmount(struct mid *m)
 {
+	m->vol_fd = open(m->v->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	m->act_rc = fx_volume_umount(m->v, 1);
+}
+
+/* Objects of a backup set (packs, manifests) in directory `sub` of the directory open at fd; -1 when unreadable. */
+static int published_at(int fd, const char *sub)
+{
+	int dfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (strstr(de->d_name, ".pack") || strstr(de->d_name, ".manifest"))) {
+			n++;
+			if (getenv("LV_TEST_VERBOSE"))
+				fprintf(stderr, "published: %s\n", de->d_name);
+		}
+	closedir(d);
+	return n;
 }
 
 /* Take all the space left on the volume, as another program writing to the stick would. */
@@ -495,7 +521,7 @@ static void unmounted_mid_run(const char *fstype, const char *label)
 		return;
 	fx_volume *v = vol();
 	CU_ASSERT_EQUAL_FATAL(fx_volume_make(v, dir, fstype, label, 16, NULL), 0);
-	struct mid m = {act_unmount, v, 0, -1, ""};
+	struct mid m = {act_unmount, v, 0, -1, -1, ""};
 	lv_store *big = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&big, ctx_fixed, big_path, 0), 0);
 	int rc = backup_with(ctx_fixed, big, path("removable://%s/lv", label), 0, &m);
@@ -506,6 +532,11 @@ static void unmounted_mid_run(const char *fstype, const char *label)
 	CU_ASSERT_PTR_NOT_NULL(strstr(m.end, "no longer mounted"));
 	/* the directory the volume was mounted on got nothing */
 	CU_ASSERT_EQUAL(fx_dir_entries(v->mnt), 0);
+	/* and nothing more was published on the volume itself once it was unmounted */
+	CU_ASSERT(m.vol_fd >= 0);
+	CU_ASSERT_EQUAL(published_at(m.vol_fd, "lv"), 0);
+	if (m.vol_fd >= 0)
+		close(m.vol_fd);
 	fx_volume_destroy(v);
 }
 
@@ -581,7 +612,7 @@ static void fills_mid_run(const char *fstype, const char *label)
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx_fixed, small, uri, 0, NULL), 0);
 	lv_store *big = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&big, ctx_fixed, big_path, 0), 0);
-	struct mid m = {act_fill, v, 0, -1, ""};
+	struct mid m = {act_fill, v, 0, -1, -1, ""};
 	int rc = backup_with(ctx_fixed, big, uri, LV_BACKUP_OVERWRITE, &m);
 	lv_store_free(big);
 	CU_ASSERT_EQUAL(m.act_rc, 0);
@@ -602,6 +633,24 @@ static void fills_mid_run(const char *fstype, const char *label)
 
 static void test_fills_mid_run_ext4(void) { fills_mid_run("ext4", "FULL4"); }
 static void test_fills_mid_run_exfat(void) { fills_mid_run("exfat", "FULLX"); }
+
+/* ---- the driver contract ------------------------------------------------------ */
+
+static void conformance(const char *fstype, const char *label)
+{
+	if (skipped(fstype))
+		return;
+	fx_volume *v = vol();
+	CU_ASSERT_EQUAL_FATAL(fx_volume_make(v, dir, fstype, label, 32, NULL), 0);
+	int ran = 0;
+	CU_ASSERT_EQUAL(lv_conformance_run(ctx_fixed, path("removable://%s/conf", label), 8,
+	                                   getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
+	CU_ASSERT(ran >= 6);
+	fx_volume_destroy(v);
+}
+
+static void test_conformance_ext4(void) { conformance("ext4", "CONF4"); }
+static void test_conformance_exfat(void) { conformance("exfat", "CONFX"); }
 
 /* ---- enumeration -------------------------------------------------------------- */
 
@@ -652,4 +701,6 @@ LV_SUITE(removable, removable, init, clean,
          {"volume too small", test_too_small},
          {"volume fills mid-run ext4", test_fills_mid_run_ext4},
          {"volume fills mid-run exFAT", test_fills_mid_run_exfat},
+         {"driver conformance ext4", test_conformance_ext4},
+         {"driver conformance exFAT", test_conformance_exfat},
          {"licvault locations", test_locations})
