@@ -1,0 +1,923 @@
+/*
+ * The bundle driver: a whole backup set as one gzip-compressed file written
+ * through any other location (docs/drivers/bundle.md).
+ *   bundle+INNER-URI     bundle+file:///tmp/x.lvb, bundle+sftp://h/dir/x.lvb
+ *   bundle:///abs/x.lvb  the same as bundle+file:///abs/x.lvb
+ *
+ * Writing: the objects the core writes (pack, then manifest) are framed into
+ * the container and compressed (on a second thread, see container.c) into
+ * ONE inner object, written through the inner driver and committed in
+ * sync(), at the end of a successful backup: a failed or canceled run
+ * aborts the inner temporary and leaves the old bundle as it was.
+ *
+ * Side objects: the bundle holds the set's objects only (licvault-<16 hex>
+ * .pack|.manifest).  Anything else the core keeps at a location (the lock
+ * "licvault.lock", the license service's registry) is passed through to the
+ * inner location as "<file>.<name>" beside the bundle, with the inner
+ * driver's own semantics (a no-replace commit stays atomic).
+ *
+ * Reading: the first list/stat/read_open reads the whole bundle once and
+ * checks every record and checksum (the scan); the objects after the first
+ * (the manifest, which the core reads several times and before the pack)
+ * are kept in an unlinked temporary file during the scan; the first object
+ * (the pack) is read by inflating the bundle again from its start.  Memory
+ * stays flat: one inflate window and a few buffers per reader.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "licvault/driver.h"
+
+#define BUNDLE_DEFAULT_LEVEL 1
+#define BUNDLE_SPOOL_MAX (256ull << 20)   /* temporary disk for the scan, at most */
+
+typedef struct bobj {
+	char name[LVB_NAME_MAX + 1];
+	uint64_t size;
+	int spooled;
+	uint64_t spool_off;
+} bobj;
+
+typedef struct bundle {
+	const lv_host *host;
+	lv_host_ctx *h;
+	unsigned flags;
+	char *uri;
+	char *parent;             /* the inner location */
+	char *file;               /* the bundle's object name in it */
+	lv_location *loc;
+	const lv_driver_ops *iops;
+	void *iinst;
+	int level, threaded;
+
+	/* the existing bundle */
+	int scanned, scan_rc, exists;
+	char scan_why[700];
+	int64_t mtime;
+	unsigned nobj;
+	bobj obj[LVB_MAX_OBJECTS];
+	int spool_fd;
+	uint64_t spool_len;
+	struct lv_reader *readers;
+
+	/* the new bundle */
+	lvb_enc *enc;
+	lv_writer *iw;            /* the inner object being written */
+	struct lv_writer *open_w; /* our object writer: one at a time */
+	int broken, published;
+	unsigned nnew;
+	char new_names[LVB_MAX_OBJECTS][LVB_NAME_MAX + 1];
+} bundle;
+
+struct lv_writer {
+	bundle *b;
+	lv_writer *side;          /* a side object: the inner writer */
+};
+
+struct lv_reader {
+	bundle *b;
+	struct lv_reader *next;
+	unsigned idx;
+	/* from the spool */
+	int spooled;
+	uint64_t off, end;
+	/* a side object, or inflating from the start: the inner reader */
+	int side;
+	lv_reader *ir;
+	lvb_dec *dec;
+	const unsigned char *pend;
+	size_t pend_len;
+	int done;
+};
+
+/* ---- the URI --------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Split the inner URI into the parent location and the file name (the last
+ * path segment, percent-decoded).
+ */
+static int split_uri(bundle *b, const char *uri)
+{
+	const lv_host *host = b->host;
+	char *inner = NULL;
+	if (!strncmp(uri, "bundle+", 7))
+		inner = strdup(uri + 7);
+	else if (!strncmp(uri, "bundle:///", 10)) {
+		size_t n = strlen(uri + 9) + 8;
+		if ((inner = malloc(n)))
+			snprintf(inner, n, "file://%s", uri + 9);
+	} else
+		return host->set_error(b->h, LV_E_BAD_URI,
+		                       "'%s': a bundle URI is bundle+INNER-URI (bundle+file:///dir/x.lvb) or bundle:///abs/x.lvb", uri);
+	if (!inner)
+		return LV_E_NOMEM;
+	int rc = 0;
+	if (!inner[0]) {
+		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': no inner URI after 'bundle+'", uri);
+		goto out;
+	}
+	if (!strncmp(inner, "bundle+", 7) || !strncmp(inner, "bundle:", 7)) {
+		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
+		goto out;
+	}
+	size_t end = strcspn(inner, "?#");
+	/* where the path begins: after scheme://authority, after scheme:, or at 0 (a plain path) */
+	size_t path = 0;
+	int authority = 0, opaque = 0;
+	size_t s = strspn(inner, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+	if (s > 0 && s < end && inner[s] == ':') {
+		if (inner[s + 1] == '/' && inner[s + 2] == '/') {
+			authority = 1;
+			const char *p = memchr(inner + s + 3, '/', end - (s + 3));
+			path = p ? (size_t)(p - inner) : end;
+		} else {
+			opaque = 1;
+			path = s + 1;
+		}
+	}
+	size_t slash = end;
+	for (size_t i = end; i > path; i--)
+		if (inner[i - 1] == '/') {
+			slash = i - 1;
+			break;
+		}
+	size_t fstart;
+	char *parent;
+	if (slash == end) {
+		if (authority) {
+			rc = host->set_error(b->h, LV_E_BAD_URI, "'%s' names no file: bundle+sftp://host/dir/backup.lvb", uri);
+			goto out;
+		}
+		fstart = path;
+		/* "nas:x.lvb" -> "nas:"; a relative "x.lvb" -> "." */
+		parent = opaque ? strndup(inner, path) : strdup(".");
+	} else {
+		fstart = slash + 1;
+		size_t pl = slash == path ? slash + 1 : slash; /* keep the root "/" */
+		size_t n = pl + strlen(inner + end) + 1;
+		if ((parent = malloc(n)))
+			snprintf(parent, n, "%.*s%s", (int)pl, inner, inner + end);
+	}
+	if (!parent) {
+		rc = LV_E_NOMEM;
+		goto out;
+	}
+	b->parent = parent;
+	/* the file name, percent-decoded */
+	size_t fl = end - fstart;
+	char *file = malloc(fl + 1);
+	if (!file) {
+		rc = LV_E_NOMEM;
+		goto out;
+	}
+	size_t k = 0;
+	for (size_t i = fstart; i < end; i++) {
+		int c = (unsigned char)inner[i];
+		if (c == '%' && i + 2 < end + 1 && hexval(inner[i + 1]) >= 0 && hexval(inner[i + 2]) >= 0) {
+			c = hexval(inner[i + 1]) * 16 + hexval(inner[i + 2]);
+			i += 2;
+		}
+		if (c == 0 || c == '/') {
+			free(file);
+			rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name may not hold '/' or NUL", uri);
+			goto out;
+		}
+		file[k++] = (char)c;
+	}
+	file[k] = '\0';
+	b->file = file;
+	if (!k) {
+		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+		goto out;
+	}
+	if (k > 255 || file[0] == '.') {
+		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name must be 1 to 255 bytes and not start with '.'", uri);
+		goto out;
+	}
+out:
+	free(inner);
+	return rc;
+}
+
+/* ---- config ----------------------------------------------------------------- */
+
+static int read_config(bundle *b)
+{
+	const char *v = b->host->config_get(b->h, "level", 0);
+	b->level = BUNDLE_DEFAULT_LEVEL;
+	if (v) {
+		char *e;
+		errno = 0;
+		long l = strtol(v, &e, 10);
+		if (errno || e == v || *e || l < 0 || l > 9)
+			return b->host->set_error(b->h, LV_E_CONFIG, "[driver \"bundle\"] level = '%s': expected 0 to 9", v);
+		b->level = (int)l;
+	}
+	v = b->host->config_get(b->h, "threads", 0);
+	b->threaded = 1;
+	if (v) {
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+			b->threaded = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+			b->threaded = 0;
+		else
+			return b->host->set_error(b->h, LV_E_CONFIG, "[driver \"bundle\"] threads = '%s': expected yes or no", v);
+	}
+	return 0;
+}
+
+/* ---- open, close ------------------------------------------------------------ */
+
+static void reader_free(struct lv_reader *r);
+
+static void bundle_close(void *inst)
+{
+	bundle *b = inst;
+	if (!b)
+		return;
+	while (b->readers)
+		reader_free(b->readers);
+	free(b->open_w);
+	lvb_enc_free(b->enc);
+	if (b->iw)
+		b->iops->abort(b->iw); /* an unfinished bundle: the inner temporary goes, the old bundle stays */
+	if (b->spool_fd >= 0)
+		close(b->spool_fd);
+	if (b->loc)
+		b->host->location_close(b->loc);
+	free(b->uri);
+	free(b->parent);
+	free(b->file);
+	free(b);
+}
+
+static int inner_exists(bundle *b)
+{
+	if (b->iops->stat) {
+		lv_object_info info = {0};
+		int rc = b->iops->stat(b->iinst, b->file, &info);
+		if (rc == 0) {
+			b->mtime = info.mtime;
+			return 1;
+		}
+		return rc == LV_E_NOT_FOUND ? 0 : rc;
+	}
+	lv_reader *r = NULL;
+	int rc = b->iops->read_open(b->iinst, b->file, &r);
+	if (rc == 0) {
+		b->iops->read_close(r);
+		return 1;
+	}
+	return rc == LV_E_NOT_FOUND ? 0 : rc;
+}
+
+static int bundle_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
+{
+	if (!LV_HOST_HAS(host, location_close))
+		return host->set_error(h, LV_E_UNSUPPORTED, "this licvault cannot open inner locations for bundles");
+	bundle *b = calloc(1, sizeof *b);
+	if (!b)
+		return LV_E_NOMEM;
+	b->host = host;
+	b->h = h;
+	b->flags = flags;
+	b->spool_fd = -1;
+	int rc;
+	if (!(b->uri = strdup(uri))) {
+		rc = LV_E_NOMEM;
+		goto fail;
+	}
+	if ((rc = split_uri(b, uri)) || (rc = read_config(b)))
+		goto fail;
+	if ((rc = host->open_uri(h, b->parent, flags, &b->loc)))
+		goto fail; /* described by the inner driver */
+	b->iops = host->location_ops(b->loc);
+	b->iinst = host->location_instance(b->loc);
+	if (flags & LV_OPEN_WRITE) {
+		rc = inner_exists(b);
+		if (rc < 0)
+			goto fail;
+		b->exists = rc;
+	}
+	*inst = b;
+	return 0;
+fail:
+	bundle_close(b);
+	return rc;
+}
+
+/* ---- the scan: read the whole bundle once, check it, keep the later objects --- */
+
+static int inner_read(void *ud, void *buf, size_t cap, size_t *n)
+{
+	struct lv_reader *r = ud;
+	return r->b->iops->read(r->ir, buf, cap, n);
+}
+
+static int spool_open(bundle *b)
+{
+	if (b->spool_fd >= 0)
+		return 0;
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char p[4096];
+		snprintf(p, sizeof p, "%s/.lvbundle-XXXXXX", dir);
+		fd = mkostemp(p, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(p);
+	}
+	if (fd < 0)
+		return -1;
+	b->spool_fd = fd;
+	return 0;
+}
+
+static int spool_write(bundle *b, const unsigned char *p, size_t n)
+{
+	if (b->spool_len + n > BUNDLE_SPOOL_MAX)
+		return -1;
+	while (n) {
+		ssize_t k = pwrite(b->spool_fd, p, n, (off_t)b->spool_len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+		b->spool_len += (uint64_t)k;
+	}
+	return 0;
+}
+
+static int corrupt_error(bundle *b, int rc, lvb_dec *d)
+{
+	if (rc == LV_E_BACKUP_CORRUPT)
+		return b->host->set_error(b->h, rc, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(d));
+	if (rc == LV_E_NOMEM)
+		return b->host->set_error(b->h, rc, "bundle %s: %s", b->uri, lvb_dec_why(d));
+	return rc; /* the inner driver's error, already described */
+}
+
+static int scan(bundle *b)
+{
+	if (b->scanned) {
+		if (b->scan_rc && b->scan_why[0])
+			b->host->set_error(b->h, b->scan_rc, "%s", b->scan_why);
+		return b->scan_rc;
+	}
+	b->scanned = 1;
+	int writing = (b->flags & LV_OPEN_WRITE) != 0;
+	struct lv_reader r = {.b = b};
+	int rc = b->iops->read_open(b->iinst, b->file, &r.ir);
+	if (rc) {
+		b->scan_rc = rc;
+		b->exists = 0;
+		return rc;
+	}
+	b->exists = 1;
+	if (!b->mtime && b->iops->stat) {
+		lv_object_info info = {0};
+		if (b->iops->stat(b->iinst, b->file, &info) == 0)
+			b->mtime = info.mtime;
+	}
+	lvb_dec *d = NULL;
+	if ((rc = lvb_dec_new(&d, inner_read, &r))) {
+		b->iops->read_close(r.ir);
+		return b->scan_rc = rc;
+	}
+	bobj *cur = NULL;
+	unsigned events = 0;
+	for (;;) {
+		lvb_event ev;
+		if ((++events & 255) == 0 && b->host->canceled(b->h)) {
+			rc = LV_E_CANCELED;
+			break;
+		}
+		if ((rc = lvb_dec_next(d, &ev))) {
+			if (rc == LV_E_BACKUP_CORRUPT)
+				snprintf(b->scan_why, sizeof b->scan_why, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(d));
+			rc = corrupt_error(b, rc, d);
+			break;
+		}
+		if (ev.type == LVB_EV_END)
+			break;
+		if (ev.type == LVB_EV_OBJECT) {
+			cur = &b->obj[b->nobj++];
+			memset(cur, 0, sizeof *cur);
+			snprintf(cur->name, sizeof cur->name, "%s", ev.name);
+			cur->size = UINT64_MAX;
+			/* later objects are read before the first and more than once: keep them */
+			if (!writing && ev.index > 0 && spool_open(b) == 0) {
+				cur->spooled = 1;
+				cur->spool_off = b->spool_len;
+			}
+		} else if (ev.type == LVB_EV_DATA) {
+			if (cur->spooled && spool_write(b, ev.data, ev.len) != 0)
+				cur->spooled = 0; /* no room: read it by inflating again */
+		} else if (ev.type == LVB_EV_OBJECT_END) {
+			cur->size = ev.size;
+		}
+	}
+	lvb_dec_free(d);
+	b->iops->read_close(r.ir);
+	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
+		/* an unreadable old bundle: report what was found, plus a manifest-like
+		 * placeholder so that only an overwrite replaces it */
+		b->host->log(b->h, LV_LOG_WARN, "the existing bundle %s cannot be read whole; it is replaced only with overwrite", b->uri);
+		int has_manifest = 0;
+		for (unsigned i = 0; i < b->nobj; i++) {
+			size_t l = strlen(b->obj[i].name);
+			if (l > 9 && !strcmp(b->obj[i].name + l - 9, ".manifest") && b->obj[i].size != UINT64_MAX)
+				has_manifest = 1;
+		}
+		if (!has_manifest && b->nobj < LVB_MAX_OBJECTS) {
+			bobj *o = &b->obj[b->nobj++];
+			memset(o, 0, sizeof *o);
+			snprintf(o->name, sizeof o->name, "licvault-0000000000000000.manifest");
+		}
+		for (unsigned i = 0; i < b->nobj; i++)
+			if (b->obj[i].size == UINT64_MAX)
+				b->obj[i].size = 0;
+		return b->scan_rc = 0;
+	}
+	if (rc) {
+		b->nobj = 0;
+		b->scan_rc = rc;
+		return rc;
+	}
+	return 0;
+}
+
+static bobj *find_obj(bundle *b, const char *name)
+{
+	for (unsigned i = 0; i < b->nobj; i++)
+		if (!strcmp(b->obj[i].name, name))
+			return &b->obj[i];
+	return NULL;
+}
+
+static int is_set(const char *name)
+{
+	return name && lvb_name_ok(name, strlen(name));
+}
+
+/* The inner name of a side object: "<file>.<name>". */
+static char *side_name(bundle *b, const char *name)
+{
+	size_t n = strlen(b->file) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s.%s", b->file, name);
+	return p;
+}
+
+/* ---- list, stat, remove ---------------------------------------------------- */
+
+typedef struct side_list {
+	bundle *b;
+	lv_list_cb cb;
+	void *ud;
+	size_t pl;
+} side_list;
+
+static int side_list_cb(const lv_object_info *info, void *p)
+{
+	side_list *sl = p;
+	bundle *b = sl->b;
+	if (!info || !info->name || strncmp(info->name, b->file, sl->pl - 1) != 0 || info->name[sl->pl - 1] != '.' ||
+	    !info->name[sl->pl] || is_set(info->name + sl->pl))
+		return 0;
+	lv_object_info i2 = *info;
+	i2.name = info->name + sl->pl;
+	return sl->cb(&i2, sl->ud);
+}
+
+static int bundle_list(void *inst, lv_list_cb cb, void *ud)
+{
+	bundle *b = inst;
+	int rc = scan(b);
+	if (rc && rc != LV_E_NOT_FOUND)
+		return rc;
+	for (unsigned i = 0; !rc && i < b->nobj; i++) {
+		lv_object_info info = {b->obj[i].name, b->obj[i].size, b->mtime};
+		if ((rc = cb(&info, ud)))
+			return rc;
+	}
+	/* the side objects beside the bundle */
+	side_list sl = {b, cb, ud, strlen(b->file) + 1};
+	rc = b->iops->list(b->iinst, side_list_cb, &sl);
+	return rc == LV_E_NOT_FOUND ? 0 : rc;
+}
+
+static int bundle_stat(void *inst, const char *name, lv_object_info *info)
+{
+	bundle *b = inst;
+	if (!is_set(name)) {
+		char *sn = side_name(b, name);
+		if (!sn)
+			return LV_E_NOMEM;
+		int rc = b->iops->stat ? b->iops->stat(b->iinst, sn, info) : LV_E_UNSUPPORTED;
+		free(sn);
+		info->name = name;
+		return rc;
+	}
+	int rc = scan(b);
+	if (rc == LV_E_NOT_FOUND)
+		return b->host->set_error(b->h, LV_E_NOT_FOUND, "no bundle at %s", b->uri);
+	if (rc)
+		return rc;
+	bobj *o = find_obj(b, name);
+	if (!o)
+		return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s holds no %s", b->uri, name);
+	info->name = name;
+	info->size = o->size;
+	info->mtime = b->mtime;
+	return 0;
+}
+
+static int bundle_remove(void *inst, const char *name)
+{
+	bundle *b = inst;
+	if (!is_set(name)) {
+		if (!b->iops->remove)
+			return LV_E_UNSUPPORTED;
+		char *sn = side_name(b, name);
+		if (!sn)
+			return LV_E_NOMEM;
+		int rc = b->iops->remove(b->iinst, sn);
+		free(sn);
+		return rc;
+	}
+	if (!(b->flags & LV_OPEN_WRITE))
+		return b->host->set_error(b->h, LV_E_UNSUPPORTED, "bundle %s was opened for reading", b->uri);
+	for (unsigned i = 0; i < b->nnew; i++)
+		if (!strcmp(b->new_names[i], name)) {
+			/* it is in the stream already: this bundle must never be published */
+			b->broken = 1;
+			return 0;
+		}
+	int rc = scan(b);
+	if (rc && rc != LV_E_NOT_FOUND)
+		return rc;
+	if (!rc && find_obj(b, name))
+		return 0; /* an object of the old bundle: simply not carried into the new one */
+	return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s holds no %s", b->uri, name);
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+static void reader_free(struct lv_reader *r)
+{
+	bundle *b = r->b;
+	for (struct lv_reader **p = &b->readers; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	lvb_dec_free(r->dec);
+	if (r->ir)
+		b->iops->read_close(r->ir);
+	free(r);
+}
+
+static int bundle_read_open(void *inst, const char *name, lv_reader **out)
+{
+	bundle *b = inst;
+	int rc;
+	if (!is_set(name)) {
+		char *sn = side_name(b, name);
+		if (!sn)
+			return LV_E_NOMEM;
+		struct lv_reader *r = calloc(1, sizeof *r);
+		if (!r) {
+			free(sn);
+			return LV_E_NOMEM;
+		}
+		rc = b->iops->read_open(b->iinst, sn, &r->ir);
+		free(sn);
+		if (rc) {
+			free(r);
+			return rc;
+		}
+		r->b = b;
+		r->side = 1;
+		r->next = b->readers;
+		b->readers = r;
+		*out = r;
+		return 0;
+	}
+	rc = scan(b);
+	if (rc == LV_E_NOT_FOUND)
+		return b->host->set_error(b->h, LV_E_NOT_FOUND, "no bundle at %s", b->uri);
+	if (rc)
+		return rc;
+	bobj *o = find_obj(b, name);
+	if (!o)
+		return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s holds no %s", b->uri, name);
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return LV_E_NOMEM;
+	r->b = b;
+	r->idx = (unsigned)(o - b->obj);
+	if (o->spooled) {
+		r->spooled = 1;
+		r->off = o->spool_off;
+		r->end = o->spool_off + o->size;
+	} else {
+		if ((rc = b->iops->read_open(b->iinst, b->file, &r->ir))) {
+			free(r);
+			return rc;
+		}
+		if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
+			b->iops->read_close(r->ir);
+			free(r);
+			return rc;
+		}
+	}
+	r->next = b->readers;
+	b->readers = r;
+	*out = r;
+	return 0;
+}
+
+static int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	bundle *b = r->b;
+	*n = 0;
+	if (r->side)
+		return b->iops->read(r->ir, buf, cap, n);
+	if (b->host->canceled(b->h))
+		return LV_E_CANCELED;
+	if (r->spooled) {
+		uint64_t left = r->end - r->off;
+		if (cap > left)
+			cap = (size_t)left;
+		while (cap) {
+			ssize_t k = pread(b->spool_fd, buf, cap, (off_t)r->off);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return b->host->set_error(b->h, LV_E_IO, "bundle %s: reading the temporary copy of %s failed: %s",
+				                          b->uri, b->obj[r->idx].name, k < 0 ? strerror(errno) : "end of file");
+			r->off += (uint64_t)k;
+			*n = (size_t)k;
+			break;
+		}
+		return 0;
+	}
+	while (!r->pend_len) {
+		if (r->done)
+			return 0;
+		lvb_event ev;
+		int rc = lvb_dec_next(r->dec, &ev);
+		if (rc)
+			return corrupt_error(b, rc, r->dec);
+		if (ev.type == LVB_EV_END || (ev.type == LVB_EV_OBJECT && ev.index > r->idx))
+			return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "bundle %s is corrupt: object %s is gone (the file changed?)",
+			                          b->uri, b->obj[r->idx].name);
+		if (ev.index != r->idx)
+			continue;
+		if (ev.type == LVB_EV_OBJECT && strcmp(ev.name, b->obj[r->idx].name) != 0)
+			return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "bundle %s is corrupt: object %u is %s, it was %s (the file changed?)",
+			                          b->uri, r->idx, ev.name, b->obj[r->idx].name);
+		if (ev.type == LVB_EV_DATA) {
+			r->pend = ev.data;
+			r->pend_len = ev.len;
+		} else if (ev.type == LVB_EV_OBJECT_END)
+			r->done = 1; /* its size and CRC-32 checked */
+	}
+	size_t k = r->pend_len < cap ? r->pend_len : cap;
+	memcpy(buf, r->pend, k);
+	r->pend += k;
+	r->pend_len -= k;
+	*n = k;
+	return 0;
+}
+
+static void bundle_read_close(lv_reader *r)
+{
+	if (r)
+		reader_free(r);
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static int inner_write(void *ud, const void *buf, size_t len)
+{
+	bundle *b = ud;
+	return b->iops->write(b->iw, buf, len);
+}
+
+static int enc_error(bundle *b, int rc, const char *what, const char *name)
+{
+	/* an inner driver's error is described already; ours are described here */
+	if (rc == LV_E_NOMEM)
+		return b->host->set_error(b->h, rc, "bundle %s: out of memory %s %s", b->uri, what, name);
+	if (rc == LV_E_IO || rc == LV_E_INVALID_ARG)
+		return b->host->set_error(b->h, rc, "bundle %s: %s %s failed (%d)", b->uri, what, name, rc);
+	return rc;
+}
+
+static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	bundle *b = inst;
+	if (!is_set(name)) {
+		char *sn = side_name(b, name);
+		struct lv_writer *w = calloc(1, sizeof *w);
+		if (!sn || !w) {
+			free(sn);
+			free(w);
+			return LV_E_NOMEM;
+		}
+		int rc = b->iops->write_begin(b->iinst, sn, size_hint, &w->side);
+		free(sn);
+		if (rc) {
+			free(w);
+			return rc;
+		}
+		w->b = b;
+		*out = w;
+		return 0;
+	}
+	if (!(b->flags & LV_OPEN_WRITE))
+		return b->host->set_error(b->h, LV_E_INVALID_ARG, "bundle %s was opened for reading", b->uri);
+	if (b->open_w)
+		return b->host->set_error(b->h, LV_E_UNSUPPORTED, "bundle %s is written one object at a time", b->uri);
+	if (b->published)
+		return b->host->set_error(b->h, LV_E_INVALID_ARG, "bundle %s is already published", b->uri);
+	for (unsigned i = 0; i < b->nnew; i++)
+		if (!strcmp(b->new_names[i], name))
+			return b->host->set_error(b->h, LV_E_EXISTS, "bundle %s already holds %s", b->uri, name);
+	if (b->nnew >= LVB_MAX_OBJECTS)
+		return b->host->set_error(b->h, LV_E_NO_SPACE, "bundle %s holds at most %u objects", b->uri, LVB_MAX_OBJECTS);
+	int rc;
+	if (!b->enc) {
+		if ((rc = b->iops->write_begin(b->iinst, b->file, size_hint, &b->iw))) {
+			b->iw = NULL;
+			return rc;
+		}
+		if ((rc = lvb_enc_new(&b->enc, b->level, b->threaded, inner_write, b)))
+			return enc_error(b, rc, "starting", b->file);
+	}
+	if ((rc = lvb_enc_begin(b->enc, name)))
+		return enc_error(b, rc, "beginning", name);
+	struct lv_writer *w = calloc(1, sizeof *w);
+	if (!w) {
+		b->broken = 1;
+		return LV_E_NOMEM;
+	}
+	w->b = b;
+	snprintf(b->new_names[b->nnew], sizeof b->new_names[0], "%s", name);
+	b->open_w = w;
+	*out = w;
+	return 0;
+}
+
+static int bundle_write(lv_writer *w, const void *buf, size_t len)
+{
+	bundle *b = w->b;
+	if (w->side)
+		return b->iops->write(w->side, buf, len);
+	if (b->host->canceled(b->h))
+		return LV_E_CANCELED;
+	int rc = lvb_enc_write(b->enc, buf, len);
+	if (rc) {
+		b->broken = 1;
+		return enc_error(b, rc, "writing", b->new_names[b->nnew]);
+	}
+	return 0;
+}
+
+static int bundle_commit(lv_writer *w, unsigned flags)
+{
+	bundle *b = w->b;
+	if (w->side) {
+		lv_writer *side = w->side;
+		free(w);
+		return b->iops->commit(side, flags);
+	}
+	/* flags: names are unique in a bundle (checked at write_begin) */
+	free(w);
+	b->open_w = NULL;
+	int rc = lvb_enc_end(b->enc);
+	if (rc) {
+		b->broken = 1;
+		return enc_error(b, rc, "ending", b->new_names[b->nnew]);
+	}
+	b->nnew++;
+	return 0;
+}
+
+static void bundle_abort(lv_writer *w)
+{
+	if (!w)
+		return;
+	bundle *b = w->b;
+	if (w->side) {
+		b->iops->abort(w->side);
+		free(w);
+		return;
+	}
+	b->broken = 1; /* the object is in the stream: this bundle is never published */
+	b->open_w = NULL;
+	free(w);
+}
+
+static int bundle_sync(void *inst)
+{
+	bundle *b = inst;
+	if (!(b->flags & LV_OPEN_WRITE) || b->published)
+		return 0;
+	if (!b->enc)
+		return 0; /* nothing written: nothing to publish */
+	if (b->broken || b->open_w)
+		return b->host->set_error(b->h, LV_E_IO, "bundle %s: an object was not completed; the bundle is not published", b->uri);
+	int rc = lvb_enc_finish(b->enc);
+	if (rc) {
+		b->broken = 1;
+		return enc_error(b, rc, "finishing", b->file);
+	}
+	lv_writer *iw = b->iw;
+	b->iw = NULL;
+	/* the atomic publish: replace only a bundle that was there when we looked */
+	rc = b->iops->commit(iw, b->exists ? LV_COMMIT_REPLACE : 0);
+	if (rc == LV_E_EXISTS)
+		return b->host->set_error(b->h, LV_E_EXISTS, "bundle %s appeared while this backup was written; run again", b->uri);
+	if (rc)
+		return rc;
+	b->published = 1;
+	if (b->iops->sync && (rc = b->iops->sync(b->iinst)))
+		return rc;
+	return 0;
+}
+
+static int bundle_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	bundle *b = inst;
+	if (!b->iops->space)
+		return LV_E_UNSUPPORTED;
+	return b->iops->space(b->iinst, free_bytes, total_bytes);
+}
+
+static int bundle_cleanup(void *inst)
+{
+	bundle *b = inst;
+	return b->iops->cleanup ? b->iops->cleanup(b->iinst) : 0;
+}
+
+static const lv_driver_ops bundle_ops = {
+	.open = bundle_open,
+	.close = bundle_close,
+	.write_begin = bundle_write_begin,
+	.write = bundle_write,
+	.commit = bundle_commit,
+	.abort = bundle_abort,
+	.read_open = bundle_read_open,
+	.read = bundle_read,
+	.read_close = bundle_read_close,
+	.list = bundle_list,
+	.remove = bundle_remove,
+	.stat = bundle_stat,
+	.sync = bundle_sync,
+	.space = bundle_space,
+	.cleanup = bundle_cleanup,
+	.enumerate = NULL,
+};
+
+static const char *const bundle_schemes[] = {"bundle", NULL};
+
+static const lv_driver_key bundle_keys[] = {
+	{"level", LV_KEY_INT, "1", "gzip compression level, 0 (store) to 9 (smallest)", 0, 9, NULL, 0},
+	{"threads", LV_KEY_BOOL, "yes", "compress on a second thread while the store is read", 0, 0, NULL, 0},
+	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
+};
+
+static const lv_driver bundle_driver = {
+	LV_DRIVER_INIT_HEADER,
+	.name = "bundle",
+	.version = "1.0.0",
+	.schemes = bundle_schemes,
+	.ops = &bundle_ops,
+	.keys = bundle_keys,
+};
+
+LV_DRIVER_ENTRY
+{
+	return &bundle_driver;
+}

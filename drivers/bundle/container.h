@@ -1,0 +1,97 @@
+/*
+ * The bundle container (docs/drivers/bundle.md): a gzip stream (RFC 1952)
+ * holding a small record format of named objects.  This file and
+ * container.c use only zlib, pthreads and licvault/driver.h (for the error
+ * codes), so the fuzz target (tests/fuzz/) builds them without the core.
+ *
+ * Uncompressed container, all integers big-endian:
+ *
+ *   header  "LVBUNDL\n" u32 version (1) u32 flags (0)
+ *   'O' u8 name_len name          an object begins (name: licvault-<16 hex>.pack or .manifest)
+ *   'D' u32 len bytes[len]        object data, 1 <= len <= LVB_CHUNK_MAX
+ *   'E' u64 size u32 crc32        the object ends: its size and the CRC-32 of its bytes
+ *   'Z' u32 objects u64 bytes     the container ends: object count and total object bytes
+ *
+ * Records at the top level are 'O' or 'Z'; inside an object 'D' or 'E'.
+ * After 'Z' the gzip stream ends, and after the gzip stream, the file ends.
+ */
+#ifndef LV_BUNDLE_CONTAINER_H
+#define LV_BUNDLE_CONTAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LVB_MAGIC "LVBUNDL\n"
+#define LVB_VERSION 1u
+#define LVB_HEADER_LEN 16u
+#define LVB_CHUNK_MAX (1u << 20)   /* largest 'D' record */
+#define LVB_MAX_OBJECTS 64u        /* a backup set has two */
+#define LVB_NAME_MAX 255u
+#define LVB_GZIP_OS 3              /* Unix, in the gzip header */
+
+/* A source of compressed bytes: 0 with *n (0 at the end), or a negative lv_error. */
+typedef int (*lvb_read_fn)(void *ud, void *buf, size_t cap, size_t *n);
+/* A sink of compressed bytes: 0 or a negative lv_error. */
+typedef int (*lvb_write_fn)(void *ud, const void *buf, size_t len);
+
+/* 1 when name (len bytes) is a backup set's object name: licvault-<16 hex>.pack|.manifest. */
+int lvb_name_ok(const char *name, size_t len);
+
+/* ---- decoder ------------------------------------------------------------ */
+
+typedef struct lvb_dec lvb_dec;
+
+enum {
+	LVB_EV_OBJECT = 1,     /* an object begins: name, index */
+	LVB_EV_DATA = 2,       /* data of the current object: data, len (valid until the next call) */
+	LVB_EV_OBJECT_END = 3, /* the object ended and its size and CRC-32 matched: size, crc */
+	LVB_EV_END = 4         /* the container, the gzip stream and the input ended, all checked */
+};
+
+typedef struct lvb_event {
+	int type;
+	const char *name;            /* current object (OBJECT, DATA, OBJECT_END) */
+	unsigned index;              /* its index, 0-based */
+	const unsigned char *data;   /* DATA */
+	size_t len;                  /* DATA */
+	uint64_t size;               /* OBJECT_END: object bytes; END: all object bytes */
+	uint32_t crc;                /* OBJECT_END */
+} lvb_event;
+
+/* A decoder reading compressed bytes from fn (called only from lvb_dec_next). */
+int lvb_dec_new(lvb_dec **out, lvb_read_fn fn, void *ud);
+void lvb_dec_free(lvb_dec *d);
+/*
+ * The next event: 0 with *ev, LV_E_BACKUP_CORRUPT (lvb_dec_why says where
+ * and why), LV_E_NOMEM, or the read function's error.  After an error or
+ * END every call returns the same result.
+ */
+int lvb_dec_next(lvb_dec *d, lvb_event *ev);
+/* The reason of the last LV_E_BACKUP_CORRUPT: names the offset and object. */
+const char *lvb_dec_why(const lvb_dec *d);
+/* Compressed bytes consumed so far / container bytes consumed so far. */
+uint64_t lvb_dec_zoffset(const lvb_dec *d);
+uint64_t lvb_dec_offset(const lvb_dec *d);
+
+/* ---- encoder ------------------------------------------------------------ */
+
+typedef struct lvb_enc lvb_enc;
+
+/*
+ * An encoder writing a gzip stream at `level` (0..9) to fn.  threaded:
+ * compress on a second thread fed by a bounded queue of buffers; fn is
+ * still called only on the caller's thread, from the calls below.
+ */
+int lvb_enc_new(lvb_enc **out, int level, int threaded, lvb_write_fn fn, void *ud);
+/* Free (stops the compressor thread; nothing more is written). NULL is a no-op. */
+void lvb_enc_free(lvb_enc *e);
+int lvb_enc_begin(lvb_enc *e, const char *name);
+int lvb_enc_write(lvb_enc *e, const void *buf, size_t len);
+int lvb_enc_end(lvb_enc *e);
+/* Write 'Z', finish the gzip stream and hand every byte to fn. */
+int lvb_enc_finish(lvb_enc *e);
+/* Object bytes and objects so far; compressed bytes handed to fn. */
+uint64_t lvb_enc_total_in(const lvb_enc *e);
+uint64_t lvb_enc_total_out(const lvb_enc *e);
+
+#endif
