@@ -13,6 +13,11 @@
 
 #define LV_APP_ID 0x4C564C54 /* 'LVLT' */
 #define SCHEMA_VERSION 1
+#ifndef LV_PAGE_SIZE
+#define LV_PAGE_SIZE 16384
+#endif
+#define LV_STR_(x) #x
+#define LV_STR(x) LV_STR_(x)
 
 typedef struct sq_store {
 	sqlite3 *db;
@@ -135,6 +140,11 @@ int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, voi
 		lv__errf(err, "store %s is an SQLite database but not a licvault store", path);
 		sq_close(s);
 		return LV_E_CORRUPT;
+	}
+	if (ntables == 0 && !(flags & LV_STORE_READONLY)) {
+		/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains
+		 * (smaller file, fewer page writes); only possible before the first table */
+		exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size");
 	}
 	if (!(flags & LV_STORE_READONLY)) {
 		if ((rc = exec(s, "PRAGMA journal_mode=WAL", "set WAL mode")) ||
