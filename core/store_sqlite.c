@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define LV_APP_ID 0x4C564C54 /* 'LVLT' */
 #define SCHEMA_VERSION 1
@@ -95,6 +97,11 @@ int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, voi
 			}
 		}
 		free(dir);
+		/* licenses are private: the store (and SQLite's -wal and -shm, which copy its
+		 * mode) is readable by its owner only */
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	int oflags = (flags & LV_STORE_READONLY) ? SQLITE_OPEN_READONLY
 	           : SQLITE_OPEN_READWRITE | ((flags & LV_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
@@ -629,6 +630,9 @@ static void test_store_api(void)
 	CU_ASSERT_EQUAL(lv_store_open(&s, ctx, P("junk.db"), 0), LV_E_CORRUPT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(lv_context_last_error(ctx), "junk.db"));
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("api.db"), 5, &s), 0);
+	struct stat sb;
+	CU_ASSERT_EQUAL(stat(P("api.db"), &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600); /* licenses are private */
 	lv_license l;
 	char kid[32];
 	unsigned char pl[8];
