@@ -1,0 +1,155 @@
+/* License files: parse, write, errors with file and line, import all or none. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char *dir;
+
+static int init(void)
+{
+	dir = t_tmpdir();
+	return dir ? 0 : 1;
+}
+
+static int clean(void)
+{
+	free(dir);
+	return 0;
+}
+
+static const char *file(const char *name, const char *text)
+{
+	static char p[8][700];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+	FILE *f = fopen(p[k], "w");
+	fputs(text, f);
+	fclose(f);
+	return p[k];
+}
+
+#define GOOD "licvault-license: 1\nkid: abc-123\ntitle: A Song\nissuer: Me\nissued: 2024-01-02T03:04:05Z\n" \
+             "expires: never\nrights: play, backup\nplay-count: 5\npayload: aGVsbG8=\n"
+
+static void test_parse_good(void)
+{
+	lv_license *l = NULL;
+	char err[512];
+	CU_ASSERT_EQUAL_FATAL(lv_license_parse_file(&l, file("good.lic", "# a comment\n\n" GOOD), err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(l->kid, "abc-123");
+	CU_ASSERT_STRING_EQUAL(l->title, "A Song");
+	CU_ASSERT_EQUAL(l->issued, 1704164645);
+	CU_ASSERT_EQUAL(l->expires, 0);
+	CU_ASSERT_EQUAL(l->rights, LV_RIGHT_PLAY | LV_RIGHT_BACKUP);
+	CU_ASSERT_EQUAL(l->play_count, 5);
+	CU_ASSERT_EQUAL(l->plays_left, 5);
+	CU_ASSERT_EQUAL(l->payload_len, 5);
+	CU_ASSERT(memcmp(l->payload, "hello", 5) == 0);
+	CU_ASSERT_PTR_NULL(l->content_id);
+	/* write and read back */
+	char p[700];
+	snprintf(p, sizeof p, "%s/rt.lic", dir);
+	CU_ASSERT_EQUAL(lv_license_write_file(l, p, err, sizeof err), 0);
+	lv_license *m = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_license_parse_file(&m, p, err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(m->kid, l->kid);
+	CU_ASSERT_STRING_EQUAL(m->title, l->title);
+	CU_ASSERT_EQUAL(m->issued, l->issued);
+	CU_ASSERT_EQUAL(m->rights, l->rights);
+	CU_ASSERT_EQUAL(m->payload_len, l->payload_len);
+	CU_ASSERT(memcmp(m->payload, l->payload, l->payload_len) == 0);
+	lv_license_free(l);
+	lv_license_free(m);
+	/* every shipped example parses */
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "ls '%s'/examples/licenses/*.lic | wc -l", LV_TEST_SOURCE_DIR), 0);
+	CU_ASSERT(atoi(out) >= 12);
+	free(out);
+}
+
+static void expect(const char *name, const char *text, const char *needle, int code)
+{
+	lv_license *l = NULL;
+	char err[512] = "";
+	int rc = lv_license_parse_file(&l, file(name, text), err, sizeof err);
+	CU_ASSERT_EQUAL(rc, code);
+	CU_ASSERT_PTR_NULL(l);
+	if (!strstr(err, needle))
+		fprintf(stderr, "\nexpected '%s' in '%s'\n", needle, err);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, needle));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, name));
+}
+
+static void test_parse_errors(void)
+{
+	expect("e1.lic", "kid: x\n", "e1.lic:1: not a license file", LV_E_CORRUPT);
+	expect("e2.lic", "licvault-license: 2\n", "e2.lic:1: license file version 2", LV_E_CORRUPT);
+	expect("e3.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\ncolour: red\n", "e3.lic:4: unknown key 'colour'",
+	       LV_E_CORRUPT);
+	expect("e4.lic", "licvault-license: 1\nkid: a\nissued: yesterday\n", "e4.lic:3: bad date 'yesterday'", LV_E_CORRUPT);
+	expect("e5.lic", "licvault-license: 1\ntitle: no kid\nissued: 2024-01-01\n", "e5.lic:3: no 'kid'", LV_E_CORRUPT);
+	expect("e6.lic", "licvault-license: 1\nkid: a\nkid: b\n", "e6.lic:3: 'kid' given twice", LV_E_CORRUPT);
+	expect("e7.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nrights: play fly\n", "e7.lic:4: unknown right 'fly'",
+	       LV_E_CORRUPT);
+	expect("e8.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nplay-count: -3\n", "e8.lic:4: 'play-count' must be",
+	       LV_E_CORRUPT);
+	expect("e9.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\npayload: %%%%\n", "e9.lic:4: payload is not valid base64",
+	       LV_E_CORRUPT);
+	expect("e10.lic", "licvault-license: 1\nkid: has space\nissued: 2024-01-01\n", "e10.lic: key ID must be", LV_E_CORRUPT);
+	expect("e11.lic", "licvault-license: 1\nkid: ../../x\nissued: 2024-01-01\n", "e11.lic: key ID must be", LV_E_CORRUPT);
+	expect("e12.lic", "", "e12.lic:0: empty file", LV_E_CORRUPT);
+	expect("e13.lic", "licvault-license: 1\njust words\n", "e13.lic:2: expected 'key: value'", LV_E_CORRUPT);
+	/* binary content with a NUL byte */
+	char p[700];
+	snprintf(p, sizeof p, "%s/bin.lic", dir);
+	FILE *f = fopen(p, "w");
+	fwrite("licvault-license: 1\nk\0d: x\n", 1, 27, f);
+	fclose(f);
+	lv_license *l = NULL;
+	char err[512];
+	CU_ASSERT_EQUAL(lv_license_parse_file(&l, p, err, sizeof err), LV_E_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "bin.lic:2: NUL byte"));
+	/* missing and unreadable files */
+	CU_ASSERT_EQUAL(lv_license_parse_file(&l, "/nonexistent/x.lic", err, sizeof err), LV_E_NOT_FOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/x.lic"));
+	snprintf(p, sizeof p, "%s", dir);
+	CU_ASSERT_NOT_EQUAL(lv_license_parse_file(&l, p, err, sizeof err), 0); /* a directory */
+	CU_ASSERT_PTR_NULL(l);
+}
+
+static void test_import_all_or_none(void)
+{
+	lv_context *ctx = t_context();
+	lv_store *s = NULL;
+	char db[700];
+	snprintf(db, sizeof db, "%s/imp.db", dir);
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, db, LV_STORE_CREATE), 0);
+	const char *a = file("i1.lic", "licvault-license: 1\nkid: one\nissued: 2024-01-01\n");
+	const char *b = file("i2.lic", "licvault-license: 1\nkid: two\nissued: 2024-01-01\n");
+	const char *c = file("i3.lic", "licvault-license: 1\nkid: three\nissued: 2024-13-45\n");
+	const char *paths[] = {a, b, c};
+	CU_ASSERT_EQUAL(lv_store_import_files(s, paths, 3, 0), LV_E_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_store_last_error(s), "i3.lic:3: bad date"));
+	CU_ASSERT_EQUAL(t_count(s), 0);   /* none */
+	CU_ASSERT_EQUAL(lv_store_import_files(s, paths, 2, 0), 0);
+	CU_ASSERT_EQUAL(t_count(s), 2);   /* all */
+	/* the CLI says the same and exits 1 */
+	char *out = NULL;
+	int rc = t_sh(&out, "LICVAULT_CONFIG=/dev/null '%s' --store '%s' store import '%s'", T_CLI, db, c);
+	CU_ASSERT_EQUAL(rc, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "licvault: error: CORRUPT: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "i3.lic:3: bad date"));
+	free(out);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+LV_SUITE(license, license, init, clean,
+         {"parse and write", test_parse_good},
+         {"errors name file and line", test_parse_errors},
+         {"import: all or none", test_import_all_or_none})
