@@ -77,7 +77,7 @@ int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, voi
 	struct stat st;
 	int exists = stat(path, &st) == 0;
 	if (!exists && !(flags & LV_STORE_CREATE)) {
-		lv__errf(err, "store %s does not exist (create it with an import, or pass LV_STORE_CREATE)", path);
+		lv__errf(err, "store %s does not exist (importing licenses or restoring creates it)", path);
 		sq_close(s);
 		return LV_E_NOT_FOUND;
 	}
