@@ -156,7 +156,12 @@ static int count_named(const char *d, const char *part)
 {
 	char *out = NULL;
 	t_sh(&out, "ls -A '%s' 2>/dev/null | grep -c -F -e '%s'", d, part);
-	if (getenv("LV_TEST_VERBOSE")) { char *l = NULL; t_sh(&l, "ls -A '%s'", d); fprintf(stderr, "[%s] %s", d, l); free(l); }
+	if (getenv("LV_TEST_VERBOSE")) {
+		char *l = NULL;
+		t_sh(&l, "ls -A '%s'", d);
+		fprintf(stderr, "[%s] %s", d, l);
+		free(l);
+	}
 	int n = atoi(out);
 	free(out);
 	return n;
@@ -453,15 +458,21 @@ static void test_two_volumes(void)
 		return;
 	fx_volume *a = vol(), *b = vol();
 	CU_ASSERT_EQUAL_FATAL(fx_volume_make(a, dir, "ext4", "ALPHA", 8, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(fx_volume_make(b, dir, "ext4", "BRAVO", 8, NULL), 0);
+	/* a label with a space: percent-encoded in the URI, \040 in the mount table */
+	CU_ASSERT_EQUAL_FATAL(fx_volume_make(b, dir, "ext4", "BRAVO TWO", 8, NULL), 0);
 	lv_store *s2 = NULL;
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx_fixed, path("%s/two.db", dir), 10, &s2), 0); /* 8 backed up */
 	CU_ASSERT_EQUAL(t_backup(ctx_fixed, small, "removable://ALPHA/lv", 0, NULL), 0);
-	CU_ASSERT_EQUAL(t_backup(ctx_fixed, s2, "removable://BRAVO/lv", 0, NULL), 0);
+	CU_ASSERT_EQUAL(t_backup(ctx_fixed, s2, "removable://BRAVO%20TWO/lv", 0, NULL), 0);
 	CU_ASSERT_EQUAL(count_named(path("%s/lv", a->mnt), ".manifest"), 1);
 	CU_ASSERT_EQUAL(count_named(path("%s/lv", b->mnt), ".manifest"), 1);
 	CU_ASSERT_EQUAL(restore_check(ctx_fixed, "removable://ALPHA/lv", small, "two-a"), 48);
-	CU_ASSERT_EQUAL(restore_check(ctx_fixed, "removable://BRAVO/lv", s2, "two-b"), 8);
+	CU_ASSERT_EQUAL(restore_check(ctx_fixed, "removable://BRAVO%20TWO/lv", s2, "two-b"), 8);
+	/* neither volume got the other's set */
+	CU_ASSERT_EQUAL(count_named(path("%s/lv", a->mnt), "0000000000000002"), 0);
+	CU_ASSERT_EQUAL(count_named(path("%s/lv", b->mnt), "0000000000000002"), 0);
+	CU_ASSERT_NOT_EQUAL(t_file_size(t_find(path("%s/lv", a->mnt), ".pack")),
+	                    t_file_size(t_find(path("%s/lv", b->mnt), ".pack")));
 	lv_store_free(s2);
 	fx_volume_destroy(a);
 	fx_volume_destroy(b);
@@ -660,12 +671,12 @@ static void test_locations(void)
 		return;
 	int exfat = !fx_volume_unavailable("exfat");
 	fx_volume *a = vol(), *b = exfat ? vol() : NULL;
-	CU_ASSERT_EQUAL_FATAL(fx_volume_make(a, dir, "ext4", "LOCA", 8, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(fx_volume_make(a, dir, "ext4", "LOC A", 8, NULL), 0);
 	if (b)
 		CU_ASSERT_EQUAL_FATAL(fx_volume_make(b, dir, "exfat", "LOCB", 8, NULL), 0);
 	char *out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "'%s' --config '%s' locations", T_CLI, cfg_fixed), 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "removable://LOCA/"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "removable://LOC%20A/"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, a->uuid));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, a->mnt));
 	if (b) {
@@ -678,7 +689,8 @@ static void test_locations(void)
 	free(out);
 	/* without allow_fixed, loop devices are no candidates */
 	CU_ASSERT_EQUAL(t_sh(&out, "'%s' --config '%s' locations", T_CLI, cfg_plain), 0);
-	CU_ASSERT_PTR_NULL(strstr(out, "LOCA"));
+	CU_ASSERT_PTR_NULL(strstr(out, "LOC%20A"));
+	CU_ASSERT_PTR_NULL(strstr(out, a->uuid));
 	free(out);
 	fx_volume_destroy(a);
 	if (b)
