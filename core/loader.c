@@ -546,6 +546,10 @@ int lv_context_driver_path(lv_context *c, int (*cb)(const char *, const char *, 
 
 static void host_log(lv_host_ctx *h, int level, const char *fmt, ...)
 {
+	if (!h || !fmt)
+		return;
+	if (level < LV_LOG_ERROR || level > LV_LOG_DEBUG)
+		level = LV_LOG_ERROR;
 	char line[LV_ERRMSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
@@ -556,7 +560,7 @@ static void host_log(lv_host_ctx *h, int level, const char *fmt, ...)
 
 static const char *host_config_get(lv_host_ctx *h, const char *key, unsigned index)
 {
-	if (!key)
+	if (!h || !key)
 		return NULL;
 	lv_config *cfg = h->ctx->config;
 	if (h->location_name && strcmp(key, "uri") != 0) {
@@ -572,7 +576,7 @@ static const char *host_config_get(lv_host_ctx *h, const char *key, unsigned ind
 
 static int host_canceled(lv_host_ctx *h)
 {
-	return h->run ? lv__run_canceled(h->run) : 0;
+	return h && h->run ? lv__run_canceled(h->run) : 0;
 }
 
 static void host_progress(lv_host_ctx *h, uint64_t bytes)
@@ -583,7 +587,9 @@ static void host_progress(lv_host_ctx *h, uint64_t bytes)
 
 static int host_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
 {
-	if (h->run && fmt) {
+	if (code > 0 || code <= LV_E__LAST)
+		code = LV_E_IO; /* a driver may only return the public codes */
+	if (h && h->run && fmt) {
 		va_list ap;
 		va_start(ap, fmt);
 		lv__verrf(h->run->errmsg, fmt, ap);
