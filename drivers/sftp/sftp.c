@@ -1,0 +1,1183 @@
+/*
+ * The sftp driver: a backup location in a directory on an SSH server.
+ *   sftp://[user@]host[:port]/abs/dir      sftp://[user@]host[:port]/~/dir
+ *
+ * One SSH session per instance, reused for every object; libssh2 in
+ * non-blocking mode with poll() (cancellation within a tick, timeouts,
+ * keepalives: ssh.c).  Objects are written as ".NAME.tmp-RANDOM" in the
+ * target directory, fsync'd with fsync@openssh.com when the server has it,
+ * then renamed to NAME (SFTP v3 rename never replaces an existing file).
+ * See docs/drivers/sftp.md.
+ */
+#include "sftp_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uriparser/Uri.h>
+
+#define NAME_MAX_LEN 230   /* so ".NAME.tmp-XXXXXXXXXXXX" stays within 255 bytes */
+
+struct lv_writer {
+	sftp_inst *c;
+	struct lv_writer *next;
+	LIBSSH2_SFTP_HANDLE *fh;
+	unsigned gen;            /* session generation fh belongs to */
+	char *name;
+	char *path;              /* final remote path */
+	char *tmp;               /* temporary remote path */
+};
+
+struct lv_reader {
+	sftp_inst *c;
+	struct lv_reader *next;
+	LIBSSH2_SFTP_HANDLE *fh;
+	unsigned gen;
+	char *path;
+	int eof;
+};
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static char *join(const char *dir, const char *name)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s%s%s", dir, (dir[0] && dir[strlen(dir) - 1] == '/') ? "" : "/", name) < 0)
+		return NULL;
+	return p;
+}
+
+static void rand_hex(char *out, size_t bytes)
+{
+	unsigned char r[16];
+	if (bytes > sizeof r)
+		bytes = sizeof r;
+	if (getrandom(r, bytes, 0) != (ssize_t)bytes) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (size_t i = 0; i < bytes; i++)
+			r[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (getpid() >> (i % 2 * 8)) ^ (int)i);
+	}
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+}
+
+static int check_name(sftp_inst *c, const char *name)
+{
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    strlen(name) > NAME_MAX_LEN)
+		return sftp_err(c, LV_E_INVALID_ARG, "sftp %s: invalid object name '%s' in %s", c->where,
+		                name ? name : "(null)", c->dir ? c->dir : "");
+	return 0;
+}
+
+static int parse_int(sftp_inst *c, const char *key, int def, int min, int max, int *out)
+{
+	const char *v = c->host->config_get(c->h, key, 0);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < min || n > max)
+		return sftp_err(c, LV_E_CONFIG, "sftp: %s = '%s': expected a whole number from %d to %d", key, v, min, max);
+	*out = (int)n;
+	return 0;
+}
+
+static int read_config(sftp_inst *c)
+{
+	int rc;
+	if ((rc = parse_int(c, "timeout", 30, 1, 3600, &c->timeout)) ||
+	    (rc = parse_int(c, "keepalive_interval", 30, 0, 3600, &c->keepalive)) ||
+	    (rc = parse_int(c, "connect_retries", 2, 0, 20, &c->retries)))
+		return rc;
+	const char *v = c->host->config_get(c->h, "strict_host_key_checking", 0);
+	if (!v || !strcmp(v, "yes"))
+		c->accept_new = 0;
+	else if (!strcmp(v, "accept-new"))
+		c->accept_new = 1;
+	else
+		return sftp_err(c, LV_E_CONFIG,
+		                "sftp: strict_host_key_checking = '%s': expected yes or accept-new (host keys are always checked)",
+		                v);
+	v = c->host->config_get(c->h, "use_agent", 0);
+	c->use_agent = 1;
+	if (v) {
+		if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
+			c->use_agent = 0;
+		else if (strcasecmp(v, "yes") && strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "on"))
+			return sftp_err(c, LV_E_CONFIG, "sftp: use_agent = '%s': expected yes or no", v);
+	}
+	return 0;
+}
+
+/* ---- the URI --------------------------------------------------------------- */
+
+static char *range_dup(const UriTextRangeA *r, int decode)
+{
+	if (!r->first)
+		return strdup("");
+	size_t n = (size_t)(r->afterLast - r->first);
+	char *s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, r->first, n);
+	s[n] = '\0';
+	if (decode)
+		*(char *)uriUnescapeInPlaceA(s) = '\0';
+	return s;
+}
+
+static int parse_uri(sftp_inst *c, const char *uri)
+{
+	UriUriA u;
+	const char *err = NULL;
+	if (uriParseSingleUriA(&u, uri, &err) != URI_SUCCESS)
+		return sftp_err(c, LV_E_BAD_URI, "'%s' is not a valid URI (error at character %ld)", uri,
+		                err ? (long)(err - uri) + 1 : 0L);
+	int rc = 0;
+	char *userinfo = NULL;
+	if (u.query.first || u.fragment.first) {
+		rc = sftp_err(c, LV_E_BAD_URI, "'%s': an sftp URI has no query or fragment: sftp://[user@]host[:port]/dir", uri);
+		goto out;
+	}
+	if (!u.hostText.first || u.hostText.afterLast == u.hostText.first) {
+		rc = sftp_err(c, LV_E_BAD_URI, "'%s': no host: sftp://[user@]host[:port]/abs/dir or sftp://host/~/dir", uri);
+		goto out;
+	}
+	if (strstr(uri, "%00")) {
+		rc = sftp_err(c, LV_E_BAD_URI, "'%s': a URI may not hold a NUL byte (%%00)", uri);
+		goto out;
+	}
+	if (u.userInfo.first) {
+		if (memchr(u.userInfo.first, ':', (size_t)(u.userInfo.afterLast - u.userInfo.first))) {
+			/* never echo the URI: it holds a password */
+			rc = sftp_err(c, LV_E_BAD_URI,
+			              "an sftp URI may not hold a password (user:password@host): it would end up in shell history, "
+			              "process lists and logs. Use ssh-agent or a key (identity_file), or put the password in a file "
+			              "readable only by you and name it with password_file in [driver \"sftp\"] or the location's section");
+			goto out;
+		}
+		if (!(userinfo = range_dup(&u.userInfo, 1)))
+			goto nomem;
+		if (!*userinfo) {
+			rc = sftp_err(c, LV_E_BAD_URI, "'%s': empty user name before '@'", uri);
+			goto out;
+		}
+	}
+	if (!(c->hostname = range_dup(&u.hostText, 1)))
+		goto nomem;
+	int ip6 = u.hostData.ip6 != NULL || u.hostData.ipFuture.first != NULL;
+	c->port = 22;
+	if (u.portText.first && u.portText.afterLast > u.portText.first) {
+		char *ps = range_dup(&u.portText, 0);
+		if (!ps)
+			goto nomem;
+		char *end;
+		long p = strtol(ps, &end, 10);
+		int bad = !*ps || *end || p < 1 || p > 65535;
+		free(ps);
+		if (bad) {
+			rc = sftp_err(c, LV_E_BAD_URI, "'%s': the port must be 1 to 65535", uri);
+			goto out;
+		}
+		c->port = (int)p;
+	}
+	/* the path: decoded segments; a first segment "~" means the home directory */
+	size_t cap = strlen(uri) + 2, len = 0;
+	char *path = malloc(cap);
+	if (!path)
+		goto nomem;
+	path[0] = '\0';
+	int first = 1;
+	for (UriPathSegmentA *seg = u.pathHead; seg; seg = seg->next) {
+		char *s = range_dup(&seg->text, 1);
+		if (!s) {
+			free(path);
+			goto nomem;
+		}
+		if (first && !strcmp(s, "~")) {
+			c->home_relative = 1;
+			first = 0;
+			free(s);
+			continue;
+		}
+		first = 0;
+		if (!*s) {
+			free(s);
+			continue; /* "//" or a trailing '/' */
+		}
+		len += (size_t)snprintf(path + len, cap - len, "%s%s", (len || !c->home_relative) ? "/" : "", s);
+		free(s);
+	}
+	if (!c->home_relative && !len) {
+		free(path);
+		rc = sftp_err(c, LV_E_BAD_URI,
+		              "'%s': name a directory: sftp://[user@]host[:port]/abs/dir, or sftp://host/~/dir under the home directory",
+		              uri);
+		goto out;
+	}
+	c->dirspec = path;
+	/* the user: the URI's, else the config's, else the local user's */
+	const char *cu = c->host->config_get(c->h, "user", 0);
+	if (userinfo)
+		c->user = userinfo, userinfo = NULL;
+	else if (cu && *cu)
+		c->user = strdup(cu);
+	else {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res)
+			c->user = strdup(pw.pw_name);
+		else if (getenv("USER"))
+			c->user = strdup(getenv("USER"));
+		else {
+			rc = sftp_err(c, LV_E_BAD_URI, "'%s': no user in the URI and the local user name is unknown", uri);
+			goto out;
+		}
+	}
+	if (!c->user)
+		goto nomem;
+	if (ip6) {
+		snprintf(c->where, sizeof c->where, "%s@[%s]:%d", c->user, c->hostname, c->port);
+		if (c->port == 22)
+			snprintf(c->hostpat, sizeof c->hostpat, "%s", c->hostname);
+		else
+			snprintf(c->hostpat, sizeof c->hostpat, "[%s]:%d", c->hostname, c->port);
+	} else {
+		snprintf(c->where, sizeof c->where, "%s@%s:%d", c->user, c->hostname, c->port);
+		if (c->port == 22)
+			snprintf(c->hostpat, sizeof c->hostpat, "%s", c->hostname);
+		else
+			snprintf(c->hostpat, sizeof c->hostpat, "[%s]:%d", c->hostname, c->port);
+	}
+	goto out;
+nomem:
+	rc = LV_E_NOMEM;
+out:
+	free(userinfo);
+	uriFreeUriMembersA(&u);
+	return rc;
+}
+
+/* ---- remote file system steps ---------------------------------------------- */
+
+static int r_stat(sftp_inst *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a, const char *step)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, step, path);
+	int r;
+	while ((r = libssh2_sftp_stat_ex(c->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, a)) ==
+	       LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	return r ? sftp_op_fail(&o, r) : 0;
+}
+
+/* Stat without describing "not found": 1 exists, 0 absent, < 0 error (described). */
+static int r_exists(sftp_inst *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, "stat", path);
+	int r;
+	while ((r = libssh2_sftp_stat_ex(c->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, a)) ==
+	       LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	if (r == 0)
+		return 1;
+	if (r == LIBSSH2_ERROR_SFTP_PROTOCOL) {
+		unsigned long st = libssh2_sftp_last_error(c->sftp);
+		if (st == LIBSSH2_FX_NO_SUCH_FILE || st == LIBSSH2_FX_NO_SUCH_PATH)
+			return 0;
+	}
+	return sftp_op_fail(&o, r);
+}
+
+static int r_unlink(sftp_inst *c, const char *path)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, "remove", path);
+	int r;
+	while ((r = libssh2_sftp_unlink_ex(c->sftp, path, (unsigned)strlen(path))) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	return r ? sftp_op_fail(&o, r) : 0;
+}
+
+static int r_rename(sftp_inst *c, const char *from, const char *to)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, "rename to", to);
+	int r;
+	while ((r = libssh2_sftp_rename_ex(c->sftp, from, (unsigned)strlen(from), to, (unsigned)strlen(to), 0)) ==
+	       LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	return r ? sftp_op_fail(&o, r) : 0;
+}
+
+static int r_close(sftp_inst *c, LIBSSH2_SFTP_HANDLE *fh, const char *path)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, "close", path);
+	int r;
+	while ((r = libssh2_sftp_close_handle(fh)) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	return r ? sftp_op_fail(&o, r) : 0;
+}
+
+static int r_open(sftp_inst *c, const char *path, unsigned long fl, long mode, int type,
+                  LIBSSH2_SFTP_HANDLE **out, const char *step)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, step, path);
+	LIBSSH2_SFTP_HANDLE *fh;
+	while (!(fh = libssh2_sftp_open_ex(c->sftp, path, (unsigned)strlen(path), fl, mode, type)) &&
+	       libssh2_session_last_errno(c->s) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	if (!fh)
+		return sftp_op_fail(&o, libssh2_session_last_errno(c->s));
+	*out = fh;
+	return 0;
+}
+
+static int r_statvfs(sftp_inst *c, const char *path, LIBSSH2_SFTP_STATVFS *st)
+{
+	sftp_op o;
+	sftp_op_start(&o, c, "statvfs", path);
+	int r;
+	while ((r = libssh2_sftp_statvfs(c->sftp, path, strlen(path), st)) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	return r ? sftp_op_fail(&o, r) : 0;
+}
+
+/*
+ * SFTP v3 has no "disk full" status: OpenSSH answers ENOSPC with FAILURE.
+ * After a FAILURE while writing, ask statvfs@openssh.com whether the remote
+ * filesystem is full, and say so.  Returns the lv code to use.
+ */
+static int explain_write_failure(sftp_inst *c, int code, const char *path, size_t need)
+{
+	if (code != LV_E_IO || c->broken || !c->sftp)
+		return code;
+	unsigned long st = libssh2_sftp_last_error(c->sftp);
+	if (st != LIBSSH2_FX_FAILURE)
+		return code;
+	LIBSSH2_SFTP_STATVFS v;
+	int q = c->quiet;
+	c->quiet = 1;
+	int r = r_statvfs(c, c->dir, &v);
+	c->quiet = q;
+	if (r)
+		return code;
+	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+	if (avail < (uint64_t)need + 65536)
+		return sftp_err(c, LV_E_NO_SPACE, "sftp %s: cannot write %s: the remote filesystem is full (%llu bytes free)",
+		                c->where, path, (unsigned long long)avail);
+	return code;
+}
+
+static int mkdirs(sftp_inst *c, const char *dir)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int e = r_exists(c, dir, &a);
+	if (e < 0)
+		return e;
+	if (e) {
+		if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISDIR(a.permissions))
+			return sftp_err(c, LV_E_BAD_URI, "sftp %s: %s exists and is not a directory", c->where, dir);
+		return 0;
+	}
+	char *p = strdup(dir);
+	if (!p)
+		return LV_E_NOMEM;
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char ch = *s;
+		*s = '\0';
+		e = r_exists(c, p, &a);
+		if (e < 0) {
+			rc = e;
+			break;
+		}
+		if (!e) {
+			sftp_op o;
+			sftp_op_start(&o, c, "create directory", p);
+			int r;
+			while ((r = libssh2_sftp_mkdir_ex(c->sftp, p, (unsigned)strlen(p), 0700)) == LIBSSH2_ERROR_EAGAIN)
+				if (sftp_op_wait(&o)) {
+					free(p);
+					return o.err;
+				}
+			if (r) {
+				if (r != LIBSSH2_ERROR_SFTP_PROTOCOL) {
+					rc = sftp_op_fail(&o, r);
+					break;
+				}
+				unsigned long st = libssh2_sftp_last_error(c->sftp);
+				int q = c->quiet;
+				c->quiet = 1;
+				int again = r_exists(c, p, &a); /* made by another run meanwhile? */
+				c->quiet = q;
+				if (again != 1) {
+					int code;
+					const char *txt = sftp_fx_text(st, &code);
+					rc = sftp_err(c, code == LV_E_NO_SPACE ? code : LV_E_IO,
+					              "sftp %s: cannot create directory %s: %s (SFTP status %lu)", c->where, p, txt, st);
+					break;
+				}
+			}
+		}
+		*s = ch;
+		if (!ch)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* ---- open / close ----------------------------------------------------------- */
+
+static void inst_free(sftp_inst *c);
+
+static int resolve_dir(sftp_inst *c)
+{
+	if (!c->home_relative) {
+		c->dir = strdup(c->dirspec);
+		return c->dir ? 0 : LV_E_NOMEM;
+	}
+	char home[4096];
+	sftp_op o;
+	sftp_op_start(&o, c, "find the home directory of", c->user);
+	int r;
+	while ((r = libssh2_sftp_symlink_ex(c->sftp, ".", 1, home, sizeof home - 1, LIBSSH2_SFTP_REALPATH)) ==
+	       LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	if (r < 0)
+		return sftp_op_fail(&o, r);
+	home[r] = '\0';
+	if (!*c->dirspec)
+		c->dir = strdup(home);
+	else
+		c->dir = join(home, c->dirspec);
+	return c->dir ? 0 : LV_E_NOMEM;
+}
+
+/* With LV_OPEN_WRITE: can we create files here?  A probe file, created and removed. */
+static int probe_write(sftp_inst *c)
+{
+	char hex[17];
+	rand_hex(hex, 8);
+	char name[64];
+	snprintf(name, sizeof name, ".lvprobe-%s", hex);
+	char *p = join(c->dir, name);
+	if (!p)
+		return LV_E_NOMEM;
+	LIBSSH2_SFTP_HANDLE *fh = NULL;
+	int rc = r_open(c, p, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE, &fh,
+	                "create a file in");
+	if (!rc) {
+		rc = r_close(c, fh, p);
+		int r2 = r_unlink(c, p);
+		if (!rc)
+			rc = r2;
+	} else if (rc == LV_E_NOT_FOUND)
+		rc = LV_E_IO;
+	free(p);
+	return rc;
+}
+
+static int sftp_drv_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
+{
+	sftp_inst *c = calloc(1, sizeof *c);
+	if (!c)
+		return LV_E_NOMEM;
+	c->host = host;
+	c->h = h;
+	c->flags = flags;
+	c->sock = -1;
+	int rc;
+	if ((rc = read_config(c)) || (rc = parse_uri(c, uri)) || (rc = sftp_connect(c)) || (rc = resolve_dir(c)))
+		goto fail;
+	if (flags & LV_OPEN_WRITE) {
+		if ((rc = mkdirs(c, c->dir)) || (rc = probe_write(c)))
+			goto fail;
+		c->dir_exists = 1;
+	} else {
+		LIBSSH2_SFTP_ATTRIBUTES a;
+		int e = r_exists(c, c->dir, &a);
+		if (e < 0) {
+			rc = e;
+			goto fail;
+		}
+		c->dir_exists = e;
+	}
+	host->log(h, LV_LOG_DEBUG, "sftp %s: connected, directory %s", c->where, c->dir);
+	*inst = c;
+	return 0;
+fail:
+	inst_free(c);
+	return rc;
+}
+
+static void writer_free(lv_writer *w)
+{
+	sftp_inst *c = w->c;
+	for (lv_writer **pp = &c->writers; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	free(w->name);
+	free(w->path);
+	free(w->tmp);
+	free(w);
+}
+
+/* Close the handle (if its session is alive) and remove the temporary, quietly. */
+static void writer_drop(lv_writer *w)
+{
+	sftp_inst *c = w->c;
+	int was_cleanup = c->cleanup_mode;
+	if (sftp_cleanup_session(c) == 0) {
+		if (w->fh && w->gen == c->gen)
+			r_close(c, w->fh, w->tmp);
+		w->fh = NULL;
+		if (r_unlink(c, w->tmp) && !c->broken)
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the temporary %s", c->where, w->tmp);
+	} else
+		c->host->log(c->h, LV_LOG_WARN,
+		             "sftp %s: the server cannot be reached to remove the temporary %s; a later run's cleanup removes it",
+		             c->where, w->tmp);
+	if (!was_cleanup)
+		sftp_cleanup_end(c);
+	writer_free(w);
+}
+
+static void reader_free(lv_reader *r)
+{
+	sftp_inst *c = r->c;
+	for (lv_reader **pp = &c->readers; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	free(r->path);
+	free(r);
+}
+
+static void inst_free(sftp_inst *c)
+{
+	if (!c)
+		return;
+	while (c->writers)
+		writer_drop(c->writers);
+	while (c->readers) {
+		lv_reader *r = c->readers;
+		if (r->fh && r->gen == c->gen && !c->broken) {
+			c->cleanup_mode = 1;
+			c->quiet = 1;
+			c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
+			r_close(c, r->fh, r->path);
+			sftp_cleanup_end(c);
+		}
+		reader_free(r);
+	}
+	sftp_disconnect(c);
+	free(c->user);
+	free(c->hostname);
+	free(c->dirspec);
+	free(c->dir);
+	free(c);
+}
+
+static void sftp_drv_close(void *inst)
+{
+	inst_free(inst);
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+static int sftp_drv_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	sftp_inst *c = inst;
+	(void)size_hint;
+	int rc = check_name(c, name);
+	if (rc || (rc = sftp_usable(c, "create", name)))
+		return rc;
+	lv_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return LV_E_NOMEM;
+	w->c = c;
+	char hex[13];
+	rand_hex(hex, 6);
+	char tmpname[300];
+	snprintf(tmpname, sizeof tmpname, ".%s.tmp-%s", name, hex);
+	w->name = strdup(name);
+	w->path = join(c->dir, name);
+	w->tmp = join(c->dir, tmpname);
+	if (!w->name || !w->path || !w->tmp) {
+		free(w->name);
+		free(w->path);
+		free(w->tmp);
+		free(w);
+		return LV_E_NOMEM;
+	}
+	rc = r_open(c, w->tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE,
+	            &w->fh, "create");
+	if (rc) {
+		if (rc == LV_E_NOT_FOUND)
+			rc = sftp_err(c, LV_E_IO, "sftp %s: cannot create %s: the directory %s is gone", c->where, w->tmp, c->dir);
+		free(w->name);
+		free(w->path);
+		free(w->tmp);
+		free(w);
+		return rc;
+	}
+	w->gen = c->gen;
+	w->next = c->writers;
+	c->writers = w;
+	*out = w;
+	return 0;
+}
+
+static int writer_ok(lv_writer *w, const char *step)
+{
+	sftp_inst *c = w->c;
+	int rc = sftp_usable(c, step, w->tmp);
+	if (rc)
+		return rc;
+	if (!w->fh || w->gen != c->gen)
+		return sftp_err(c, LV_E_IO, "sftp %s: cannot %s %s: its handle was lost with an earlier connection", c->where,
+		                step, w->tmp);
+	return 0;
+}
+
+static int sftp_drv_write(lv_writer *w, const void *buf, size_t len)
+{
+	sftp_inst *c = w->c;
+	int rc = writer_ok(w, "write");
+	if (rc)
+		return rc;
+	sftp_op o;
+	sftp_op_start(&o, c, "write", w->tmp);
+	const char *p = buf;
+	size_t total = len;
+	while (len) {
+		ssize_t n = libssh2_sftp_write(w->fh, p, len);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (sftp_op_wait(&o))
+				return o.err;
+			continue;
+		}
+		if (n < 0)
+			return explain_write_failure(c, sftp_op_fail(&o, (int)n), w->tmp, total);
+		if (n == 0)
+			continue;
+		p += n;
+		len -= (size_t)n;
+		sftp_op_progress(&o);
+		c->host->progress(c->h, (uint64_t)n);
+	}
+	return 0;
+}
+
+static int sftp_drv_commit(lv_writer *w, unsigned flags)
+{
+	sftp_inst *c = w->c;
+	int rc = writer_ok(w, "publish");
+	if (rc)
+		goto fail;
+	/* 1. durable: fsync@openssh.com before the rename (a directory cannot be fsync'd over SFTP) */
+	if (!c->no_fsync) {
+		sftp_op o;
+		sftp_op_start(&o, c, "fsync", w->tmp);
+		int r;
+		while ((r = libssh2_sftp_fsync(w->fh)) == LIBSSH2_ERROR_EAGAIN)
+			if (sftp_op_wait(&o)) {
+				rc = o.err;
+				goto fail;
+			}
+		if (r == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED) {
+			c->no_fsync = 1;
+			c->host->log(c->h, LV_LOG_WARN,
+			             "sftp %s: the server has no fsync@openssh.com: objects are renamed into place without being "
+			             "flushed to its disk first",
+			             c->where);
+		} else if (r) {
+			rc = explain_write_failure(c, sftp_op_fail(&o, r), w->tmp, 0);
+			goto fail;
+		}
+	}
+	/* 2. close: the server reports late write errors here */
+	LIBSSH2_SFTP_HANDLE *fh = w->fh;
+	w->fh = NULL;
+	if ((rc = r_close(c, fh, w->tmp))) {
+		rc = explain_write_failure(c, rc, w->tmp, 0);
+		goto fail;
+	}
+	/* 3. publish */
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int e = r_exists(c, w->path, &a);
+	if (e < 0) {
+		rc = e;
+		goto fail;
+	}
+	if (e && !(flags & LV_COMMIT_REPLACE)) {
+		rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
+		goto fail;
+	}
+	if (!e) {
+		rc = r_rename(c, w->tmp, w->path);
+		if (rc) {
+			/* SFTP v3: a rename onto an existing name fails (another run published first) */
+			int q = c->quiet;
+			c->quiet = 1;
+			int now = c->broken ? 0 : r_exists(c, w->path, &a);
+			c->quiet = q;
+			if (now == 1)
+				rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
+			goto fail;
+		}
+	} else {
+		/*
+		 * Replace, keeping the old object until the new one is in place:
+		 * NAME -> .NAME.old-RANDOM, temporary -> NAME, then remove the old one.
+		 * Between the two renames NAME is briefly absent; cleanup puts .old back
+		 * if a crash leaves it so.
+		 */
+		char hex[13], oldname[300];
+		rand_hex(hex, 6);
+		snprintf(oldname, sizeof oldname, ".%s.old-%s", w->name, hex);
+		char *aside = join(c->dir, oldname);
+		if (!aside) {
+			rc = LV_E_NOMEM;
+			goto fail;
+		}
+		if ((rc = r_rename(c, w->path, aside))) {
+			free(aside);
+			goto fail;
+		}
+		if ((rc = r_rename(c, w->tmp, w->path))) {
+			int q = c->quiet;
+			c->quiet = 1;
+			if (!c->broken)
+				r_rename(c, aside, w->path); /* put the old one back */
+			c->quiet = q;
+			free(aside);
+			goto fail;
+		}
+		int q = c->quiet;
+		c->quiet = 1;
+		if (r_unlink(c, aside))
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the replaced %s", c->where, aside);
+		c->quiet = q;
+		free(aside);
+	}
+	writer_free(w);
+	return 0;
+fail:
+	writer_drop(w);
+	return rc;
+}
+
+static void sftp_drv_abort(lv_writer *w)
+{
+	if (w)
+		writer_drop(w);
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+static int sftp_drv_read_open(void *inst, const char *name, lv_reader **out)
+{
+	sftp_inst *c = inst;
+	int rc = check_name(c, name);
+	if (rc)
+		return rc;
+	char *path = join(c->dir, name);
+	if (!path)
+		return LV_E_NOMEM;
+	if ((rc = sftp_usable(c, "open", path))) {
+		free(path);
+		return rc;
+	}
+	LIBSSH2_SFTP_HANDLE *fh = NULL;
+	if ((rc = r_open(c, path, LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE, &fh, "open"))) {
+		free(path);
+		return rc;
+	}
+	lv_reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		c->quiet = 1;
+		r_close(c, fh, path);
+		c->quiet = 0;
+		free(path);
+		return LV_E_NOMEM;
+	}
+	r->c = c;
+	r->fh = fh;
+	r->gen = c->gen;
+	r->path = path;
+	r->next = c->readers;
+	c->readers = r;
+	*out = r;
+	return 0;
+}
+
+static int sftp_drv_read(lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	sftp_inst *c = r->c;
+	*n = 0;
+	int rc = sftp_usable(c, "read", r->path);
+	if (rc)
+		return rc;
+	if (!r->fh || r->gen != c->gen)
+		return sftp_err(c, LV_E_IO, "sftp %s: cannot read %s: its handle was lost with an earlier connection", c->where,
+		                r->path);
+	sftp_op o;
+	sftp_op_start(&o, c, "read", r->path);
+	size_t got = 0;
+	char *p = buf;
+	while (got < cap && !r->eof) {
+		ssize_t k = libssh2_sftp_read(r->fh, p + got, cap - got);
+		if (k == LIBSSH2_ERROR_EAGAIN) {
+			if (sftp_op_wait(&o))
+				return o.err;
+			continue;
+		}
+		if (k < 0)
+			return sftp_op_fail(&o, (int)k);
+		if (k == 0)
+			r->eof = 1;
+		got += (size_t)k;
+		if (k > 0) {
+			sftp_op_progress(&o);
+			c->host->progress(c->h, (uint64_t)k);
+		}
+	}
+	*n = got;
+	return 0;
+}
+
+static void sftp_drv_read_close(lv_reader *r)
+{
+	if (!r)
+		return;
+	sftp_inst *c = r->c;
+	if (r->fh && r->gen == c->gen && !c->broken) {
+		int was = c->cleanup_mode;
+		c->cleanup_mode = 1;
+		c->quiet = 1;
+		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
+		r_close(c, r->fh, r->path);
+		if (!was)
+			sftp_cleanup_end(c);
+	}
+	reader_free(r);
+}
+
+/* ---- listing and the rest ------------------------------------------------------ */
+
+typedef int (*dir_cb)(sftp_inst *c, const char *name, const LIBSSH2_SFTP_ATTRIBUTES *a, void *ud);
+
+static int walk_dir(sftp_inst *c, dir_cb cb, void *ud)
+{
+	LIBSSH2_SFTP_HANDLE *dh = NULL;
+	int rc = r_open(c, c->dir, 0, 0, LIBSSH2_SFTP_OPENDIR, &dh, "list");
+	if (rc)
+		return rc;
+	char name[1024];
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	sftp_op o;
+	sftp_op_start(&o, c, "list", c->dir);
+	int stop = 0;
+	for (;;) {
+		int r = libssh2_sftp_readdir_ex(dh, name, sizeof name, NULL, 0, &a);
+		if (r == LIBSSH2_ERROR_EAGAIN) {
+			if (sftp_op_wait(&o)) {
+				rc = o.err;
+				break;
+			}
+			continue;
+		}
+		if (r < 0) {
+			rc = sftp_op_fail(&o, r);
+			break;
+		}
+		if (r == 0)
+			break;
+		sftp_op_progress(&o);
+		name[r < (int)sizeof name ? r : (int)sizeof name - 1] = '\0';
+		if ((stop = cb(c, name, &a, ud))) {
+			rc = stop;
+			break;
+		}
+	}
+	if (!c->broken) {
+		int q = c->quiet;
+		c->quiet = 1;
+		r_close(c, dh, c->dir);
+		c->quiet = q;
+	}
+	return rc;
+}
+
+typedef struct list_ud {
+	lv_list_cb cb;
+	void *ud;
+} list_ud;
+
+static int list_one(sftp_inst *c, const char *name, const LIBSSH2_SFTP_ATTRIBUTES *a, void *p)
+{
+	(void)c;
+	list_ud *l = p;
+	if (name[0] == '.' || strlen(name) > 255)
+		return 0; /* ours (temporaries), or not an object */
+	if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISREG(a->permissions))
+		return 0;
+	lv_object_info info = {name, (a->flags & LIBSSH2_SFTP_ATTR_SIZE) ? a->filesize : UINT64_MAX,
+	                       (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a->mtime : 0};
+	return l->cb(&info, l->ud);
+}
+
+static int sftp_drv_list(void *inst, lv_list_cb cb, void *ud)
+{
+	sftp_inst *c = inst;
+	int rc = sftp_usable(c, "list", c->dir);
+	if (rc)
+		return rc;
+	if (!c->dir_exists) {
+		/* the directory may have been made since open */
+		LIBSSH2_SFTP_ATTRIBUTES a;
+		int e = r_exists(c, c->dir, &a);
+		if (e < 0)
+			return e;
+		if (!e)
+			return LV_E_NOT_FOUND;
+		c->dir_exists = 1;
+	}
+	list_ud l = {cb, ud};
+	return walk_dir(c, list_one, &l);
+}
+
+static int sftp_drv_remove(void *inst, const char *name)
+{
+	sftp_inst *c = inst;
+	int rc = check_name(c, name);
+	if (rc)
+		return rc;
+	char *path = join(c->dir, name);
+	if (!path)
+		return LV_E_NOMEM;
+	if (c->broken || c->host->canceled(c->h)) {
+		/*
+		 * A removal after a cancel or a lost connection is a cleanup (the
+		 * run's lock, an orphan pack): do it quietly, through a new
+		 * connection if need be, within SFTP_CLEANUP_BUDGET seconds.
+		 */
+		int was = c->cleanup_mode;
+		rc = sftp_cleanup_session(c);
+		if (!rc)
+			rc = r_unlink(c, path);
+		if (!was)
+			sftp_cleanup_end(c);
+	} else if (!(rc = sftp_usable(c, "remove", path)))
+		rc = r_unlink(c, path);
+	free(path);
+	return rc;
+}
+
+static int sftp_drv_stat(void *inst, const char *name, lv_object_info *info)
+{
+	sftp_inst *c = inst;
+	int rc = check_name(c, name);
+	if (rc)
+		return rc;
+	char *path = join(c->dir, name);
+	if (!path)
+		return LV_E_NOMEM;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	if (!(rc = sftp_usable(c, "stat", path)) && !(rc = r_stat(c, path, &a, "stat"))) {
+		info->name = name;
+		info->size = (a.flags & LIBSSH2_SFTP_ATTR_SIZE) ? a.filesize : UINT64_MAX;
+		info->mtime = (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a.mtime : 0;
+	}
+	free(path);
+	return rc;
+}
+
+static int sftp_drv_sync(void *inst)
+{
+	/*
+	 * Every object was fsync'd (fsync@openssh.com) before its rename, and every
+	 * rename was answered before commit returned.  A directory cannot be
+	 * fsync'd over SFTP; one last round trip checks the server is still there.
+	 */
+	sftp_inst *c = inst;
+	int rc = sftp_usable(c, "sync", c->dir);
+	if (rc)
+		return rc;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	return r_stat(c, c->dir, &a, "sync");
+}
+
+static int sftp_drv_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	sftp_inst *c = inst;
+	int rc = sftp_usable(c, "statvfs", c->dir);
+	if (rc)
+		return rc;
+	LIBSSH2_SFTP_STATVFS v;
+	if ((rc = r_statvfs(c, c->dir, &v)))
+		return rc;
+	if (free_bytes)
+		*free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	if (total_bytes)
+		*total_bytes = (uint64_t)v.f_blocks * v.f_frsize;
+	return 0;
+}
+
+typedef struct cleanup_ud {
+	char **names;
+	size_t n;
+} cleanup_ud;
+
+static int collect_ours(sftp_inst *c, const char *name, const LIBSSH2_SFTP_ATTRIBUTES *a, void *p)
+{
+	(void)c;
+	cleanup_ud *u = p;
+	if (name[0] != '.' || (!strstr(name, ".tmp-") && !strstr(name, ".old-") && strncmp(name, ".lvprobe-", 9)))
+		return 0;
+	if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISREG(a->permissions))
+		return 0;
+	int64_t age = (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)time(NULL) - (int64_t)a->mtime : 0;
+	int old = age > 86400;
+	if (!old && !strstr(name, ".old-"))
+		return 0;
+	char **nn = realloc(u->names, (u->n + 1) * sizeof *nn);
+	if (!nn)
+		return 0;
+	u->names = nn;
+	char *s = NULL;
+	if (asprintf(&s, "%c%s", old ? 'o' : 'y', name) < 0)
+		return 0;
+	u->names[u->n++] = s;
+	return 0;
+}
+
+static int sftp_drv_cleanup(void *inst)
+{
+	/* temporaries of killed runs older than a day; a replaced object left aside by a crash is put back */
+	sftp_inst *c = inst;
+	int rc = sftp_usable(c, "clean up", c->dir);
+	if (rc)
+		return rc;
+	if (!c->dir_exists)
+		return 0;
+	cleanup_ud u = {0};
+	if ((rc = walk_dir(c, collect_ours, &u)))
+		goto out;
+	for (size_t i = 0; i < u.n; i++) {
+		const char *name = u.names[i] + 1;
+		char *path = join(c->dir, name);
+		if (!path)
+			continue;
+		const char *old = strstr(name, ".old-");
+		if (old) {
+			char *orig = strndup(name + 1, (size_t)(old - name - 1));
+			char *opath = orig ? join(c->dir, orig) : NULL;
+			LIBSSH2_SFTP_ATTRIBUTES a;
+			if (opath && r_exists(c, opath, &a) == 0) {
+				if (!r_rename(c, path, opath))
+					c->host->log(c->h, LV_LOG_WARN, "sftp %s: put back %s, left aside by an interrupted replace",
+					             c->where, opath);
+			} else if (u.names[i][0] == 'o' || opath)
+				r_unlink(c, path);
+			free(orig);
+			free(opath);
+		} else
+			r_unlink(c, path);
+		free(path);
+	}
+out:
+	for (size_t i = 0; i < u.n; i++)
+		free(u.names[i]);
+	free(u.names);
+	return rc;
+}
+
+/* ---- the descriptor ------------------------------------------------------------ */
+
+static const lv_driver_ops sftp_ops = {
+	.open = sftp_drv_open,
+	.close = sftp_drv_close,
+	.write_begin = sftp_drv_write_begin,
+	.write = sftp_drv_write,
+	.commit = sftp_drv_commit,
+	.abort = sftp_drv_abort,
+	.read_open = sftp_drv_read_open,
+	.read = sftp_drv_read,
+	.read_close = sftp_drv_read_close,
+	.list = sftp_drv_list,
+	.remove = sftp_drv_remove,
+	.stat = sftp_drv_stat,
+	.sync = sftp_drv_sync,
+	.space = sftp_drv_space,
+	.cleanup = sftp_drv_cleanup,
+	.enumerate = NULL,
+};
+
+static const char *const sftp_schemes[] = {"sftp", NULL};
+
+static const lv_driver_key sftp_keys[] = {
+	{"user", LV_KEY_STRING, NULL, "user name when the URI names none (default: the local user)", 0, 0, NULL, 0},
+	{"known_hosts", LV_KEY_PATH, "~/.ssh/known_hosts", "OpenSSH known_hosts file the server's host key is checked against",
+	 0, 0, NULL, 0},
+	{"strict_host_key_checking", LV_KEY_ENUM, "yes",
+	 "yes: refuse a host not in known_hosts; accept-new: add it on first use (a changed key is always refused)", 0, 0,
+	 "yes|accept-new", 0},
+	{"use_agent", LV_KEY_BOOL, "yes", "try the keys of ssh-agent (SSH_AUTH_SOCK) first", 0, 0, NULL, 0},
+	{"identity_file", LV_KEY_LIST, "~/.ssh/id_ed25519",
+	 "private key file, may be given several times (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)", 0, 0, NULL, 0},
+	{"identity_passphrase_file", LV_KEY_PATH, NULL, "file whose first line is the passphrase of the identity files", 0, 0,
+	 NULL, 0},
+	{"password_file", LV_KEY_PATH, NULL, "file whose first line is the password, tried after the keys", 0, 0, NULL, 0},
+	{"timeout", LV_KEY_INT, "30", "seconds to connect, and seconds an operation may go without progress", 1, 3600, NULL,
+	 0},
+	{"keepalive_interval", LV_KEY_INT, "30", "seconds between SSH keepalives while waiting (0 = off)", 0, 3600, NULL, 0},
+	{"connect_retries", LV_KEY_INT, "2", "connection attempts after the first one fails (backoff 1, 2, 4... s)", 0, 20,
+	 NULL, 0},
+	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
+};
+
+static const lv_driver sftp_driver = {
+	LV_DRIVER_INIT_HEADER,
+	.name = "sftp",
+	.version = "1.0.0",
+	.schemes = sftp_schemes,
+	.ops = &sftp_ops,
+	.keys = sftp_keys,
+};
+
+LV_DRIVER_ENTRY
+{
+	return &sftp_driver;
+}

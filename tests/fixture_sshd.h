@@ -1,0 +1,62 @@
+/*
+ * A test sshd: OpenSSH's own sshd on 127.0.0.1 and a free high port, with
+ * host and client keys made in a temporary directory, for the sftp driver's
+ * tests and anything stacked on it (bundle+sftp, benchmarks).
+ *
+ *   t_sshd s;
+ *   char why[512];
+ *   if (t_sshd_start(&s, why, sizeof why)) { printf("skipped: %s\n", why); return; }
+ *   ... sftp://127.0.0.1:PORT/... with lv_context_load_config(ctx, s.config_path) ...
+ *   t_sshd_stop(&s);
+ *
+ * Loopback only.  No system ssh service or config is touched.  When run as
+ * root, a dedicated local user `lvtest` is made (once) for the password and
+ * permission tests; its random password lives in /var/lib/lvtest/password
+ * (mode 600) so parallel test runs agree on it.
+ */
+#ifndef LV_FIXTURE_SSHD_H
+#define LV_FIXTURE_SSHD_H
+
+#include <stddef.h>
+
+typedef struct t_sshd {
+	int port;
+	int pid;                   /* the listening sshd */
+	char dir[256];             /* temporary directory holding everything */
+	char known_hosts[512];     /* "[127.0.0.1]:PORT KEY" for the host key */
+	char client_key[512];      /* ed25519 private key, authorized for user and pw_user */
+	char user[64];             /* the local user (the default user of sftp URIs) */
+	char config_path[512];     /* licvault config: [driver "sftp"] known_hosts, identity_file, ... */
+	char host_pub[512];        /* the host public key file */
+	/* extensions */
+	char host_key[512];        /* the host private key */
+	char host_fp[128];         /* its fingerprint as OpenSSH prints it: "SHA256:..." */
+	char wrong_key[512];       /* an ed25519 key the server does not accept */
+	char authorized_keys[512];
+	char sshd_config[512];
+	char log[512];             /* sshd's stderr */
+	char pw_user[64];          /* "lvtest" when available, else "" */
+	char pw_file[512];         /* file holding pw_user's password */
+	char pw_home[512];         /* pw_user's home directory */
+	char data[512];            /* a directory inside dir, writable by user and pw_user */
+} t_sshd;
+
+/* 0, or -1 with the reason (the caller skips, printing why). */
+int t_sshd_start(t_sshd *s, char *why, size_t whylen);
+/* Stop sshd and every session process it started, and wait for them. */
+void t_sshd_stop(t_sshd *s);
+/* SIGKILL sshd and its session processes at once (a crashed server). */
+void t_sshd_kill(t_sshd *s);
+/* Start sshd again after t_sshd_kill/t_sshd_stop: same port, keys and config. */
+int t_sshd_restart(t_sshd *s, char *why, size_t whylen);
+/* Send sig to the session processes only (not the listener): SIGSTOP freezes transfers. */
+int t_sshd_signal_sessions(t_sshd *s, int sig);
+/*
+ * Write a licvault config at path: [driver "sftp"] with known_hosts and
+ * timeout, then `extra` (lines such as "identity_file = ...\n"), verbatim.
+ */
+int t_sshd_write_config(const t_sshd *s, const char *path, const char *extra);
+/* Write the fixture's known_hosts line for the host key into path (replacing it). */
+int t_sshd_write_known_hosts(const t_sshd *s, const char *path);
+
+#endif

@@ -1,0 +1,926 @@
+/*
+ * The sftp driver against a real OpenSSH sshd on loopback (fixture_sshd.c).
+ * Every case skips, saying why, only when sshd cannot start.
+ */
+#include "testutil.h"
+#include "fixture_sshd.h"
+#include "licvault/driver.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static t_sshd sshd;
+static int sshd_up;
+static char skip_why[1024];
+static char *saved_agent_sock;
+
+static int suite_init(void)
+{
+	const char *a = getenv("SSH_AUTH_SOCK");
+	saved_agent_sock = a ? strdup(a) : NULL;
+	unsetenv("SSH_AUTH_SOCK"); /* the tests decide which agent exists */
+	sshd_up = t_sshd_start(&sshd, skip_why, sizeof skip_why) == 0;
+	if (!sshd_up)
+		fprintf(stderr, "sftp: sshd cannot start, the sftp tests are skipped: %s\n", skip_why);
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	if (sshd_up)
+		t_sshd_stop(&sshd);
+	if (saved_agent_sock) {
+		setenv("SSH_AUTH_SOCK", saved_agent_sock, 1);
+		free(saved_agent_sock);
+	}
+	return 0;
+}
+
+#define NEED_SSHD()                                                              \
+	do {                                                                         \
+		if (!sshd_up) {                                                          \
+			fprintf(stderr, "  skipped %s: %s\n", __func__, skip_why);           \
+			return;                                                              \
+		}                                                                        \
+	} while (0)
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static lv_context *ctx_with(const char *config)
+{
+	lv_context *ctx = t_context();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+	int rc = lv_context_load_config(ctx, config);
+	if (rc)
+		fprintf(stderr, "config %s: %s\n", config, lv_context_last_error(ctx));
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	rc = lv_context_check_config(ctx); /* the driver declares every key it reads */
+	if (rc)
+		fprintf(stderr, "config check %s: %s\n", config, lv_context_last_error(ctx));
+	CU_ASSERT_EQUAL(rc, 0);
+	return ctx;
+}
+
+/* A config in the fixture dir with extra lines. Returns a static path (one per name). */
+static char *config_with(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *config_with(const char *name, const char *fmt, ...)
+{
+	static char path[8][600];
+	static int next;
+	char *p = path[next++ % 8];
+	snprintf(p, 600, "%s/%s.conf", sshd.dir, name);
+	char extra[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(extra, sizeof extra, fmt, ap);
+	va_end(ap);
+	CU_ASSERT_EQUAL(t_sshd_write_config(&sshd, p, extra), 0);
+	return p;
+}
+
+static void uri_for(char *buf, size_t cap, const char *user, const char *path)
+{
+	snprintf(buf, cap, "sftp://%s%s127.0.0.1:%d%s", user ? user : "", user ? "@" : "", sshd.port, path);
+}
+
+/* A unique directory name under the fixture's data directory (not created). */
+static void data_dir(char *buf, size_t cap, const char *tag)
+{
+	static int n;
+	snprintf(buf, cap, "%s/%s-%d", sshd.data, tag, n++);
+}
+
+static lv_store *new_store(lv_context *ctx, const char *tag, int n)
+{
+	char path[600];
+	static int k;
+	snprintf(path, sizeof path, "%s/%s-%d.db", sshd.dir, tag, k++);
+	lv_store *s = NULL;
+	int rc = t_make_store(ctx, path, n, &s);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	return s;
+}
+
+static int count_files(const char *dir, const char *part, int dot_only)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (dot_only && de->d_name[0] != '.')
+			continue;
+		if (!part || strstr(de->d_name, part))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Run one backup/restore with a restorer, keeping its last error message. */
+static int run_msg(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
+{
+	lv_restorer *r = NULL;
+	if (lv_restorer_new(&r, ctx, s))
+		return LV_E_NOMEM;
+	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
+	int rc = t_run(r, kind, flags, NULL);
+	if (msg)
+		snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	if (rc && getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), lv_restorer_last_error(r));
+	lv_restorer_free(r);
+	return rc;
+}
+
+/* Restore uri into a fresh store: the count of licenses restored, or -1. */
+static long restore_count(lv_context *ctx, const char *uri, unsigned long *digest)
+{
+	lv_store *s = new_store(ctx, "restore", 0);
+	char msg[1024];
+	int rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
+	if (rc)
+		fprintf(stderr, "restore %s: %s: %s\n", uri, lv_error_name(rc), msg);
+	long n = rc ? -1 : (long)t_count(s);
+	if (digest)
+		*digest = t_store_digest(s);
+	lv_store_free(s);
+	return n;
+}
+
+/* ---- round trip ---------------------------------------------------------- */
+
+static void t_roundtrip_10k(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	char store[600], out[600];
+	snprintf(store, sizeof store, "%s/gen10k.db", sshd.dir);
+	char *o = NULL;
+	int rc = t_sh(&o, "'%s' --store '%s' --count 10000", T_GEN, store);
+	if (rc)
+		fprintf(stderr, "licvault-gen: %s\n", o ? o : "");
+	free(o);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, store, 0), 0);
+
+	char dir[600], uri[800];
+	data_dir(dir, sizeof dir, "rt/deeper"); /* missing directories are made */
+	uri_for(uri, sizeof uri, NULL, dir);
+	char msg[1024];
+	rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+	CU_ASSERT_EQUAL(rc, 0);
+	/* the location holds the set and nothing else: no temporary left */
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+
+	/* the same store through the file driver: both restores must give the same licenses */
+	snprintf(out, sizeof out, "%s/rt-file-%d", sshd.dir, getpid());
+	CU_ASSERT_EQUAL(t_backup(ctx, s, out, 0, NULL), 0);
+	unsigned long d_sftp = 0, d_file = 0;
+	long n_sftp = restore_count(ctx, uri, &d_sftp);
+	long n_file = restore_count(ctx, out, &d_file);
+	CU_ASSERT(n_sftp > 5000);
+	CU_ASSERT_EQUAL(n_sftp, n_file);
+	CU_ASSERT_EQUAL(d_sftp, d_file);
+	/* and the pack bytes are the same as the file driver's */
+	char *p1 = t_find(dir, ".pack"), *p2 = t_find(out, ".pack");
+	CU_ASSERT_PTR_NOT_NULL(p1);
+	CU_ASSERT_PTR_NOT_NULL(p2);
+	if (p1 && p2) {
+		rc = t_sh(NULL, "cmp -s '%s' '%s'", p1, p2);
+		CU_ASSERT_EQUAL(rc, 0);
+	}
+	free(p1);
+	free(p2);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_verify(ctx, s, uri, &ev), 0);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- a second run reusing the location ------------------------------------- */
+
+static void t_reuse_location(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *s = new_store(ctx, "reuse", 300);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "reuse");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	/* without overwrite: the backup that is there stays */
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	/* change the store, then overwrite again: the restore gets the new content */
+	lv_license l;
+	char kid[32];
+	unsigned char payload[64];
+	t_license(&l, 5000, kid, sizeof kid, payload, sizeof payload);
+	l.rights |= LV_RIGHT_BACKUP;
+	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);        /* one manifest, one pack */
+	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 241);   /* 300 - 60 restricted + 1 */
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- authentication -------------------------------------------------------- */
+
+static void t_auth_keyfile(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *s = new_store(ctx, "key", 50);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "key");
+	uri_for(uri, sizeof uri, sshd.user, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 40);
+	/* several identity files: a missing one and a refused one first, then the right one */
+	char *cfg = config_with("multikey", "use_agent = no\nidentity_file = %s/nope\nidentity_file = %s\nidentity_file = %s\n",
+	                        sshd.dir, sshd.wrong_key, sshd.client_key);
+	lv_context *ctx2 = ctx_with(cfg);
+	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 40);
+	lv_context_free(ctx2);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_auth_wrong_key(void)
+{
+	NEED_SSHD();
+	char *cfg = config_with("wrongkey", "use_agent = no\nidentity_file = %s\n", sshd.wrong_key);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "wrong", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "wrong");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	/* the methods the server offered, and what was tried */
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "offered publickey"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "wrong_ed25519"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "refused"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-agent"));
+	if (!strstr(msg, "offered publickey"))
+		fprintf(stderr, "message: %s\n", msg);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1); /* nothing was made */
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_auth_agent(void)
+{
+	NEED_SSHD();
+	char sock[600], *out = NULL;
+	snprintf(sock, sizeof sock, "%s/agent.sock", sshd.dir);
+	unlink(sock);
+	int rc = t_sh(&out, "ssh-agent -a '%s' -s", sock);
+	int agent_pid = 0;
+	char *p = out ? strstr(out, "SSH_AGENT_PID=") : NULL;
+	if (p)
+		agent_pid = atoi(p + 14);
+	free(out);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_FATAL(agent_pid > 0);
+	out = NULL;
+	rc = t_sh(&out, "SSH_AUTH_SOCK='%s' ssh-add '%s'", sock, sshd.client_key);
+	CU_ASSERT_EQUAL(rc, 0);
+	free(out);
+
+	/* no usable key file: only the agent can authenticate */
+	char *cfg = config_with("agent", "identity_file = %s/no-such-key\n", sshd.dir);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "agent", 25);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "agent");
+	uri_for(uri, sizeof uri, NULL, dir);
+	setenv("SSH_AUTH_SOCK", sock, 1);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 20);
+	/* control: the same without the agent fails */
+	char *cfg2 = config_with("agent-off", "use_agent = no\nidentity_file = %s/no-such-key\n", sshd.dir);
+	lv_context *ctx2 = ctx_with(cfg2);
+	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "use_agent = no"));
+	lv_context_free(ctx2);
+	unsetenv("SSH_AUTH_SOCK");
+	kill(agent_pid, SIGTERM);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_auth_password(void)
+{
+	NEED_SSHD();
+	if (!sshd.pw_user[0]) {
+		fprintf(stderr, "  skipped %s: password authentication needs the local user lvtest, which only root can make\n",
+		        __func__);
+		return;
+	}
+	char *cfg = config_with("password", "use_agent = no\nidentity_file = %s/no-such-key\npassword_file = %s\n", sshd.dir,
+	                        sshd.pw_file);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "pw", 30);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "pw");
+	uri_for(uri, sizeof uri, sshd.pw_user, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 24);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(dir, &st), 0);
+	struct passwd *pw = getpwnam(sshd.pw_user); /* the files belong to the user who logged in */
+	CU_ASSERT(pw && st.st_uid == pw->pw_uid);
+
+	/* a wrong password: refused, and never shown */
+	char bad[600];
+	snprintf(bad, sizeof bad, "%s/bad-password", sshd.dir);
+	FILE *f = fopen(bad, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("Wr0ng-Secret-4711\n", f);
+	fclose(f);
+	chmod(bad, 0600);
+	char *cfg2 = config_with("badpw", "use_agent = no\nidentity_file = %s/no-such-key\npassword_file = %s\n", sshd.dir,
+	                         bad);
+	lv_context *ctx2 = ctx_with(cfg2);
+	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NULL(strstr(msg, "Wr0ng-Secret-4711"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password"));
+	lv_context_free(ctx2);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- host keys ------------------------------------------------------------- */
+
+static void t_hostkey_unknown(void)
+{
+	NEED_SSHD();
+	char kh[600];
+	snprintf(kh, sizeof kh, "%s/kh-empty", sshd.dir);
+	FILE *f = fopen(kh, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("# nothing known\n", f);
+	fclose(f);
+	char *cfg = config_with("unknown", "known_hosts = %s\nuse_agent = no\nidentity_file = %s\n", kh, sshd.client_key);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "unknown", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "unknown");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not in known_hosts"));
+	CU_ASSERT(sshd.host_fp[0] && strstr(msg, sshd.host_fp));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-ed25519"));
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1); /* refused before anything was written */
+	/* the file was not changed */
+	CU_ASSERT_EQUAL(t_sh(NULL, "grep -q 127.0.0.1 '%s'", kh), 1);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_hostkey_accept_new(void)
+{
+	NEED_SSHD();
+	char kh[600];
+	snprintf(kh, sizeof kh, "%s/acceptnew/.ssh/known_hosts", sshd.dir); /* not there yet */
+	mkdir(strcat(strcpy((char[600]){0}, sshd.dir), "/acceptnew"), 0700);
+	char *cfg = config_with("acceptnew", "known_hosts = %s\nstrict_host_key_checking = accept-new\nuse_agent = no\nidentity_file = %s\n",
+	                        kh, sshd.client_key);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "acceptnew", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "acceptnew");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	/* added as OpenSSH would: ssh-keygen finds it under [127.0.0.1]:PORT */
+	char *out = NULL;
+	int rc = t_sh(&out, "ssh-keygen -F '[127.0.0.1]:%d' -f '%s' | grep -c ssh-ed25519", sshd.port, kh);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(out && atoi(out) == 1);
+	free(out);
+	/* now strict checking accepts it */
+	char *cfg2 = config_with("acceptnew2", "known_hosts = %s\nuse_agent = no\nidentity_file = %s\n", kh, sshd.client_key);
+	lv_context *ctx2 = ctx_with(cfg2);
+	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 8);
+	/* and hashed entries work too */
+	out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "ssh-keygen -H -f '%s' && ! grep -q 127.0.0.1 '%s'", kh, kh), 0);
+	free(out);
+	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 8);
+	/* a second accept-new run does not add the key again */
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "grep -c . '%s'", kh), 0);
+	CU_ASSERT(out && atoi(out) == 1);
+	free(out);
+	lv_context_free(ctx2);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_hostkey_changed(void)
+{
+	NEED_SSHD();
+	/* known_hosts holds another ed25519 key for [127.0.0.1]:PORT */
+	char kh[600], line[1500];
+	snprintf(kh, sizeof kh, "%s/kh-changed", sshd.dir);
+	char *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cat '%s.pub'", sshd.wrong_key), 0);
+	char type[64], key[1024];
+	CU_ASSERT_FATAL(out && sscanf(out, "%63s %1023s", type, key) == 2);
+	free(out);
+	snprintf(line, sizeof line, "# line 1\n[127.0.0.1]:%d %s %s\n", sshd.port, type, key);
+	FILE *f = fopen(kh, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(line, f);
+	fclose(f);
+	for (int mode = 0; mode < 2; mode++) {
+		char *cfg = config_with(mode ? "changed-an" : "changed", "known_hosts = %s\n%suse_agent = no\nidentity_file = %s\n",
+		                        kh, mode ? "strict_host_key_checking = accept-new\n" : "", sshd.client_key);
+		lv_context *ctx = ctx_with(cfg);
+		lv_store *s = new_store(ctx, "changed", 10);
+		char dir[600], uri[800], msg[1024];
+		data_dir(dir, sizeof dir, "changed");
+		uri_for(uri, sizeof uri, NULL, dir);
+		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+		CU_ASSERT(sshd.host_fp[0] && strstr(msg, sshd.host_fp));
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "CHANGED"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-ed25519"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "line 2"));
+		if (!strstr(msg, "CHANGED"))
+			fprintf(stderr, "message: %s\n", msg);
+		CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1);
+		lv_store_free(s);
+		lv_context_free(ctx);
+	}
+	/* accept-new did not touch the file */
+	out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "grep -c '%s' '%s'", key, kh), 0);
+	CU_ASSERT(out && atoi(out) == 1);
+	free(out);
+}
+
+/* ---- URIs ------------------------------------------------------------------- */
+
+static void t_uri_forms(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *s = new_store(ctx, "uri", 10);
+	char uri[800], msg[1024];
+	/* a password in the URI: refused with advice, and never echoed */
+	snprintf(uri, sizeof uri, "sftp://%s:Pa55-Secret@127.0.0.1:%d%s/pw-in-uri", sshd.user, sshd.port, sshd.data);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password_file"));
+	CU_ASSERT_PTR_NULL(strstr(msg, "Pa55-Secret"));
+	/* percent-decoding: a space in the directory */
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/with space", sshd.data);
+	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/with%%20space", sshd.port, sshd.data);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
+	/* an IPv6 literal (nothing listens on [::1] here: the error names it) */
+	snprintf(uri, sizeof uri, "sftp://[::1]:%d/tmp/x", sshd.port);
+	int rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+	CU_ASSERT(rc == LV_E_IO || rc == 0);
+	if (rc)
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "[::1]"));
+	/* no directory */
+	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d", sshd.port);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	/* a bad port */
+	snprintf(uri, sizeof uri, "sftp://127.0.0.1:99999/x");
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_home_paths(void)
+{
+	NEED_SSHD();
+	/* as lvtest (home in /var/lib/lvtest) when root; else as ourselves in our own home */
+	const char *user = sshd.pw_user[0] ? sshd.pw_user : sshd.user;
+	const char *home = sshd.pw_user[0] ? sshd.pw_home : getenv("HOME");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(home);
+	char sub[64], uri[800], msg[1024], local[800];
+	snprintf(sub, sizeof sub, "lvtest-tilde-%d", getpid());
+	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d/~/%s/set", user, sshd.port, sub);
+	snprintf(local, sizeof local, "%s/%s", home, sub);
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *s = new_store(ctx, "tilde", 20);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	char set[900];
+	snprintf(set, sizeof set, "%s/set", local);
+	CU_ASSERT_EQUAL(count_files(set, NULL, 0), 2);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 16);
+	t_rmrf(local);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_no_permission(void)
+{
+	NEED_SSHD();
+	/* root may write anywhere: use lvtest then; otherwise a read-only directory of ours */
+	const char *user = sshd.pw_user[0] ? sshd.pw_user : sshd.user;
+	char locked[600];
+	snprintf(locked, sizeof locked, "%s/locked-%d", sshd.dir, getpid());
+	CU_ASSERT_EQUAL_FATAL(mkdir(locked, 0755), 0);
+	if (!sshd.pw_user[0])
+		chmod(locked, 0555);
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *s = new_store(ctx, "perm", 10);
+	char uri[800], msg[1024];
+	/* a directory that cannot be made */
+	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d%s/sub", user, sshd.port, locked);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, locked));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "permission denied"));
+	/* a directory that exists but where no file can be made */
+	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d%s", user, sshd.port, locked);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, locked));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "permission denied"));
+	if (!strstr(msg, "permission denied"))
+		fprintf(stderr, "message: %s\n", msg);
+	/* restore from a missing location: no backup */
+	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/none-here", sshd.port, sshd.data);
+	lv_store *r = new_store(ctx, "perm-r", 0);
+	CU_ASSERT_EQUAL(run_msg(ctx, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_NOT_FOUND);
+	lv_store_free(r);
+	chmod(locked, 0755);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- a server that dies, a cancel ------------------------------------------- */
+
+/* A store whose pack is large (2,000 licenses of 16 KiB: 32 MiB), so its upload takes a while. */
+static lv_store *big_store(lv_context *ctx, const char *tag)
+{
+	lv_store *s = new_store(ctx, tag, 0);
+	static unsigned char payload[16384];
+	for (int i = 0; i < 2000; i++) {
+		lv_license l;
+		char kid[32];
+		t_license(&l, i, kid, sizeof kid, payload, sizeof payload);
+		payload[i % sizeof payload] ^= (unsigned char)i;
+		l.rights |= LV_RIGHT_BACKUP;
+		if (lv_store_add(s, &l, 0))
+			break;
+	}
+	CU_ASSERT_EQUAL(t_count(s), 2000);
+	return s;
+}
+
+/*
+ * Watch the location (a local directory behind the server) for the pack's
+ * temporary; once 1 MiB of it arrived, freeze the session processes
+ * (SIGSTOP: the upload is then surely under way and cannot finish), then act.
+ */
+typedef struct watch {
+	char dir[600];
+	int action;                /* 1 kill the sessions, 2 kill the whole server, 3 leave them frozen */
+	atomic_int fired;
+	atomic_int stop;
+} watch;
+
+static void *watch_main(void *p)
+{
+	watch *w = p;
+	for (int i = 0; i < 60000 && !atomic_load(&w->stop); i++) {
+		DIR *d = opendir(w->dir);
+		struct dirent *de;
+		int hit = 0;
+		while (d && (de = readdir(d)))
+			if (strstr(de->d_name, "pack.tmp-")) {
+				char path[1200];
+				snprintf(path, sizeof path, "%s/%s", w->dir, de->d_name);
+				hit = t_file_size(path) >= (1 << 20);
+			}
+		if (d)
+			closedir(d);
+		if (hit) {
+			t_sshd_signal_sessions(&sshd, SIGSTOP);
+			if (w->action == 1)
+				t_sshd_signal_sessions(&sshd, SIGKILL);
+			else if (w->action == 2)
+				t_sshd_kill(&sshd);
+			atomic_store(&w->fired, 1);
+			return NULL;
+		}
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+typedef struct ended {
+	atomic_int ended;
+} ended;
+
+static void end_cb(int status, int result, const lv_value *v, void *ud)
+{
+	(void)result;
+	(void)v;
+	if (status == LV_STATUS_END)
+		atomic_store(&((ended *)ud)->ended, 1);
+}
+
+static int backup_watched(lv_context *ctx, lv_store *s, const char *uri, const char *dir, int action, int cancel,
+                          char *msg, size_t cap, int *fired)
+{
+	watch w = {.action = action};
+	snprintf(w.dir, sizeof w.dir, "%s", dir);
+	pthread_t th;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, watch_main, &w), 0);
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, uri);
+	ended e = {0};
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, LV_BACKUP_OVERWRITE, end_cb, &e), 0);
+	if (cancel) {
+		for (int i = 0; i < 6000 && !atomic_load(&w.fired) && !atomic_load(&e.ended); i++)
+			sleep_ms(10);
+		sleep_ms(300); /* the transfer now waits on the frozen server */
+		lv_restorer_cancel(r);
+		/* the cancel must end the run while the server is still frozen */
+		int i;
+		for (i = 0; i < 6000 && !atomic_load(&e.ended); i++)
+			sleep_ms(10);
+		CU_ASSERT(atomic_load(&e.ended));
+		if (!atomic_load(&e.ended))
+			fprintf(stderr, "the cancel did not end the blocked transfer within 60 s\n");
+	}
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	if (cancel)
+		t_sshd_signal_sessions(&sshd, SIGCONT);
+	*fired = atomic_load(&w.fired);
+	snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	if (getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "[watched backup %s] %s: %s\n", uri, lv_error_name(result), msg);
+	lv_restorer_free(r);
+	return result;
+}
+
+static void t_server_killed(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_store *small = new_store(ctx, "killed-old", 100);
+	lv_store *big = big_store(ctx, "killed-new");
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "killed");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL_FATAL(run_msg(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+
+	/* 1. the connection dies, the server stays: clear error, old backup whole, no temporary left */
+	int fired = 0;
+	int rc = backup_watched(ctx, big, uri, dir, 1, 0, msg, sizeof msg, &fired);
+	CU_ASSERT(fired);
+	CU_ASSERT_EQUAL(rc, LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".pack.tmp-")); /* the step and the remote file */
+	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 80);
+
+	/* 2. the whole server dies: clear error; once it is back the old backup restores */
+	rc = backup_watched(ctx, big, uri, dir, 2, 0, msg, sizeof msg, &fired);
+	CU_ASSERT(fired);
+	CU_ASSERT_EQUAL(rc, LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
+	char why[512];
+	CU_ASSERT_EQUAL_FATAL(t_sshd_restart(&sshd, why, sizeof why), 0);
+	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	/*
+	 * The run's lock could not be removed from a dead server, and it names
+	 * this (still living) process, so the core would call the location busy:
+	 * a new process would find it stale.  Remove it as that process would.
+	 */
+	char lock[800];
+	snprintf(lock, sizeof lock, "%s/licvault.lock", dir);
+	unlink(lock);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 80);
+	/* a later backup over it works, and cleans nothing it should keep */
+	CU_ASSERT_EQUAL(run_msg(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 2000);
+	lv_store_free(small);
+	lv_store_free(big);
+	lv_context_free(ctx);
+}
+
+static void t_cancel_blocked(void)
+{
+	NEED_SSHD();
+	/* a long timeout: only the cancel can end the frozen transfer */
+	char *cfg = config_with("cancel", "timeout = 600\nuse_agent = no\nidentity_file = %s\n", sshd.client_key);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *small = new_store(ctx, "cancel-old", 50);
+	lv_store *big = big_store(ctx, "cancel-new");
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "cancel");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL_FATAL(run_msg(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+	int fired = 0;
+	int rc = backup_watched(ctx, big, uri, dir, 3, 1, msg, sizeof msg, &fired);
+	CU_ASSERT(fired);
+	CU_ASSERT_EQUAL(rc, LV_E_CANCELED);
+	/* the server was still reachable: the temporary was removed through a new connection */
+	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 40);
+	lv_store_free(small);
+	lv_store_free(big);
+	lv_context_free(ctx);
+}
+
+/* ---- the driver's own operations (commit flags, abort, list) -------------- */
+
+typedef struct fake_host {
+	char msg[2048];
+	int code;
+	const char *keys[8][2];
+} fake_host;
+
+static void fh_log(lv_host_ctx *h, int level, const char *fmt, ...)
+{
+	(void)h;
+	if (level > LV_LOG_WARN && !getenv("LV_TEST_VERBOSE"))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const char *fh_config(lv_host_ctx *h, const char *key, unsigned i)
+{
+	fake_host *f = (fake_host *)h;
+	for (int k = 0; k < 8 && f->keys[k][0]; k++)
+		if (!strcmp(f->keys[k][0], key) && i-- == 0)
+			return f->keys[k][1];
+	return NULL;
+}
+
+static int fh_canceled(lv_host_ctx *h) { (void)h; return 0; }
+static void fh_progress(lv_host_ctx *h, uint64_t b) { (void)h; (void)b; }
+static int fh_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
+{
+	fake_host *f = (fake_host *)h;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+	va_end(ap);
+	f->code = code;
+	return code;
+}
+
+static int list_names(const lv_object_info *info, void *ud)
+{
+	char *buf = ud;
+	strcat(buf, info->name);
+	strcat(buf, ";");
+	return 0;
+}
+
+static void t_driver_ops(void)
+{
+	NEED_SSHD();
+	char so[600];
+	snprintf(so, sizeof so, "%s/lv_sftp.so", LV_TEST_DRIVER_DIR);
+	void *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
+	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(dl, LV_DRIVER_ENTRY_SYMBOL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+	const lv_driver *d = entry();
+	const lv_driver_ops *ops = d->ops;
+	lv_host host = {sizeof(lv_host), LV_DRIVER_ABI_MINOR, fh_log, fh_config, fh_canceled, fh_progress, fh_set_error,
+	                NULL, NULL, NULL, NULL};
+	fake_host f = {.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key}, {"use_agent", "no"}}};
+	lv_host_ctx *h = (lv_host_ctx *)&f;
+	char dir[600], uri[800];
+	data_dir(dir, sizeof dir, "ops");
+	uri_for(uri, sizeof uri, NULL, dir);
+	void *inst = NULL;
+	int rc = ops->open(&host, h, uri, LV_OPEN_WRITE, &inst);
+	if (rc)
+		fprintf(stderr, "open: %s\n", f.msg);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+
+	/* write, commit: visible; the temporary is gone */
+	lv_writer *w = NULL;
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "a.obj", 5, &w), 0);
+	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 1), 1);
+	CU_ASSERT_EQUAL(count_files(dir, "a.obj", 0), 1); /* only the temporary so far */
+	CU_ASSERT_EQUAL(ops->write(w, "first", 5), 0);
+	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
+	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	lv_object_info info;
+	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
+	CU_ASSERT_EQUAL(info.size, 5);
+
+	/* the same name without REPLACE: EXISTS, the old content stays, no temporary */
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "a.obj", 6, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, "second", 6), 0);
+	CU_ASSERT_EQUAL(ops->commit(w, 0), LV_E_EXISTS);
+	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
+	CU_ASSERT_EQUAL(info.size, 5);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+
+	/* with REPLACE: the new content, and nothing left aside */
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "a.obj", 6, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, "second", 6), 0);
+	CU_ASSERT_EQUAL(ops->commit(w, LV_COMMIT_REPLACE), 0);
+	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
+	CU_ASSERT_EQUAL(info.size, 6);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+
+	/* abort: nothing published, nothing left */
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "b.obj", 3, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
+	ops->abort(w);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 1);
+	CU_ASSERT_EQUAL(ops->stat(inst, "b.obj", &info), LV_E_NOT_FOUND);
+
+	/* list hides our dot files; read gives the bytes back */
+	char junk[800];
+	snprintf(junk, sizeof junk, "%s/.x.tmp-000000000000", dir);
+	FILE *jf = fopen(junk, "w");
+	if (jf)
+		fclose(jf);
+	char names[1024] = "";
+	CU_ASSERT_EQUAL(ops->list(inst, list_names, names), 0);
+	CU_ASSERT_STRING_EQUAL(names, "a.obj;");
+	lv_reader *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(ops->read_open(inst, "a.obj", &r), 0);
+	char buf[64];
+	size_t n = 0;
+	CU_ASSERT_EQUAL(ops->read(r, buf, sizeof buf, &n), 0);
+	CU_ASSERT_EQUAL(n, 6);
+	CU_ASSERT(n == 6 && !memcmp(buf, "second", 6));
+	CU_ASSERT_EQUAL(ops->read(r, buf, sizeof buf, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	ops->read_close(r);
+	CU_ASSERT_EQUAL(ops->read_open(inst, "nope", &r), LV_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(ops->remove(inst, "nope"), LV_E_NOT_FOUND);
+	uint64_t fr = 0, tot = 0;
+	CU_ASSERT_EQUAL(ops->space(inst, &fr, &tot), 0);
+	CU_ASSERT(tot > 0 && fr <= tot);
+	CU_ASSERT_EQUAL(ops->sync(inst), 0);
+	/* a writer left open at close is aborted */
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "c.obj", 3, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
+	ops->close(inst);
+	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
+	dlclose(dl);
+}
+
+LV_SUITE(sftp, sftp, suite_init, suite_clean,
+         {"driver operations", t_driver_ops},
+         {"round trip of 10,000 licenses", t_roundtrip_10k},
+         {"second run reusing a location", t_reuse_location},
+         {"key file auth", t_auth_keyfile},
+         {"wrong key refused, methods named", t_auth_wrong_key},
+         {"agent auth", t_auth_agent},
+         {"password auth", t_auth_password},
+         {"unknown host refused", t_hostkey_unknown},
+         {"accept-new adds the host", t_hostkey_accept_new},
+         {"changed host key refused", t_hostkey_changed},
+         {"URI forms", t_uri_forms},
+         {"~ paths", t_home_paths},
+         {"no permission", t_no_permission},
+         {"server killed mid-upload", t_server_killed},
+         {"cancel a blocked transfer", t_cancel_blocked})
