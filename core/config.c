@@ -74,11 +74,23 @@ static int normalize_section(parse_state *st, const char *raw, char *out, size_t
 			fail(st, "section [%s]: the name must be 1 to 64 characters", raw);
 			return 0;
 		}
-		for (const char *c = p + 1; c < q; c++)
-			if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') {
-				fail(st, "section [%s]: the name may hold letters, digits, '_', '-' and '.' only", raw);
+		if (i == 1) {
+			/* a location is used as a URI scheme (NAME:sub/dir): lower case, starting with a letter */
+			if (!(p[1] >= 'a' && p[1] <= 'z')) {
+				fail(st, "section [%s]: a location name starts with a lower-case letter", raw);
 				return 0;
 			}
+			for (const char *c = p + 1; c < q; c++)
+				if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.')) {
+					fail(st, "section [%s]: a location name may hold a-z, 0-9, '-' and '.' only (it is used as NAME:)", raw);
+					return 0;
+				}
+		} else
+			for (const char *c = p + 1; c < q; c++)
+				if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') {
+					fail(st, "section [%s]: the name may hold letters, digits, '_', '-' and '.' only", raw);
+					return 0;
+				}
 		snprintf(out, cap, "%s %.*s", kinds[i], (int)n, p + 1);
 		return 1;
 	}

@@ -145,7 +145,7 @@ struct lv_run {
 	const char *location_name;
 };
 
-/* Set the run's error message (first one wins unless overwrite) and return code. */
+/* Set the run's error message (the last call wins) and return code. */
 int lv__run_error(lv_run *run, int code, const char *fmt, ...) LV_PRINTF(3, 4);
 void lv__run_emit(lv_run *run, int status, int result, const lv_value *v);
 void lv__run_progress(lv_run *run, int force);

@@ -178,7 +178,15 @@ static int parse_date(const char *s, int64_t *out)
 		if (!end || *end)
 			return -1;
 	}
-	*out = (int64_t)timegm(&tm);
+	struct tm want = tm;
+	time_t t = timegm(&tm);
+	struct tm back;
+	/* strict: 2024-02-30 is not a date (timegm would roll it into March) */
+	if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+	    back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+	    back.tm_sec != want.tm_sec)
+		return -1;
+	*out = (int64_t)t;
 	return 0;
 }
 
@@ -210,7 +218,9 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 	char *strs[5] = {0};   /* kid content_id title issuer machine */
 	const char *names[5] = {"kid", "content-id", "title", "issuer", "machine"};
 	lv_buf payload = {0};
-	int have_payload = 0, have_plays_left = 0, have_issued = 0;
+	int have_payload = 0, have_plays_left = 0, have_issued = 0, kid_line = 0;
+	unsigned seen = 0;   /* the other keys, each at most once */
+	static const char *const once[] = {"issued", "expires", "rights", "play-count", "plays-left", NULL};
 	lv_license lic = {0};
 
 	while ((n = getline(&line, &cap, f)) >= 0) {
@@ -259,10 +269,20 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 			have_header = 1;
 			continue;
 		}
+		for (int i = 0; once[i]; i++)
+			if (FIELD(once[i])) {
+				if (seen & (1u << i)) {
+					snprintf(err, errlen, "%s:%d: '%s' given twice", path, lineno, key);
+					goto done;
+				}
+				seen |= 1u << i;
+			}
 		int idx = -1;
 		for (int i = 0; i < 5; i++)
 			if (FIELD(names[i]))
 				idx = i;
+		if (idx == 0)
+			kid_line = lineno;
 		if (idx >= 0) {
 			if (strs[idx]) {
 				snprintf(err, errlen, "%s:%d: '%s' given twice", path, lineno, key);
@@ -361,7 +381,12 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 	lic.payload_len = payload.len;
 	const char *why;
 	if (lv_license_validate(&lic, &why)) {
-		snprintf(err, errlen, "%s: %s", path, why);
+		snprintf(err, errlen, "%s:%d: %s", path, kid_line, why);
+		goto done;
+	}
+	if (lic.play_count && lic.plays_left > lic.play_count) {
+		snprintf(err, errlen, "%s:%d: plays-left %u is more than play-count %u", path, lineno, lic.plays_left,
+		         lic.play_count);
 		goto done;
 	}
 	rc = lv_license_dup(out, &lic);

@@ -826,8 +826,19 @@ void lv__location_close(lv_location *l)
 {
 	if (!l)
 		return;
-	if (l->inst)
+	if (l->inst) {
+		/* what a driver says while closing never replaces the run's message */
+		lv_run *run = l->hctx->run;
+		char saved[LV_ERRMSG_MAX];
+		int code = run ? run->errcode : 0;
+		if (run)
+			snprintf(saved, sizeof saved, "%s", run->errmsg);
 		l->ops->close(l->inst);
+		if (run) {
+			snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
+			run->errcode = code;
+		}
+	}
 	free(l->hctx->location_name);
 	free(l->hctx);
 	free(l->uri);
@@ -997,7 +1008,8 @@ int lv_context_check_config(lv_context *c)
 				                     e->key, e->section);
 			if (!strcmp(e->section, "service") &&
 			    (!strcmp(e->key, "restores_per_day") || !strcmp(e->key, "max_machines"))) {
-				lv_driver_key k = {e->key, LV_KEY_INT, NULL, NULL, 1, 1000000, NULL, 0};
+				lv_driver_key k = {e->key, LV_KEY_INT, NULL, NULL, 1,
+				                   !strcmp(e->key, "max_machines") ? 64 : 1000000, NULL, 0};
 				int rc = check_value(c, e, &k);
 				if (rc)
 					return rc;
@@ -1055,6 +1067,12 @@ int lv_context_check_config(lv_context *c)
 			        e->key, dname);
 			continue;
 		}
+		if (k->type != LV_KEY_LIST) {
+			const lv_conf_entry *first = lv__config_entry(cfg, e->section, e->key, 0);
+			if (first && first != e)
+				return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: '%s' given twice (first at line %d); only '%s' keys of type list may repeat",
+				                     file, e->line, e->key, first->line, e->key);
+		}
 		int rc = check_value(c, e, k);
 		if (rc)
 			return rc;
@@ -1088,6 +1106,13 @@ int lv_context_show_config(lv_context *c, void (*emit)(const char *, void *), vo
 			lv_loaded *d = driver_named(c, e->section + 7);
 			const lv_driver_key *k = d ? find_key(d->desc, e->key) : NULL;
 			secret = k && (k->flags & LV_KEY_SECRET);
+		} else if (!strncmp(e->section, "location ", 9)) {
+			/* an override: secret when any driver declares the key secret */
+			for (size_t k = 0; k < c->n_drivers; k++) {
+				const lv_driver_key *dk = find_key(c->drivers[k]->desc, e->key);
+				if (dk && (dk->flags & LV_KEY_SECRET))
+					secret = 1;
+			}
 		}
 		if (strstr(e->key, "password") && !strstr(e->key, "_file"))
 			secret = 1;

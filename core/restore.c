@@ -441,7 +441,7 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	call.flags = flags;
 	run->errcode = 0;
 	rc = svc->begin(run->ctx->service_ud, &call, &session);
-	service_open = 1; /* end(commit = 0) releases what begin made, even when it failed */
+	service_open = session != NULL; /* end(commit = 0) releases what a failed begin made */
 	if (rc) {
 		if (!run->errcode)
 			lv__run_error(run, rc, "the license service refused the restore: %s", lv_strerror(rc));
@@ -479,14 +479,8 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 		if (rc)
 			goto out;
 	}
-	run->errcode = 0;
-	rc = svc->end(session, &call, 1);
-	service_open = 0;
-	if (rc) {
-		if (!run->errcode)
-			lv__run_error(run, rc, "the license service could not record the restore: %s", lv_strerror(rc));
-		goto out;
-	}
+	/* the decision is made: the service is left (DISCONNECTING) and the licenses are
+	 * imported; the service records its decision only once the import has checked out */
 	lv__run_emit(run, LV_STATUS_DISCONNECTING, 0, NULL);
 	connected = 0;
 
@@ -508,6 +502,16 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 		goto out;
 	if (lv__run_canceled(run)) {
 		rc = LV_E_CANCELED;
+		goto out;
+	}
+	/* every record checked out: the service records the restore (a failed restore is never
+	 * counted); what it writes to the store joins the import's transaction */
+	run->errcode = 0;
+	rc = svc->end(session, &call, 1);
+	service_open = 0;
+	if (rc) {
+		if (!run->errcode)
+			lv__run_error(run, rc, "the license service could not record the restore: %s", lv_strerror(rc));
 		goto out;
 	}
 	if ((rc = store->ops->commit(store->impl))) {

@@ -294,13 +294,14 @@ static int reg_scan_cb(const lv_object_info *info, void *ud)
 	size_t pl = strlen(REG_PREFIX);
 	if (strncmp(n, REG_PREFIX, pl) != 0 || strlen(n) != pl + 16 + 4 || strcmp(n + pl + 16, ".reg") != 0)
 		return 0;
-	char hex[17];
-	memcpy(hex, n + pl, 16);
-	hex[16] = '\0';
-	char *end;
-	unsigned long long g = strtoull(hex, &end, 16);
-	if (*end)
-		return 0;
+	unsigned long long g = 0;
+	for (size_t i = 0; i < 16; i++) {
+		char c = n[pl + i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return 0;
+		g = g << 4 | (unsigned)d;
+	}
 	if (g > rs->gen) {
 		rs->gen = g;
 		snprintf(rs->cur_name, sizeof rs->cur_name, "%s", n);
@@ -383,7 +384,9 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	rc = rs->loc->ops->write_begin(rs->loc->inst, rs->new_name, UINT64_MAX, &rs->w);
 	if (rc) {
 		rs->w = NULL;
-		return svc_fail(rs, "cannot write %s: %s", rs->new_name, call->run->errmsg);
+		return svc_fail(rs, "cannot write %s: %s (the registry that counts machines must be writable: "
+		                "set [service] location to a place every restoring machine can write)",
+		                rs->new_name, call->run->errmsg);
 	}
 	rs->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
 	return reg_put(rs, REG_MAGIC);

@@ -232,14 +232,19 @@ static int add_one(lv_store *s, const lv_license *lic, unsigned flags, const cha
 	return ops_rc(s, s->ops->put(s->impl, &l, flags), "add a license");
 }
 
-/* Ensure an identity inside the open transaction; *mid gets it. */
+/*
+ * Inside the open transaction: a store that never had an identity gets one
+ * when licenses first enter it; *mid gets the identity licenses are bound
+ * to.  A store individualized on another host keeps its identity: only a
+ * restore with the individualize flag gives it a new one.
+ */
 static int ensure_identity(lv_store *s, char *mid, size_t cap)
 {
 	lv_identity id;
 	int rc = lv_store_identity(s, &id);
 	if (rc)
 		return rc;
-	if (id.individualized) {
+	if (id.machine_id[0]) {
 		snprintf(mid, cap, "%s", id.machine_id);
 		return 0;
 	}

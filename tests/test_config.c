@@ -83,6 +83,10 @@ static void test_errors_with_lines(void)
 	expect_error("[licvault]\nthis line has no equals sign\n", "c.conf:2: syntax error");
 	expect_error("[service]\nrestores_per_day = 0\n", "c.conf:2: restores_per_day = 0: out of range");
 	expect_error("store = /x\n", "c.conf:1:");
+	expect_error("[location \"NAS\"]\nuri = /a\n", "c.conf:1: section [location \"NAS\"]: a location name starts with a lower-case letter");
+	expect_error("[location \"my_nas\"]\nuri = /a\n", "a location name may hold a-z, 0-9");
+	expect_error("[driver \"cfgecho\"]\nalpha = 1\nalpha = 2\n", "c.conf:3: 'alpha' given twice (first at line 2)");
+	expect_error("[service]\nmax_machines = 100\n", "c.conf:2: max_machines = 100: out of range 1 to 64");
 	/* an explicit file that does not exist */
 	lv_context *c = NULL;
 	lv_context_new(&c);

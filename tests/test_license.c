@@ -100,8 +100,13 @@ static void test_parse_errors(void)
 	       LV_E_CORRUPT);
 	expect("e9.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\npayload: %%%%\n", "e9.lic:4: payload is not valid base64",
 	       LV_E_CORRUPT);
-	expect("e10.lic", "licvault-license: 1\nkid: has space\nissued: 2024-01-01\n", "e10.lic: key ID must be", LV_E_CORRUPT);
-	expect("e11.lic", "licvault-license: 1\nkid: ../../x\nissued: 2024-01-01\n", "e11.lic: key ID must be", LV_E_CORRUPT);
+	expect("e10.lic", "licvault-license: 1\nkid: has space\nissued: 2024-01-01\n", "e10.lic:2: key ID must be", LV_E_CORRUPT);
+	expect("e11.lic", "licvault-license: 1\nkid: ../../x\nissued: 2024-01-01\n", "e11.lic:2: key ID must be", LV_E_CORRUPT);
+	expect("e14.lic", "licvault-license: 1\nkid: a\nissued: 2024-02-30\n", "e14.lic:3: bad date '2024-02-30'", LV_E_CORRUPT);
+	expect("e15.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nrights: play\nrights: backup\n",
+	       "e15.lic:5: 'rights' given twice", LV_E_CORRUPT);
+	expect("e16.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nplay-count: 3\nplays-left: 9\n",
+	       "e16.lic:5: plays-left 9 is more than play-count 3", LV_E_CORRUPT);
 	expect("e12.lic", "", "e12.lic:0: empty file", LV_E_CORRUPT);
 	expect("e13.lic", "licvault-license: 1\njust words\n", "e13.lic:2: expected 'key: value'", LV_E_CORRUPT);
 	/* binary content with a NUL byte */

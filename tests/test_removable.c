@@ -19,7 +19,7 @@
 #include "testutil.h"
 
 /* localfs (built into the file and removable drivers) is compiled in here for its unit tests */
-#include "../drivers/common/localfs.c"
+#include "localfs.h"
 
 static const char *skip;        /* why volumes cannot be made here, or NULL */
 static char *dir;

@@ -28,8 +28,8 @@
  *    driver may return: LV_E_NOT_FOUND, LV_E_EXISTS, LV_E_NO_SPACE, LV_E_IO,
  *    LV_E_AUTH, LV_E_HOST_KEY, LV_E_BAD_URI, LV_E_CONFIG, LV_E_CANCELED,
  *    LV_E_UNSUPPORTED, LV_E_INVALID_ARG, LV_E_NOMEM, LV_E_BACKUP_CORRUPT
- *    (for container formats such as bundle).  Anything else is mapped to
- *    LV_E_IO by the host.  Before returning an error the driver describes it
+ *    (for container formats such as bundle).  A code outside the public
+ *    set (positive, or past the last) fails the run with LV_E_DRIVER_ABI.  Before returning an error the driver describes it
  *    with host->set_error (what failed, on what, why); it never prints,
  *    never exits, keeps no mutable globals, and never puts a secret
  *    (password, passphrase) in a message or a log line.
@@ -242,7 +242,7 @@ typedef struct lv_driver_ops {
 typedef enum lv_key_type {
 	LV_KEY_STRING = 0,
 	LV_KEY_PATH = 1,     /* ~ and ${VAR} expanded */
-	LV_KEY_BOOL = 2,     /* yes/no/true/false/1/0 */
+	LV_KEY_BOOL = 2,     /* yes/no/true/false/on/off/1/0 */
 	LV_KEY_INT = 3,      /* range-checked against min/max */
 	LV_KEY_ENUM = 4,     /* one of the '|'-separated words in `choices` */
 	LV_KEY_LIST = 5      /* may be given several times */
@@ -270,7 +270,7 @@ typedef struct lv_driver {
 	uint32_t abi_minor;              /* LV_DRIVER_ABI_MINOR */
 	uint32_t size;                   /* sizeof(lv_driver) */
 	uint32_t ops_size;               /* sizeof(lv_driver_ops) */
-	const char *name;                /* "file"; [a-z0-9_-], names its config section */
+	const char *name;                /* "file"; [a-z0-9_.-], names its config section */
 	const char *version;             /* the driver's own version, "1.0.0" */
 	const char *const *schemes;      /* NULL-terminated: {"file", NULL}; "bundle"
 	                                    also serves "bundle+INNER" URIs */

@@ -92,7 +92,10 @@ LV_EXTERN int lv_context_check_config(lv_context *ctx);
 LV_EXTERN int lv_context_show_config(lv_context *ctx,
                                      void (*emit)(const char *line, void *ud), void *ud);
 
-/** Prepend a directory to the driver search path (before loading). */
+/**
+ * Add a directory to the driver search path, after the config's driver_path
+ * and $LICVAULT_DRIVER_PATH and before the built-in directories.
+ */
 LV_EXTERN int lv_context_add_driver_dir(lv_context *ctx, const char *dir);
 
 /** The detailed message of the context's last failure ("" when none). */
@@ -371,9 +374,14 @@ typedef struct lv_service_call lv_service_call;
 
 /**
  * A license service: decides a restore.  The core sends CONNECTING, calls
- * begin, calls decide for each license of the backup in key ID order, then
- * end(commit = 1 when the decision stands), sends DISCONNECTING and imports.
- * Any error from begin/decide ends the run with that error and the store
+ * begin, calls decide for each license of the backup in key ID order, sends
+ * DISCONNECTING, imports the licenses into an open store transaction while
+ * checking every record, and then calls end(commit = 1): the service records
+ * its decision (a restore that failed is never counted), and anything it
+ * writes to the store joins the import's transaction.  The store transaction
+ * commits after end returns 0.  On any failure before that, end(commit = 0)
+ * is called instead (also after a failed begin, when it set *session).  Any
+ * error from begin, decide or end ends the run with that error and the store
  * unchanged.  version = LV_SERVICE_VERSION.
  */
 #define LV_SERVICE_VERSION 1
@@ -381,7 +389,7 @@ typedef struct lv_service {
 	unsigned version;
 	int (*begin)(void *ud, lv_service_call *call, void **session);
 	int (*decide)(void *session, lv_service_call *call, const char *kid, int *decision);
-	/** commit = 0 when the run failed before the import: undo what begin/decide recorded */
+	/** commit = 1: record the restore; 0: the run failed, undo what begin/decide prepared */
 	int (*end)(void *session, lv_service_call *call, int commit);
 	void (*free)(void *ud);
 } lv_service;
@@ -402,7 +410,9 @@ LV_EXTERN void lv_call_log(lv_service_call *call, int level, const char *fmt, ..
 /**
  * The restore location, to keep a registry there: read a whole small
  * object (*buf malloc'd, LV_E_NOT_FOUND when absent) or write one
- * atomically (replacing).  Objects are capped at 64 MiB.
+ * atomically under a new name (never replacing: LV_E_EXISTS when the name
+ * is taken, so write generations and remove the older one).  Objects are
+ * capped at 64 MiB.
  */
 LV_EXTERN int lv_call_read_object(lv_service_call *call, const char *name, char **buf,
                                   size_t *len);
