@@ -176,7 +176,7 @@ static int split_uri(bundle *b, const char *uri)
 		goto out;
 	}
 	b->parent = parent;
-	/* the file name, percent-decoded */
+	/* the file name, percent-decoded in a URI (a plain path is taken as it is) */
 	size_t fl = end - fstart;
 	char *file = malloc(fl + 1);
 	if (!file) {
@@ -186,7 +186,8 @@ static int split_uri(bundle *b, const char *uri)
 	size_t k = 0;
 	for (size_t i = fstart; i < end; i++) {
 		int c = (unsigned char)inner[i];
-		if (c == '%' && i + 2 < end + 1 && hexval(inner[i + 1]) >= 0 && hexval(inner[i + 2]) >= 0) {
+		if ((authority || opaque) && c == '%' && i + 2 < end && hexval(inner[i + 1]) >= 0 &&
+		    hexval(inner[i + 2]) >= 0) {
 			c = hexval(inner[i + 1]) * 16 + hexval(inner[i + 2]);
 			i += 2;
 		}

@@ -1,0 +1,791 @@
+/*
+ * The bundle driver (drivers/bundle, docs/drivers/bundle.md): round trips
+ * over file:// and sftp://, gzip compatibility, BACKUP_EXISTS and overwrite,
+ * an interrupted backup leaving the old bundle, side objects, the level key,
+ * hostile bundles (truncated, flipped bytes, decompression bombs, names that
+ * are not the set's own, trailing garbage) built here by an independent
+ * writer of the documented format, flat memory, and the fuzz smoke round.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "conformance.h"
+#include "testutil.h"
+
+#if defined(__has_include)
+#if __has_include("fixture_sshd.h")
+#include "fixture_sshd.h"
+#define HAVE_SSHD 1
+#endif
+#endif
+
+static lv_context *ctx;
+static char *dir;
+static char cfg_path[600];
+
+#define PACK1 "licvault-0000000000000001.pack"
+#define MAN1 "licvault-0000000000000001.manifest"
+
+static int init(void)
+{
+	dir = t_tmpdir();
+	if (!dir)
+		return 1;
+	/* many restores in one day from fresh stores: lift the license service's limits */
+	snprintf(cfg_path, sizeof cfg_path, "%s/config", dir);
+	FILE *f = fopen(cfg_path, "w");
+	if (!f)
+		return 1;
+	fprintf(f, "[service]\nrestores_per_day = 100000\n");
+	fclose(f);
+	ctx = t_context();
+	return ctx && lv_context_load_config(ctx, cfg_path) == 0 ? 0 : 1;
+}
+
+static int clean(void)
+{
+	lv_context_free(ctx);
+	free(dir);
+	return 0;
+}
+
+static char *path(const char *fmt, const char *name)
+{
+	static char buf[8][700];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof buf[k], fmt, dir, name);
+	return buf[k];
+}
+#define P(name) path("%s/%s", name)
+#define BU(name) path("bundle+file://%s/%s", name)
+
+/* A run through the public API; msg gets the run's last error message. */
+static int run(lv_context *c, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
+{
+	lv_restorer *r = NULL;
+	if (lv_restorer_new(&r, c, s))
+		return LV_E_NOMEM;
+	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
+	t_events ev;
+	int rc = t_run(r, kind, flags, &ev);
+	if (msg)
+		snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	if (rc && getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "[bundle %c %s] %s: %s\n", kind, uri, lv_error_name(rc), lv_restorer_last_error(r));
+	lv_restorer_free(r);
+	return rc;
+}
+
+static unsigned char *read_file(const char *p, size_t *len)
+{
+	FILE *f = fopen(p, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
+	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+static int write_file(const char *p, const void *b, size_t n)
+{
+	FILE *f = fopen(p, "wb");
+	if (!f)
+		return -1;
+	size_t w = fwrite(b, 1, n, f);
+	return fclose(f) == 0 && w == n ? 0 : -1;
+}
+
+static uLong file_crc(const char *p)
+{
+	size_t n = 0;
+	unsigned char *b = read_file(p, &n);
+	uLong c = b ? crc32(0L, b, (uInt)n) : 0;
+	free(b);
+	return c;
+}
+
+/* Entries of a directory, sorted, joined by spaces. */
+static char *dir_entries(const char *d)
+{
+	char *out = NULL;
+	t_sh(&out, "ls -A '%s' | tr '\\n' ' '", d);
+	return out;
+}
+
+/* ---- an independent writer of the documented container ------------------- */
+
+typedef struct cbuf {
+	unsigned char *p;
+	size_t n, cap;
+} cbuf;
+
+static void cput(cbuf *b, const void *p, size_t n)
+{
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+static void cu8(cbuf *b, unsigned v)
+{
+	unsigned char c = (unsigned char)v;
+	cput(b, &c, 1);
+}
+
+static void cu32(cbuf *b, uint32_t v)
+{
+	unsigned char c[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+	cput(b, c, 4);
+}
+
+static void cu64(cbuf *b, uint64_t v)
+{
+	cu32(b, (uint32_t)(v >> 32));
+	cu32(b, (uint32_t)v);
+}
+
+static void c_header(cbuf *b)
+{
+	cput(b, "LVBUNDL\n", 8);
+	cu32(b, 1);
+	cu32(b, 0);
+}
+
+/* A whole object: 'O', data in 'D' records of at most 64 KiB, 'E'. */
+static void c_object(cbuf *b, const char *name, const unsigned char *p, size_t n)
+{
+	cu8(b, 'O');
+	cu8(b, (unsigned)strlen(name));
+	cput(b, name, strlen(name));
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < 65536 ? n - off : 65536;
+		cu8(b, 'D');
+		cu32(b, (uint32_t)k);
+		cput(b, p + off, k);
+		off += k;
+	}
+	cu8(b, 'E');
+	cu64(b, n);
+	cu32(b, (uint32_t)crc32(0L, p, (uInt)n));
+}
+
+static void c_end(cbuf *b, uint32_t objects, uint64_t bytes)
+{
+	cu8(b, 'Z');
+	cu32(b, objects);
+	cu64(b, bytes);
+}
+
+/* gzip with the header CRC, as licvault writes it; then `zeros` zero bytes more in the same stream. */
+static int gz_write(const char *p, const unsigned char *data, size_t n, size_t zeros, int hcrc)
+{
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	gz_header h;
+	memset(&h, 0, sizeof h);
+	h.os = 3;
+	h.hcrc = hcrc;
+	deflateSetHeader(&z, &h);
+	FILE *f = fopen(p, "wb");
+	if (!f) {
+		deflateEnd(&z);
+		return -1;
+	}
+	static unsigned char zero[1 << 16], out[1 << 16];
+	size_t zleft = zeros;
+	int r;
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)n;
+	do {
+		if (!z.avail_in && zleft) {
+			size_t k = zleft < sizeof zero ? zleft : sizeof zero;
+			z.next_in = zero;
+			z.avail_in = (uInt)k;
+			zleft -= k;
+		}
+		z.next_out = out;
+		z.avail_out = sizeof out;
+		r = deflate(&z, z.avail_in || zleft ? Z_NO_FLUSH : Z_FINISH);
+		fwrite(out, 1, sizeof out - z.avail_out, f);
+	} while (r != Z_STREAM_END);
+	deflateEnd(&z);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The store and the real set objects the hostile bundles are made of. */
+static lv_store *src_store, *dst_store;
+static unsigned char *pack, *man;
+static size_t pack_len, man_len;
+static unsigned long dst_digest;
+static uint64_t dst_count;
+
+static int set_ready(void)
+{
+	if (pack)
+		return 1;
+	if (t_make_store(ctx, P("src.db"), 60, &src_store) || t_make_store(ctx, P("dst.db"), 7, &dst_store))
+		return 0;
+	if (run(ctx, src_store, path("file://%s/%s", "plainset"), 'b', 0, NULL, 0))
+		return 0;
+	pack = read_file(path("%s/plainset/%s", PACK1), &pack_len);
+	man = read_file(path("%s/plainset/%s", MAN1), &man_len);
+	dst_digest = t_store_digest(dst_store);
+	dst_count = t_count(dst_store);
+	return pack && man;
+}
+
+/* Restore from a hostile bundle: BACKUP_CORRUPT, the message has `want`, the store unchanged. */
+static void expect_corrupt(const char *file, const char *want)
+{
+	char msg[1024] = "";
+	int rc = run(ctx, dst_store, BU(file), 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
+	CU_ASSERT_EQUAL(rc, LV_E_BACKUP_CORRUPT);
+	if (want && !strstr(msg, want)) {
+		fprintf(stderr, "\n  %s: message '%s' lacks '%s'\n", file, msg, want);
+		CU_FAIL("message does not name the offset or object");
+	}
+	CU_ASSERT_EQUAL(t_count(dst_store), dst_count);
+	CU_ASSERT_EQUAL(t_store_digest(dst_store), dst_digest);
+	rc = run(ctx, dst_store, BU(file), 'v', 0, NULL, 0);
+	CU_ASSERT_EQUAL(rc, LV_E_BACKUP_CORRUPT);
+}
+
+/* ---- round trips ----------------------------------------------------------------- */
+
+static void test_roundtrip_file(void)
+{
+	lv_store *s = NULL, *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rt.db"), 500, &s), 0);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("rt/a.lvb"), 0, &ev), 0);
+	CU_ASSERT_EQUAL(ev.restricted, 100);
+	/* one file, nothing else: no lock left, no temporary */
+	char *ls = dir_entries(P("rt"));
+	CU_ASSERT_STRING_EQUAL(ls, "a.lvb ");
+	free(ls);
+	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("rt/a.lvb"), &ev), 0);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rt-restored.db"), 0, &r), 0);
+	CU_ASSERT_EQUAL(run(ctx, r, BU("rt/a.lvb"), 'r', LV_RESTORE_INDIVIDUALIZE, NULL, 0), 0);
+	CU_ASSERT_EQUAL(t_count(r), 400);
+	/* the same set as a plain file:// backup restores */
+	lv_store *r2 = NULL;
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("file://%s/%s", "rt-plain"), 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rt-restored2.db"), 0, &r2), 0);
+	CU_ASSERT_EQUAL(run(ctx, r2, path("file://%s/%s", "rt-plain"), 'r', LV_RESTORE_INDIVIDUALIZE, NULL, 0), 0);
+	CU_ASSERT_EQUAL(t_store_digest(r2), t_store_digest(r));
+	/* the license service's registry lives beside the bundle, not in it */
+	ls = dir_entries(P("rt"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "a.lvb.licvault-registry-"));
+	CU_ASSERT_PTR_NULL(strstr(ls, "lock"));
+	free(ls);
+	/* bundle:///abs/file.lvb is bundle+file:// */
+	CU_ASSERT_EQUAL(t_verify(ctx, s, path("bundle://%s/%s", "rt/a.lvb"), &ev), 0);
+	lv_store_free(r2);
+	lv_store_free(r);
+	lv_store_free(s);
+}
+
+static void test_gzip_compat(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("gz.db"), 50, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("gz/b.lvb"), 0, NULL), 0);
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", P("gz/b.lvb")), 0);
+	free(out);
+	/* gzip -dc shows the container: its magic, then the pack's name */
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 48", P("gz/b.lvb")), 0);
+	CU_ASSERT(out && !strncmp(out, "LVBUNDL\n", 8));
+	CU_ASSERT(out && memmem(out, 48, PACK1, strlen(PACK1)) != NULL);
+	free(out);
+	/* and a bundle made by this test's own writer of the documented format restores */
+	CU_ASSERT_FATAL(set_ready());
+	cbuf b = {0};
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	c_end(&b, 2, pack_len + man_len);
+	CU_ASSERT_EQUAL(gz_write(P("own.lvb"), b.p, b.n, 0, 1), 0);
+	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("own.lvb"), NULL), 0);
+	free(b.p);
+	lv_store_free(s);
+}
+
+static void test_exists_overwrite(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("ex.db"), 40, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("ex/c.lvb"), 0, NULL), 0);
+	uLong before = file_crc(P("ex/c.lvb"));
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/c.lvb"), 0, NULL), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(file_crc(P("ex/c.lvb")), before);
+	/* with overwrite: a new bundle (a new generation), one file */
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/c.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_NOT_EQUAL(file_crc(P("ex/c.lvb")), before);
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -c licvault-0000000000000002.manifest", P("ex/c.lvb")), 0);
+	free(out);
+	char *ls = dir_entries(P("ex"));
+	CU_ASSERT_STRING_EQUAL(ls, "c.lvb ");
+	free(ls);
+	/* a file that is not a bundle is not replaced without overwrite, and is with it */
+	CU_ASSERT_EQUAL(write_file(P("ex/notes.lvb"), "hello\n", 6), 0);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), 0, NULL), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(t_file_size(P("ex/notes.lvb")), 6);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("ex/notes.lvb"), NULL), 0);
+	lv_store_free(s);
+}
+
+typedef struct cancel_box {
+	lv_restorer *r;
+	int canceled;
+} cancel_box;
+
+static void cancel_cb(int status, int result, const lv_value *v, void *ud)
+{
+	cancel_box *cb = ud;
+	(void)result;
+	(void)v;
+	if (status == LV_STATUS_RESTRICTED_LICENSE && !cb->canceled) {
+		cb->canceled = 1;
+		lv_restorer_cancel(cb->r); /* mid-pack: the bundle's inner object is being written */
+	}
+}
+
+static void test_interrupted_keeps_old(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("int.db"), 300, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("int/d.lvb"), 0, NULL), 0);
+	uLong before = file_crc(P("int/d.lvb"));
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, BU("int/d.lvb"));
+	cancel_box cb = {r, 0};
+	CU_ASSERT_EQUAL(lv_restorer_backup(r, LV_BACKUP_OVERWRITE, cancel_cb, &cb), 0);
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	lv_restorer_free(r);
+	CU_ASSERT_EQUAL(result, LV_E_CANCELED);
+	/* the old bundle is as it was, and no temporary is left */
+	CU_ASSERT_EQUAL(file_crc(P("int/d.lvb")), before);
+	char *ls = dir_entries(P("int"));
+	CU_ASSERT_STRING_EQUAL(ls, "d.lvb ");
+	free(ls);
+	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("int/d.lvb"), NULL), 0);
+	lv_store_free(s);
+}
+
+static void test_bad_uris(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("uri.db"), 3, &s), 0);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("uri/"), 0, NULL), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, "bundle:relative.lvb", 0, NULL), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/.hidden"), 0, NULL), LV_E_BAD_URI);
+	/* a missing bundle is NOT_FOUND for a restore, not corrupt */
+	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("uri/none.lvb"), NULL), LV_E_NOT_FOUND);
+	/* a percent-encoded name in a URI */
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/with%20space.lvb"), 0, NULL), 0);
+	CU_ASSERT(t_file_size(P("uri/with space.lvb")) > 0);
+	lv_store_free(s);
+}
+
+static void test_level_key(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("lvl.db"), 400, &s), 0);
+	long size[2] = {0, 0};
+	const char *levels[2] = {"0", "9"};
+	for (int i = 0; i < 2; i++) {
+		char cfg[700];
+		snprintf(cfg, sizeof cfg, "%s/level%s.conf", dir, levels[i]);
+		FILE *f = fopen(cfg, "w");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		fprintf(f, "[service]\nrestores_per_day = 1000\n[driver \"bundle\"]\nlevel = %s\nthreads = %s\n", levels[i],
+		        i ? "no" : "yes");
+		fclose(f);
+		lv_context *c = t_context();
+		CU_ASSERT_EQUAL_FATAL(lv_context_load_config(c, cfg), 0);
+		CU_ASSERT_EQUAL(lv_context_check_config(c), 0);
+		char name[64];
+		snprintf(name, sizeof name, "lvl/l%s.lvb", levels[i]);
+		CU_ASSERT_EQUAL(run(c, s, BU(name), 'b', 0, NULL, 0), 0);
+		CU_ASSERT_EQUAL(run(c, s, BU(name), 'v', 0, NULL, 0), 0);
+		size[i] = t_file_size(P(name));
+		lv_context_free(c);
+	}
+	/* level 0 stores, level 9 compresses (the test payloads are compressible) */
+	CU_ASSERT(size[0] > 0 && size[1] > 0 && size[1] < size[0] / 2);
+	/* out of range: a config error, at check and at backup */
+	char cfg[700];
+	snprintf(cfg, sizeof cfg, "%s/level12.conf", dir);
+	FILE *f = fopen(cfg, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fprintf(f, "[driver \"bundle\"]\nlevel = 12\n");
+	fclose(f);
+	lv_context *c = t_context();
+	CU_ASSERT_EQUAL(lv_context_load_config(c, cfg), 0);
+	CU_ASSERT_EQUAL(lv_context_check_config(c), LV_E_CONFIG);
+	CU_ASSERT_EQUAL(run(c, s, BU("lvl/l12.lvb"), 'b', 0, NULL, 0), LV_E_CONFIG);
+	CU_ASSERT_EQUAL(t_file_size(P("lvl/l12.lvb")), -1);
+	lv_context_free(c);
+	lv_store_free(s);
+}
+
+/* ---- hostile bundles ------------------------------------------------------------------ */
+
+static void test_truncated(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tr/full.lvb"), 0, NULL), 0);
+	size_t n = 0;
+	unsigned char *b = read_file(P("tr/full.lvb"), &n);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	size_t cuts[] = {0, 5, 11, 40, n / 3, n / 2, n - 9, n - 4, n - 1};
+	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "tr/cut%zu.lvb", i);
+		CU_ASSERT_EQUAL(write_file(P(name), b, cuts[i]), 0);
+		expect_corrupt(name, cuts[i] > 11 ? "byte" : NULL);
+	}
+	free(b);
+}
+
+static void test_flipped_bytes(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("fl/f.lvb"), 0, NULL), 0);
+	long n = t_file_size(P("fl/f.lvb"));
+	CU_ASSERT_FATAL(n > 100);
+	/* every byte of the gzip header and trailer, and bytes all through the deflate data */
+	int tried = 0, caught = 0;
+	for (long off = 0; off < n; off += (off < 12 || off >= n - 12) ? 1 : 37) {
+		t_flip_byte(P("fl/f.lvb"), off);
+		int rc = run(ctx, dst_store, BU("fl/f.lvb"), 'v', 0, NULL, 0);
+		t_flip_byte(P("fl/f.lvb"), off); /* back */
+		tried++;
+		if (rc == LV_E_BACKUP_CORRUPT)
+			caught++;
+		else
+			fprintf(stderr, "\n  flipped byte %ld of %ld: %s\n", off, n, lv_error_name(rc));
+	}
+	CU_ASSERT(tried > 30);
+	CU_ASSERT_EQUAL(caught, tried);
+	/* a restore of a flipped bundle changes nothing */
+	t_flip_byte(P("fl/f.lvb"), n / 2);
+	expect_corrupt("fl/f.lvb", "byte");
+	t_flip_byte(P("fl/f.lvb"), n / 2);
+	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("fl/f.lvb"), NULL), 0);
+}
+
+static void build(const char *file, cbuf *b, size_t zeros)
+{
+	CU_ASSERT_EQUAL(gz_write(P(file), b->p, b->n, zeros, 1), 0);
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
+static void test_bad_names(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	const char *names[] = {"../x", "/etc/passwd", "licvault.lock", ".licvault-0000000000000001.pack", "a/b"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		cbuf b = {0};
+		c_header(&b);
+		c_object(&b, names[i], pack, pack_len);
+		c_object(&b, MAN1, man, man_len);
+		c_end(&b, 2, pack_len + man_len);
+		char file[64];
+		snprintf(file, sizeof file, "name%zu.lvb", i);
+		build(file, &b, 0);
+		expect_corrupt(file, names[i]);
+	}
+	CU_ASSERT_EQUAL(t_file_size(path("%s/../%s", "x")), -1); /* nothing written outside */
+	/* duplicates */
+	cbuf b = {0};
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	c_end(&b, 3, 2 * pack_len + man_len);
+	build("dup.lvb", &b, 0);
+	expect_corrupt("dup.lvb", "appears twice");
+	/* a wrong checksum in an object's end record names the object */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	b.p[b.n - 1] ^= 1; /* the manifest's CRC-32 */
+	c_end(&b, 2, pack_len + man_len);
+	build("crc.lvb", &b, 0);
+	expect_corrupt("crc.lvb", MAN1 ": checksum mismatch");
+	/* a gzip stream without the header CRC licvault writes */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	c_end(&b, 2, pack_len + man_len);
+	CU_ASSERT_EQUAL(gz_write(P("nohcrc.lvb"), b.p, b.n, 0, 0), 0);
+	free(b.p);
+	expect_corrupt("nohcrc.lvb", "header CRC");
+}
+
+static void test_bombs(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	const size_t big = 64u << 20; /* 64 MiB of zeros: about 64 KiB compressed */
+	/* 1: a data record declares 100 bytes; 64 MiB follow */
+	cbuf b = {0};
+	c_header(&b);
+	cu8(&b, 'O');
+	cu8(&b, (unsigned)strlen(PACK1));
+	cput(&b, PACK1, strlen(PACK1));
+	cu8(&b, 'D');
+	cu32(&b, 100);
+	cput(&b, pack, 100);
+	build("bomb1.lvb", &b, big);
+	CU_ASSERT(t_file_size(P("bomb1.lvb")) < (long)(1u << 20));
+	expect_corrupt("bomb1.lvb", "unexpected record 0x00 at container byte 153");
+	/* 2: after the end record, the gzip stream goes on for 64 MiB */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	c_end(&b, 2, pack_len + man_len);
+	size_t end_at = b.n;
+	build("bomb2.lvb", &b, big);
+	char want[128];
+	snprintf(want, sizeof want, "trailing data after the container's end record at byte %zu", end_at);
+	expect_corrupt("bomb2.lvb", want);
+	/* 3: the manifest grows far beyond what its end record declares (64 MiB of valid records) */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	cu8(&b, 'O');
+	cu8(&b, (unsigned)strlen(MAN1));
+	cput(&b, MAN1, strlen(MAN1));
+	unsigned char *zero = calloc(1, 1u << 20);
+	uLong crc = crc32(0L, Z_NULL, 0);
+	for (int i = 0; i < 64; i++) {
+		cu8(&b, 'D');
+		cu32(&b, 1u << 20);
+		cput(&b, zero, 1u << 20);
+		crc = crc32(crc, zero, 1u << 20);
+	}
+	free(zero);
+	cu8(&b, 'E');
+	cu64(&b, man_len);
+	cu32(&b, (uint32_t)crc);
+	c_end(&b, 2, pack_len + man_len);
+	build("bomb3.lvb", &b, 0);
+	expect_corrupt("bomb3.lvb", MAN1 " holds 67108864 bytes, its end record");
+	/* memory stays bounded: the CLI's peak RSS on bomb 1 and 3 */
+	for (int i = 0; i < 2; i++) {
+		char *out = NULL;
+		int st = t_sh(&out, "/usr/bin/time -f 'maxrss %%M' '%s' -q --store '%s' verify '%s' 2>&1", T_CLI, P("dst.db"),
+		              BU(i ? "bomb3.lvb" : "bomb1.lvb"));
+		CU_ASSERT_NOT_EQUAL(st, 0);
+		char *m = out ? strstr(out, "maxrss ") : NULL;
+		long kb = m ? atol(m + 7) : -1;
+		CU_ASSERT(kb > 0 && kb < 48 * 1024);
+		free(out);
+	}
+}
+
+static void test_trailing_garbage(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tg/g.lvb"), 0, NULL), 0);
+	size_t n = 0;
+	unsigned char *b = read_file(P("tg/g.lvb"), &n);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	unsigned char *g = malloc(n + 64);
+	memcpy(g, b, n);
+	memcpy(g + n, "GARBAGE", 7);
+	CU_ASSERT_EQUAL(write_file(P("tg/garbage.lvb"), g, n + 7), 0);
+	char want[128];
+	snprintf(want, sizeof want, "trailing data after the gzip stream at compressed byte %zu", n);
+	expect_corrupt("tg/garbage.lvb", want);
+	/* a second gzip member (gzip -t accepts it; a bundle is one member) */
+	memcpy(g + n, b, 64 < n ? 64 : n);
+	CU_ASSERT_EQUAL(write_file(P("tg/member.lvb"), g, n + (64 < n ? 64 : n)), 0);
+	expect_corrupt("tg/member.lvb", "trailing data after the gzip stream");
+	free(g);
+	free(b);
+}
+
+/* ---- flat memory --------------------------------------------------------------------- */
+
+static long cli_maxrss(const char *fmt, const char *store, const char *uri)
+{
+	char *out = NULL;
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, fmt, store, uri);
+	int st = t_sh(&out, "/usr/bin/time -f 'maxrss %%M' '%s' -q --config '%s' %s 2>&1", T_CLI, cfg_path, cmd);
+	char *m = out ? strstr(out, "maxrss ") : NULL;
+	long kb = st == 0 && m ? atol(m + 7) : -1;
+	if (kb < 0)
+		fprintf(stderr, "\n  %s: %s\n", cmd, out ? out : "");
+	free(out);
+	return kb;
+}
+
+static void test_flat_memory(void)
+{
+	/* peak RSS of backup and restore for 2,000 and 10,000 licenses of 1-4 KB */
+	long rss[2][2];
+	int counts[2] = {2000, 10000};
+	for (int i = 0; i < 2; i++) {
+		char store[64], uri[64], out_store[64];
+		snprintf(store, sizeof store, "mem%d.db", counts[i]);
+		snprintf(uri, sizeof uri, "mem/m%d.lvb", counts[i]);
+		snprintf(out_store, sizeof out_store, "mem%d-r.db", counts[i]);
+		char *o = NULL;
+		CU_ASSERT_EQUAL_FATAL(t_sh(&o, "'%s' --store '%s' --count %d", T_GEN, P(store), counts[i]), 0);
+		free(o);
+		rss[i][0] = cli_maxrss("--store '%s' backup '%s'", P(store), BU(uri));
+		rss[i][1] = cli_maxrss("--store '%s' restore --individualize '%s'", P(out_store), BU(uri));
+		CU_ASSERT(rss[i][0] > 0 && rss[i][1] > 0);
+	}
+	/* five times the licenses (about 5 MB -> 26 MB of pack): at most 8 MB more */
+	CU_ASSERT(rss[1][0] < rss[0][0] + 8 * 1024);
+	CU_ASSERT(rss[1][1] < rss[0][1] + 8 * 1024);
+	if (getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n  peak RSS KB: backup %ld -> %ld, restore %ld -> %ld\n", rss[0][0], rss[1][0], rss[0][1],
+		        rss[1][1]);
+}
+
+/* ---- other locations --------------------------------------------------------------------- */
+
+static void test_conformance_passthrough(void)
+{
+	/* objects that are not the set's own pass through to the inner location: the driver
+	 * conformance suite's objects behave as the file driver's */
+	int ran = 0;
+	CU_ASSERT_EQUAL(lv_conformance_run(ctx, BU("conf/c.lvb"), 4, getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
+	CU_ASSERT(ran >= 6);
+	/* and none of them went into a bundle */
+	CU_ASSERT_EQUAL(t_file_size(P("conf/c.lvb")), -1);
+}
+
+static void test_over_sftp(void)
+{
+#ifdef HAVE_SSHD
+	t_sshd s;
+	char why[512];
+	if (t_sshd_start(&s, why, sizeof why)) {
+		fprintf(stderr, "\n  bundle+sftp skipped: %s\n", why);
+		CU_PASS("no test sshd here");
+		return;
+	}
+	char cfg[700];
+	snprintf(cfg, sizeof cfg, "%s/sftp.conf", dir);
+	char extra[1200];
+	snprintf(extra, sizeof extra, "identity_file = %s\n[service]\nrestores_per_day = 1000\n", s.client_key);
+	CU_ASSERT_EQUAL_FATAL(t_sshd_write_config(&s, cfg, extra), 0);
+	lv_context *c = t_context();
+	CU_ASSERT_EQUAL_FATAL(lv_context_load_config(c, cfg), 0);
+	lv_store *st = NULL, *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("sftp.db"), 300, &st), 0);
+	char uri[900];
+	snprintf(uri, sizeof uri, "bundle+sftp://127.0.0.1:%d%s/bsub/s.lvb", s.port, s.data);
+	char msg[1024];
+	CU_ASSERT_EQUAL(run(c, st, uri, 'b', 0, msg, sizeof msg), 0);
+	char local[700];
+	snprintf(local, sizeof local, "%s/bsub/s.lvb", s.data);
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", local), 0);
+	free(out);
+	CU_ASSERT_EQUAL(run(c, st, uri, 'b', 0, NULL, 0), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(run(c, st, uri, 'b', LV_BACKUP_OVERWRITE, NULL, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("sftp-r.db"), 0, &r), 0);
+	CU_ASSERT_EQUAL(run(c, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_count(r), 240);
+	/* a flipped byte over sftp: corrupt, the store unchanged */
+	unsigned long d = t_store_digest(r);
+	t_flip_byte(local, t_file_size(local) / 2);
+	CU_ASSERT_EQUAL(run(c, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_BACKUP_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "corrupt"));
+	CU_ASSERT_EQUAL(t_store_digest(r), d);
+	lv_store_free(r);
+	lv_store_free(st);
+	lv_context_free(c);
+	t_sshd_stop(&s);
+#else
+	fprintf(stderr, "\n  bundle+sftp skipped: tests/fixture_sshd.h is not in this tree\n");
+	CU_PASS("no sshd fixture");
+#endif
+}
+
+/* ---- the fuzz target's smoke round ---------------------------------------------------------- */
+
+static void test_fuzz_smoke(void)
+{
+	char bin[700];
+	snprintf(bin, sizeof bin, "%s/fuzz/fuzz_bundle", LV_TEST_BUILD_DIR);
+	char *out = NULL;
+	if (access(bin, X_OK) != 0) {
+		/* not built by CMake (no clang with libFuzzer at configure time): try here */
+		snprintf(bin, sizeof bin, "%s/fuzz_bundle", dir);
+		int st = t_sh(&out,
+		              "clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I'%s/include' -I'%s/drivers/bundle' "
+		              "'%s/tests/fuzz/fuzz_bundle.c' '%s/drivers/bundle/container.c' -lz -lpthread -o '%s' 2>&1",
+		              LV_TEST_SOURCE_DIR, LV_TEST_SOURCE_DIR, LV_TEST_SOURCE_DIR, LV_TEST_SOURCE_DIR, bin);
+		free(out);
+		out = NULL;
+		if (st != 0) {
+			fprintf(stderr, "\n  fuzz smoke skipped: clang cannot build libFuzzer targets here\n");
+			CU_PASS("no libFuzzer");
+			return;
+		}
+	}
+	/* a copy of the seed corpus, so the round's finds stay out of the source tree */
+	char corpus[700];
+	snprintf(corpus, sizeof corpus, "%s/fuzz-corpus", dir);
+	t_sh(&out, "mkdir -p '%s' && cp '%s'/tests/fuzz/corpus/* '%s'/", corpus, LV_TEST_SOURCE_DIR, corpus);
+	free(out);
+	out = NULL;
+	int st = t_sh(&out, "'%s' -runs=20000 -max_total_time=10 -max_len=16384 -rss_limit_mb=512 -timeout=10 "
+	                    "-artifact_prefix='%s/' '%s' 2>&1",
+	              bin, dir, corpus);
+	if (st != 0)
+		fprintf(stderr, "\n%s\n", out ? out : "");
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT(out && strstr(out, "Done") != NULL);
+	free(out);
+}
+
+LV_SUITE(bundle, bundle, init, clean,
+         {"round trip over file://", test_roundtrip_file},
+         {"gzip -t and gzip -dc", test_gzip_compat},
+         {"BACKUP_EXISTS and overwrite", test_exists_overwrite},
+         {"an interrupted backup keeps the old bundle", test_interrupted_keeps_old},
+         {"URIs", test_bad_uris},
+         {"level key", test_level_key},
+         {"truncated bundles", test_truncated},
+         {"flipped bytes", test_flipped_bytes},
+         {"names not the set's own, checksums", test_bad_names},
+         {"decompression bombs", test_bombs},
+         {"trailing garbage", test_trailing_garbage},
+         {"flat memory", test_flat_memory},
+         {"side objects pass the conformance suite", test_conformance_passthrough},
+         {"over sftp", test_over_sftp},
+         {"fuzz smoke round", test_fuzz_smoke})
