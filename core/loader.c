@@ -637,22 +637,36 @@ static int is_location(lv_context *c, const char *name)
  * Resolve named locations (NAME: or NAME:sub/dir, also inside A+NAME:...)
  * to their URI.  *loc_name gets the location used (malloc'd) or NULL.
  */
+/*
+ * A stacking prefix "A+" (bundle+, fault+): a scheme-like word followed by
+ * '+', whatever follows (a URI or a plain path: "bundle+/abs/x.lvb").
+ * Returns its length including the '+', or 0.
+ */
+static size_t stack_prefix(const char *uri)
+{
+	if (!((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z')))
+		return 0;
+	for (size_t i = 1; uri[i] && i < 64; i++) {
+		char ch = uri[i];
+		if (ch == '+')
+			return i + 1;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '.'))
+			return 0;
+	}
+	return 0;
+}
+
 static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, lv_run *run)
 {
 	char scheme[128];
 	*loc_name = NULL;
-	if (lv__uri_scheme(uri, scheme, sizeof scheme)) {
-		char why[512];
-		if (!lv__uri_valid(uri, why, sizeof why))
-			return run ? lv__run_error(run, LV_E_BAD_URI, "%s", why)
-			           : lv__ctx_error(c, LV_E_BAD_URI, "%s", why);
-		return run ? lv__run_error(run, LV_E_BAD_URI, "'%s': bad or missing URI scheme", uri)
-		           : lv__ctx_error(c, LV_E_BAD_URI, "'%s': bad or missing URI scheme", uri);
-	}
-	char *plus = strchr(scheme, '+');
-	if (plus) {
-		/* A+REST: resolve REST, keep A */
-		size_t pl = (size_t)(plus - scheme) + 1;
+	size_t pl = stack_prefix(uri);
+	if (pl) {
+		/* A+REST: resolve REST (a URI, a plain path or a named location), keep A */
+		if (!uri[pl])
+			return run ? lv__run_error(run, LV_E_BAD_URI, "'%s': nothing after '+'", uri)
+			           : lv__ctx_error(c, LV_E_BAD_URI, "'%s': nothing after '+'", uri);
 		char *inner = NULL;
 		int rc = resolve(c, uri + pl, &inner, loc_name, run);
 		if (rc)
@@ -660,6 +674,14 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 		*out = lv__asprintf("%.*s%s", (int)pl, uri, inner);
 		free(inner);
 		return *out ? 0 : LV_E_NOMEM;
+	}
+	if (lv__uri_scheme(uri, scheme, sizeof scheme)) {
+		char why[512];
+		if (!lv__uri_valid(uri, why, sizeof why))
+			return run ? lv__run_error(run, LV_E_BAD_URI, "%s", why)
+			           : lv__ctx_error(c, LV_E_BAD_URI, "%s", why);
+		return run ? lv__run_error(run, LV_E_BAD_URI, "'%s': bad or missing URI scheme", uri)
+		           : lv__ctx_error(c, LV_E_BAD_URI, "'%s': bad or missing URI scheme", uri);
 	}
 	if (scheme[0] && is_location(c, scheme)) {
 		char sec[128];
@@ -702,20 +724,21 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 
 static lv_loaded *driver_for(lv_context *c, const char *uri, char *scheme, size_t cap)
 {
+	size_t pl = stack_prefix(uri);
+	if (pl && pl < cap) {
+		/* the driver claiming A serves A+anything */
+		for (size_t i = 0; i + 1 < pl; i++)
+			scheme[i] = (char)(uri[i] >= 'A' && uri[i] <= 'Z' ? uri[i] + 32 : uri[i]);
+		scheme[pl - 1] = '\0';
+		lv_loaded *d = find_scheme(c, scheme);
+		snprintf(scheme, cap, "%.*s", (int)pl, uri);
+		return d;
+	}
 	if (lv__uri_scheme(uri, scheme, cap))
 		return NULL;
 	if (!scheme[0])
 		snprintf(scheme, cap, "file");
-	lv_loaded *d = find_scheme(c, scheme);
-	if (d)
-		return d;
-	char *plus = strchr(scheme, '+');
-	if (plus) {
-		*plus = '\0';
-		d = find_scheme(c, scheme);
-		*plus = '+';
-	}
-	return d;
+	return find_scheme(c, scheme);
 }
 
 static int no_driver(lv_context *c, lv_run *run, const char *uri, const char *scheme)
@@ -1040,8 +1063,12 @@ int lv_context_check_config(lv_context *c)
 			if (!d)
 				continue;
 			/* a key of a stacked location may belong to the outer or the inner driver */
-			if (find_key(d->desc, e->key))
-				return check_value(c, e, find_key(d->desc, e->key));
+			if (find_key(d->desc, e->key)) {
+				int rc = check_value(c, e, find_key(d->desc, e->key));
+				if (rc)
+					return rc;
+				continue;
+			}
 			dname = d->desc->name;
 			char *plus = strchr(scheme, '+');
 			if (plus) {
