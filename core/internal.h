@@ -147,6 +147,7 @@ struct lv_run {
 
 /* Set the run's error message (the last call wins) and return code. */
 int lv__run_error(lv_run *run, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+int lv__run_verror(lv_run *run, int code, const char *fmt, va_list ap);
 void lv__run_emit(lv_run *run, int status, int result, const lv_value *v);
 void lv__run_progress(lv_run *run, int force);
 int lv__run_canceled(lv_run *run);

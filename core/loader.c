@@ -592,9 +592,8 @@ static int host_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
 	if (h && h->run && fmt) {
 		va_list ap;
 		va_start(ap, fmt);
-		lv__verrf(h->run->errmsg, fmt, ap);
+		lv__run_verror(h->run, code, fmt, ap);
 		va_end(ap);
-		h->run->errcode = code;
 	}
 	return code;
 }

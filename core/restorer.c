@@ -32,13 +32,19 @@ struct lv_restorer {
 
 /* ---- runs --------------------------------------------------------------- */
 
+int lv__run_verror(lv_run *run, int code, const char *fmt, va_list ap)
+{
+	lv__verrf(run->errmsg, fmt, ap);
+	run->errcode = code;
+	return code;
+}
+
 int lv__run_error(lv_run *run, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	lv__verrf(run->errmsg, fmt, ap);
+	lv__run_verror(run, code, fmt, ap);
 	va_end(ap);
-	run->errcode = code;
 	return code;
 }
 

@@ -22,9 +22,8 @@ int lv_call_set_error(lv_service_call *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	lv__verrf(c->run->errmsg, fmt, ap);
+	lv__run_verror(c->run, code, fmt, ap);
 	va_end(ap);
-	c->run->errcode = code;
 	return code;
 }
 
@@ -181,6 +180,15 @@ static int64_t now_utc(void)
 	return t && *t ? strtoll(t, NULL, 10) : (int64_t)time(NULL);
 }
 
+/* Today's date in UTC, YYYY-MM-DD: the per-day count's key. */
+static void utc_day(char *out, size_t cap, int64_t now)
+{
+	time_t tt = (time_t)now;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, cap, "%Y-%m-%d", &tm);
+}
+
 static unsigned cfg_uint(lv_context *ctx, const char *key, unsigned def, unsigned max)
 {
 	const char *v = lv_context_config_get(ctx, "service", key);
@@ -334,11 +342,8 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	lv_store *st = call->store;
 	char day[32] = "", cnt[32] = "";
 	int64_t now = now_utc();
-	time_t tt = (time_t)now;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
 	char today[16];
-	strftime(today, sizeof today, "%Y-%m-%d", &tm);
+	utc_day(today, sizeof today, now);
 	if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
 	    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0 &&
 	    strtoul(cnt, NULL, 10) >= per_day) {
@@ -502,10 +507,7 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 	{
 		lv_store *st = call->store;
 		char day[32] = "", cnt[32] = "", today[16];
-		time_t tt = (time_t)now_utc();
-		struct tm tm;
-		gmtime_r(&tt, &tm);
-		strftime(today, sizeof today, "%Y-%m-%d", &tm);
+		utc_day(today, sizeof today, now_utc());
 		unsigned long n = 0;
 		if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
 		    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
