@@ -5,19 +5,7 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static int init(void)
-{
-	dir = t_tmpdir();
-	return dir ? 0 : 1;
-}
-
-static int clean(void)
-{
-	free(dir);
-	return 0;
-}
+#define dir t_suite_dir
 
 /* Run the CLI with no config file; *out gets stdout+stderr. */
 static int cli(char **out, const char *args)
@@ -151,7 +139,7 @@ static void test_usage_and_codes(void)
 	free(out);
 }
 
-LV_SUITE(cli, cli, init, clean,
+LV_SUITE(cli, cli, t_suite_dir_init, t_suite_dir_clean,
          {"main job: import, backup, restore", test_main_job},
          {"four machines", test_four_machines},
          {"usage and exit codes", test_usage_and_codes})

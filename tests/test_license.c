@@ -7,19 +7,7 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static int init(void)
-{
-	dir = t_tmpdir();
-	return dir ? 0 : 1;
-}
-
-static int clean(void)
-{
-	free(dir);
-	return 0;
-}
+#define dir t_suite_dir
 
 static const char *file(const char *name, const char *text)
 {
@@ -154,7 +142,7 @@ static void test_import_all_or_none(void)
 	lv_context_free(ctx);
 }
 
-LV_SUITE(license, license, init, clean,
+LV_SUITE(license, license, t_suite_dir_init, t_suite_dir_clean,
          {"parse and write", test_parse_good},
          {"errors name file and line", test_parse_errors},
          {"import: all or none", test_import_all_or_none})

@@ -11,19 +11,7 @@
 
 #define TDIR LV_TEST_BUILD_DIR "/testdrivers"
 
-static char *dir;
-
-static int init(void)
-{
-	dir = t_tmpdir();
-	return dir ? 0 : 1;
-}
-
-static int clean(void)
-{
-	free(dir);
-	return 0;
-}
+#define dir t_suite_dir
 
 typedef struct seen {
 	int n;
@@ -169,7 +157,7 @@ static void test_search_path_order(void)
 	lv_context_free(c);
 }
 
-LV_SUITE(loader, loader, init, clean,
+LV_SUITE(loader, loader, t_suite_dir_init, t_suite_dir_clean,
          {"refused files are named with the reason", test_refusals},
          {"duplicate scheme, driver whose open fails", test_duplicate_scheme_and_open_failure},
          {"search path order", test_search_path_order})

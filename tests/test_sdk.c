@@ -10,19 +10,7 @@
 
 #include "testutil.h"
 
-static char *dir;
-
-static int init(void)
-{
-	dir = t_tmpdir();
-	return dir ? 0 : 1;
-}
-
-static int clean(void)
-{
-	free(dir);
-	return 0;
-}
+#define dir t_suite_dir
 
 static void test_skeleton_out_of_tree(void)
 {
@@ -93,4 +81,4 @@ static void test_skeleton_out_of_tree(void)
 	free(out);
 }
 
-LV_SUITE(sdk, sdk, init, clean, {"skeleton driver built out of tree", test_skeleton_out_of_tree})
+LV_SUITE(sdk, sdk, t_suite_dir_init, t_suite_dir_clean, {"skeleton driver built out of tree", test_skeleton_out_of_tree})

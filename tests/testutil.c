@@ -41,6 +41,21 @@ char *t_tmpdir(void)
 	return strdup(d);
 }
 
+char *t_suite_dir;
+
+int t_suite_dir_init(void)
+{
+	t_suite_dir = t_tmpdir();
+	return t_suite_dir ? 0 : 1;
+}
+
+int t_suite_dir_clean(void)
+{
+	free(t_suite_dir);
+	t_suite_dir = NULL;
+	return 0;
+}
+
 void t_rmrf(const char *path)
 {
 	char *out = NULL;

@@ -30,6 +30,10 @@ void lv_test_register(lv_test_suite *s);
 
 /* A fresh temporary directory under $TMPDIR (removed at exit unless LV_TEST_KEEP). */
 char *t_tmpdir(void);
+/* A suite's scratch directory: LV_SUITE(..., t_suite_dir_init, t_suite_dir_clean, ...). */
+extern char *t_suite_dir;
+int t_suite_dir_init(void);
+int t_suite_dir_clean(void);
 /* Remove a directory tree. */
 void t_rmrf(const char *path);
 /* Run a shell command; returns its exit status (0..255) and captures stdout+stderr into *out. */
