@@ -3,8 +3,11 @@
  * built without the core:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I include -I drivers/bundle \
  *         tests/fuzz/fuzz_bundle.c drivers/bundle/container.c -lz -lpthread
- * The input is a bundle file; the first byte also picks how the reader is fed
- * (whole buffers or small pieces), as inner drivers return short reads.
+ * The input is a bundle file; its first byte also picks how the reader is fed
+ * (whole buffers or small pieces), as inner drivers return short reads.  When
+ * that byte has bit 7 set (a bundle starts with 0x1f, so it never does), the
+ * rest is an uncompressed container that is gzipped here first, so mutations
+ * reach the record parser instead of breaking the deflate stream.
  * Every input must end in END or in an error with a reason; nothing may
  * crash, leak or read out of bounds, and the output must stay within what
  * the records declared.
@@ -12,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "container.h"
 #include "licvault/driver.h"
@@ -36,13 +41,56 @@ static int mem_read(void *ud, void *buf, size_t cap, size_t *n)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* gzip as licvault writes it (header CRC); NULL when zlib fails. */
+static uint8_t *gzip_it(const uint8_t *p, size_t n, size_t *out_len)
+{
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	gz_header h;
+	memset(&h, 0, sizeof h);
+	h.os = LVB_GZIP_OS;
+	h.hcrc = 1;
+	deflateSetHeader(&z, &h);
+	size_t cap = deflateBound(&z, (uLong)n) + 64;
+	uint8_t *o = malloc(cap);
+	if (!o) {
+		deflateEnd(&z);
+		return NULL;
+	}
+	z.next_in = (uint8_t *)p;
+	z.avail_in = (uInt)n;
+	z.next_out = o;
+	z.avail_out = (uInt)cap;
+	int r = deflate(&z, Z_FINISH);
+	*out_len = cap - z.avail_out;
+	deflateEnd(&z);
+	if (r != Z_STREAM_END) {
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t pieces[4] = {0, 1, 7, 4096};
-	src s = {data, size, 0, size ? pieces[data[0] & 3] : 0};
+	uint8_t *own = NULL;
+	size_t piece = size ? pieces[data[0] & 3] : 0;
+	if (size && (data[0] & 0x80)) {
+		size_t n = 0;
+		if (!(own = gzip_it(data + 1, size - 1, &n)))
+			return 0;
+		data = own;
+		size = n;
+	}
+	src s = {data, size, 0, piece};
 	lvb_dec *d = NULL;
-	if (lvb_dec_new(&d, mem_read, &s))
+	if (lvb_dec_new(&d, mem_read, &s)) {
+		free(own);
 		return 0;
+	}
 	uint64_t data_bytes = 0;
 	for (;;) {
 		lvb_event ev;
@@ -66,5 +114,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	lvb_dec_free(d);
+	free(own);
 	return 0;
 }
