@@ -1155,7 +1155,7 @@ static const lv_driver_key sftp_keys[] = {
 	 "yes: refuse a host not in known_hosts; accept-new: add it on first use (a changed key is always refused)", 0, 0,
 	 "yes|accept-new", 0},
 	{"use_agent", LV_KEY_BOOL, "yes", "try the keys of ssh-agent (SSH_AUTH_SOCK) first", 0, 0, NULL, 0},
-	{"identity_file", LV_KEY_LIST, "~/.ssh/id_ed25519",
+	{"identity_file", LV_KEY_LIST, NULL,
 	 "private key file, may be given several times (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)", 0, 0, NULL, 0},
 	{"identity_passphrase_file", LV_KEY_PATH, NULL, "file whose first line is the passphrase of the identity files", 0, 0,
 	 NULL, 0},

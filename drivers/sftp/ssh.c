@@ -905,10 +905,12 @@ static int authenticate(sftp_inst *c)
 		          pw_file);
 	}
 	return sftp_err(c, LV_E_AUTH,
-	                "sftp %s: authentication as '%s' failed: the server offered %s; tried: %s%s",
+	                "sftp %s: authentication as '%s' failed: the server offered %s; tried: %s%s%s%s",
 	                c->where, user, offered, tried,
-	                rsa_note ? ". Note: an RSA key cannot work here: this libssh2 (1.10) signs only with ssh-rsa (SHA-1), "
-	                           "which OpenSSH 8.8 and later refuse; use an ed25519 or ECDSA key"
+	                rsa_note ? ". Note: an RSA key cannot work here: this libssh2 (" : "",
+	                rsa_note ? libssh2_version(0) : "",
+	                rsa_note ? ") signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse; "
+	                           "use an ed25519 or ECDSA key"
 	                         : "");
 }
 
@@ -958,12 +960,13 @@ static int connect_once(sftp_inst *c, int *transient)
 		*transient = r == LIBSSH2_ERROR_SOCKET_RECV || r == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
 		             r == LIBSSH2_ERROR_SOCKET_SEND || r == LIBSSH2_ERROR_TIMEOUT || r == LIBSSH2_ERROR_BANNER_RECV;
 		mark_broken(c, "the handshake failed");
-		if (r == LIBSSH2_ERROR_KEX_FAILURE || r == LIBSSH2_ERROR_METHOD_NONE)
+		if (r == LIBSSH2_ERROR_KEX_FAILURE || r == LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE || r == LIBSSH2_ERROR_METHOD_NONE)
 			return sftp_err(c, LV_E_IO,
-			                "sftp %s: SSH handshake failed: %s. The server and libssh2 %s share no key exchange, cipher or "
-			                "host key algorithm (libssh2 1.10 cannot use an RSA host key with rsa-sha2, which OpenSSH 8.8 "
-			                "and later require: give the server an ed25519 or ECDSA host key)",
-			                c->where, m ? m : "no common algorithm", libssh2_version(0));
+			                "sftp %s: SSH handshake failed: %s (libssh2 error %d). If the server and libssh2 %s share no "
+			                "key exchange, cipher or host key algorithm: libssh2 before 1.11 cannot verify an RSA host key "
+			                "with rsa-sha2, which OpenSSH 8.8 and later require, so such a server needs an ed25519 or ECDSA "
+			                "host key",
+			                c->where, m ? m : "no common algorithm", r, libssh2_version(0));
 		return sftp_err(c, LV_E_IO, "sftp %s: SSH handshake failed: %s (libssh2 error %d)", c->where,
 		                m ? m : "error", r);
 	}
