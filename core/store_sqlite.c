@@ -26,6 +26,7 @@ typedef struct sq_store {
 	char *path;
 	char errmsg[LV_ERRMSG_MAX];
 	int in_txn;
+	sqlite3_stmt *put[2];   /* INSERT, INSERT OR REPLACE: prepared once, reused per license */
 } sq_store;
 
 const char *lv__sqlite_store_errmsg(void *impl)
@@ -62,6 +63,8 @@ static void sq_close(void *impl)
 		return;
 	if (s->in_txn)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(s->put[0]);
+	sqlite3_finalize(s->put[1]);
 	sqlite3_close_v2(s->db);
 	free(s->path);
 	free(s);
@@ -254,13 +257,16 @@ static int sq_get(void *impl, const char *kid, lv_license **out)
 static int sq_put(void *impl, const lv_license *l, unsigned flags)
 {
 	sq_store *s = impl;
-	sqlite3_stmt *q;
-	const char *sql = (flags & LV_PUT_REPLACE)
-	                      ? "INSERT OR REPLACE INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)"
-	                      : "INSERT INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)";
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(s, rc, "add a license");
+	int which = (flags & LV_PUT_REPLACE) ? 1 : 0;
+	int rc;
+	if (!s->put[which]) {
+		const char *sql = which ? "INSERT OR REPLACE INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+		                        : "INSERT INTO licenses(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)";
+		rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->put[which], NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(s, rc, "add a license");
+	}
+	sqlite3_stmt *q = s->put[which];
 	sqlite3_bind_text(q, 1, l->kid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, l->content_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, l->title, -1, SQLITE_STATIC);
@@ -273,7 +279,8 @@ static int sq_put(void *impl, const lv_license *l, unsigned flags)
 	sqlite3_bind_text(q, 10, l->machine, -1, SQLITE_STATIC);
 	sqlite3_bind_blob64(q, 11, l->payload ? l->payload : "", l->payload_len, SQLITE_STATIC);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
