@@ -56,6 +56,14 @@ static void sh(const char *fmt, const char *a, const char *b)
 /* Copy a file (no shell: the sweeps copy thousands of times). */
 static int copy_file(const char *from, const char *to)
 {
+	/* a store's WAL and shared memory left by a killed run belong to the file being replaced */
+	char side[1200];
+	snprintf(side, sizeof side, "%s-wal", to);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", to);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-journal", to);
+	unlink(side);
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -1;

@@ -1,0 +1,519 @@
+/*
+ * Crash consistency (issue 8): the CLI (`licvault backup`, `licvault
+ * restore`) is killed with SIGKILL at every step of a real run, through the
+ * fault driver's crash mode (fault+file://, and bundle+fault+file:// when the
+ * bundle driver is built), before and after each step reaches the file
+ * driver; and a few times at timed points.  Afterwards:
+ *  - backup: `licvault verify` passes and what restores is exactly the old
+ *    license set or the new one, never a mix, a subset or nothing; the next
+ *    backup works (the dead run's lock is stale, its temporaries ignored);
+ *  - restore: the store is exactly as before or fully restored (the SQLite
+ *    transaction), and the next restore works.
+ * The stores are small: every kill is a process start.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char *dir;
+static int own_dir;
+static char drvdir[600];
+static lv_context *ctx;
+static unsigned long dig_t0, dig_old, dig_new;
+static int verbose;
+static int failures;
+
+static char *pth(const char *name)
+{
+	static char buf[8][700];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+	return buf[k];
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	/* a store's WAL and shared memory left by a killed run belong to the file being replaced */
+	char side[1200];
+	snprintf(side, sizeof side, "%s-wal", to);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", to);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-journal", to);
+	unlink(side);
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	char buf[65536];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			rc = -1;
+	close(in);
+	close(out);
+	return rc;
+}
+
+static void empty_dir(const char *d)
+{
+	mkdir(d, 0700);
+	DIR *dd = opendir(d);
+	if (!dd)
+		return;
+	struct dirent *de;
+	char p[1200];
+	while ((de = readdir(dd))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+		unlink(p);
+	}
+	closedir(dd);
+}
+
+/* Copy a flat directory, temporaries included (a bundle's side objects are plain names). */
+static void copy_dir(const char *from, const char *to)
+{
+	empty_dir(to);
+	DIR *dd = opendir(from);
+	if (!dd)
+		return;
+	struct dirent *de;
+	char a[1200], b[1200];
+	while ((de = readdir(dd))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(a, sizeof a, "%s/%s", from, de->d_name);
+		snprintf(b, sizeof b, "%s/%s", to, de->d_name);
+		copy_file(a, b);
+	}
+	closedir(dd);
+}
+
+/* The CLI's config: the fault driver's directory first, then [driver "fault"] from `fault`. */
+static void write_conf(const char *fault)
+{
+	FILE *f = fopen(pth("cli.conf"), "w");
+	if (!f)
+		return;
+	fprintf(f, "[licvault]\ndriver_path = %s\n[service]\nrestores_per_day = 1000000\n", drvdir);
+	if (fault)
+		fprintf(f, "[driver \"fault\"]\n%s", fault);
+	fclose(f);
+}
+
+/* Run the CLI with the suite's config; its exit status (137 when killed by SIGKILL). */
+static int cli(char **out, const char *store, const char *args)
+{
+	char *o = NULL;
+	/* the shell's own "Killed" notice goes to /dev/null, the CLI's messages to *out */
+	int st = t_sh(&o, "exec 2>/dev/null; '%s' --config '%s' --store '%s' -q %s 2>&1", T_CLI, pth("cli.conf"),
+	              store, args);
+	if (verbose && st && st != 137)
+		fprintf(stderr, "\n  [cli %s] -> %d: %s", args, st, o);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	return st;
+}
+
+/* Restore `uri` through the library into a fresh copy of the target store: its digest, 0 on failure. */
+static unsigned long restore_digest(const char *uri, int *rc_out)
+{
+	copy_file(pth("t0.db"), pth("check.db"));
+	lv_store *s = NULL;
+	if (lv_store_open(&s, ctx, pth("check.db"), 0))
+		return 0;
+	int rc = t_restore(ctx, s, uri, 0, NULL);
+	unsigned long d = rc ? 0 : t_store_digest(s);
+	lv_store_free(s);
+	if (rc_out)
+		*rc_out = rc;
+	return d;
+}
+
+static unsigned long store_digest(const char *p)
+{
+	lv_store *s = NULL;
+	if (lv_store_open(&s, ctx, p, 0))
+		return 0;
+	unsigned long d = t_store_digest(s);
+	lv_store_free(s);
+	return d;
+}
+
+static int make_target(const char *p)
+{
+	lv_store *s = NULL;
+	int rc = lv_store_open(&s, ctx, p, LV_STORE_CREATE);
+	if (rc)
+		return rc;
+	int changed;
+	lv_store_individualize(s, &changed);
+	const char *kids[] = {"own-1", "own-2", "kid-000001"};
+	for (int i = 0; i < 3 && !rc; i++) {
+		lv_license l;
+		char kid[32];
+		unsigned char payload[40];
+		t_license(&l, 900 + i, kid, sizeof kid, payload, sizeof payload);
+		l.kid = kids[i];
+		l.title = "the target's own";
+		rc = lv_store_add(s, &l, LV_PUT_REPLACE);
+	}
+	lv_store_free(s);
+	return rc;
+}
+
+static int bundle_built(void)
+{
+	return access(LV_TEST_DRIVER_DIR "/lv_bundle.so", F_OK) == 0;
+}
+
+static int init(void)
+{
+	verbose = getenv("LV_TEST_VERBOSE") != NULL;
+	char shm[] = "/dev/shm/lvcrash-XXXXXX";
+	if (!getenv("LV_TEST_KEEP") && mkdtemp(shm))
+		dir = strdup(shm), own_dir = 1;
+	else
+		dir = t_tmpdir();
+	if (!dir)
+		return 1;
+	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
+	mkdir(drvdir, 0700);
+	char so[800];
+	snprintf(so, sizeof so, "%s/fault.so", drvdir);
+	if (copy_file(LV_TEST_BUILD_DIR "/testdrivers/fault.so", so))
+		return 1;
+	setenv("LICVAULT_CONFIG", "/nonexistent-licvault-config", 0);
+	if (lv_context_new(&ctx))
+		return 1;
+	lv_context_add_driver_dir(ctx, drvdir);
+	lv_context_add_driver_dir(ctx, LV_TEST_DRIVER_DIR);
+	write_conf(NULL);
+	if (lv_context_load_config(ctx, pth("cli.conf")))
+		return 1;
+	lv_store *a = NULL, *b = NULL;
+	if (t_make_store(ctx, pth("old.db"), 6, &a) || t_make_store(ctx, pth("new.db"), 8, &b))
+		return 1;
+	lv_store_free(a);
+	lv_store_free(b);
+	if (make_target(pth("t0.db")))
+		return 1;
+	dig_t0 = store_digest(pth("t0.db"));
+	/* the pristine locations: the old set (file:// and bundle), the new set */
+	char args[1200];
+	snprintf(args, sizeof args, "backup 'file://%s'", pth("pristine-old"));
+	if (cli(NULL, pth("old.db"), args))
+		return 1;
+	snprintf(args, sizeof args, "backup 'file://%s'", pth("pristine-new"));
+	if (cli(NULL, pth("new.db"), args))
+		return 1;
+	if (bundle_built()) {
+		mkdir(pth("pristine-bundle"), 0700);
+		snprintf(args, sizeof args, "backup 'bundle+file://%s/lic.lvb'", pth("pristine-bundle"));
+		if (cli(NULL, pth("old.db"), args))
+			return 1;
+	}
+	char uri[800];
+	copy_dir(pth("pristine-old"), pth("loc"));
+	snprintf(uri, sizeof uri, "file://%s", pth("loc"));
+	dig_old = restore_digest(uri, NULL);
+	copy_dir(pth("pristine-new"), pth("loc"));
+	dig_new = restore_digest(uri, NULL);
+	return dig_old && dig_new && dig_old != dig_new && dig_t0 != dig_old ? 0 : 1;
+}
+
+static int clean(void)
+{
+	lv_context_free(ctx);
+	if (own_dir)
+		t_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+#define CHECK(cond, what)                                                                         \
+	do {                                                                                          \
+		if (!(cond)) {                                                                            \
+			fprintf(stderr, "\n  [%s] %s: %s\n", label, what, #cond);                             \
+			failures++;                                                                           \
+		}                                                                                         \
+		CU_ASSERT(cond);                                                                          \
+	} while (0)
+
+/* Steps of a clean CLI run through the fault driver (its trace). */
+static int count_steps(const char *store, const char *args)
+{
+	char *tp = pth("trace");
+	unlink(tp);
+	char fault[800];
+	snprintf(fault, sizeof fault, "trace = %s\n", tp);
+	write_conf(fault);
+	int st = cli(NULL, store, args);
+	CU_ASSERT_EQUAL(st, 0);
+	FILE *f = fopen(tp, "r");
+	int n = 0;
+	char line[400];
+	while (f && fgets(line, sizeof line, f))
+		n++;
+	if (f)
+		fclose(f);
+	if (verbose) {
+		char *o = NULL;
+		t_sh(&o, "cat '%s'", tp);
+		fprintf(stderr, "\n  steps of `%s`:\n%s", args, o);
+		free(o);
+	}
+	write_conf(NULL);
+	return n;
+}
+
+/*
+ * Kill a backup of the new set over the old one at step n (before or after it
+ * reaches the inner driver); check the location.  `kind`: "file" or "bundle".
+ */
+static void backup_crash(const char *kind, int n, const char *when)
+{
+	int bundle = !strcmp(kind, "bundle");
+	char label[200];
+	snprintf(label, sizeof label, "backup %s killed at step %d %s", kind, n, when);
+	copy_dir(pth(bundle ? "pristine-bundle" : "pristine-old"), pth("loc"));
+	char fault[200];
+	snprintf(fault, sizeof fault, "op = any\nnth = %d\nmode = crash\nwhen = %s\n", n, when);
+	write_conf(fault);
+	char args[1200], plain[1000];
+	if (bundle) {
+		snprintf(args, sizeof args, "backup --overwrite 'bundle+fault+file://%s/lic.lvb'", pth("loc"));
+		snprintf(plain, sizeof plain, "bundle+file://%s/lic.lvb", pth("loc"));
+	} else {
+		snprintf(args, sizeof args, "backup --overwrite 'fault+file://%s'", pth("loc"));
+		snprintf(plain, sizeof plain, "file://%s", pth("loc"));
+	}
+	int st = cli(NULL, pth("new.db"), args);
+	write_conf(NULL);
+	CHECK(st == 137, "the run was killed at that step");
+	/* licvault verify passes */
+	snprintf(args, sizeof args, "verify '%s'", plain);
+	char *out = NULL;
+	int vst = cli(&out, pth("verify.db"), args);
+	CHECK(vst == 0, "licvault verify passes after the crash");
+	if (vst)
+		fprintf(stderr, "  [%s] verify: %s\n", label, out);
+	free(out);
+	/* what restores is exactly the old or the new set */
+	int rrc = 0;
+	unsigned long d = restore_digest(plain, &rrc);
+	CHECK(d == dig_old || d == dig_new, "the old set or the new set restores, whole");
+	if (d != dig_old && d != dig_new) {
+		char *o = NULL;
+		t_sh(&o, "ls -la '%s'", pth("loc"));
+		fprintf(stderr, "  [%s] restore: %s\n%s\n", label, lv_error_name(rrc), o);
+		free(o);
+	}
+	/* the next backup is not blocked by what the dead run left (stale lock, temporaries) */
+	snprintf(args, sizeof args, "backup --overwrite '%s'", plain);
+	st = cli(&out, pth("new.db"), args);
+	CHECK(st == 0, "the next backup works");
+	if (st)
+		fprintf(stderr, "  [%s] next backup: %s\n", label, out);
+	free(out);
+	CHECK(restore_digest(plain, NULL) == dig_new, "and restores the new set");
+}
+
+static void restore_crash(int n, const char *when)
+{
+	char label[200];
+	snprintf(label, sizeof label, "restore killed at step %d %s", n, when);
+	copy_dir(pth("pristine-new"), pth("loc"));
+	copy_file(pth("t0.db"), pth("t.db"));
+	char fault[200];
+	snprintf(fault, sizeof fault, "op = any\nnth = %d\nmode = crash\nwhen = %s\n", n, when);
+	write_conf(fault);
+	char args[1200];
+	snprintf(args, sizeof args, "restore 'fault+file://%s'", pth("loc"));
+	int st = cli(NULL, pth("t.db"), args);
+	write_conf(NULL);
+	CHECK(st == 137, "the run was killed at that step");
+	/* the store: as before, or whole */
+	unsigned long d = store_digest(pth("t.db"));
+	CHECK(d == dig_t0 || d == dig_new, "the store is as before or fully restored");
+	/* the backup is intact and the next restore works */
+	snprintf(args, sizeof args, "verify 'file://%s'", pth("loc"));
+	CHECK(cli(NULL, pth("verify.db"), args) == 0, "the backup still verifies");
+	snprintf(args, sizeof args, "restore 'file://%s'", pth("loc"));
+	char *out = NULL;
+	st = cli(&out, pth("t.db"), args);
+	CHECK(st == 0, "the next restore works");
+	if (st)
+		fprintf(stderr, "  [%s] next restore: %s\n", label, out);
+	free(out);
+	CHECK(store_digest(pth("t.db")) == dig_new, "and holds the whole set");
+}
+
+static void test_backup_killed_at_every_step(void)
+{
+	copy_dir(pth("pristine-old"), pth("loc"));
+	char args[1200];
+	snprintf(args, sizeof args, "backup --overwrite 'fault+file://%s'", pth("loc"));
+	int n = count_steps(pth("new.db"), args);
+	CU_ASSERT(n >= 10);
+	for (int i = 1; i <= n; i++) {
+		backup_crash("file", i, "before");
+		backup_crash("file", i, "after");
+	}
+}
+
+static void test_bundle_backup_killed_at_every_step(void)
+{
+	if (!bundle_built()) {
+		fprintf(stderr, "\n  (no bundle driver in %s: bundle+ crash sweep skipped)\n", LV_TEST_DRIVER_DIR);
+		return;
+	}
+	copy_dir(pth("pristine-bundle"), pth("loc"));
+	char args[1200];
+	snprintf(args, sizeof args, "backup --overwrite 'bundle+fault+file://%s/lic.lvb'", pth("loc"));
+	int n = count_steps(pth("new.db"), args);
+	CU_ASSERT(n >= 5);
+	for (int i = 1; i <= n; i++) {
+		backup_crash("bundle", i, "before");
+		backup_crash("bundle", i, "after");
+	}
+}
+
+static void test_restore_killed_at_every_step(void)
+{
+	copy_dir(pth("pristine-new"), pth("loc"));
+	copy_file(pth("t0.db"), pth("t.db"));
+	char args[1200];
+	snprintf(args, sizeof args, "restore 'fault+file://%s'", pth("loc"));
+	int n = count_steps(pth("t.db"), args);
+	CU_ASSERT(n >= 10);
+	for (int i = 1; i <= n; i++) {
+		restore_crash(i, "before");
+		restore_crash(i, "after");
+	}
+}
+
+/* Start the CLI, SIGKILL it after `ms` milliseconds (or let it finish first); its wait status. */
+static int run_and_kill(const char *store, const char *cmd, const char *uri, long ms)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", store, "-q", cmd, "--overwrite", uri,
+		      (char *)NULL);
+		_exit(127);
+	}
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	kill(pid, SIGKILL);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+static void test_timed_kills(void)
+{
+	/* a slowed-down run (every step delayed 15 ms), killed at spread-out moments */
+	char label[200];
+	char uri[800], plain[800];
+	snprintf(uri, sizeof uri, "fault+file://%s", pth("loc"));
+	snprintf(plain, sizeof plain, "file://%s", pth("loc"));
+	int killed = 0;
+	for (long ms = 5; ms <= 400; ms += 35) {
+		snprintf(label, sizeof label, "backup killed after %ld ms", ms);
+		copy_dir(pth("pristine-old"), pth("loc"));
+		write_conf("op = any\ncount = 0\nmode = delay\ndelay_ms = 15\n");
+		int st = run_and_kill(pth("new.db"), "backup", uri, ms);
+		write_conf(NULL);
+		killed += WIFSIGNALED(st);
+		unsigned long d = restore_digest(plain, NULL);
+		CHECK(d == dig_old || d == dig_new, "the old set or the new set restores, whole");
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			CHECK(d == dig_new, "a backup that finished restores the new set");
+	}
+	if (verbose)
+		fprintf(stderr, "\n  timed kills: %d of 12 runs were killed before they ended\n", killed);
+	/* a larger store at full speed (no fault driver), killed while it streams */
+	lv_store *big = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, pth("big.db"), 1500, &big), 0);
+	lv_store_free(big);
+	copy_dir(pth("pristine-new"), pth("loc"));
+	CU_ASSERT_EQUAL_FATAL(cli(NULL, pth("big.db"), (snprintf(label, sizeof label, "backup --overwrite '%s'", plain), label)), 0);
+	unsigned long dig_big = restore_digest(plain, NULL);
+	CU_ASSERT(dig_big != 0 && dig_big != dig_new);
+	for (long ms = 2; ms <= 120; ms += 13) {
+		snprintf(label, sizeof label, "large backup killed after %ld ms", ms);
+		copy_dir(pth("pristine-new"), pth("loc"));
+		int st = run_and_kill(pth("big.db"), "backup", plain, ms);
+		unsigned long d = restore_digest(plain, NULL);
+		CHECK(d == dig_new || d == dig_big, "the old set or the new set restores, whole");
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			CHECK(d == dig_big, "a backup that finished restores the new set");
+	}
+	/* restores of the large set, killed while they import */
+	char rl[800];
+	copy_dir(pth("loc"), pth("big-set"));
+	for (long ms = 2; ms <= 120; ms += 13) {
+		snprintf(label, sizeof label, "large restore killed after %ld ms", ms);
+		copy_dir(pth("big-set"), pth("loc"));
+		copy_file(pth("t0.db"), pth("t.db"));
+		snprintf(rl, sizeof rl, "file://%s", pth("loc"));
+		pid_t pid = fork();
+		if (pid == 0) {
+			int fd = open("/dev/null", O_WRONLY);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", pth("t.db"), "-q", "restore", rl,
+			      (char *)NULL);
+			_exit(127);
+		}
+		struct timespec ts = {0, ms * 1000000L};
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int st = 0;
+		waitpid(pid, &st, 0);
+		unsigned long d = store_digest(pth("t.db"));
+		CHECK(d == dig_t0 || d == dig_big, "the store is as before or fully restored");
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			CHECK(d == dig_big, "a restore that finished holds the whole set");
+	}
+}
+
+static void test_summary(void)
+{
+	if (failures)
+		fprintf(stderr, "\n  crash: %d invariant(s) broken, listed above\n", failures);
+	CU_ASSERT_EQUAL(failures, 0);
+}
+
+LV_SUITE(crash, crash, init, clean,
+         {"backup killed at every step (file://)", test_backup_killed_at_every_step},
+         {"backup killed at every step (bundle+file://)", test_bundle_backup_killed_at_every_step},
+         {"restore killed at every step", test_restore_killed_at_every_step},
+         {"timed kills", test_timed_kills},
+         {"summary", test_summary})
