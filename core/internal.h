@@ -143,6 +143,7 @@ struct lv_run {
 	struct timespec last_emit;
 	/* the location's name for config lookup */
 	const char *location_name;
+	char lock_token[33];     /* the token of the location lock this run holds */
 };
 
 /* Set the run's error message (the last call wins) and return code. */

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +37,53 @@ static unsigned long long proc_start(long pid)
 	return 0;
 }
 
+/*
+ * The locks this process holds now, by their random token: a lock naming
+ * this very process but a token no live run holds was left by a run that
+ * could not remove it (the server went away): it is stale too.
+ */
+#define MAX_HELD 64
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static char held_tokens[MAX_HELD][33];
+
+static void held_set(const char *token, int on)
+{
+	pthread_mutex_lock(&held_lock);
+	for (int i = 0; i < MAX_HELD; i++) {
+		if (on && !held_tokens[i][0]) {
+			snprintf(held_tokens[i], sizeof held_tokens[i], "%s", token);
+			break;
+		}
+		if (!on && !strcmp(held_tokens[i], token)) {
+			held_tokens[i][0] = '\0';
+			break;
+		}
+	}
+	pthread_mutex_unlock(&held_lock);
+}
+
+static int held_by_us(const char *token)
+{
+	int found = 0;
+	pthread_mutex_lock(&held_lock);
+	for (int i = 0; i < MAX_HELD && !found; i++)
+		found = token[0] && !strcmp(held_tokens[i], token);
+	pthread_mutex_unlock(&held_lock);
+	return found;
+}
+
 static int write_lock(lv_run *run, lv_location *loc, const char *op)
 {
 	char host[256] = "?";
 	gethostname(host, sizeof host - 1);
 	char text[512];
 	long pid = (long)getpid();
-	int n = snprintf(text, sizeof text, "licvault-lock 1\nhost %s\npid %ld\nstart %llu\ntime %lld\nop %s\n", host,
-	                 pid, proc_start(pid), (long long)time(NULL), op);
+	unsigned char rnd[16];
+	if (lv__random(rnd, sizeof rnd))
+		return LV_E_IO;
+	lv__hex(run->lock_token, rnd, sizeof rnd);
+	int n = snprintf(text, sizeof text, "licvault-lock 1\nhost %s\npid %ld\nstart %llu\ntime %lld\nop %s\ntoken %s\n",
+	                 host, pid, proc_start(pid), (long long)time(NULL), op, run->lock_token);
 	lv_writer *w = NULL;
 	int rc = loc->ops->write_begin(loc->inst, LV_LOCK_NAME, (uint64_t)n, &w);
 	if (rc)
@@ -61,6 +101,7 @@ typedef struct holder {
 	unsigned long long start;
 	long long time;
 	char op[32];
+	char token[33];
 } holder;
 
 static int read_lock(lv_location *loc, holder *h)
@@ -91,6 +132,8 @@ static int read_lock(lv_location *loc, holder *h)
 			h->time = strtoll(line + 5, NULL, 10);
 		else if (!strncmp(line, "op ", 3))
 			snprintf(h->op, sizeof h->op, "%s", line + 3);
+		else if (!strncmp(line, "token ", 6))
+			snprintf(h->token, sizeof h->token, "%s", line + 6);
 	}
 	return 0;
 }
@@ -104,6 +147,7 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		int rc = write_lock(run, loc, op);
 		if (rc == 0) {
 			*held = 1;
+			held_set(run->lock_token, 1);
 			return 0;
 		}
 		snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
@@ -126,7 +170,8 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		gethostname(host, sizeof host - 1);
 		int same_host = !strcmp(h.host, host);
 		int dead = same_host && ((kill((pid_t)h.pid, 0) < 0 && errno == ESRCH) ||
-		                         (h.start && proc_start(h.pid) != h.start));
+		                         (h.start && proc_start(h.pid) != h.start) ||
+		                         (h.pid == (long)getpid() && !held_by_us(h.token)));
 		if (dead && attempt == 0) {
 			lv__log(run->ctx, LV_LOG_WARN,
 			        "stale lock at %s: %s of pid %ld on %s (started %lld) is gone; taking the lock over",
@@ -151,7 +196,10 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 
 void lv__lock_release(lv_run *run, lv_location *loc, int held)
 {
-	if (!held || !loc || !loc->ops->remove)
+	if (!held || !loc)
+		return;
+	held_set(run->lock_token, 0);
+	if (!loc->ops->remove)
 		return;
 	char saved[LV_ERRMSG_MAX];
 	int code = run->errcode;
