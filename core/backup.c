@@ -94,10 +94,101 @@ void lv__set_scan_free(lv_set_scan *s)
 
 /* ---- the backup ---------------------------------------------------------- */
 
+/*
+ * The pack's writes run on a writer thread, so that encoding the next
+ * megabyte overlaps the driver writing this one (over SFTP the two are of
+ * the same order).  Two buffers: the one being filled and the one being
+ * written.  The driver instance is used by one thread at a time: the
+ * writer thread while the pack streams, then the run's thread again.
+ */
+typedef struct pipe_writer {
+	lv_run *run;
+	lv_location *loc;
+	lv_writer *w;
+	const char *name;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	lv_buf pending;          /* handed to the thread */
+	int has_pending, stop, rc;
+} pipe_writer;
+
+static void *pw_main(void *arg)
+{
+	pipe_writer *pw = arg;
+	pthread_mutex_lock(&pw->m);
+	for (;;) {
+		while (!pw->has_pending && !pw->stop)
+			pthread_cond_wait(&pw->cv, &pw->m);
+		if (!pw->has_pending)
+			break;
+		pthread_mutex_unlock(&pw->m);
+		int rc = pw->rc ? 0 : pw->loc->ops->write(pw->w, pw->pending.data, pw->pending.len);
+		if (rc)
+			rc = lv__drv_rc(pw->run, pw->loc, rc, "write", pw->name);
+		pthread_mutex_lock(&pw->m);
+		if (rc && !pw->rc)
+			pw->rc = rc;
+		pw->pending.len = 0;
+		pw->has_pending = 0;
+		pthread_cond_broadcast(&pw->cv);
+	}
+	pthread_mutex_unlock(&pw->m);
+	return NULL;
+}
+
+static int pw_start(pipe_writer *pw)
+{
+	pthread_mutex_init(&pw->m, NULL);
+	pthread_cond_init(&pw->cv, NULL);
+	if (pthread_create(&pw->thread, NULL, pw_main, pw) != 0)
+		return lv__run_error(pw->run, LV_E_NOMEM, "cannot start the writer thread");
+	pw->started = 1;
+	return 0;
+}
+
+/* Hand *out to the writer; *out comes back empty (the buffer it wrote last). */
+static int pw_submit(pipe_writer *pw, lv_buf *out)
+{
+	pthread_mutex_lock(&pw->m);
+	while (pw->has_pending && !pw->rc)
+		pthread_cond_wait(&pw->cv, &pw->m);
+	int rc = pw->rc;
+	if (!rc) {
+		lv_buf t = pw->pending;
+		pw->pending = *out;
+		*out = t;
+		out->len = 0;
+		pw->has_pending = 1;
+		pthread_cond_broadcast(&pw->cv);
+	}
+	pthread_mutex_unlock(&pw->m);
+	return rc;
+}
+
+/* Wait for every write; the instance is the caller's again. */
+static int pw_finish(pipe_writer *pw)
+{
+	if (!pw->started)
+		return pw->rc;
+	pthread_mutex_lock(&pw->m);
+	pw->stop = 1;
+	pthread_cond_broadcast(&pw->cv);
+	pthread_mutex_unlock(&pw->m);
+	pthread_join(pw->thread, NULL);
+	pw->started = 0;
+	pthread_mutex_destroy(&pw->m);
+	pthread_cond_destroy(&pw->cv);
+	lv__buf_free(&pw->pending);
+	return pw->rc;
+}
+
 typedef struct backup_state {
 	lv_run *run;
 	lv_location *loc;
 	lv_writer *w;
+	pipe_writer pw;
 	const char *pack_name;
 	lv_buf out;              /* pending pack bytes */
 	lv_buf rec;              /* the record being encoded */
@@ -110,13 +201,7 @@ typedef struct backup_state {
 
 static int flush_out(backup_state *b)
 {
-	if (!b->out.len)
-		return 0;
-	int rc = b->loc->ops->write(b->w, b->out.data, b->out.len);
-	if (rc)
-		return lv__drv_rc(b->run, b->loc, rc, "write", b->pack_name);
-	b->out.len = 0;
-	return 0;
+	return b->out.len ? pw_submit(&b->pw, &b->out) : 0;
 }
 
 static int backup_one(const lv_license *lic, void *ud)
@@ -162,14 +247,10 @@ static int backup_one(const lv_license *lic, void *ud)
 		return b->rc = lv__run_error(run, errno == ENOSPC ? LV_E_NO_SPACE : LV_E_IO,
 		                             "cannot write the manifest spool in the temporary directory: %s",
 		                             strerror(errno));
-	if (b->out.len + b->rec.len > WRITE_CHUNK && (rc = flush_out(b)))
-		return b->rc = rc;
-	if (b->rec.len >= WRITE_CHUNK) {
-		rc = b->loc->ops->write(b->w, b->rec.data, b->rec.len);
-		if (rc)
-			return b->rc = lv__drv_rc(run, b->loc, rc, "write", b->pack_name);
-	} else if ((rc = lv__buf_put(&b->out, b->rec.data, b->rec.len)))
+	if ((rc = lv__buf_put(&b->out, b->rec.data, b->rec.len)))
 		return b->rc = lv__run_error(run, LV_E_NOMEM, "out of memory");
+	if (b->out.len >= WRITE_CHUNK && (rc = flush_out(b)))
+		return b->rc = rc;
 	b->count++;
 	run->bytes += b->rec.len;
 	lv__run_progress(run, 0);
@@ -291,6 +372,12 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 		b.w = NULL;
 		goto out;
 	}
+	b.pw.run = run;
+	b.pw.loc = loc;
+	b.pw.w = b.w;
+	b.pw.name = pack_name;
+	if ((rc = pw_start(&b.pw)))
+		goto out;
 	unsigned char hdr[LV_PACK_HEADER_LEN];
 	memcpy(hdr, LV_PACK_MAGIC, 8);
 	lv__put_u32(hdr + 8, LV_FORMAT_VERSION);
@@ -301,17 +388,22 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 		goto out;
 	lv__run_progress(run, 1);
 	rc = store->ops->foreach(store->impl, backup_one, &b);
+	if (!rc)
+		rc = flush_out(&b);
+	int wrc = pw_finish(&b.pw);   /* every write done: the instance is ours again */
+	if (!rc && wrc)
+		rc = wrc;
 	if (rc) {
 		if (b.rc)
-			rc = b.rc;
+			rc = b.rc;                /* ours, or the writer's: described already */
+		else if (wrc && rc == wrc)
+			;                         /* the writer's: described by the driver */
 		else if (store->is_sqlite)
 			rc = lv__run_error(run, rc, "%s", lv__sqlite_store_errmsg(store->impl));
 		else
 			rc = lv__run_error(run, rc < 0 ? rc : LV_E_IO, "reading the store failed");
 		goto out;
 	}
-	if ((rc = flush_out(&b)))
-		goto out;
 	if (lv__run_canceled(run)) {
 		rc = LV_E_CANCELED;
 		goto out;
@@ -379,6 +471,7 @@ out:;
 	char saved[LV_ERRMSG_MAX];
 	int saved_code = run->errcode;
 	snprintf(saved, sizeof saved, "%s", run->errmsg);
+	pw_finish(&b.pw);
 	if (b.w)
 		loc->ops->abort(b.w);
 	if (pack_committed && loc->ops->remove)
