@@ -238,7 +238,8 @@ static int backup_one(const lv_license *lic, void *ud)
 	e.offset = b->offset;
 	e.length = len;
 	e.crc = (uint32_t)crc32(0L, b->rec.data + 4, len);
-	b->pack_crc = (uint32_t)crc32(b->pack_crc, b->rec.data, (uInt)b->rec.len);
+	/* the record's CRC folded into the pack's: each byte is summed once */
+	b->pack_crc = (uint32_t)crc32_combine(crc32(b->pack_crc, b->rec.data, 4), e.crc, (z_off_t)len);
 	b->offset += b->rec.len;
 	unsigned char ent[2 + LV_KID_MAX + 16];
 	lv_buf eb = {ent, 0, sizeof ent};

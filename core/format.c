@@ -168,7 +168,7 @@ static int in_fill(lv_in *in)
 	return 0;
 }
 
-int lv__in_read(lv_in *in, void *p, size_t n)
+static int in_read(lv_in *in, void *p, size_t n, int with_crc)
 {
 	unsigned char *d = p;
 	while (n) {
@@ -181,12 +181,29 @@ int lv__in_read(lv_in *in, void *p, size_t n)
 		if (k > n)
 			k = n;
 		memcpy(d, in->buf + in->pos, k);
-		in->crc = (uint32_t)crc32(in->crc, in->buf + in->pos, (uInt)k);
+		if (with_crc)
+			in->crc = (uint32_t)crc32(in->crc, in->buf + in->pos, (uInt)k);
 		in->pos += k;
 		in->offset += k;
 		d += k;
 		n -= k;
 	}
+	return 0;
+}
+
+int lv__in_read(lv_in *in, void *p, size_t n)
+{
+	return in_read(in, p, n, 1);
+}
+
+int lv__in_read_crc(lv_in *in, void *p, size_t n, uint32_t *crc)
+{
+	int rc = in_read(in, p, n, 0);
+	if (rc)
+		return rc;
+	/* one pass over the bytes: the record's CRC, folded into the running one */
+	*crc = (uint32_t)crc32(0L, p, (uInt)n);
+	in->crc = (uint32_t)crc32_combine(in->crc, *crc, (z_off_t)n);
 	return 0;
 }
 

@@ -51,6 +51,8 @@ int lv__in_init(lv_in *in, lv_read_fn fn, void *src, size_t cap);
 void lv__in_free(lv_in *in);
 /* Read exactly n bytes: LV_E_BACKUP_CORRUPT ("truncated") at a premature end. */
 int lv__in_read(lv_in *in, void *p, size_t n);
+/* Read exactly n bytes and give their own CRC-32 too (each byte summed once). */
+int lv__in_read_crc(lv_in *in, void *p, size_t n, uint32_t *crc);
 /* 1 when at end of input, 0 otherwise, <0 on error. */
 int lv__in_at_end(lv_in *in);
 

@@ -241,10 +241,11 @@ static int pack_walk(set_ctx *sc, record_cb cb, void *ud)
 			rc = lv__run_error(run, LV_E_NOMEM, "out of memory reading a %u-byte record", len);
 			goto out;
 		}
-		if ((rc = lv__in_read(&pin, rec.data, len)))
+		uint32_t rcrc;
+		if ((rc = lv__in_read_crc(&pin, rec.data, len, &rcrc)))
 			goto trunc;
 		rec.len = len;
-		if ((uint32_t)crc32(0L, rec.data, len) != e.crc) {
+		if (rcrc != e.crc) {
 			snprintf(why, sizeof why, "checksum mismatch in the record of %s at offset %llu", e.kid,
 			         (unsigned long long)e.offset);
 			rc = corrupt(run, loc, pname, why);

@@ -171,9 +171,10 @@ int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, voi
 		          "PRAGMA user_version=1;"
 		          "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 		          "CREATE TABLE IF NOT EXISTS licenses("
-		          " id INTEGER PRIMARY KEY, kid TEXT NOT NULL UNIQUE, content_id TEXT, title TEXT,"
+		          " kid TEXT NOT NULL PRIMARY KEY, content_id TEXT, title TEXT,"
 		          " issuer TEXT, issued INTEGER NOT NULL, expires INTEGER NOT NULL, rights INTEGER NOT NULL,"
-		          " play_count INTEGER NOT NULL, plays_left INTEGER NOT NULL, machine TEXT, payload BLOB);"
+		          " play_count INTEGER NOT NULL, plays_left INTEGER NOT NULL, machine TEXT, payload BLOB)"
+		          " WITHOUT ROWID;"
 		          "COMMIT;",
 		          "create the schema");
 		if (rc) {
