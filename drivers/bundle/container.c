@@ -61,6 +61,7 @@ int lvb_name_ok(const char *name, size_t len)
 #define DEC_OUT (256u * 1024u)
 
 enum { S_HEADER, S_TOP, S_OBJ, S_DATA, S_DONE };
+enum { PAD_NONE, PAD_BLOCK, PAD_FINAL };
 
 struct lvb_dec {
 	lvb_read_fn fn;
@@ -72,6 +73,12 @@ struct lvb_dec {
 	int head_checked;
 	int in_eof, zend;
 	uint64_t zread;            /* compressed bytes read from fn */
+	uint64_t zbase;            /* offset of in[0] in the compressed input */
+	size_t inlen;              /* bytes in in[] */
+	unsigned char tail[8];     /* the last bytes of the previous in[] */
+	unsigned tail_n;
+	int pad_kind;              /* a padding check waiting for its bytes: PAD_* */
+	uint64_t pad_bit;          /* at this bit of the compressed input */
 	uint64_t coff;             /* container bytes consumed by the parser */
 	size_t opos, olen;
 	int state;
@@ -148,6 +155,18 @@ static int read_in(lvb_dec *d)
 	}
 	if (n == 0)
 		d->in_eof = 1;
+	/* keep the last bytes: a padding check may look a few bytes back */
+	if (d->inlen >= sizeof d->tail) {
+		memcpy(d->tail, d->in + d->inlen - sizeof d->tail, sizeof d->tail);
+		d->tail_n = sizeof d->tail;
+	} else if (d->inlen) {
+		size_t keep = d->tail_n + d->inlen > sizeof d->tail ? sizeof d->tail - d->inlen : d->tail_n;
+		memmove(d->tail, d->tail + d->tail_n - keep, keep);
+		memcpy(d->tail + keep, d->in, d->inlen);
+		d->tail_n = (unsigned)(keep + d->inlen);
+	}
+	d->zbase += d->inlen;
+	d->inlen = n;
 	d->z.next_in = d->in;
 	d->z.avail_in = (uInt)n;
 	d->zread += n;
@@ -164,23 +183,84 @@ static int check_head(lvb_dec *d)
 	return 0;
 }
 
+/* The compressed byte at off, when it has been read and is still at hand. */
+static int zbyte(const lvb_dec *d, uint64_t off, unsigned char *c)
+{
+	if (off >= d->zbase && off < d->zbase + d->inlen) {
+		*c = d->in[off - d->zbase];
+		return 1;
+	}
+	if (off < d->zbase && d->zbase - off <= d->tail_n) {
+		*c = d->tail[d->tail_n - (d->zbase - off)];
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Deflate has slack that neither zlib nor gzip's CRC sees: the bits that pad
+ * a stored block's header and the end of the last block to a byte boundary.
+ * zlib writes them as zeros; a flipped bit there is refused here.  Called
+ * whenever inflate stopped at a block boundary (Z_BLOCK) or read more input.
+ */
+static int check_pad(lvb_dec *d)
+{
+	if (d->pad_kind == PAD_NONE)
+		return 0;
+	uint64_t p = d->pad_bit;
+	unsigned char a, b;
+	if (d->pad_kind == PAD_BLOCK) {
+		/* BFINAL, then BTYPE (2 bits, first bit lowest) */
+		if (!zbyte(d, (p + 1) / 8, &a) || !zbyte(d, (p + 2) / 8, &b))
+			return 0; /* not read yet */
+		unsigned t = ((a >> ((p + 1) % 8)) & 1u) | (((b >> ((p + 2) % 8)) & 1u) << 1);
+		if (t != 0 || (p + 3) % 8 == 0) {
+			d->pad_kind = PAD_NONE; /* not a stored block, or no padding */
+			return 0;
+		}
+		p += 3;
+	} else if (p % 8 == 0) {
+		d->pad_kind = PAD_NONE;
+		return 0;
+	}
+	if (!zbyte(d, p / 8, &a))
+		return 0;
+	d->pad_kind = PAD_NONE;
+	if (a >> (p % 8))
+		return corrupt(d, "bad gzip data at compressed byte %llu: padding bits %s are not zero",
+		               (unsigned long long)(p / 8), p == d->pad_bit + 3 ? "of a stored block's header" : "after the last block");
+	return 0;
+}
+
 /* Inflate more output after out[olen]; 0 when some came or the stream ended. */
 static int inflate_more(lvb_dec *d)
 {
 	for (;;) {
 		if (d->z.avail_in == 0 && !d->in_eof) {
 			int rc = read_in(d);
+			if (!rc)
+				rc = check_pad(d);
 			if (rc)
 				return rc;
 		}
 		d->z.next_out = d->out + d->olen;
 		d->z.avail_out = (uInt)(DEC_OUT - d->olen);
 		uInt before = d->z.avail_out;
-		int r = inflate(&d->z, Z_NO_FLUSH);
+		int r = inflate(&d->z, Z_BLOCK);
 		size_t got = before - d->z.avail_out;
 		d->olen += got;
 		if (!d->head_checked && d->head.done == 1 && check_head(d))
 			return d->err;
+		if (r == Z_OK && (d->z.data_type & 128) && d->head_checked) {
+			/* at a block boundary: where the next header (or the last block's padding) begins */
+			uint64_t bit = (d->zbase + (uint64_t)(d->z.next_in - d->in)) * 8 - (unsigned)(d->z.data_type & 63);
+			if (d->pad_kind != PAD_NONE && check_pad(d))
+				return d->err;
+			d->pad_kind = (d->z.data_type & 64) ? PAD_FINAL : PAD_BLOCK;
+			d->pad_bit = bit;
+			if (check_pad(d))
+				return d->err;
+		}
 		switch (r) {
 		case Z_STREAM_END:
 			d->zend = 1;
