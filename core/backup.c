@@ -197,6 +197,7 @@ typedef struct backup_state {
 	FILE *spool;             /* manifest entries, written after the pack */
 	uint64_t count, restricted;
 	int rc;
+	int manifest_maybe_published; /* its commit failed and it could not be taken back */
 } backup_state;
 
 static int flush_out(backup_state *b)
@@ -311,7 +312,19 @@ static int write_manifest(backup_state *b, const char *name, const lv_manifest_h
 	if (rc == LV_E_EXISTS)
 		return lv__run_error(run, LV_E_BUSY,
 		                     "another backup to %s published %s first; run again", loc->uri, name);
-	return lv__drv_rc(run, loc, rc, "commit", name);
+	if (rc) {
+		/* a failed commit may still have published (the rename went through, its directory
+		 * fsync or the server's reply failed): take the manifest back, or the set stands */
+		rc = lv__drv_rc(run, loc, rc, "commit", name);
+		char saved[LV_ERRMSG_MAX];
+		snprintf(saved, sizeof saved, "%s", run->errmsg);
+		int r = loc->ops->remove ? loc->ops->remove(loc->inst, name) : LV_E_UNSUPPORTED;
+		snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
+		run->errcode = rc;
+		if (r && r != LV_E_NOT_FOUND)
+			b->manifest_maybe_published = 1;
+	}
+	return rc;
 nomem:
 	rc = lv__run_error(run, LV_E_NOMEM, "out of memory writing the manifest");
 fail:
@@ -417,9 +430,9 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 		                   loc->uri, (unsigned long long)gen);
 		goto out;
 	}
+	pack_committed = 1; /* even when the commit failed: it may have published; removed on failure */
 	if ((rc = lv__drv_rc(run, loc, rc, "commit", pack_name)))
 		goto out;
-	pack_committed = 1;
 
 	lv_manifest_hdr h = {0};
 	h.generation = gen;
@@ -438,8 +451,11 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	if (lv_store_identity(store, &id) == 0)
 		snprintf(h.machine_id, sizeof h.machine_id, "%s", id.machine_id);
 	snprintf(h.pack_name, sizeof h.pack_name, "%s", pack_name);
-	if ((rc = write_manifest(&b, man_name, &h)))
+	if ((rc = write_manifest(&b, man_name, &h))) {
+		if (b.manifest_maybe_published)
+			pack_committed = 0; /* the manifest may stand: its pack must too */
 		goto out;
+	}
 	pack_committed = 0; /* the set is published: keep it */
 
 	/* the new set is whole: remove the older generations, manifests first */

@@ -288,6 +288,13 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 				snprintf(err, errlen, "%s:%d: '%s' given twice", path, lineno, key);
 				goto done;
 			}
+			/* checked where it is read, so the message names its line */
+			if (idx == 0 ? !lv__kid_valid(val, strlen(val)) : !text_ok(val)) {
+				snprintf(err, errlen, "%s:%d: %s", path, lineno,
+				         idx == 0 ? "key ID must be 1 to 128 printable ASCII characters without spaces, '/' or '\\'"
+				                  : "a text field is longer than 1024 bytes or holds a control character");
+				goto done;
+			}
 			if (!(strs[idx] = strdup(val))) {
 				rc = LV_E_NOMEM;
 				goto done;

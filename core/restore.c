@@ -30,6 +30,9 @@ static int src_read(void *p, void *buf, size_t cap, size_t *n)
 	int rc = s->loc->ops->read(s->r, buf, cap, n);
 	if (rc)
 		return lv__drv_rc(s->run, s->loc, rc, "read", s->name);
+	if (*n > cap)
+		return lv__run_error(s->run, LV_E_DRIVER_ABI, "driver '%s' returned %zu bytes for a %zu-byte read of %s",
+		                     lv__loaded_name(s->loc->drv), *n, cap, s->name);
 	return 0;
 }
 

@@ -322,6 +322,8 @@ static int reg_src_read(void *p, void *buf, size_t cap, size_t *n)
 	reg_session *rs = p;
 	*n = 0;
 	int rc = rs->loc->ops->read(rs->rd, buf, cap, n);
+	if (!rc && *n > cap)
+		return LV_E_DRIVER_ABI;
 	return rc ? (rc < 0 && rc > LV_E__LAST ? rc : LV_E_IO) : 0;
 }
 
