@@ -27,12 +27,16 @@ t "tar czf" tar czf "$work/store.tgz" -C "$work" store.db
 t "gzip -6 -c" sh -c "gzip -6 -c '$store' > '$work/store.gz'"
 for l in $levels; do
 	printf '[driver "bundle"]\nlevel = %s\nthreads = yes\n[service]\nrestores_per_day = 1000\n' "$l" > "$work/cfg"
-	t "licvault backup bundle level $l" "$cli" -q --config "$work/cfg" --store "$store" backup --overwrite "bundle+file://$work/x$l.lvb"
+	rm -f "$work/x$l.lvb"
+	t "licvault backup bundle level $l" "$cli" -q --config "$work/cfg" --store "$store" backup "bundle+file://$work/x$l.lvb"
 	echo "    bundle $(size "$work/x$l.lvb") bytes = $(echo "scale=3; $(size "$work/x$l.lvb") / $(size "$work/store.tgz")" | bc) x the tar.gz"
 done
 l1=$(echo $levels | cut -d' ' -f1)
 printf '[driver "bundle"]\nlevel = %s\nthreads = no\n[service]\nrestores_per_day = 1000\n' "$l1" > "$work/cfg1"
-t "licvault backup level $l1 threads=no" "$cli" -q --config "$work/cfg1" --store "$store" backup --overwrite "bundle+file://$work/x$l1-nt.lvb"
+rm -f "$work/x$l1-nt.lvb"
+t "licvault backup level $l1 threads=no" "$cli" -q --config "$work/cfg1" --store "$store" backup "bundle+file://$work/x$l1-nt.lvb"
+printf '[driver "bundle"]\nlevel = %s\nthreads = yes\n[service]\nrestores_per_day = 1000\n' "$l1" > "$work/cfg"
+t "licvault backup level $l1 --overwrite" "$cli" -q --config "$work/cfg" --store "$store" backup --overwrite "bundle+file://$work/x$l1-nt.lvb"
 t "tar czf (again)" tar czf "$work/store.tgz" -C "$work" store.db
 rm -rf "$work/x" && mkdir -p "$work/x"
 t "tar xzf" tar xzf "$work/store.tgz" -C "$work/x"
