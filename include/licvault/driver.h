@@ -51,7 +51,10 @@
  *    "..".  The core's own names match [A-Za-z0-9._-] and never start with
  *    '.' (valid on FAT and exFAT); a stacking driver may ask for other names
  *    (the bundle driver's file name).  Names starting with '.' are kept for
- *    the driver's temporaries, which list never shows.
+ *    the driver's temporaries, which list never shows.  Besides the backup
+ *    set's objects (licvault-<16 hex>.pack|.manifest) the core keeps other
+ *    objects at a location ("licvault.lock", "licvault-registry-*.reg"): a
+ *    container driver keeps those beside its container, not in it.
  */
 #ifndef LICVAULT_DRIVER_H
 #define LICVAULT_DRIVER_H
