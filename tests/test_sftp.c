@@ -2,6 +2,7 @@
  * The sftp driver against a real OpenSSH sshd on loopback (fixture_sshd.c).
  * Every case skips, saying why, only when sshd cannot start.
  */
+#include "conformance.h"
 #include "testutil.h"
 #include "fixture_sshd.h"
 #include "licvault/driver.h"
@@ -938,8 +939,23 @@ static void t_driver_ops(void)
 	dlclose(dl);
 }
 
+/* licvault's driver conformance suite, over a real SFTP server */
+static void t_conformance(void)
+{
+	NEED_SSHD();
+	lv_context *ctx = ctx_with(sshd.config_path);
+	char dir[600], uri[800];
+	data_dir(dir, sizeof dir, "conf");
+	uri_for(uri, sizeof uri, NULL, dir);
+	int ran = 0;
+	CU_ASSERT_EQUAL(lv_conformance_run(ctx, uri, 16, getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
+	CU_ASSERT(ran >= 6);
+	lv_context_free(ctx);
+}
+
 LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"driver operations", t_driver_ops},
+         {"conformance suite", t_conformance},
          {"round trip of 10,000 licenses", t_roundtrip_10k},
          {"second run reusing a location", t_reuse_location},
          {"key file auth", t_auth_keyfile},
