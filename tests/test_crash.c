@@ -123,7 +123,7 @@ static int cli(char **out, const char *store, const char *args)
 {
 	char *o = NULL;
 	/* the shell's own "Killed" notice goes to /dev/null, the CLI's messages to *out */
-	int st = t_sh(&o, "exec 2>/dev/null; '%s' --config '%s' --store '%s' -q %s 2>&1", T_CLI, pth("cli.conf"),
+	int st = t_sh(&o, "exec 2>/dev/null; '%s' --config '%s' --store '%s' -q %s 2>&1; exit $?", T_CLI, pth("cli.conf"),
 	              store, args);
 	if (verbose && st && st != 137)
 		fprintf(stderr, "\n  [cli %s] -> %d: %s", args, st, o);
