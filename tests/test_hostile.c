@@ -975,6 +975,49 @@ static void test_liar_log_null_fmt_with_callback(void)
 		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* ---- no secrets in messages or logs -------------------------------------------- */
+
+static char secret_seen[200];
+static void secret_log(int level, const char *line, void *ud)
+{
+	(void)level;
+	(void)ud;
+	if (strstr(line, "S3cr3tPw"))
+		snprintf(secret_seen, sizeof secret_seen, "%s", line);
+}
+
+static void test_no_secrets_in_logs(void)
+{
+	/* a password in an sftp URI (loopback, refused before any connection) reaches no message */
+	if (access(LV_TEST_DRIVER_DIR "/lv_sftp.so", F_OK) != 0)
+		return;
+	lv_context *c = t_context();
+	lv_context_set_log(c, LV_LOG_DEBUG, secret_log, NULL);
+	lv_store *s = NULL;
+	copy_file(pth("t0.db"), pth("sec.db"));
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, c, pth("sec.db"), 0), 0);
+	const char *uri = "sftp://user:S3cr3tPw@127.0.0.1:1/backup";
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, c, s);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, uri);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, uri);
+	secret_seen[0] = '\0';
+	for (int k = 0; k < 3; k++) {
+		int rc = t_run(r, "brv"[k], 0, NULL);
+		CU_ASSERT_NOT_EQUAL(rc, 0);
+		CU_ASSERT(strstr(lv_restorer_last_error(r), "S3cr3tPw") == NULL);
+	}
+	CU_ASSERT_STRING_EQUAL(secret_seen, "");
+	lv_restorer_free(r);
+	lv_store_free(s);
+	lv_context_free(c);
+	/* nor the CLI's output */
+	char *out = NULL;
+	t_sh(&out, "LICVAULT_CONFIG=/dev/null '%s' --store '%s' -v backup '%s'", T_CLI, pth("sec.db"), uri);
+	CU_ASSERT(strstr(out, "S3cr3tPw") == NULL);
+	free(out);
+}
+
 LV_SUITE(hostile, hostile, init, clean,
          {"an honest crafted set restores", test_honest_set_restores},
          {"lying lengths", test_lying_lengths},
@@ -992,4 +1035,5 @@ LV_SUITE(hostile, hostile, init, clean,
          {"liar: bad codes", test_liar_bad_codes},
          {"liar: bad object names", test_liar_bad_names},
          {"liar: bad host calls", test_liar_bad_host_calls},
-         {"liar: log NULL fmt with a log callback", test_liar_log_null_fmt_with_callback})
+         {"liar: log NULL fmt with a log callback", test_liar_log_null_fmt_with_callback},
+         {"no secrets in messages or logs", test_no_secrets_in_logs})
