@@ -221,7 +221,7 @@ static void spec_write(spec *s, const char *d)
 	uint64_t offs[MAXREC];
 	for (int i = 0; i < s->n; i++) {
 		offs[i] = pack.n;
-		put_u32(&pack, (uint32_t)((int64_t)s->rec[i].n + s->pfx_delta[i]));
+		put_u32(&pack, (uint32_t)((uint64_t)s->rec[i].n + (uint64_t)(int64_t)s->pfx_delta[i]));
 		put(&pack, s->rec[i].p, s->rec[i].n);
 	}
 	if (s->pack_extra)
@@ -253,8 +253,8 @@ static void spec_write(spec *s, const char *d)
 		size_t kl = s->mkidlen[i] > 0 ? (size_t)s->mkidlen[i] : strlen(s->mkid[i]);
 		put_u16(&man, (uint16_t)kl);
 		put(&man, s->mkid[i], kl);
-		put_u64(&man, (uint64_t)((int64_t)offs[i] + s->off_delta[i]));
-		put_u32(&man, (uint32_t)((int64_t)s->rec[i].n + s->len_delta[i]));
+		put_u64(&man, (uint64_t)offs[i] + (uint64_t)s->off_delta[i]); /* wraps on purpose */
+		put_u32(&man, (uint32_t)((uint64_t)s->rec[i].n + (uint64_t)s->len_delta[i]));
 		uint32_t c = (uint32_t)crc32(0L, s->rec[i].p, (uInt)s->rec[i].n);
 		put_u32(&man, s->bad_crc[i] ? c ^ 1 : c);
 	}
