@@ -75,13 +75,17 @@ int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out)
 	struct scan_state st = {out, 0};
 	int rc = loc->ops->list(loc->inst, scan_cb, &st);
 	if (st.bad)
-		return lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' listed an invalid object name at %s",
-		                     lv__loaded_name(loc->drv), loc->uri);
-	if (rc == LV_E_NOMEM)
-		return lv__run_error(run, rc, "out of memory listing %s", loc->uri);
-	if (rc == LV_E_NOT_FOUND)
-		return 0; /* the location does not exist yet: empty */
-	return lv__drv_rc(run, loc, rc, "list", "objects");
+		rc = lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' listed an invalid object name at %s",
+		                   lv__loaded_name(loc->drv), loc->uri);
+	else if (rc == LV_E_NOMEM)
+		rc = lv__run_error(run, rc, "out of memory listing %s", loc->uri);
+	else if (rc == LV_E_NOT_FOUND)
+		rc = 0; /* the location does not exist yet: empty */
+	else
+		rc = lv__drv_rc(run, loc, rc, "list", "objects");
+	if (rc)
+		lv__set_scan_free(out);
+	return rc;
 }
 
 void lv__set_scan_free(lv_set_scan *s)

@@ -73,7 +73,7 @@ static void test_skeleton_out_of_tree(void)
 	CU_ASSERT_EQUAL(atoi(out), 8);
 	free(out);
 	/* the conformance suite passes against it */
-	rc = t_sh(&out, "'%s/tests/lvconform' --config '%s' --large 8 skel://conformance/", LV_TEST_BUILD_DIR, cfg);
+	rc = t_sh(&out, "'%s/prefix/bin/lvconform' --config '%s' --large 8 skel://conformance/", dir, cfg);
 	if (rc)
 		fprintf(stderr, "\n%s\n", out);
 	CU_ASSERT_EQUAL(rc, 0);
