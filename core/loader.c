@@ -501,7 +501,8 @@ int lv__drivers_load(lv_context *c)
 			names[n++] = strdup(de->d_name);
 		}
 		closedir(d);
-		qsort(names, n, sizeof *names, cmp_str);
+		if (n)
+			qsort(names, n, sizeof *names, cmp_str);
 		for (size_t k = 0; k < n; k++) {
 			char *p = lv__asprintf("%s/%s", c->search_dirs[i], names[k]);
 			if (p)

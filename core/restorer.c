@@ -95,7 +95,7 @@ static void *worker(void *arg)
 		/* a driver interrupted by the cancel may report IO: the cause is the cancel */
 		rc = LV_E_CANCELED;
 	}
-	if (rc == LV_E_CANCELED)
+	if (rc == LV_E_CANCELED && (lv__run_canceled(run) || !run->errmsg[0]))
 		snprintf(run->errmsg, sizeof run->errmsg, "%s of %s canceled; nothing was changed",
 		         r->kind == KIND_BACKUP ? "backup" : r->kind == KIND_RESTORE ? "restore" : "verify", r->uri);
 	else if (rc && !run->errmsg[0])

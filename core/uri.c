@@ -59,6 +59,10 @@ char *lv__uri_file_path(const char *uri, char *why, size_t cap)
 		if (uri[0] == '/')
 			return strdup(uri);
 		if (uri[0] == '~') {
+			if (uri[1] && uri[1] != '/') {
+				snprintf(why, cap, "'%s': only ~ and ~/ are expanded", uri);
+				return NULL;
+			}
 			char err[256];
 			char *p = lv__expand(uri, err, sizeof err);
 			if (!p)

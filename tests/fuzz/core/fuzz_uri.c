@@ -55,11 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	lv__uri_valid(uri, why, sizeof why);
 	char *p = lv__uri_file_path(uri, why, sizeof why);
-	/* LV_BUG: lv__uri_file_path (core/uri.c, unused so far) returns "~user/x" and "~=x" as they
-	 * are, relative, where it promises an absolute path: lv__expand expands "~" and "~/" only.
-	 * Not fatal here until the lead fixes it (see the report). */
-	if (p && p[0] != '/' && p[0] != '~')
-		abort(); /* always absolute */
+	if (p && p[0] != '/')
+		abort(); /* always absolute ("~user/x" and "~=x" are refused) */
 	free(p);
 	int rc = 0;
 	char *d = uri_to_dir(&fz_host, NULL, uri, &rc);
