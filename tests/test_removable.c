@@ -471,8 +471,12 @@ static void test_two_volumes(void)
 	/* neither volume got the other's set */
 	CU_ASSERT_EQUAL(count_named(path("%s/lv", a->mnt), "0000000000000002"), 0);
 	CU_ASSERT_EQUAL(count_named(path("%s/lv", b->mnt), "0000000000000002"), 0);
-	CU_ASSERT_NOT_EQUAL(t_file_size(t_find(path("%s/lv", a->mnt), ".pack")),
-	                    t_file_size(t_find(path("%s/lv", b->mnt), ".pack")));
+	char *pa = t_find(path("%s/lv", a->mnt), ".pack"), *pb = t_find(path("%s/lv", b->mnt), ".pack");
+	CU_ASSERT_PTR_NOT_NULL(pa);
+	CU_ASSERT_PTR_NOT_NULL(pb);
+	CU_ASSERT_NOT_EQUAL(pa ? t_file_size(pa) : -1, pb ? t_file_size(pb) : -2);
+	free(pa);
+	free(pb);
 	lv_store_free(s2);
 	fx_volume_destroy(a);
 	fx_volume_destroy(b);
