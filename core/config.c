@@ -159,7 +159,10 @@ static char *reader(char *str, int num, void *stream)
 			return r;
 		}
 		c->section_lines = nl;
-		c->sections[c->n_sections] = strdup(norm);
+		if (!(c->sections[c->n_sections] = strdup(norm))) {
+			fail(st, "out of memory");
+			return r;
+		}
 		c->section_lines[c->n_sections++] = st->line;
 		snprintf(st->cur_section, sizeof st->cur_section, "%s", norm);
 	}
@@ -195,6 +198,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	e->key = strdup(name);
 	e->value = v;
 	e->line = st->line;
+	if (!e->section || !e->key)
+		return fail(st, "out of memory");
 	return 1;
 }
 
@@ -222,6 +227,10 @@ int lv__config_load(lv_config **out, const char *path, char *err)
 	if (!c)
 		return LV_E_NOMEM;
 	c->file = strdup(path);
+	if (!c->file) {
+		free(c);
+		return LV_E_NOMEM;
+	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		lv__errf(err, "%s: cannot read the config file: %s", path, strerror(errno));

@@ -304,9 +304,11 @@ static lv_driver_info *new_info(lv_context *c, const char *path)
 	if (!n)
 		return NULL;
 	c->infos = n;
-	lv_driver_info *i = &n[c->n_infos++];
+	lv_driver_info *i = &n[c->n_infos];
 	memset(i, 0, sizeof *i);
-	i->path = strdup(path);
+	if (!(i->path = strdup(path)))
+		return NULL;
+	c->n_infos++;
 	return i;
 }
 
@@ -410,6 +412,11 @@ static void load_one(lv_context *c, const char *path)
 	}
 	info->name = strdup(d->name);
 	info->version = strdup(d->version ? d->version : "?");
+	if (!info->name || !info->version) {
+		refuse(info, "out of memory");
+		free(l);
+		goto refused;
+	}
 	lv_buf sch = {0}, taken = {0};
 	size_t ns = 0;
 	for (const char *const *s = d->schemes; *s; s++)
@@ -448,6 +455,14 @@ static void load_one(lv_context *c, const char *path)
 	l->dl = dl;
 	l->desc = d;
 	l->path = strdup(path);
+	if (!l->path) {
+		free(l->served);
+		free(l);
+		free((char *)info->schemes);
+		info->schemes = NULL;
+		refuse(info, "out of memory");
+		goto refused_quiet;
+	}
 	l->schemes = sch.data ? strdup((char *)sch.data) : NULL;
 	lv_loaded **nd = realloc(c->drivers, (c->n_drivers + 1) * sizeof *nd);
 	if (!nd) {
@@ -498,7 +513,8 @@ int lv__drivers_load(lv_context *c)
 			if (!nn)
 				break;
 			names = nn;
-			names[n++] = strdup(de->d_name);
+			if ((names[n] = strdup(de->d_name)))
+				n++;
 		}
 		closedir(d);
 		if (n)

@@ -77,6 +77,10 @@ int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, voi
 	if (!s)
 		return LV_E_NOMEM;
 	s->path = strdup(path);
+	if (!s->path) {
+		free(s);
+		return LV_E_NOMEM;
+	}
 	struct stat st;
 	int exists = stat(path, &st) == 0;
 	if (!exists && !(flags & LV_STORE_CREATE)) {

@@ -148,6 +148,10 @@ int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const
 	fs->h = h;
 	fs->fat_names = fat_names;
 	fs->dir = strdup(dir);
+	if (!fs->dir) {
+		free(fs);
+		return LV_E_NOMEM;
+	}
 	size_t n = strlen(fs->dir);
 	while (n > 1 && fs->dir[n - 1] == '/')
 		fs->dir[--n] = '\0';
@@ -263,6 +267,10 @@ int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_
 		return LV_E_NOMEM;
 	w->fs = fs;
 	w->name = strdup(name);
+	if (!w->name) {
+		free(w);
+		return LV_E_NOMEM;
+	}
 	unsigned char r[6];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 		memset(r, 0, sizeof r);
