@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -139,7 +140,41 @@ static void test_usage_and_codes(void)
 	free(out);
 }
 
+/* EACCES: a location the user may not write (run as nobody; root may write anywhere) */
+static void test_permission_denied(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "\n  skipped: needs root to run the CLI as another user ");
+		return;
+	}
+	char *out = NULL;
+	char args[2048];
+	snprintf(args, sizeof args, "cd '%s' && mkdir -p acc/home acc/locked && chmod 755 acc acc/locked && chmod 777 acc/home "
+	         "&& LICVAULT_CONFIG=/dev/null '%s' -q --store acc/home/s.db store import '%s'/examples/licenses/0*.lic "
+	         "&& chown -R nobody acc/home && chmod 755 '%s'",
+	         dir, T_CLI, LV_TEST_SOURCE_DIR, dir);
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "%s", args), 0);
+	free(out);
+	int rc = t_sh(&out, "cd '%s' && HOME=/tmp LICVAULT_CONFIG=/dev/null setpriv --reuid=nobody --regid=nogroup --clear-groups "
+	                    "'%s' --store acc/home/s.db backup acc/locked/bk",
+	              dir, T_CLI);
+	CU_ASSERT_EQUAL(rc, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "licvault: error: IO: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "acc/locked"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "Permission denied"));
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "test -e '%s/acc/locked/bk'", dir), 1); /* nothing written */
+	free(out);
+	/* the same user, a place it may write: works */
+	rc = t_sh(&out, "cd '%s' && HOME=/tmp LICVAULT_CONFIG=/dev/null setpriv --reuid=nobody --regid=nogroup --clear-groups "
+	                "'%s' -q --store acc/home/s.db backup acc/home/bk",
+	          dir, T_CLI);
+	CU_ASSERT_EQUAL(rc, 0);
+	free(out);
+}
+
 LV_SUITE(cli, cli, t_suite_dir_init, t_suite_dir_clean,
          {"main job: import, backup, restore", test_main_job},
          {"four machines", test_four_machines},
-         {"usage and exit codes", test_usage_and_codes})
+         {"usage and exit codes", test_usage_and_codes},
+         {"permission denied (EACCES)", test_permission_denied})

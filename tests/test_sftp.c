@@ -8,6 +8,9 @@
 #include "licvault/driver.h"
 
 #include <dirent.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -953,6 +956,86 @@ static void t_conformance(void)
 	lv_context_free(ctx);
 }
 
+/*
+ * A server that drops or stalls the connection before authentication ends:
+ * a listener on 127.0.0.1 that (drop) reads the client's banner and closes,
+ * or (stall) accepts and never answers.  Each run ends, bounded by
+ * `timeout`, with a clear IO error, and nothing is written anywhere.
+ */
+typedef struct fake_server {
+	int fd;
+	int stall;
+	pthread_t t;
+	int port;
+} fake_server;
+
+static void *fake_main(void *p)
+{
+	fake_server *f = p;
+	for (int i = 0; i < 8; i++) { /* the driver may retry: serve each attempt the same way */
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		if (f->stall) {
+			sleep_ms(4000); /* longer than the timeout the test sets */
+		} else {
+			const char banner[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+			if (write(c, banner, sizeof banner - 1) < 0)
+				break;
+			char buf[512];
+			if (read(c, buf, sizeof buf) < 0)
+				break; /* the client's banner and first packet, then hang up mid-handshake */
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static int fake_start(fake_server *f, int stall)
+{
+	memset(f, 0, sizeof *f);
+	f->stall = stall;
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	if (f->fd < 0 || bind(f->fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(f->fd, 8) < 0 ||
+	    getsockname(f->fd, (struct sockaddr *)&a, &l) < 0)
+		return -1;
+	f->port = ntohs(a.sin_port);
+	return pthread_create(&f->t, NULL, fake_main, f);
+}
+
+static void fake_stop(fake_server *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	close(f->fd);
+	pthread_join(f->t, NULL);
+}
+
+static void t_server_drops_or_stalls(void)
+{
+	NEED_SSHD();
+	char *cfg = config_with("drop", "timeout = 2\nconnect_retries = 0\n");
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "drop", 20);
+	for (int stall = 0; stall <= 1; stall++) {
+		fake_server f;
+		CU_ASSERT_EQUAL_FATAL(fake_start(&f, stall), 0);
+		char uri[200], msg[1024];
+		snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d/never/written", f.port);
+		int rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+		CU_ASSERT(rc == LV_E_IO || rc == LV_E_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1"));
+		if (getenv("LV_TEST_VERBOSE"))
+			fprintf(stderr, "\n  %s: %s: %s", stall ? "stall" : "drop", lv_error_name(rc), msg);
+		rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
+		CU_ASSERT(rc == LV_E_IO || rc == LV_E_AUTH);
+		fake_stop(&f);
+	}
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
 LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"driver operations", t_driver_ops},
          {"conformance suite", t_conformance},
@@ -970,4 +1053,5 @@ LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"~ paths", t_home_paths},
          {"no permission", t_no_permission},
          {"server killed mid-upload", t_server_killed},
-         {"cancel a blocked transfer", t_cancel_blocked})
+         {"cancel a blocked transfer", t_cancel_blocked},
+         {"a server that drops or stalls the handshake", t_server_drops_or_stalls})
