@@ -25,45 +25,13 @@
 
 #include "testutil.h"
 
+#define pth(name) t_path(dir, (name))
+#define copy_file t_copy_file
+
 static char *dir;
 static char drvdir[600];
 static lv_context *ctx;
 static int verbose;
-
-static char *pth(const char *name)
-{
-	static __thread char buf[8][700];
-	static __thread int k;
-	k = (k + 1) % 8;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
-static int copy_file(const char *from, const char *to)
-{
-	char side[1200];
-	snprintf(side, sizeof side, "%s-wal", to);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", to);
-	unlink(side);
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
-		return -1;
-	}
-	char buf[65536];
-	ssize_t n;
-	int rc = 0;
-	while ((n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			rc = -1;
-	close(in);
-	close(out);
-	return rc;
-}
 
 static int init(void)
 {

@@ -24,6 +24,11 @@
 
 #include "testutil.h"
 
+#define pth(name) t_path(dir, (name))
+#define copy_file t_copy_file
+#define empty_dir t_empty_dir
+#define copy_dir(from, to) t_copy_dir((from), (to), 1)
+
 static char *dir;
 static int own_dir;
 static char drvdir[600];
@@ -31,80 +36,6 @@ static lv_context *ctx;
 static unsigned long dig_t0, dig_old, dig_new;
 static int verbose;
 static int failures;
-
-static char *pth(const char *name)
-{
-	static char buf[8][700];
-	static int k;
-	k = (k + 1) % 8;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
-static int copy_file(const char *from, const char *to)
-{
-	/* a store's WAL and shared memory left by a killed run belong to the file being replaced */
-	char side[1200];
-	snprintf(side, sizeof side, "%s-wal", to);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", to);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-journal", to);
-	unlink(side);
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
-		return -1;
-	}
-	char buf[65536];
-	ssize_t n;
-	int rc = 0;
-	while ((n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			rc = -1;
-	close(in);
-	close(out);
-	return rc;
-}
-
-static void empty_dir(const char *d)
-{
-	mkdir(d, 0700);
-	DIR *dd = opendir(d);
-	if (!dd)
-		return;
-	struct dirent *de;
-	char p[1200];
-	while ((de = readdir(dd))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-		unlink(p);
-	}
-	closedir(dd);
-}
-
-/* Copy a flat directory, temporaries included (a bundle's side objects are plain names). */
-static void copy_dir(const char *from, const char *to)
-{
-	empty_dir(to);
-	DIR *dd = opendir(from);
-	if (!dd)
-		return;
-	struct dirent *de;
-	char a[1200], b[1200];
-	while ((de = readdir(dd))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(a, sizeof a, "%s/%s", from, de->d_name);
-		snprintf(b, sizeof b, "%s/%s", to, de->d_name);
-		copy_file(a, b);
-	}
-	closedir(dd);
-}
 
 /* The CLI's config: the fault driver's directory first, then [driver "fault"] from `fault`. */
 static void write_conf(const char *fault)

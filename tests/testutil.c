@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -54,6 +55,80 @@ int t_suite_dir_clean(void)
 	free(t_suite_dir);
 	t_suite_dir = NULL;
 	return 0;
+}
+
+char *t_path(const char *dir, const char *name)
+{
+	static __thread char buf[8][700];
+	static __thread int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+	return buf[k];
+}
+
+int t_copy_file(const char *from, const char *to)
+{
+	/* a store's WAL and shared memory left by a killed run belong to the file being replaced */
+	static const char *const sides[] = {"-wal", "-shm", "-journal"};
+	char side[1200];
+	for (int i = 0; i < 3; i++) {
+		snprintf(side, sizeof side, "%s%s", to, sides[i]);
+		unlink(side);
+	}
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	char buf[65536];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			rc = -1;
+	if (n < 0)
+		rc = -1;
+	close(in);
+	close(out);
+	return rc;
+}
+
+void t_empty_dir(const char *d)
+{
+	mkdir(d, 0700);
+	DIR *dd = opendir(d);
+	if (!dd)
+		return;
+	struct dirent *de;
+	char p[1200];
+	while ((de = readdir(dd))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+		unlink(p);
+	}
+	closedir(dd);
+}
+
+void t_copy_dir(const char *from, const char *to, int hidden)
+{
+	t_empty_dir(to);
+	DIR *dd = opendir(from);
+	if (!dd)
+		return;
+	struct dirent *de;
+	char a[1200], b[1200];
+	while ((de = readdir(dd))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || (!hidden && de->d_name[0] == '.'))
+			continue;
+		snprintf(a, sizeof a, "%s/%s", from, de->d_name);
+		snprintf(b, sizeof b, "%s/%s", to, de->d_name);
+		t_copy_file(a, b);
+	}
+	closedir(dd);
 }
 
 void t_rmrf(const char *path)

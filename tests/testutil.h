@@ -34,6 +34,14 @@ char *t_tmpdir(void);
 extern char *t_suite_dir;
 int t_suite_dir_init(void);
 int t_suite_dir_clean(void);
+/* dir/name in one of 8 rotating thread-local buffers. */
+char *t_path(const char *dir, const char *name);
+/* Copy a file (replacing; a store's -wal/-shm/-journal at `to` are removed first). 0 or -1. */
+int t_copy_file(const char *from, const char *to);
+/* Create d if needed and remove every file in it. */
+void t_empty_dir(const char *d);
+/* Copy the files of a flat directory into `to` (emptied first); hidden: also names starting with '.'. */
+void t_copy_dir(const char *from, const char *to, int hidden);
 /* Remove a directory tree. */
 void t_rmrf(const char *path);
 /* Run a shell command; returns its exit status (0..255) and captures stdout+stderr into *out. */
