@@ -27,8 +27,6 @@ int lv__buf_put(lv_buf *b, const void *p, size_t n);
 int lv__buf_printf(lv_buf *b, const char *fmt, ...) LV_PRINTF(2, 3);
 void lv__buf_free(lv_buf *b);
 
-char *lv__strdup(const char *s);
-char *lv__strndup(const char *s, size_t n);
 char *lv__asprintf(const char *fmt, ...) LV_PRINTF(1, 2);
 /* Write fmt into a fixed error buffer of LV_ERRMSG_MAX bytes. */
 void lv__errf(char *buf, const char *fmt, ...) LV_PRINTF(2, 3);
@@ -77,8 +75,6 @@ int lv__parse_bool(const char *v);
 int lv__uri_scheme(const char *uri, char *scheme, size_t cap);
 /* Is it a syntactically valid URI by RFC 3986 (uriparser)? */
 int lv__uri_valid(const char *uri, char *why, size_t cap);
-/* file:///abs/dir or a plain path -> absolute local path (malloc'd). */
-char *lv__uri_file_path(const char *uri, char *why, size_t cap);
 
 /* ---- loader.c ---- */
 

@@ -64,21 +64,6 @@ void lv__buf_free(lv_buf *b)
 	b->len = b->cap = 0;
 }
 
-char *lv__strdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-char *lv__strndup(const char *s, size_t n)
-{
-	char *p = malloc(n + 1);
-	if (!p)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 char *lv__asprintf(const char *fmt, ...)
 {
 	va_list ap;
