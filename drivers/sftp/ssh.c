@@ -945,7 +945,7 @@ static int connect_once(sftp_inst *c, int *transient)
 	prefer_known_types(c, known);
 
 	sftp_op o;
-	sftp_op_start(&o, c, "handshake with", NULL);
+	sftp_op_start(&o, c, "complete the SSH handshake", NULL);
 	int r;
 	while ((r = libssh2_session_handshake(c->s, c->sock)) == LIBSSH2_ERROR_EAGAIN)
 		if (sftp_op_wait(&o)) {
@@ -976,7 +976,7 @@ static int connect_once(sftp_inst *c, int *transient)
 		return rc;
 	if ((rc = authenticate(c)))
 		return rc;
-	sftp_op_start(&o, c, "start the SFTP subsystem on", NULL);
+	sftp_op_start(&o, c, "start the SFTP subsystem", NULL);
 	while (!(c->sftp = libssh2_sftp_init(c->s)) && libssh2_session_last_errno(c->s) == LIBSSH2_ERROR_EAGAIN)
 		if (sftp_op_wait(&o))
 			return o.err;
