@@ -25,6 +25,9 @@
 #include "testutil.h"
 
 #define pth(name) t_path(dir, (name))
+#define make_target(p) t_make_target(ctx, (p), target_kids, 3)
+#define restore_digest(uri, rc) t_restore_digest(ctx, pth("t0.db"), pth("check.db"), (uri), (rc))
+static const char *const target_kids[] = {"own-1", "own-2", "kid-000001"};
 #define copy_file t_copy_file
 #define empty_dir t_empty_dir
 #define copy_dir(from, to) t_copy_dir((from), (to), 1)
@@ -65,21 +68,6 @@ static int cli(char **out, const char *store, const char *args)
 	return st;
 }
 
-/* Restore `uri` through the library into a fresh copy of the target store: its digest, 0 on failure. */
-static unsigned long restore_digest(const char *uri, int *rc_out)
-{
-	copy_file(pth("t0.db"), pth("check.db"));
-	lv_store *s = NULL;
-	if (lv_store_open(&s, ctx, pth("check.db"), 0))
-		return 0;
-	int rc = t_restore(ctx, s, uri, 0, NULL);
-	unsigned long d = rc ? 0 : t_store_digest(s);
-	lv_store_free(s);
-	if (rc_out)
-		*rc_out = rc;
-	return d;
-}
-
 static unsigned long store_digest(const char *p)
 {
 	lv_store *s = NULL;
@@ -88,28 +76,6 @@ static unsigned long store_digest(const char *p)
 	unsigned long d = t_store_digest(s);
 	lv_store_free(s);
 	return d;
-}
-
-static int make_target(const char *p)
-{
-	lv_store *s = NULL;
-	int rc = lv_store_open(&s, ctx, p, LV_STORE_CREATE);
-	if (rc)
-		return rc;
-	int changed;
-	lv_store_individualize(s, &changed);
-	const char *kids[] = {"own-1", "own-2", "kid-000001"};
-	for (int i = 0; i < 3 && !rc; i++) {
-		lv_license l;
-		char kid[32];
-		unsigned char payload[40];
-		t_license(&l, 900 + i, kid, sizeof kid, payload, sizeof payload);
-		l.kid = kids[i];
-		l.title = "the target's own";
-		rc = lv_store_add(s, &l, LV_PUT_REPLACE);
-	}
-	lv_store_free(s);
-	return rc;
 }
 
 static int bundle_built(void)

@@ -31,6 +31,10 @@
 #include "testutil.h"
 
 #define pth(name) t_path(dir, (name))
+#define make_target(p) t_make_target(ctx, (p), target_kids, 3)
+/* Make the target store: individualized, two licenses of its own and one key ID the backups also hold. */
+static const char *const target_kids[] = {"own-1", "own-2", "kid-000001"};
+
 #define copy_file t_copy_file
 #define empty_dir t_empty_dir
 #define copy_dir(from, to) t_copy_dir((from), (to), 0)
@@ -41,6 +45,14 @@ static char drvdir[600];
 static lv_context *ctx;
 static unsigned long dig_t0, dig_old, dig_new;  /* target store as made; after restoring old / new */
 static int verbose;
+
+/* What restores from the folder d into a copy of the target store (0 when nothing does). */
+static unsigned long restore_digest(const char *d, int *rc_out)
+{
+	char uri[800];
+	snprintf(uri, sizeof uri, "file://%s", d);
+	return t_restore_digest(ctx, pth("t0.db"), pth("check.db"), uri, rc_out);
+}
 
 static void sh(const char *fmt, const char *a, const char *b)
 {
@@ -158,46 +170,6 @@ static void scan_dir(const char *d, loc_state *st)
 		}
 	}
 	closedir(dd);
-}
-
-/* Restore file://d into a fresh copy of the target store; the digest, or 0 when it failed. */
-static unsigned long restore_digest(const char *d, int *rc_out)
-{
-	copy_file(pth("t0.db"), pth("check.db"));
-	lv_store *s = NULL;
-	if (lv_store_open(&s, ctx, pth("check.db"), 0))
-		return 0;
-	char uri[800];
-	snprintf(uri, sizeof uri, "file://%s", d);
-	int rc = t_restore(ctx, s, uri, 0, NULL);
-	unsigned long dg = rc ? 0 : t_store_digest(s);
-	lv_store_free(s);
-	if (rc_out)
-		*rc_out = rc;
-	return dg;
-}
-
-/* Make the target store: individualized, two licenses of its own and one key ID the backups also hold. */
-static int make_target(const char *p)
-{
-	lv_store *s = NULL;
-	int rc = lv_store_open(&s, ctx, p, LV_STORE_CREATE);
-	if (rc)
-		return rc;
-	int changed;
-	lv_store_individualize(s, &changed);
-	const char *kids[] = {"own-1", "own-2", "kid-000001"};
-	for (int i = 0; i < 3 && !rc; i++) {
-		lv_license l;
-		char kid[32];
-		unsigned char payload[40];
-		t_license(&l, 900 + i, kid, sizeof kid, payload, sizeof payload);
-		l.kid = kids[i];
-		l.title = "the target's own";
-		rc = lv_store_add(s, &l, LV_PUT_REPLACE);
-	}
-	lv_store_free(s);
-	return rc;
 }
 
 static int init(void)

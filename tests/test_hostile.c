@@ -26,6 +26,8 @@
 #include "testutil.h"
 
 #define pth(name) t_path(dir, (name))
+#define make_target(p) t_make_target(ctx, (p), target_kids, 2)
+static const char *const target_kids[] = {"own-1", "hkid-001"};
 #define copy_file t_copy_file
 #define empty_dir t_empty_dir
 
@@ -228,28 +230,6 @@ static void spec_write(spec *s, const char *d)
 }
 
 /* ---- suite --------------------------------------------------------------- */
-
-static int make_target(const char *p)
-{
-	lv_store *s = NULL;
-	int rc = lv_store_open(&s, ctx, p, LV_STORE_CREATE);
-	if (rc)
-		return rc;
-	int changed;
-	lv_store_individualize(s, &changed);
-	const char *kids[] = {"own-1", "hkid-001"};
-	for (int i = 0; i < 2 && !rc; i++) {
-		lv_license l;
-		char kid[32];
-		unsigned char payload[40];
-		t_license(&l, 900 + i, kid, sizeof kid, payload, sizeof payload);
-		l.kid = kids[i];
-		l.title = "the target's own";
-		rc = lv_store_add(s, &l, LV_PUT_REPLACE);
-	}
-	lv_store_free(s);
-	return rc;
-}
 
 static int init(void)
 {

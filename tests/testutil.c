@@ -300,6 +300,42 @@ int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev)
 	return run_simple(ctx, s, uri, 'v', 0, ev);
 }
 
+int t_make_target(lv_context *ctx, const char *path, const char *const *kids, int n)
+{
+	lv_store *s = NULL;
+	int rc = lv_store_open(&s, ctx, path, LV_STORE_CREATE);
+	if (rc)
+		return rc;
+	int changed;
+	lv_store_individualize(s, &changed);
+	for (int i = 0; i < n && !rc; i++) {
+		lv_license l;
+		char kid[32];
+		unsigned char payload[40];
+		t_license(&l, 900 + i, kid, sizeof kid, payload, sizeof payload);
+		l.kid = kids[i];
+		l.title = "the target's own";
+		rc = lv_store_add(s, &l, LV_PUT_REPLACE);
+	}
+	lv_store_free(s);
+	return rc;
+}
+
+unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char *scratch, const char *uri,
+                               int *rc_out)
+{
+	t_copy_file(pristine, scratch);
+	lv_store *s = NULL;
+	if (lv_store_open(&s, ctx, scratch, 0))
+		return 0;
+	int rc = t_restore(ctx, s, uri, 0, NULL);
+	unsigned long d = rc ? 0 : t_store_digest(s);
+	lv_store_free(s);
+	if (rc_out)
+		*rc_out = rc;
+	return d;
+}
+
 uint64_t t_count(lv_store *s)
 {
 	uint64_t n = 0;

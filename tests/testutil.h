@@ -68,6 +68,18 @@ int t_backup(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_ev
 int t_restore(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
 int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev);
 
+/*
+ * A restore target: an individualized store holding licenses of the given key
+ * IDs (title "the target's own"), so a test can see a failed restore left it alone.
+ */
+int t_make_target(lv_context *ctx, const char *path, const char *const *kids, int n);
+/*
+ * Copy the store `pristine` to `scratch`, restore `uri` into the copy and
+ * return its digest (0 when the restore failed; *rc_out gets its result).
+ */
+unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char *scratch, const char *uri,
+                               int *rc_out);
+
 /* Count licenses in a store. */
 uint64_t t_count(lv_store *s);
 /* Read a whole file; flip the byte at offset; truncate. */
