@@ -7,6 +7,7 @@
  * writer of the documented format, flat memory, and the fuzz smoke round.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,11 +162,17 @@ static void cu64(cbuf *b, uint64_t v)
 	cu32(b, (uint32_t)v);
 }
 
-static void c_header(cbuf *b)
+static void c_header_v(cbuf *b, uint32_t version)
 {
 	cput(b, "LVBUNDL\n", 8);
-	cu32(b, 1);
+	cu32(b, version);
 	cu32(b, 0);
+}
+
+/* Version 1: one gzip member, any order (the driver wrote the pack first). */
+static void c_header(cbuf *b)
+{
+	c_header_v(b, 1);
 }
 
 /* A whole object: 'O', data in 'D' records of at most 64 KiB, 'E'. */
@@ -196,7 +203,8 @@ static void c_end(cbuf *b, uint32_t objects, uint64_t bytes)
 /* gzip with the header CRC, as licvault writes it; then `zeros` zero bytes more in the same stream. */
 static int gz_level = 6;
 
-static int gz_write(const char *p, const unsigned char *data, size_t n, size_t zeros, int hcrc)
+/* One gzip member of data (then `zeros` zero bytes), written to p, or appended with mode "ab". */
+static int gz_member(const char *p, const char *mode, const unsigned char *data, size_t n, size_t zeros, int hcrc)
 {
 	z_stream z;
 	memset(&z, 0, sizeof z);
@@ -207,7 +215,7 @@ static int gz_write(const char *p, const unsigned char *data, size_t n, size_t z
 	h.os = 3;
 	h.hcrc = hcrc;
 	deflateSetHeader(&z, &h);
-	FILE *f = fopen(p, "wb");
+	FILE *f = fopen(p, mode);
 	if (!f) {
 		deflateEnd(&z);
 		return -1;
@@ -231,6 +239,21 @@ static int gz_write(const char *p, const unsigned char *data, size_t n, size_t z
 	} while (r != Z_STREAM_END);
 	deflateEnd(&z);
 	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int gz_write(const char *p, const unsigned char *data, size_t n, size_t zeros, int hcrc)
+{
+	return gz_member(p, "wb", data, n, zeros, hcrc);
+}
+
+/* A bundle of several gzip members, one per buffer (each freed). */
+static void build_members(const char *file, cbuf *parts, int nparts)
+{
+	for (int i = 0; i < nparts; i++) {
+		CU_ASSERT_EQUAL(gz_member(P(file), i ? "ab" : "wb", parts[i].p, parts[i].n, 0, 1), 0);
+		free(parts[i].p);
+		memset(&parts[i], 0, sizeof parts[i]);
+	}
 }
 
 /* 1 when two gzip files decompress (zlib, as gzip -dc would) to the same bytes. */
@@ -354,12 +377,18 @@ static void test_gzip_compat(void)
 	char *out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", P("gz/b.lvb")), 0);
 	free(out);
-	/* gzip -dc shows the container: its magic, then the pack's name */
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 48", P("gz/b.lvb")), 0);
-	CU_ASSERT(out && !strncmp(out, "LVBUNDL\n", 8));
-	CU_ASSERT(out && memmem(out, 48, PACK1, strlen(PACK1)) != NULL);
+	/* gzip -dc shows the container: its magic, version 2, then the manifest's
+	 * name (the manifest comes first, the pack after it) */
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 52", P("gz/b.lvb")), 0);
+	CU_ASSERT(out && !memcmp(out, "LVBUNDL\n\0\0\0\2\0\0\0\0", 16));
+	CU_ASSERT(out && memmem(out, 52, MAN1, strlen(MAN1)) != NULL);
 	free(out);
-	/* and a bundle made by this test's own writer of the documented format restores */
+	out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -a -c '%s'", P("gz/b.lvb"), PACK1), 0);
+	CU_ASSERT(out && atoi(out) >= 1);
+	free(out);
+	/* bundles made by this test's own writer of the documented formats restore:
+	 * version 1 (one gzip member, the pack first) ... */
 	CU_ASSERT_FATAL(set_ready());
 	cbuf b = {0};
 	c_header(&b);
@@ -369,7 +398,107 @@ static void test_gzip_compat(void)
 	CU_ASSERT_EQUAL(gz_write(P("own.lvb"), b.p, b.n, 0, 1), 0);
 	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("own.lvb"), NULL), 0);
 	free(b.p);
+	/* ... and version 2 (header and manifest, the pack, the end record: three members) */
+	cbuf m[3] = {{0}};
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_end(&m[2], 2, pack_len + man_len);
+	build_members("own2.lvb", m, 3);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", P("own2.lvb")), 0);
+	free(out);
+	lv_store *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("own2.db"), 0, &r), 0);
+	CU_ASSERT_EQUAL(run(ctx, r, BU("own2.lvb"), 'r', LV_RESTORE_INDIVIDUALIZE, NULL, 0), 0);
+	/* the same licenses as a restore of the plain set the bundle was built from */
+	lv_store *r1 = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("own2-plain.db"), 0, &r1), 0);
+	CU_ASSERT_EQUAL(run(ctx, r1, path("file://%s/%s", "plainset"), 'r', LV_RESTORE_INDIVIDUALIZE, NULL, 0), 0);
+	CU_ASSERT(t_count(r) > 0);
+	CU_ASSERT_EQUAL(t_count(r), t_count(r1));
+	CU_ASSERT_EQUAL(t_store_digest(r), t_store_digest(r1));
+	lv_store_free(r1);
+	lv_store_free(r);
 	lv_store_free(s);
+}
+
+/*
+ * Version 2's members: they may end only between top-level records; the
+ * pack ends the bundle; a version 1 bundle is one member.  Each is refused
+ * by the restore (store unchanged) and by verify.
+ */
+static void test_members(void)
+{
+	CU_ASSERT_FATAL(set_ready());
+	const char *MAN2 = "licvault-0000000000000002.manifest";
+	CU_ASSERT_FATAL(mkdir(P("mb"), 0700) == 0 || errno == EEXIST);
+	cbuf m[4] = {{0}};
+	/* an object after the pack */
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_object(&m[2], MAN2, man, man_len);
+	c_end(&m[2], 3, pack_len + 2 * man_len);
+	build_members("mb/after.lvb", m, 3);
+	expect_corrupt("mb/after.lvb", "object " "licvault-0000000000000002.manifest" " at container byte");
+	/* a member that ends inside an object */
+	cbuf whole = {0};
+	c_header_v(&whole, 2);
+	c_object(&whole, MAN1, man, man_len);
+	size_t cut = whole.n - 100;
+	cput(&m[0], whole.p, cut);
+	cput(&m[1], whole.p + cut, whole.n - cut);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_end(&m[1], 2, pack_len + man_len);
+	free(whole.p);
+	build_members("mb/inside.lvb", m, 2);
+	char want[160];
+	snprintf(want, sizeof want, "truncated: the gzip stream ends inside object %s", MAN1);
+	expect_corrupt("mb/inside.lvb", want);
+	/* the pack's member missing: the bundle ends after the manifest */
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	build_members("mb/nopack.lvb", m, 1);
+	expect_corrupt("mb/nopack.lvb", NULL);
+	/* the end record missing after the pack's member */
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[1], PACK1, pack, pack_len);
+	build_members("mb/noend.lvb", m, 2);
+	expect_corrupt("mb/noend.lvb", "before the end record");
+	/* version 1 is one member: the container ends with it */
+	c_header_v(&m[0], 1);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_end(&m[1], 2, pack_len + man_len);
+	build_members("mb/v1.lvb", m, 2);
+	expect_corrupt("mb/v1.lvb", "before the end record");
+	/* a version this reader does not know */
+	c_header_v(&m[0], 3);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[0], PACK1, pack, pack_len);
+	c_end(&m[0], 2, pack_len + man_len);
+	build_members("mb/v3.lvb", m, 1);
+	expect_corrupt("mb/v3.lvb", "container version 3, this licvault reads versions 1 to 2");
+	/* a member without the header CRC */
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	CU_ASSERT_EQUAL(gz_member(P("mb/nohcrc.lvb"), "wb", m[0].p, m[0].n, 0, 1), 0);
+	free(m[0].p);
+	memset(&m[0], 0, sizeof m[0]);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_end(&m[1], 2, pack_len + man_len);
+	CU_ASSERT_EQUAL(gz_member(P("mb/nohcrc.lvb"), "ab", m[1].p, m[1].n, 0, 0), 0);
+	free(m[1].p);
+	memset(&m[1], 0, sizeof m[1]);
+	expect_corrupt("mb/nohcrc.lvb", "has no header CRC (FHCRC)");
+	/* the same bundle with the header CRC in every member restores */
+	c_header_v(&m[0], 2);
+	c_object(&m[0], MAN1, man, man_len);
+	c_object(&m[1], PACK1, pack, pack_len);
+	c_end(&m[1], 2, pack_len + man_len);
+	build_members("mb/good.lvb", m, 2);
+	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("mb/good.lvb"), NULL), 0);
 }
 
 static void test_exists_overwrite(void)
@@ -861,6 +990,7 @@ LV_SUITE(bundle, bundle, init, clean,
          {"names not the set's own, checksums", test_bad_names},
          {"decompression bombs", test_bombs},
          {"trailing garbage", test_trailing_garbage},
+         {"version 2 gzip members", test_members},
          {"flat memory", test_flat_memory},
          {"side objects pass the conformance suite", test_conformance_passthrough},
          {"over sftp", test_over_sftp},

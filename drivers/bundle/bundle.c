@@ -16,12 +16,21 @@
  * inner location as "<file>.<name>" beside the bundle, with the inner
  * driver's own semantics (a no-replace commit stays atomic).
  *
- * Reading: the first list/stat/read_open reads the whole bundle once and
- * checks every record and checksum (the scan); the objects after the first
- * (the manifest, which the core reads several times and before the pack)
- * are kept in an unlinked temporary file during the scan; the first object
- * (the pack) is read by inflating the bundle again from its start.  Memory
- * stays flat: one inflate window and a few buffers per reader.
+ * The pack comes first from the core but goes last into the bundle
+ * (container version 2): it is compressed, while the store is read, into a
+ * local unlinked temporary file; at sync the manifest is compressed into
+ * the inner object, the pack's gzip member is copied after it, and an end
+ * record closes the bundle.
+ *
+ * Reading: the first list/stat/read_open reads the bundle from its start
+ * (the scan), keeps the manifest in an unlinked temporary file and stops
+ * where the pack begins; the core then reads the pack from that same
+ * stream, so a restore inflates (and transfers) the bundle once.  The pack's
+ * reader reports its end only after the pack's size and CRC-32, the end
+ * record, the gzip trailers and the end of the file were checked.  A
+ * version 1 bundle (the pack first) is scanned whole and its pack read by
+ * inflating it again.  Memory stays flat: one inflate window and a few
+ * buffers per reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +47,7 @@
 
 typedef struct bobj {
 	char name[LVB_NAME_MAX + 1];
-	uint64_t size;
+	uint64_t size;             /* UINT64_MAX while unknown (a pack not read yet) */
 	int spooled;
 	uint64_t spool_off;
 } bobj;
@@ -64,9 +73,17 @@ typedef struct bundle {
 	int spool_fd;
 	uint64_t spool_len;
 	struct lv_reader *readers;
+	struct lv_reader *stream;  /* the scan's stream, stopped where the pack begins */
 
 	/* the new bundle */
-	lvb_enc *enc;
+	lvb_enc *enc;             /* header, manifest, end record: into the inner object */
+	lvb_enc *penc;            /* the pack: into a local temporary file */
+	int pfd;                  /* that file */
+	uint64_t plen;            /* its compressed bytes */
+	char pname[LVB_NAME_MAX + 1];
+	uint64_t psize;           /* the pack's bytes, once committed */
+	int pack_done;
+	int described;            /* the last error is described already */
 	lv_writer *iw;            /* the inner object being written */
 	struct lv_writer *open_w; /* our object writer: one at a time */
 	int broken, published;
@@ -77,6 +94,7 @@ typedef struct bundle {
 struct lv_writer {
 	bundle *b;
 	lv_writer *side;          /* a side object: the inner writer */
+	int pack;                 /* the pack, into the temporary file */
 };
 
 struct lv_reader {
@@ -92,8 +110,16 @@ struct lv_reader {
 	lvb_dec *dec;
 	const unsigned char *pend;
 	size_t pend_len;
+	int obj_ended;            /* the object's end record was checked */
+	int streaming;            /* the scan's stream: nothing may follow the pack */
 	int done;
 };
+
+static int is_pack(const char *name)
+{
+	size_t l = strlen(name);
+	return l > 5 && !strcmp(name + l - 5, ".pack");
+}
 
 /* ---- the URI --------------------------------------------------------------- */
 
@@ -251,8 +277,13 @@ static void bundle_close(void *inst)
 		return;
 	while (b->readers)
 		reader_free(b->readers);
+	if (b->stream)
+		reader_free(b->stream);
 	free(b->open_w);
 	lvb_enc_free(b->enc);
+	lvb_enc_free(b->penc);
+	if (b->pfd >= 0)
+		close(b->pfd);
 	if (b->iw)
 		b->iops->abort(b->iw); /* an unfinished bundle: the inner temporary goes, the old bundle stays */
 	if (b->spool_fd >= 0)
@@ -296,6 +327,7 @@ static int bundle_open(const lv_host *host, lv_host_ctx *h, const char *uri, uns
 	b->h = h;
 	b->flags = flags;
 	b->spool_fd = -1;
+	b->pfd = -1;
 	int rc;
 	if (!(b->uri = strdup(uri))) {
 		rc = LV_E_NOMEM;
@@ -328,13 +360,16 @@ static int inner_read(void *ud, void *buf, size_t cap, size_t *n)
 	return r->b->iops->read(r->ir, buf, cap, n);
 }
 
-static int spool_open(bundle *b)
+static const char *tmp_dir(void)
 {
-	if (b->spool_fd >= 0)
-		return 0;
 	const char *dir = getenv("TMPDIR");
-	if (!dir || !*dir)
-		dir = "/tmp";
+	return dir && *dir ? dir : "/tmp";
+}
+
+/* An unlinked temporary file in $TMPDIR, or -1 with errno. */
+static int tmp_open(void)
+{
+	const char *dir = tmp_dir();
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		char p[4096];
@@ -343,6 +378,14 @@ static int spool_open(bundle *b)
 		if (fd >= 0)
 			unlink(p);
 	}
+	return fd;
+}
+
+static int spool_open(bundle *b)
+{
+	if (b->spool_fd >= 0)
+		return 0;
+	int fd = tmp_open();
 	if (fd < 0)
 		return -1;
 	b->spool_fd = fd;
@@ -384,9 +427,13 @@ static int scan(bundle *b)
 	}
 	b->scanned = 1;
 	int writing = (b->flags & LV_OPEN_WRITE) != 0;
-	struct lv_reader r = {.b = b};
-	int rc = b->iops->read_open(b->iinst, b->file, &r.ir);
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return LV_E_NOMEM; /* not remembered: a later call may try again */
+	r->b = b;
+	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
 	if (rc) {
+		free(r);
 		b->scan_rc = rc;
 		b->exists = 0;
 		return rc;
@@ -397,11 +444,11 @@ static int scan(bundle *b)
 		if (b->iops->stat(b->iinst, b->file, &info) == 0)
 			b->mtime = info.mtime;
 	}
-	lvb_dec *d = NULL;
-	if ((rc = lvb_dec_new(&d, inner_read, &r))) {
-		b->iops->read_close(r.ir);
+	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
+		reader_free(r);
 		return b->scan_rc = rc;
 	}
+	lvb_dec *d = r->dec;
 	bobj *cur = NULL;
 	unsigned events = 0;
 	for (;;) {
@@ -423,8 +470,17 @@ static int scan(bundle *b)
 			memset(cur, 0, sizeof *cur);
 			snprintf(cur->name, sizeof cur->name, "%s", ev.name);
 			cur->size = UINT64_MAX;
-			/* later objects are read before the first and more than once: keep them */
-			if (!writing && ev.index > 0 && spool_open(b) == 0) {
+			if (is_pack(ev.name)) {
+				if (ev.index > 0) {
+					/* a version 2 bundle: the pack comes last; stop here, and
+					 * let the pack's reader go on with this stream */
+					r->idx = ev.index;
+					r->streaming = 1;
+					break;
+				}
+				/* version 1: the pack first, read later by inflating again */
+			} else if (!writing && spool_open(b) == 0) {
+				/* the manifest is read before the pack and more than once: keep it */
 				cur->spooled = 1;
 				cur->spool_off = b->spool_len;
 			}
@@ -435,8 +491,10 @@ static int scan(bundle *b)
 			cur->size = ev.size;
 		}
 	}
-	lvb_dec_free(d);
-	b->iops->read_close(r.ir);
+	if (!rc && r->streaming && !writing)
+		b->stream = r;
+	else
+		reader_free(r);
 	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
 		/* an unreadable old bundle: report what was found, plus a manifest-like
 		 * placeholder so that only an overwrite replaces it */
@@ -631,11 +689,21 @@ static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 	bobj *o = find_obj(b, name);
 	if (!o)
 		return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s holds no %s", b->uri, name);
+	unsigned idx = (unsigned)(o - b->obj);
+	if (b->stream && b->stream->idx == idx) {
+		/* the pack of a version 2 bundle: go on with the scan's stream */
+		struct lv_reader *r = b->stream;
+		b->stream = NULL;
+		r->next = b->readers;
+		b->readers = r;
+		*out = r;
+		return 0;
+	}
 	struct lv_reader *r = calloc(1, sizeof *r);
 	if (!r)
 		return LV_E_NOMEM;
 	r->b = b;
-	r->idx = (unsigned)(o - b->obj);
+	r->idx = idx;
 	if (o->spooled) {
 		r->spooled = 1;
 		r->off = o->spool_off;
@@ -682,13 +750,28 @@ static int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 		}
 		return 0;
 	}
+	unsigned events = 0;
 	while (!r->pend_len) {
 		if (r->done)
 			return 0;
+		if ((++events & 255) == 0 && b->host->canceled(b->h))
+			return LV_E_CANCELED;
 		lvb_event ev;
 		int rc = lvb_dec_next(r->dec, &ev);
 		if (rc)
 			return corrupt_error(b, rc, r->dec);
+		if (r->obj_ended) {
+			/* the object is whole; its end is reported once the rest of the
+			 * bundle (end record, gzip trailers, end of file) checked out */
+			if (ev.type == LVB_EV_END)
+				r->done = 1;
+			else if (r->streaming && ev.type == LVB_EV_OBJECT)
+				return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT,
+				                          "bundle %s is corrupt: object %s at container byte %llu follows the pack %s, "
+				                          "which ends a version 2 bundle",
+				                          b->uri, ev.name, (unsigned long long)lvb_dec_offset(r->dec), b->obj[r->idx].name);
+			continue;
+		}
 		if (ev.type == LVB_EV_END || (ev.type == LVB_EV_OBJECT && ev.index > r->idx))
 			return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "bundle %s is corrupt: object %s is gone (the file changed?)",
 			                          b->uri, b->obj[r->idx].name);
@@ -700,8 +783,10 @@ static int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 		if (ev.type == LVB_EV_DATA) {
 			r->pend = ev.data;
 			r->pend_len = ev.len;
-		} else if (ev.type == LVB_EV_OBJECT_END)
-			r->done = 1; /* its size and CRC-32 checked */
+		} else if (ev.type == LVB_EV_OBJECT_END) {
+			r->obj_ended = 1; /* its size and CRC-32 checked */
+			b->obj[r->idx].size = ev.size;
+		}
 	}
 	size_t k = r->pend_len < cap ? r->pend_len : cap;
 	memcpy(buf, r->pend, k);
@@ -722,17 +807,61 @@ static void bundle_read_close(lv_reader *r)
 static int inner_write(void *ud, const void *buf, size_t len)
 {
 	bundle *b = ud;
-	return b->iops->write(b->iw, buf, len);
+	int rc = b->iops->write(b->iw, buf, len);
+	if (rc)
+		b->described = 1;
+	return rc;
+}
+
+/* The pack's compressed bytes, into the temporary file. */
+static int temp_write(void *ud, const void *buf, size_t len)
+{
+	bundle *b = ud;
+	const unsigned char *p = buf;
+	while (len) {
+		ssize_t k = pwrite(b->pfd, p, len, (off_t)b->plen);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			int e = k < 0 ? errno : ENOSPC;
+			b->described = 1;
+			return b->host->set_error(b->h, e == ENOSPC || e == EDQUOT ? LV_E_NO_SPACE : LV_E_IO,
+			                          "bundle %s: writing the compressed pack to a temporary file in %s failed: %s",
+			                          b->uri, tmp_dir(), strerror(e));
+		}
+		p += k;
+		len -= (size_t)k;
+		b->plen += (uint64_t)k;
+	}
+	return 0;
 }
 
 static int enc_error(bundle *b, int rc, const char *what, const char *name)
 {
-	/* an inner driver's error is described already; ours are described here */
+	/* an inner driver's error and ours from temp_write are described already */
+	if (b->described)
+		return rc;
 	if (rc == LV_E_NOMEM)
 		return b->host->set_error(b->h, rc, "bundle %s: out of memory %s %s", b->uri, what, name);
 	if (rc == LV_E_IO || rc == LV_E_INVALID_ARG)
 		return b->host->set_error(b->h, rc, "bundle %s: %s %s failed (%d)", b->uri, what, name, rc);
 	return rc;
+}
+
+/* The inner object and the encoder of its first member (header, manifest). */
+static int main_begin(bundle *b, uint64_t size_hint)
+{
+	if (b->enc)
+		return 0;
+	int rc = b->iops->write_begin(b->iinst, b->file, b->plen + size_hint, &b->iw);
+	if (rc) {
+		b->iw = NULL;
+		return rc;
+	}
+	/* a small member: compressed on this thread */
+	if ((rc = lvb_enc_new(&b->enc, b->level, 0, 1, inner_write, b)))
+		return enc_error(b, rc, "starting", b->file);
+	return 0;
 }
 
 static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
@@ -767,23 +896,30 @@ static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, 
 			return b->host->set_error(b->h, LV_E_EXISTS, "bundle %s already holds %s", b->uri, name);
 	if (b->nnew >= LVB_MAX_OBJECTS)
 		return b->host->set_error(b->h, LV_E_NO_SPACE, "bundle %s holds at most %u objects", b->uri, LVB_MAX_OBJECTS);
-	int rc;
-	if (!b->enc) {
-		if ((rc = b->iops->write_begin(b->iinst, b->file, size_hint, &b->iw))) {
-			b->iw = NULL;
+	int rc, pack = is_pack(name) && !b->penc && !b->pack_done;
+	if (pack) {
+		/* compressed into a temporary file now, put after the manifest at sync */
+		if ((b->pfd = tmp_open()) < 0)
+			return b->host->set_error(b->h, LV_E_IO, "bundle %s: cannot create a temporary file in %s for the compressed pack: %s",
+			                          b->uri, tmp_dir(), strerror(errno));
+		if ((rc = lvb_enc_new(&b->penc, b->level, b->threaded, 0, temp_write, b)))
+			return enc_error(b, rc, "starting", name);
+		if ((rc = lvb_enc_begin(b->penc, name)))
+			return enc_error(b, rc, "beginning", name);
+		snprintf(b->pname, sizeof b->pname, "%s", name);
+	} else {
+		if ((rc = main_begin(b, size_hint)))
 			return rc;
-		}
-		if ((rc = lvb_enc_new(&b->enc, b->level, b->threaded, inner_write, b)))
-			return enc_error(b, rc, "starting", b->file);
+		if ((rc = lvb_enc_begin(b->enc, name)))
+			return enc_error(b, rc, "beginning", name);
 	}
-	if ((rc = lvb_enc_begin(b->enc, name)))
-		return enc_error(b, rc, "beginning", name);
 	struct lv_writer *w = calloc(1, sizeof *w);
 	if (!w) {
 		b->broken = 1;
 		return LV_E_NOMEM;
 	}
 	w->b = b;
+	w->pack = pack;
 	snprintf(b->new_names[b->nnew], sizeof b->new_names[0], "%s", name);
 	b->open_w = w;
 	*out = w;
@@ -797,7 +933,7 @@ static int bundle_write(lv_writer *w, const void *buf, size_t len)
 		return b->iops->write(w->side, buf, len);
 	if (b->host->canceled(b->h))
 		return LV_E_CANCELED;
-	int rc = lvb_enc_write(b->enc, buf, len);
+	int rc = lvb_enc_write(w->pack ? b->penc : b->enc, buf, len);
 	if (rc) {
 		b->broken = 1;
 		return enc_error(b, rc, "writing", b->new_names[b->nnew]);
@@ -814,9 +950,20 @@ static int bundle_commit(lv_writer *w, unsigned flags)
 		return b->iops->commit(side, flags);
 	}
 	/* flags: names are unique in a bundle (checked at write_begin) */
+	int pack = w->pack;
 	free(w);
 	b->open_w = NULL;
-	int rc = lvb_enc_end(b->enc);
+	int rc;
+	if (pack) {
+		/* the pack's gzip member, whole in the temporary file */
+		if (!(rc = lvb_enc_end(b->penc)) && !(rc = lvb_enc_member(b->penc))) {
+			b->psize = lvb_enc_total_in(b->penc);
+			lvb_enc_free(b->penc);
+			b->penc = NULL;
+			b->pack_done = 1;
+		}
+	} else
+		rc = lvb_enc_end(b->enc);
 	if (rc) {
 		b->broken = 1;
 		return enc_error(b, rc, "ending", b->new_names[b->nnew]);
@@ -840,16 +987,54 @@ static void bundle_abort(lv_writer *w)
 	free(w);
 }
 
+/* Copy the pack's gzip member from the temporary file into the inner object. */
+static int copy_pack(bundle *b)
+{
+	size_t cap = 1u << 20;
+	unsigned char *buf = malloc(cap);
+	if (!buf)
+		return LV_E_NOMEM;
+	int rc = 0;
+	for (uint64_t off = 0; off < b->plen && !rc;) {
+		if (b->host->canceled(b->h)) {
+			rc = LV_E_CANCELED;
+			break;
+		}
+		size_t want = b->plen - off < cap ? (size_t)(b->plen - off) : cap;
+		ssize_t k = pread(b->pfd, buf, want, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			b->described = 1;
+			rc = b->host->set_error(b->h, LV_E_IO, "bundle %s: reading the compressed pack back from its temporary file failed: %s",
+			                        b->uri, k < 0 ? strerror(errno) : "end of file");
+			break;
+		}
+		if ((rc = b->iops->write(b->iw, buf, (size_t)k)))
+			b->described = 1;
+		off += (uint64_t)k;
+	}
+	free(buf);
+	return rc;
+}
+
 static int bundle_sync(void *inst)
 {
 	bundle *b = inst;
 	if (!(b->flags & LV_OPEN_WRITE) || b->published)
 		return 0;
-	if (!b->enc)
+	if (!b->enc && !b->pack_done && !b->penc)
 		return 0; /* nothing written: nothing to publish */
-	if (b->broken || b->open_w)
+	if (b->broken || b->open_w || b->penc)
 		return b->host->set_error(b->h, LV_E_IO, "bundle %s: an object was not completed; the bundle is not published", b->uri);
-	int rc = lvb_enc_finish(b->enc);
+	int rc = main_begin(b, 0);
+	if (rc)
+		return rc;
+	/* member 1 (header, manifest) ends; the pack's member follows, then the end record */
+	if (!(rc = lvb_enc_member(b->enc)) && b->pack_done && !(rc = copy_pack(b)))
+		rc = lvb_enc_external(b->enc, b->pname, b->psize);
+	if (!rc)
+		rc = lvb_enc_finish(b->enc);
 	if (rc) {
 		b->broken = 1;
 		return enc_error(b, rc, "finishing", b->file);

@@ -72,6 +72,10 @@ struct lvb_dec {
 	unsigned char hextra[1], hname[1], hcomm[1];
 	int head_checked;
 	int in_eof, zend;
+	uint32_t version;          /* of the container header, once read */
+	int member_ok;             /* a gzip member may end here (version 2, between records) */
+	unsigned members;          /* gzip members begun */
+	uint64_t member_at;        /* compressed offset where the current member begins */
 	uint64_t zread;            /* compressed bytes read from fn */
 	uint64_t zbase;            /* offset of in[0] in the compressed input */
 	size_t inlen;              /* bytes in in[] */
@@ -124,6 +128,7 @@ int lvb_dec_new(lvb_dec **out, lvb_read_fn fn, void *ud)
 	d->head.comment = d->hcomm;
 	d->head.comm_max = 1;
 	inflateGetHeader(&d->z, &d->head);
+	d->members = 1;
 	*out = d;
 	return 0;
 }
@@ -140,6 +145,7 @@ void lvb_dec_free(lvb_dec *d)
 const char *lvb_dec_why(const lvb_dec *d) { return d->why; }
 uint64_t lvb_dec_zoffset(const lvb_dec *d) { return d->zread - d->z.avail_in; }
 uint64_t lvb_dec_offset(const lvb_dec *d) { return d->coff; }
+uint32_t lvb_dec_version(const lvb_dec *d) { return d->version; }
 
 static int read_in(lvb_dec *d)
 {
@@ -177,9 +183,11 @@ static int check_head(lvb_dec *d)
 {
 	d->head_checked = 1;
 	if (!d->head.hcrc)
-		return corrupt(d, "gzip header at byte 0 has no header CRC (FHCRC): not a licvault bundle");
+		return corrupt(d, "gzip header at byte %llu has no header CRC (FHCRC): not a licvault bundle",
+		               (unsigned long long)d->member_at);
 	if (d->head.extra || d->head.name || d->head.comment)
-		return corrupt(d, "gzip header at byte 0 has extra, name or comment fields: not a licvault bundle");
+		return corrupt(d, "gzip header at byte %llu has extra, name or comment fields: not a licvault bundle",
+		               (unsigned long long)d->member_at);
 	return 0;
 }
 
@@ -286,12 +294,51 @@ static int inflate_more(lvb_dec *d)
 	}
 }
 
+/*
+ * A gzip member ended where a record may begin (version 2): start inflating
+ * the next member, if one follows.  0 when one began, 1 when the input
+ * ended, or an error.
+ */
+static int next_member(lvb_dec *d)
+{
+	int rc;
+	if (d->z.avail_in == 0 && !d->in_eof && (rc = read_in(d)))
+		return rc;
+	if (d->z.avail_in == 0)
+		return 1;
+	if (d->members >= LVB_MAX_MEMBERS)
+		return corrupt(d, "more than %u gzip members (one begins at compressed byte %llu)", LVB_MAX_MEMBERS,
+		               (unsigned long long)lvb_dec_zoffset(d));
+	if (check_pad(d))
+		return d->err;
+	if (inflateReset(&d->z) != Z_OK)
+		return corrupt(d, "internal: inflateReset failed");
+	memset(&d->head, 0, sizeof d->head);
+	d->head.extra = d->hextra;
+	d->head.extra_max = 1;
+	d->head.name = d->hname;
+	d->head.name_max = 1;
+	d->head.comment = d->hcomm;
+	d->head.comm_max = 1;
+	inflateGetHeader(&d->z, &d->head);
+	d->head_checked = 0;
+	d->zend = 0;
+	d->pad_kind = PAD_NONE;
+	d->member_at = lvb_dec_zoffset(d);
+	d->members++;
+	return 0;
+}
+
 /* Have at least need container bytes at out[opos]: 0, 1 when the gzip stream ended first, or an error. */
 static int fill(lvb_dec *d, size_t need)
 {
 	while (d->olen - d->opos < need) {
-		if (d->zend)
-			return 1;
+		if (d->zend) {
+			int rc = 1;
+			if (d->member_ok && d->olen == d->opos && (rc = next_member(d)) == 0)
+				continue;
+			return rc;
+		}
 		if (d->opos) {
 			memmove(d->out, d->out + d->opos, d->olen - d->opos);
 			d->olen -= d->opos;
@@ -341,9 +388,9 @@ int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 				return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the container header");
 			if (memcmp(d->out + d->opos, LVB_MAGIC, 8) != 0)
 				return corrupt(d, "not a licvault bundle (bad magic at byte 0 of the container)");
-			if (get_u32(d->out + d->opos + 8) != LVB_VERSION)
-				return corrupt(d, "container version %u, this licvault reads version %u",
-				               get_u32(d->out + d->opos + 8), LVB_VERSION);
+			d->version = get_u32(d->out + d->opos + 8);
+			if (d->version < 1 || d->version > LVB_VERSION)
+				return corrupt(d, "container version %u, this licvault reads versions 1 to %u", d->version, LVB_VERSION);
 			if (get_u32(d->out + d->opos + 12) != 0)
 				return corrupt(d, "unknown container flags %08x at byte 12", get_u32(d->out + d->opos + 12));
 			consume(d, LVB_HEADER_LEN);
@@ -351,7 +398,11 @@ int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 			break;
 		case S_TOP: {
 			uint64_t at = d->coff;
-			if ((rc = fill(d, 1)))
+			/* version 2: a gzip member may end between top-level records */
+			d->member_ok = d->version >= 2;
+			rc = fill(d, 1);
+			d->member_ok = 0;
+			if (rc)
 				return rc < 0 ? rc
 				              : corrupt(d, "truncated: the gzip stream ends at container byte %llu, before the end record",
 				                        (unsigned long long)at);
@@ -522,6 +573,8 @@ struct lvb_enc {
 	pthread_mutex_t mu;
 	pthread_cond_t to_worker, to_caller;
 	int started, quit, worker_done, worker_err;
+	int sync_init;                 /* mu and the conditions exist */
+	uint64_t member_in;            /* bytes put into the current gzip member */
 	/* caller state */
 	int in_obj, finished, err;
 	uint64_t obj_size, total, zout;
@@ -686,6 +739,7 @@ static int submit(lvb_enc *e, int final)
 static int put(lvb_enc *e, const void *p, size_t n)
 {
 	const unsigned char *s = p;
+	e->member_in += n;
 	while (n) {
 		size_t room = ENC_IN - e->inlen[e->cur];
 		size_t k = n < room ? n : room;
@@ -702,7 +756,7 @@ static int put(lvb_enc *e, const void *p, size_t n)
 	return 0;
 }
 
-int lvb_enc_new(lvb_enc **out, int level, int threaded, lvb_write_fn fn, void *ud)
+int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn fn, void *ud)
 {
 	if (level < 0 || level > 9)
 		return LV_E_INVALID_ARG;
@@ -736,20 +790,23 @@ int lvb_enc_new(lvb_enc **out, int level, int threaded, lvb_write_fn fn, void *u
 		if (pthread_mutex_init(&e->mu, NULL) || pthread_cond_init(&e->to_worker, NULL) ||
 		    pthread_cond_init(&e->to_caller, NULL))
 			goto nomem;
+		e->sync_init = 1;
 		if (pthread_create(&e->th, NULL, worker, e) != 0) {
 			/* no second thread: compress here */
 			e->threaded = 0;
 		} else
 			e->started = 1;
 	}
-	unsigned char h[LVB_HEADER_LEN];
-	memcpy(h, LVB_MAGIC, 8);
-	put_u32(h + 8, LVB_VERSION);
-	put_u32(h + 12, 0);
-	int rc = put(e, h, sizeof h);
-	if (rc) {
-		lvb_enc_free(e);
-		return rc;
+	if (header) {
+		unsigned char h[LVB_HEADER_LEN];
+		memcpy(h, LVB_MAGIC, 8);
+		put_u32(h + 8, LVB_VERSION);
+		put_u32(h + 12, 0);
+		int rc = put(e, h, sizeof h);
+		if (rc) {
+			lvb_enc_free(e);
+			return rc;
+		}
 	}
 	*out = e;
 	return 0;
@@ -763,7 +820,7 @@ void lvb_enc_free(lvb_enc *e)
 	if (!e)
 		return;
 	stop_worker(e);
-	if (e->threaded) {
+	if (e->sync_init) {
 		pthread_mutex_destroy(&e->mu);
 		pthread_cond_destroy(&e->to_worker);
 		pthread_cond_destroy(&e->to_caller);
@@ -843,6 +900,48 @@ int lvb_enc_end(lvb_enc *e)
 		return rc;
 	e->total += e->obj_size;
 	e->in_obj = 0;
+	return 0;
+}
+
+int lvb_enc_member(lvb_enc *e)
+{
+	if (e->err)
+		return e->err;
+	if (e->in_obj || e->finished)
+		return LV_E_INVALID_ARG;
+	if (!e->member_in)
+		return 0;
+	int rc = submit(e, 1);
+	if (rc)
+		return rc;
+	if (e->threaded) {
+		/* the worker ended with the member; the next members are small (a
+		 * manifest, the end record): compress them here */
+		stop_worker(e);
+		e->threaded = 0;
+		e->cur = 0;
+		e->inlen[0] = 0;
+	}
+	if (deflateReset(&e->z) != Z_OK || deflateSetHeader(&e->z, &e->gzh) != Z_OK)
+		return e->err = LV_E_IO;
+	e->member_in = 0;
+	return 0;
+}
+
+int lvb_enc_external(lvb_enc *e, const char *name, uint64_t size)
+{
+	if (e->err)
+		return e->err;
+	size_t n = strlen(name);
+	if (e->in_obj || e->finished || !lvb_name_ok(name, n))
+		return LV_E_INVALID_ARG;
+	for (unsigned i = 0; i < e->nobj; i++)
+		if (!strcmp(e->names[i], name))
+			return LV_E_EXISTS;
+	if (e->nobj >= LVB_MAX_OBJECTS)
+		return LV_E_NO_SPACE;
+	memcpy(e->names[e->nobj++], name, n + 1);
+	e->total += size;
 	return 0;
 }
 

@@ -6,7 +6,7 @@
  *
  * Uncompressed container, all integers big-endian:
  *
- *   header  "LVBUNDL\n" u32 version (1) u32 flags (0)
+ *   header  "LVBUNDL\n" u32 version (1 or 2) u32 flags (0)
  *   'O' u8 name_len name          an object begins (name: licvault-<16 hex>.pack or .manifest)
  *   'D' u32 len bytes[len]        object data, 1 <= len <= LVB_CHUNK_MAX
  *   'E' u64 size u32 crc32        the object ends: its size and the CRC-32 of its bytes
@@ -14,6 +14,12 @@
  *
  * Records at the top level are 'O' or 'Z'; inside an object 'D' or 'E'.
  * After 'Z' the gzip stream ends, and after the gzip stream, the file ends.
+ *
+ * Version 1 is one gzip member.  Version 2 may be several gzip members
+ * (RFC 1952 allows a series; gzip -t and gzip -dc read them as one
+ * stream), each ending between two top-level records: the writer puts the
+ * pack, compressed while the store is read, after the manifest, so that a
+ * reader meets the manifest first and streams the pack in one pass.
  */
 #ifndef LV_BUNDLE_CONTAINER_H
 #define LV_BUNDLE_CONTAINER_H
@@ -22,11 +28,12 @@
 #include <stdint.h>
 
 #define LVB_MAGIC "LVBUNDL\n"
-#define LVB_VERSION 1u
+#define LVB_VERSION 2u             /* written; 1 and 2 are read */
 #define LVB_HEADER_LEN 16u
 #define LVB_CHUNK_MAX (1u << 20)   /* largest 'D' record */
 #define LVB_MAX_OBJECTS 64u        /* a backup set has two */
 #define LVB_NAME_MAX 255u
+#define LVB_MAX_MEMBERS (LVB_MAX_OBJECTS + 2u) /* gzip members in a version 2 bundle */
 #define LVB_GZIP_OS 3              /* Unix, in the gzip header */
 
 /* A source of compressed bytes: 0 with *n (0 at the end), or a negative lv_error. */
@@ -72,6 +79,8 @@ const char *lvb_dec_why(const lvb_dec *d);
 /* Compressed bytes consumed so far / container bytes consumed so far. */
 uint64_t lvb_dec_zoffset(const lvb_dec *d);
 uint64_t lvb_dec_offset(const lvb_dec *d);
+/* The container's version, once its header was read (0 before). */
+uint32_t lvb_dec_version(const lvb_dec *d);
 
 /* ---- encoder ------------------------------------------------------------ */
 
@@ -81,13 +90,28 @@ typedef struct lvb_enc lvb_enc;
  * An encoder writing a gzip stream at `level` (0..9) to fn.  threaded:
  * compress on a second thread fed by a bounded queue of buffers; fn is
  * still called only on the caller's thread, from the calls below.
+ * header: begin with the container header; 0 for a part of a bundle whose
+ * header another encoder writes (see lvb_enc_external).
  */
-int lvb_enc_new(lvb_enc **out, int level, int threaded, lvb_write_fn fn, void *ud);
+int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn fn, void *ud);
 /* Free (stops the compressor thread; nothing more is written). NULL is a no-op. */
 void lvb_enc_free(lvb_enc *e);
 int lvb_enc_begin(lvb_enc *e, const char *name);
 int lvb_enc_write(lvb_enc *e, const void *buf, size_t len);
 int lvb_enc_end(lvb_enc *e);
+/*
+ * End the current gzip member between two objects and hand every byte to
+ * fn; the next record begins a new member.  A no-op when the member is
+ * empty.  The compressor thread, if any, is stopped: the rest is
+ * compressed on the caller's thread.
+ */
+int lvb_enc_member(lvb_enc *e);
+/*
+ * Count an object that another encoder wrote (whose members the caller
+ * puts into the output here, after lvb_enc_member): its name for the
+ * duplicate check, its size for the end record.
+ */
+int lvb_enc_external(lvb_enc *e, const char *name, uint64_t size);
 /* Write 'Z', finish the gzip stream and hand every byte to fn. */
 int lvb_enc_finish(lvb_enc *e);
 /* Object bytes and objects so far; compressed bytes handed to fn. */
