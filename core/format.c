@@ -157,8 +157,10 @@ static int in_fill(lv_in *in)
 		return 0;
 	size_t n = 0;
 	int rc = in->fn(in->src, in->buf, in->cap, &n);
-	if (rc)
+	if (rc) {
+		in->failed = 1;
 		return rc;
+	}
 	if (n > in->cap)
 		return LV_E_DRIVER_ABI; /* a driver returned more than asked */
 	in->pos = 0;
@@ -292,7 +294,7 @@ static int read_short_str(lv_manifest_reader *m, char *out, size_t cap, const ch
 
 static int truncated(lv_manifest_reader *m, int rc)
 {
-	if (rc == LV_E_BACKUP_CORRUPT && !m->why[0])
+	if (rc == LV_E_BACKUP_CORRUPT && !m->why[0] && !m->in.failed)
 		snprintf(m->why, sizeof m->why, "manifest truncated at byte %llu",
 		         (unsigned long long)m->in.offset);
 	return rc;

@@ -44,6 +44,7 @@ typedef struct lv_in {
 	size_t cap, pos, len;
 	uint64_t offset;     /* bytes consumed so far */
 	int eof;
+	int failed;          /* the source returned an error (described by it) */
 	uint32_t crc;        /* running CRC-32 of consumed bytes */
 } lv_in;
 

@@ -117,7 +117,7 @@ static int manifest_open(set_ctx *sc, lv_manifest_reader *m, obj_src *src)
 		rc = lv__manifest_begin(m, src_read, src, sc->man_size);
 	}
 	if (rc) {
-		if (rc == LV_E_BACKUP_CORRUPT)
+		if (rc == LV_E_BACKUP_CORRUPT && !m->in.failed)
 			corrupt(sc->run, sc->loc, sc->man_name, m->why);
 		lv__manifest_end(m);
 		close_obj(src);
@@ -127,7 +127,7 @@ static int manifest_open(set_ctx *sc, lv_manifest_reader *m, obj_src *src)
 
 static int manifest_fail(set_ctx *sc, lv_manifest_reader *m, int rc)
 {
-	if (rc == LV_E_BACKUP_CORRUPT)
+	if (rc == LV_E_BACKUP_CORRUPT && !m->in.failed) /* else the driver described it */
 		corrupt(sc->run, sc->loc, sc->man_name, m->why);
 	return rc;
 }
@@ -217,7 +217,7 @@ static int pack_walk(set_ctx *sc, record_cb cb, void *ud)
 		goto out;
 	unsigned char hdr[LV_PACK_HEADER_LEN];
 	if ((rc = lv__in_read(&pin, hdr, sizeof hdr))) {
-		if (rc == LV_E_BACKUP_CORRUPT)
+		if (rc == LV_E_BACKUP_CORRUPT && !pin.failed) /* not a container driver's own finding */
 			corrupt(run, loc, pname, "truncated in its header");
 		goto out;
 	}
@@ -293,7 +293,7 @@ static int pack_walk(set_ctx *sc, record_cb cb, void *ud)
 	rc = 0;
 	goto out;
 trunc:
-	if (rc == LV_E_BACKUP_CORRUPT) {
+	if (rc == LV_E_BACKUP_CORRUPT && !pin.failed) {
 		snprintf(why, sizeof why, "truncated at byte %llu (record of %s)", (unsigned long long)pin.offset, e.kid);
 		corrupt(run, loc, pname, why);
 	}

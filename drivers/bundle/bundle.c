@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,11 @@ struct lv_reader {
 	const unsigned char *pend;
 	size_t pend_len;
 	int obj_ended;            /* the object's end record was checked */
+	uint64_t obj_size;        /* its size, then */
 	int streaming;            /* the scan's stream: nothing may follow the pack */
 	int done;
+	struct ahead *ah;         /* the read-ahead thread, when there is one */
+	int ah_started, ah_sync;
 };
 
 static int is_pack(const char *name)
@@ -269,6 +273,8 @@ static int read_config(bundle *b)
 /* ---- open, close ------------------------------------------------------------ */
 
 static void reader_free(struct lv_reader *r);
+static void ahead_free(struct lv_reader *r);
+static void ahead_start(struct lv_reader *r);
 
 static void bundle_close(void *inst)
 {
@@ -649,6 +655,7 @@ static void reader_free(struct lv_reader *r)
 			*p = r->next;
 			break;
 		}
+	ahead_free(r); /* stops the thread before its decoder goes */
 	lvb_dec_free(r->dec);
 	if (r->ir)
 		b->iops->read_close(r->ir);
@@ -694,6 +701,8 @@ static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 		/* the pack of a version 2 bundle: go on with the scan's stream */
 		struct lv_reader *r = b->stream;
 		b->stream = NULL;
+		if (b->threaded)
+			ahead_start(r);
 		r->next = b->readers;
 		b->readers = r;
 		*out = r;
@@ -718,11 +727,312 @@ static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 			free(r);
 			return rc;
 		}
+		if (b->threaded)
+			ahead_start(r);
 	}
 	r->next = b->readers;
 	b->readers = r;
 	*out = r;
 	return 0;
+}
+
+/*
+ * The next event of an object's reader (inflating): data of the object at
+ * r->pend, or r->done once the object and the rest of the bundle checked
+ * out.  Calls no host service (the read-ahead thread runs it): an error is
+ * described in why (empty for an inner driver's error, described already).
+ */
+static int next_chunk(struct lv_reader *r, char *why, size_t cap)
+{
+	bundle *b = r->b;
+	const char *name = b->obj[r->idx].name;
+	lvb_event ev;
+	int rc = lvb_dec_next(r->dec, &ev);
+	if (rc) {
+		if (rc == LV_E_BACKUP_CORRUPT)
+			snprintf(why, cap, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(r->dec));
+		else if (rc == LV_E_NOMEM)
+			snprintf(why, cap, "bundle %s: %s", b->uri, lvb_dec_why(r->dec));
+		return rc;
+	}
+	if (r->obj_ended) {
+		/* the object is whole; its end is reported once the rest of the
+		 * bundle (end record, gzip trailers, end of file) checked out */
+		if (ev.type == LVB_EV_END)
+			r->done = 1;
+		else if (r->streaming && ev.type == LVB_EV_OBJECT) {
+			snprintf(why, cap, "bundle %s is corrupt: object %s at container byte %llu follows the pack %s, "
+			                   "which ends a version 2 bundle",
+			         b->uri, ev.name, (unsigned long long)lvb_dec_offset(r->dec), name);
+			return LV_E_BACKUP_CORRUPT;
+		}
+		return 0;
+	}
+	if (ev.type == LVB_EV_END || (ev.type == LVB_EV_OBJECT && ev.index > r->idx)) {
+		snprintf(why, cap, "bundle %s is corrupt: object %s is gone (the file changed?)", b->uri, name);
+		return LV_E_BACKUP_CORRUPT;
+	}
+	if (ev.index != r->idx)
+		return 0;
+	if (ev.type == LVB_EV_OBJECT && strcmp(ev.name, name) != 0) {
+		snprintf(why, cap, "bundle %s is corrupt: object %u is %s, it was %s (the file changed?)", b->uri, r->idx, ev.name, name);
+		return LV_E_BACKUP_CORRUPT;
+	}
+	if (ev.type == LVB_EV_DATA) {
+		r->pend = ev.data;
+		r->pend_len = ev.len;
+	} else if (ev.type == LVB_EV_OBJECT_END) {
+		r->obj_ended = 1; /* its size and CRC-32 checked */
+		r->obj_size = ev.size;
+	}
+	return 0;
+}
+
+/* ---- inflating ahead ----------------------------------------------------------
+ *
+ * A reader that inflates (the pack) does it on a second thread when threads
+ * are on, so that inflating overlaps the core's import.  The run's thread
+ * alone calls the inner driver: at each read it tops up a ring of
+ * compressed buffers, which the inflating thread consumes; inflated bytes
+ * come back in a ring of output buffers.  Memory: 2 MiB in, 4 MiB out.
+ */
+
+#define AH_NIN 8
+#define AH_IN_SIZE (256u * 1024u)
+#define AH_NOUT 4
+#define AH_OUT_SIZE (1u << 20)
+
+typedef struct ahead {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *in[AH_NIN];
+	size_t in_len[AH_NIN];
+	unsigned in_head, in_n;    /* full input buffers; in[in_head] is being inflated */
+	size_t in_off;             /* bytes of in[in_head] taken */
+	int in_eof, in_err;        /* the inner object ended / failed (the run's thread) */
+	unsigned char *out[AH_NOUT];
+	size_t out_len[AH_NOUT];
+	unsigned out_head, out_n;  /* full output buffers; out[out_head] is being handed out */
+	size_t out_off;            /* bytes of out[out_head] handed out */
+	int end, rc, quit;         /* the thread: the object and the bundle checked / failed / stop */
+	char why[700];
+} ahead;
+
+/* The inflating thread's source of compressed bytes: the input ring. */
+static int ahead_read(void *ud, void *buf, size_t cap, size_t *n)
+{
+	ahead *a = ud;
+	*n = 0;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		if (a->quit) {
+			pthread_mutex_unlock(&a->mu);
+			return LV_E_CANCELED;
+		}
+		if (a->in_n) {
+			size_t left = a->in_len[a->in_head] - a->in_off;
+			if (left) {
+				unsigned char *src = a->in[a->in_head] + a->in_off;
+				size_t k = left < cap ? left : cap;
+				a->in_off += k;
+				pthread_mutex_unlock(&a->mu);
+				memcpy(buf, src, k); /* the run's thread never writes a full buffer */
+				*n = k;
+				return 0;
+			}
+			a->in_head = (a->in_head + 1) % AH_NIN;
+			a->in_n--;
+			a->in_off = 0;
+			pthread_cond_broadcast(&a->cv);
+			continue;
+		}
+		if (a->in_err) {
+			int rc = a->in_err;
+			pthread_mutex_unlock(&a->mu);
+			return rc;
+		}
+		if (a->in_eof) {
+			pthread_mutex_unlock(&a->mu);
+			return 0;
+		}
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+}
+
+static void *ahead_main(void *p)
+{
+	struct lv_reader *r = p;
+	ahead *a = r->ah;
+	int ob = -1;
+	size_t olen = 0;
+	int rc = 0;
+	char why[700] = "";
+	while (!r->done) {
+		if ((rc = next_chunk(r, why, sizeof why)))
+			break;
+		while (r->pend_len || (r->done && ob >= 0)) {
+			if (ob < 0) {
+				pthread_mutex_lock(&a->mu);
+				while (a->out_n == AH_NOUT && !a->quit)
+					pthread_cond_wait(&a->cv, &a->mu);
+				int quit = a->quit;
+				ob = (int)((a->out_head + a->out_n) % AH_NOUT); /* free, and stays free until pushed */
+				pthread_mutex_unlock(&a->mu);
+				if (quit)
+					return NULL;
+				olen = 0;
+			}
+			size_t k = AH_OUT_SIZE - olen < r->pend_len ? AH_OUT_SIZE - olen : r->pend_len;
+			memcpy(a->out[ob] + olen, r->pend, k);
+			olen += k;
+			r->pend += k;
+			r->pend_len -= k;
+			if (olen == AH_OUT_SIZE || (r->done && !r->pend_len)) {
+				pthread_mutex_lock(&a->mu);
+				a->out_len[ob] = olen;
+				a->out_n++;
+				pthread_cond_broadcast(&a->cv);
+				pthread_mutex_unlock(&a->mu);
+				ob = -1;
+			}
+		}
+	}
+	if (ob >= 0 && olen) {
+		/* what was inflated before an error goes out first, as without the thread */
+		pthread_mutex_lock(&a->mu);
+		a->out_len[ob] = olen;
+		a->out_n++;
+		pthread_mutex_unlock(&a->mu);
+	}
+	pthread_mutex_lock(&a->mu);
+	if (rc) {
+		a->rc = rc;
+		memcpy(a->why, why, sizeof a->why);
+	} else
+		a->end = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static void ahead_free(struct lv_reader *r)
+{
+	ahead *a = r->ah;
+	if (!a)
+		return;
+	if (r->ah_started) {
+		pthread_mutex_lock(&a->mu);
+		a->quit = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+	}
+	if (r->ah_sync) {
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+	}
+	for (int i = 0; i < AH_NIN; i++)
+		free(a->in[i]);
+	for (int i = 0; i < AH_NOUT; i++)
+		free(a->out[i]);
+	free(a);
+	r->ah = NULL;
+}
+
+/* Inflate this reader's object on a second thread; without one, stay on this one. */
+static void ahead_start(struct lv_reader *r)
+{
+	ahead *a = calloc(1, sizeof *a);
+	if (!a)
+		return;
+	r->ah = a;
+	for (int i = 0; i < AH_NIN; i++)
+		if (!(a->in[i] = malloc(AH_IN_SIZE)))
+			goto no;
+	for (int i = 0; i < AH_NOUT; i++)
+		if (!(a->out[i] = malloc(AH_OUT_SIZE)))
+			goto no;
+	if (pthread_mutex_init(&a->mu, NULL))
+		goto no;
+	if (pthread_cond_init(&a->cv, NULL)) {
+		pthread_mutex_destroy(&a->mu);
+		goto no;
+	}
+	r->ah_sync = 1;
+	/* the decoder keeps what it buffered and reads the rest from the ring */
+	lvb_dec_set_source(r->dec, ahead_read, a);
+	if (pthread_create(&a->th, NULL, ahead_main, r) != 0) {
+		lvb_dec_set_source(r->dec, inner_read, r);
+		goto no;
+	}
+	r->ah_started = 1;
+	return;
+no:
+	ahead_free(r);
+}
+
+/* bundle_read with a read-ahead thread: feed it compressed bytes, take inflated ones. */
+static int ahead_take(struct lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	bundle *b = r->b;
+	ahead *a = r->ah;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		/* keep the input ring full: the thread inflates while the core works */
+		while (a->in_n < AH_NIN && !a->in_eof && !a->in_err && !a->end && !a->rc) {
+			unsigned slot = (a->in_head + a->in_n) % AH_NIN; /* free until pushed */
+			pthread_mutex_unlock(&a->mu);
+			size_t got = 0;
+			int rc = b->iops->read(r->ir, a->in[slot], AH_IN_SIZE, &got);
+			if (!rc && got > AH_IN_SIZE)
+				rc = b->host->set_error(b->h, LV_E_IO, "bundle %s: the inner driver returned more than asked", b->uri);
+			pthread_mutex_lock(&a->mu);
+			if (rc)
+				a->in_err = rc;
+			else if (!got)
+				a->in_eof = 1;
+			else {
+				a->in_len[slot] = got;
+				a->in_n++;
+			}
+			pthread_cond_broadcast(&a->cv);
+			if (rc) {
+				pthread_mutex_unlock(&a->mu);
+				return rc; /* described by the inner driver */
+			}
+		}
+		if (a->out_n) {
+			unsigned ob = a->out_head;
+			size_t k = a->out_len[ob] - a->out_off;
+			if (k > cap)
+				k = cap;
+			memcpy(buf, a->out[ob] + a->out_off, k);
+			a->out_off += k;
+			if (a->out_off == a->out_len[ob]) {
+				a->out_head = (a->out_head + 1) % AH_NOUT;
+				a->out_n--;
+				a->out_off = 0;
+				pthread_cond_broadcast(&a->cv);
+			}
+			pthread_mutex_unlock(&a->mu);
+			*n = k;
+			return 0;
+		}
+		if (a->rc) {
+			int rc = a->rc;
+			char why[700];
+			memcpy(why, a->why, sizeof why);
+			pthread_mutex_unlock(&a->mu);
+			return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc;
+		}
+		if (a->end) {
+			pthread_mutex_unlock(&a->mu);
+			b->obj[r->idx].size = r->obj_size;
+			return 0;
+		}
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
 }
 
 static int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
@@ -750,43 +1060,20 @@ static int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 		}
 		return 0;
 	}
+	if (r->ah)
+		return ahead_take(r, buf, cap, n);
 	unsigned events = 0;
 	while (!r->pend_len) {
-		if (r->done)
+		if (r->done) {
+			b->obj[r->idx].size = r->obj_size;
 			return 0;
+		}
 		if ((++events & 255) == 0 && b->host->canceled(b->h))
 			return LV_E_CANCELED;
-		lvb_event ev;
-		int rc = lvb_dec_next(r->dec, &ev);
+		char why[700] = "";
+		int rc = next_chunk(r, why, sizeof why);
 		if (rc)
-			return corrupt_error(b, rc, r->dec);
-		if (r->obj_ended) {
-			/* the object is whole; its end is reported once the rest of the
-			 * bundle (end record, gzip trailers, end of file) checked out */
-			if (ev.type == LVB_EV_END)
-				r->done = 1;
-			else if (r->streaming && ev.type == LVB_EV_OBJECT)
-				return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT,
-				                          "bundle %s is corrupt: object %s at container byte %llu follows the pack %s, "
-				                          "which ends a version 2 bundle",
-				                          b->uri, ev.name, (unsigned long long)lvb_dec_offset(r->dec), b->obj[r->idx].name);
-			continue;
-		}
-		if (ev.type == LVB_EV_END || (ev.type == LVB_EV_OBJECT && ev.index > r->idx))
-			return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "bundle %s is corrupt: object %s is gone (the file changed?)",
-			                          b->uri, b->obj[r->idx].name);
-		if (ev.index != r->idx)
-			continue;
-		if (ev.type == LVB_EV_OBJECT && strcmp(ev.name, b->obj[r->idx].name) != 0)
-			return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "bundle %s is corrupt: object %u is %s, it was %s (the file changed?)",
-			                          b->uri, r->idx, ev.name, b->obj[r->idx].name);
-		if (ev.type == LVB_EV_DATA) {
-			r->pend = ev.data;
-			r->pend_len = ev.len;
-		} else if (ev.type == LVB_EV_OBJECT_END) {
-			r->obj_ended = 1; /* its size and CRC-32 checked */
-			b->obj[r->idx].size = ev.size;
-		}
+			return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc;
 	}
 	size_t k = r->pend_len < cap ? r->pend_len : cap;
 	memcpy(buf, r->pend, k);

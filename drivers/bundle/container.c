@@ -142,6 +142,12 @@ void lvb_dec_free(lvb_dec *d)
 	free(d);
 }
 
+void lvb_dec_set_source(lvb_dec *d, lvb_read_fn fn, void *ud)
+{
+	d->fn = fn;
+	d->ud = ud;
+}
+
 const char *lvb_dec_why(const lvb_dec *d) { return d->why; }
 uint64_t lvb_dec_zoffset(const lvb_dec *d) { return d->zread - d->z.avail_in; }
 uint64_t lvb_dec_offset(const lvb_dec *d) { return d->coff; }

@@ -68,6 +68,8 @@ typedef struct lvb_event {
 /* A decoder reading compressed bytes from fn (called only from lvb_dec_next). */
 int lvb_dec_new(lvb_dec **out, lvb_read_fn fn, void *ud);
 void lvb_dec_free(lvb_dec *d);
+/* Read the rest from another source (what was read and not inflated yet stays). */
+void lvb_dec_set_source(lvb_dec *d, lvb_read_fn fn, void *ud);
 /*
  * The next event: 0 with *ev, LV_E_BACKUP_CORRUPT (lvb_dec_why says where
  * and why), LV_E_NOMEM, or the read function's error.  After an error or
