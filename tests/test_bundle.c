@@ -585,6 +585,32 @@ static void test_interrupted_keeps_old(void)
 	lv_store_free(s);
 }
 
+/* The pack is compressed into $TMPDIR: without a usable one the backup fails, naming it, and publishes nothing. */
+static void test_no_tmpdir(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("nt.db"), 50, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("nt/n.lvb"), 0, NULL), 0);
+	uLong before = file_crc(P("nt/n.lvb"));
+	char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	setenv("TMPDIR", P("nt-missing"), 1);
+	char msg[1024] = "";
+	int rc = run(ctx, s, BU("nt/n.lvb"), 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old);
+	CU_ASSERT_EQUAL(rc, LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "temporary file in"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "nt-missing"));
+	CU_ASSERT_EQUAL(file_crc(P("nt/n.lvb")), before);
+	char *ls = dir_entries(P("nt"));
+	CU_ASSERT_STRING_EQUAL(ls, "n.lvb ");
+	free(ls);
+	lv_store_free(s);
+}
+
 /* A canceled restore stops the read-ahead thread, changes nothing, and a second restore works. */
 static void test_canceled_restore(void)
 {
@@ -1021,6 +1047,7 @@ LV_SUITE(bundle, bundle, init, clean,
          {"BACKUP_EXISTS and overwrite", test_exists_overwrite},
          {"an interrupted backup keeps the old bundle", test_interrupted_keeps_old},
          {"a canceled restore changes nothing", test_canceled_restore},
+         {"no usable TMPDIR", test_no_tmpdir},
          {"URIs", test_bad_uris},
          {"level key", test_level_key},
          {"truncated bundles", test_truncated},
