@@ -431,9 +431,9 @@ static void test_gzip_compat(void)
 }
 
 /*
- * Version 2's members: they may end only between top-level records; the
- * pack ends the bundle; a version 1 bundle is one member.  Each is refused
- * by the restore (store unchanged) and by verify.
+ * Version 2's members: they may end only between two records; the pack
+ * ends the bundle; a version 1 bundle is one member.  Each is refused by the
+ * restore (store unchanged) and by verify.
  */
 static void test_members(void)
 {
@@ -449,17 +449,23 @@ static void test_members(void)
 	c_end(&m[2], 3, pack_len + 2 * man_len);
 	build_members("mb/after.lvb", m, 3);
 	expect_corrupt("mb/after.lvb", "object " "licvault-0000000000000002.manifest" " at container byte");
-	/* a member that ends inside an object */
-	cbuf whole = {0};
-	c_header_v(&whole, 2);
-	c_object(&whole, MAN1, man, man_len);
-	size_t cut = whole.n - 100;
-	cput(&m[0], whole.p, cut);
-	cput(&m[1], whole.p + cut, whole.n - cut);
-	c_object(&m[1], PACK1, pack, pack_len);
-	c_end(&m[1], 2, pack_len + man_len);
-	free(whole.p);
-	build_members("mb/inside.lvb", m, 2);
+	/* a member may end between two records of an object (after the 'O' record),
+	 * but not inside a record (here: inside the manifest's last data record) */
+	size_t cuts[2] = {16 + 2 + strlen(MAN1), 0};
+	const char *files[2] = {"mb/between.lvb", "mb/inside.lvb"};
+	for (int i = 0; i < 2; i++) {
+		cbuf whole = {0};
+		c_header_v(&whole, 2);
+		c_object(&whole, MAN1, man, man_len);
+		size_t cut = cuts[i] ? cuts[i] : whole.n - 100;
+		cput(&m[0], whole.p, cut);
+		cput(&m[1], whole.p + cut, whole.n - cut);
+		c_object(&m[1], PACK1, pack, pack_len);
+		c_end(&m[1], 2, pack_len + man_len);
+		free(whole.p);
+		build_members(files[i], m, 2);
+	}
+	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("mb/between.lvb"), NULL), 0);
 	char want[160];
 	snprintf(want, sizeof want, "truncated: the gzip stream ends inside object %s", MAN1);
 	expect_corrupt("mb/inside.lvb", want);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "licvault/driver.h"
@@ -73,8 +74,7 @@ struct lvb_dec {
 	int head_checked;
 	int in_eof, zend;
 	uint32_t version;          /* of the container header, once read */
-	int member_ok;             /* a gzip member may end here (version 2, between records) */
-	unsigned members;          /* gzip members begun */
+	int member_ok;             /* a gzip member may end here (version 2, between two records) */
 	uint64_t member_at;        /* compressed offset where the current member begins */
 	uint64_t zread;            /* compressed bytes read from fn */
 	uint64_t zbase;            /* offset of in[0] in the compressed input */
@@ -108,6 +108,19 @@ static int corrupt(lvb_dec *d, const char *fmt, ...)
 	return d->err = LV_E_BACKUP_CORRUPT;
 }
 
+/* Have zlib fill in the next gzip header; it sets a pointer to NULL when its field is absent. */
+static void arm_header(lvb_dec *d)
+{
+	memset(&d->head, 0, sizeof d->head);
+	d->head.extra = d->hextra;
+	d->head.extra_max = 1;
+	d->head.name = d->hname;
+	d->head.name_max = 1;
+	d->head.comment = d->hcomm;
+	d->head.comm_max = 1;
+	inflateGetHeader(&d->z, &d->head);
+}
+
 int lvb_dec_new(lvb_dec **out, lvb_read_fn fn, void *ud)
 {
 	lvb_dec *d = calloc(1, sizeof *d);
@@ -120,15 +133,7 @@ int lvb_dec_new(lvb_dec **out, lvb_read_fn fn, void *ud)
 		return LV_E_NOMEM;
 	}
 	d->zinit = 1;
-	/* presence of the optional fields: zlib sets a pointer to NULL when its field is absent */
-	d->head.extra = d->hextra;
-	d->head.extra_max = 1;
-	d->head.name = d->hname;
-	d->head.name_max = 1;
-	d->head.comment = d->hcomm;
-	d->head.comm_max = 1;
-	inflateGetHeader(&d->z, &d->head);
-	d->members = 1;
+	arm_header(d);
 	*out = d;
 	return 0;
 }
@@ -312,26 +317,15 @@ static int next_member(lvb_dec *d)
 		return rc;
 	if (d->z.avail_in == 0)
 		return 1;
-	if (d->members >= LVB_MAX_MEMBERS)
-		return corrupt(d, "more than %u gzip members (one begins at compressed byte %llu)", LVB_MAX_MEMBERS,
-		               (unsigned long long)lvb_dec_zoffset(d));
 	if (check_pad(d))
 		return d->err;
 	if (inflateReset(&d->z) != Z_OK)
 		return corrupt(d, "internal: inflateReset failed");
-	memset(&d->head, 0, sizeof d->head);
-	d->head.extra = d->hextra;
-	d->head.extra_max = 1;
-	d->head.name = d->hname;
-	d->head.name_max = 1;
-	d->head.comment = d->hcomm;
-	d->head.comm_max = 1;
-	inflateGetHeader(&d->z, &d->head);
+	arm_header(d);
 	d->head_checked = 0;
 	d->zend = 0;
 	d->pad_kind = PAD_NONE;
 	d->member_at = lvb_dec_zoffset(d);
-	d->members++;
 	return 0;
 }
 
@@ -404,7 +398,7 @@ int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 			break;
 		case S_TOP: {
 			uint64_t at = d->coff;
-			/* version 2: a gzip member may end between top-level records */
+			/* version 2: a gzip member may end between two records */
 			d->member_ok = d->version >= 2;
 			rc = fill(d, 1);
 			d->member_ok = 0;
@@ -466,7 +460,10 @@ int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 		case S_OBJ: {
 			uint64_t at = d->coff;
 			const char *name = d->names[d->nobj - 1];
-			if ((rc = fill(d, 1)))
+			d->member_ok = d->version >= 2;
+			rc = fill(d, 1);
+			d->member_ok = 0;
+			if (rc)
 				return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name, (unsigned long long)at);
 			unsigned char tag = d->out[d->opos];
 			if (tag == 'D') {
@@ -537,50 +534,41 @@ int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 /* ======================================================================== */
 /* Encoder                                                                  */
 
-#define ENC_IN (1u << 20)      /* an input buffer */
-#define ENC_NIN 3              /* input buffers: one filling, two queued */
-#define ENC_OUT (256u * 1024u) /* an output buffer */
-#define ENC_NOUT 8
+/*
+ * Each 1 MiB of container becomes a gzip member of its own, cut between two
+ * records, so members compress independently: on worker threads in
+ * parallel (pigz's idea, without its hand-written framing: zlib writes each
+ * member whole), or one after another on the caller's thread.  The caller
+ * alone calls fn, in the members' order.
+ */
+#define ENC_IN (1u << 20)      /* the container bytes of one member */
+#define ENC_JOBS_MAX 6         /* members in flight */
+#define ENC_WORKERS_MAX 4
 
-typedef struct ring {
-	int v[8];
-	unsigned head, n;
-} ring;
+enum { J_FREE, J_FILLING, J_READY, J_BUSY, J_DONE };
 
-static void ring_push(ring *r, int x)
-{
-	r->v[(r->head + r->n++) % 8] = x;
-}
-
-static int ring_pop(ring *r)
-{
-	int x = r->v[r->head];
-	r->head = (r->head + 1) % 8;
-	r->n--;
-	return x;
-}
+typedef struct enc_job {
+	unsigned char *in, *out;
+	size_t inlen, outlen;
+	int state, err;
+} enc_job;
 
 struct lvb_enc {
 	lvb_write_fn fn;
 	void *ud;
-	z_stream z;
-	int zinit;
+	int level;
 	gz_header gzh;
-	int threaded;
-	unsigned char *in[ENC_NIN];
-	size_t inlen[ENC_NIN];
-	int final[ENC_NIN];
-	unsigned char *out[ENC_NOUT];
-	size_t outlen[ENC_NOUT];
-	int cur;                       /* input buffer being filled */
-	/* queues, under mu when threaded */
-	ring in_ready, in_free, out_ready, out_free;
-	pthread_t th;
+	size_t outcap;                 /* deflateBound of ENC_IN with the header */
+	z_stream z;                    /* the caller's, when it compresses */
+	int zinit;
+	unsigned njobs, nworkers;
+	enc_job jobs[ENC_JOBS_MAX];
+	uint64_t head, tail;           /* members: the oldest not handed to fn, the one being filled */
+	pthread_t th[ENC_WORKERS_MAX];
+	unsigned started;
 	pthread_mutex_t mu;
 	pthread_cond_t to_worker, to_caller;
-	int started, quit, worker_done, worker_err;
-	int sync_init;                 /* mu and the conditions exist */
-	uint64_t member_in;            /* bytes put into the current gzip member */
+	int sync_init, quit;
 	/* caller state */
 	int in_obj, finished, err;
 	uint64_t obj_size, total, zout;
@@ -589,112 +577,66 @@ struct lvb_enc {
 	char names[LVB_MAX_OBJECTS][LVB_NAME_MAX + 1];
 };
 
-static int emit(lvb_enc *e, const unsigned char *p, size_t n)
+static enc_job *job_at(lvb_enc *e, uint64_t seq)
 {
-	if (!n)
-		return 0;
-	int rc = e->fn(e->ud, p, n);
-	if (rc)
-		return e->err = rc < 0 ? rc : LV_E_IO;
-	e->zout += n;
+	return &e->jobs[seq % e->njobs];
+}
+
+static int zinit(lvb_enc *e, z_stream *z)
+{
+	memset(z, 0, sizeof *z);
+	if (deflateInit2(z, e->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return LV_E_NOMEM;
 	return 0;
 }
 
-/* Single-threaded: deflate one input buffer on the caller's thread. */
-static int deflate_here(lvb_enc *e, const unsigned char *p, size_t n, int final)
+/* Compress one member: header (with its CRC), deflate, trailer. */
+static int compress_job(lvb_enc *e, z_stream *z, enc_job *j)
 {
-	e->z.next_in = (unsigned char *)p;
-	e->z.avail_in = (uInt)n;
-	for (;;) {
-		e->z.next_out = e->out[0];
-		e->z.avail_out = ENC_OUT;
-		int r = deflate(&e->z, final ? Z_FINISH : Z_NO_FLUSH);
-		if (r == Z_STREAM_ERROR)
-			return e->err = LV_E_IO;
-		int rc = emit(e, e->out[0], ENC_OUT - e->z.avail_out);
-		if (rc)
-			return rc;
-		if (final ? r == Z_STREAM_END : (e->z.avail_in == 0 && e->z.avail_out != 0))
-			return 0;
-	}
+	if (deflateReset(z) != Z_OK || deflateSetHeader(z, &e->gzh) != Z_OK)
+		return LV_E_IO;
+	z->next_in = j->in;
+	z->avail_in = (uInt)j->inlen;
+	z->next_out = j->out;
+	z->avail_out = (uInt)e->outcap;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END)
+		return LV_E_IO; /* cannot happen: the output holds deflateBound */
+	j->outlen = e->outcap - z->avail_out;
+	return 0;
 }
 
 static void *worker(void *p)
 {
 	lvb_enc *e = p;
-	int ob = -1;
+	z_stream z;
+	int zrc = zinit(e, &z);
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		while (!e->in_ready.n && !e->quit)
-			pthread_cond_wait(&e->to_worker, &e->mu);
-		if (e->quit)
-			break;
-		int ib = ring_pop(&e->in_ready);
-		int final = e->final[ib];
-		pthread_mutex_unlock(&e->mu);
-		e->z.next_in = e->in[ib];
-		e->z.avail_in = (uInt)e->inlen[ib];
-		int r = Z_OK;
-		for (;;) {
-			if (ob < 0) {
-				pthread_mutex_lock(&e->mu);
-				while (!e->out_free.n && !e->quit)
-					pthread_cond_wait(&e->to_worker, &e->mu);
-				if (e->quit)
-					goto out;
-				ob = ring_pop(&e->out_free);
-				pthread_mutex_unlock(&e->mu);
-				e->z.next_out = e->out[ob];
-				e->z.avail_out = ENC_OUT;
-			}
-			r = deflate(&e->z, final ? Z_FINISH : Z_NO_FLUSH);
-			if (r == Z_STREAM_ERROR) {
-				pthread_mutex_lock(&e->mu);
-				e->worker_err = 1;
-				pthread_cond_signal(&e->to_caller);
-				goto out;
-			}
-			if (e->z.avail_out == 0 || r == Z_STREAM_END) {
-				pthread_mutex_lock(&e->mu);
-				e->outlen[ob] = ENC_OUT - e->z.avail_out;
-				ring_push(&e->out_ready, ob);
-				pthread_cond_signal(&e->to_caller);
-				pthread_mutex_unlock(&e->mu);
-				ob = -1;
-			}
-			if (final ? r == Z_STREAM_END : e->z.avail_in == 0)
+		enc_job *j = NULL;
+		for (uint64_t q = e->head; q < e->tail && !j; q++)
+			if (job_at(e, q)->state == J_READY)
+				j = job_at(e, q);
+		if (!j) {
+			if (e->quit)
 				break;
+			pthread_cond_wait(&e->to_worker, &e->mu);
+			continue;
 		}
+		j->state = J_BUSY;
+		pthread_mutex_unlock(&e->mu);
+		int rc = zrc ? zrc : compress_job(e, &z, j);
 		pthread_mutex_lock(&e->mu);
-		ring_push(&e->in_free, ib);
-		if (final)
-			e->worker_done = 1;
-		pthread_cond_signal(&e->to_caller);
-		if (final)
-			break;
+		j->err = rc;
+		j->state = J_DONE;
+		pthread_cond_broadcast(&e->to_caller);
 	}
-out:
 	pthread_mutex_unlock(&e->mu);
+	if (!zrc)
+		deflateEnd(&z);
 	return NULL;
 }
 
-/* Called with mu held: hand the compressed buffers ready to fn (mu released meanwhile). */
-static int drain_locked(lvb_enc *e)
-{
-	while (e->out_ready.n) {
-		int ob = ring_pop(&e->out_ready);
-		pthread_mutex_unlock(&e->mu);
-		int rc = emit(e, e->out[ob], e->outlen[ob]);
-		pthread_mutex_lock(&e->mu);
-		ring_push(&e->out_free, ob);
-		pthread_cond_signal(&e->to_worker);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static void stop_worker(lvb_enc *e)
+static void stop_workers(lvb_enc *e)
 {
 	if (!e->started)
 		return;
@@ -702,64 +644,126 @@ static void stop_worker(lvb_enc *e)
 	e->quit = 1;
 	pthread_cond_broadcast(&e->to_worker);
 	pthread_mutex_unlock(&e->mu);
-	pthread_join(e->th, NULL);
+	for (unsigned i = 0; i < e->started; i++)
+		pthread_join(e->th[i], NULL);
 	e->started = 0;
 }
 
-/* The current input buffer is complete: compress it (or queue it), get the next. */
-static int submit(lvb_enc *e, int final)
+/*
+ * Hand the finished members at the head to fn, in order; with all, wait
+ * for every member submitted.  Called with mu held when threaded (released
+ * around fn and while waiting).
+ */
+static int drain(lvb_enc *e, int all, int need_free)
 {
-	int ib = e->cur;
-	e->final[ib] = final;
-	if (!e->threaded) {
-		int rc = deflate_here(e, e->in[ib], e->inlen[ib], final);
-		e->inlen[ib] = 0;
-		return rc;
-	}
-	int rc = 0;
-	pthread_mutex_lock(&e->mu);
-	ring_push(&e->in_ready, ib);
-	pthread_cond_signal(&e->to_worker);
-	e->cur = -1;
-	for (;;) {
-		if ((rc = drain_locked(e)))
-			break;
-		if (e->worker_err) {
-			rc = e->err = LV_E_IO;
-			break;
+	while (e->head < e->tail) {
+		enc_job *j = job_at(e, e->head);
+		if (j->state != J_DONE) {
+			int must = all || (need_free && e->tail - e->head == e->njobs);
+			if (!must)
+				return 0;
+			pthread_cond_wait(&e->to_caller, &e->mu);
+			continue;
 		}
-		if (final ? (e->worker_done && !e->out_ready.n) : e->in_free.n > 0)
-			break;
-		pthread_cond_wait(&e->to_caller, &e->mu);
+		if (j->err)
+			return e->err = j->err;
+		int rc = 0;
+		if (j->outlen) {
+			if (e->nworkers)
+				pthread_mutex_unlock(&e->mu);
+			rc = e->fn(e->ud, j->out, j->outlen);
+			if (e->nworkers)
+				pthread_mutex_lock(&e->mu);
+		}
+		if (rc)
+			return e->err = rc < 0 ? rc : LV_E_IO;
+		e->zout += j->outlen;
+		j->state = J_FREE;
+		e->head++;
 	}
-	if (!rc && !final) {
-		e->cur = ring_pop(&e->in_free);
-		e->inlen[e->cur] = 0;
+	return 0;
+}
+
+/* The member being filled is complete: compress it (here, or on a worker). */
+static int submit(lvb_enc *e)
+{
+	enc_job *j = job_at(e, e->tail);
+	if (j->state != J_FILLING || !j->inlen)
+		return 0;
+	if (!e->nworkers) {
+		int rc = compress_job(e, &e->z, j);
+		if (rc)
+			return e->err = rc;
+		j->state = J_DONE;
+		e->tail++;
+		return drain(e, 1, 0);
 	}
+	pthread_mutex_lock(&e->mu);
+	j->state = J_READY;
+	e->tail++;
+	pthread_cond_signal(&e->to_worker);
+	int rc = drain(e, 0, 1); /* what is done goes out; wait only for a free slot */
 	pthread_mutex_unlock(&e->mu);
-	if (rc)
-		stop_worker(e);
 	return rc;
 }
 
-static int put(lvb_enc *e, const void *p, size_t n)
+/* Every member submitted, compressed and handed to fn. */
+static int flush_all(lvb_enc *e)
 {
-	const unsigned char *s = p;
-	e->member_in += n;
-	while (n) {
-		size_t room = ENC_IN - e->inlen[e->cur];
-		size_t k = n < room ? n : room;
-		memcpy(e->in[e->cur] + e->inlen[e->cur], s, k);
-		e->inlen[e->cur] += k;
-		s += k;
-		n -= k;
-		if (e->inlen[e->cur] == ENC_IN) {
-			int rc = submit(e, 0);
-			if (rc)
-				return rc;
-		}
+	int rc = submit(e);
+	if (rc || !e->nworkers)
+		return rc;
+	pthread_mutex_lock(&e->mu);
+	rc = drain(e, 1, 0);
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/* Room for a record of need bytes in the member being filled (a record never straddles two). */
+static int reserve(lvb_enc *e, size_t need)
+{
+	enc_job *j = job_at(e, e->tail);
+	if (j->state == J_FILLING) {
+		if (ENC_IN - j->inlen >= need)
+			return 0;
+		if (!j->inlen)
+			return e->err = LV_E_INVALID_ARG; /* a record larger than a member: cannot happen */
+		int rc = submit(e);
+		if (rc)
+			return rc;
+		j = job_at(e, e->tail);
 	}
+	if (j->state != J_FREE)
+		return e->err = LV_E_IO; /* cannot happen: submit waited for a free slot */
+	if (!j->in && (!(j->in = malloc(ENC_IN)) || !(j->out = malloc(e->outcap))))
+		return e->err = LV_E_NOMEM;
+	j->inlen = 0;
+	j->outlen = 0;
+	j->err = 0;
+	j->state = J_FILLING;
 	return 0;
+}
+
+/* Append a whole record (header, then optional data) to the member being filled. */
+static int put_record(lvb_enc *e, const void *h, size_t hn, const void *data, size_t dn)
+{
+	int rc = reserve(e, hn + dn);
+	if (rc)
+		return rc;
+	enc_job *j = job_at(e, e->tail);
+	memcpy(j->in + j->inlen, h, hn);
+	if (dn)
+		memcpy(j->in + j->inlen + hn, data, dn);
+	j->inlen += hn + dn;
+	return 0;
+}
+
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 2)
+		return 1;
+	return n > ENC_WORKERS_MAX ? ENC_WORKERS_MAX : (unsigned)n;
 }
 
 int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn fn, void *ud)
@@ -771,44 +775,41 @@ int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn
 		return LV_E_NOMEM;
 	e->fn = fn;
 	e->ud = ud;
-	e->threaded = threaded;
-	int nin = threaded ? ENC_NIN : 1, nout = threaded ? ENC_NOUT : 1;
-	for (int i = 0; i < nin; i++)
-		if (!(e->in[i] = malloc(ENC_IN)))
-			goto nomem;
-	for (int i = 0; i < nout; i++)
-		if (!(e->out[i] = malloc(ENC_OUT)))
-			goto nomem;
-	if (deflateInit2(&e->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		goto nomem;
-	e->zinit = 1;
+	e->level = level;
 	e->gzh.time = 0;
 	e->gzh.os = LVB_GZIP_OS;
 	e->gzh.hcrc = 1; /* the header CRC: a flipped byte in the header is detected too */
+	if (zinit(e, &e->z))
+		goto nomem;
+	e->zinit = 1;
 	if (deflateSetHeader(&e->z, &e->gzh) != Z_OK)
 		goto nomem;
-	e->cur = 0;
+	e->outcap = deflateBound(&e->z, ENC_IN) + 64;
+	e->njobs = 1;
 	if (threaded) {
-		for (int i = 1; i < nin; i++)
-			ring_push(&e->in_free, i);
-		for (int i = 0; i < nout; i++)
-			ring_push(&e->out_free, i);
-		if (pthread_mutex_init(&e->mu, NULL) || pthread_cond_init(&e->to_worker, NULL) ||
-		    pthread_cond_init(&e->to_caller, NULL))
+		if (pthread_mutex_init(&e->mu, NULL))
 			goto nomem;
+		if (pthread_cond_init(&e->to_worker, NULL) || pthread_cond_init(&e->to_caller, NULL)) {
+			pthread_mutex_destroy(&e->mu);
+			goto nomem;
+		}
 		e->sync_init = 1;
-		if (pthread_create(&e->th, NULL, worker, e) != 0) {
-			/* no second thread: compress here */
-			e->threaded = 0;
-		} else
-			e->started = 1;
+		unsigned want = default_workers();
+		for (unsigned i = 0; i < want; i++)
+			if (pthread_create(&e->th[i], NULL, worker, e) == 0)
+				e->started++;
+		if (e->started) {
+			/* no more workers than started; two members more in flight keep them busy */
+			e->nworkers = e->started;
+			e->njobs = e->nworkers + 2;
+		}
 	}
 	if (header) {
 		unsigned char h[LVB_HEADER_LEN];
 		memcpy(h, LVB_MAGIC, 8);
 		put_u32(h + 8, LVB_VERSION);
 		put_u32(h + 12, 0);
-		int rc = put(e, h, sizeof h);
+		int rc = put_record(e, h, sizeof h, NULL, 0);
 		if (rc) {
 			lvb_enc_free(e);
 			return rc;
@@ -825,7 +826,7 @@ void lvb_enc_free(lvb_enc *e)
 {
 	if (!e)
 		return;
-	stop_worker(e);
+	stop_workers(e);
 	if (e->sync_init) {
 		pthread_mutex_destroy(&e->mu);
 		pthread_cond_destroy(&e->to_worker);
@@ -833,10 +834,10 @@ void lvb_enc_free(lvb_enc *e)
 	}
 	if (e->zinit)
 		deflateEnd(&e->z);
-	for (int i = 0; i < ENC_NIN; i++)
-		free(e->in[i]);
-	for (int i = 0; i < ENC_NOUT; i++)
-		free(e->out[i]);
+	for (unsigned i = 0; i < ENC_JOBS_MAX; i++) {
+		free(e->jobs[i].in);
+		free(e->jobs[i].out);
+	}
 	free(e);
 }
 
@@ -852,11 +853,10 @@ int lvb_enc_begin(lvb_enc *e, const char *name)
 			return LV_E_EXISTS;
 	if (e->nobj >= LVB_MAX_OBJECTS)
 		return LV_E_NO_SPACE;
-	unsigned char h[2 + LVB_NAME_MAX];
+	unsigned char h[2];
 	h[0] = 'O';
 	h[1] = (unsigned char)n;
-	memcpy(h + 2, name, n);
-	int rc = put(e, h, 2 + n);
+	int rc = put_record(e, h, 2, name, n);
 	if (rc)
 		return rc;
 	memcpy(e->names[e->nobj++], name, n + 1);
@@ -874,13 +874,22 @@ int lvb_enc_write(lvb_enc *e, const void *buf, size_t len)
 		return LV_E_INVALID_ARG;
 	const unsigned char *p = buf;
 	while (len) {
+		/* a data record fits the member being filled, or begins the next one */
+		enc_job *j = job_at(e, e->tail);
+		size_t room = j->state == J_FILLING ? ENC_IN - j->inlen : 0;
+		if (room < 5 + 4096 && room < 5 + len) {
+			int rc = reserve(e, ENC_IN);
+			if (rc)
+				return rc;
+			room = ENC_IN;
+		}
 		size_t k = len < LVB_CHUNK_MAX ? len : LVB_CHUNK_MAX;
+		if (k > room - 5)
+			k = room - 5;
 		unsigned char h[5];
 		h[0] = 'D';
 		put_u32(h + 1, (uint32_t)k);
-		int rc = put(e, h, 5);
-		if (!rc)
-			rc = put(e, p, k);
+		int rc = put_record(e, h, 5, p, k);
 		if (rc)
 			return rc;
 		e->obj_crc = (uint32_t)crc32(e->obj_crc, p, (uInt)k);
@@ -901,7 +910,7 @@ int lvb_enc_end(lvb_enc *e)
 	h[0] = 'E';
 	put_u64(h + 1, e->obj_size);
 	put_u32(h + 9, e->obj_crc);
-	int rc = put(e, h, sizeof h);
+	int rc = put_record(e, h, sizeof h, NULL, 0);
 	if (rc)
 		return rc;
 	e->total += e->obj_size;
@@ -915,23 +924,7 @@ int lvb_enc_member(lvb_enc *e)
 		return e->err;
 	if (e->in_obj || e->finished)
 		return LV_E_INVALID_ARG;
-	if (!e->member_in)
-		return 0;
-	int rc = submit(e, 1);
-	if (rc)
-		return rc;
-	if (e->threaded) {
-		/* the worker ended with the member; the next members are small (a
-		 * manifest, the end record): compress them here */
-		stop_worker(e);
-		e->threaded = 0;
-		e->cur = 0;
-		e->inlen[0] = 0;
-	}
-	if (deflateReset(&e->z) != Z_OK || deflateSetHeader(&e->z, &e->gzh) != Z_OK)
-		return e->err = LV_E_IO;
-	e->member_in = 0;
-	return 0;
+	return flush_all(e);
 }
 
 int lvb_enc_external(lvb_enc *e, const char *name, uint64_t size)
@@ -961,13 +954,13 @@ int lvb_enc_finish(lvb_enc *e)
 	h[0] = 'Z';
 	put_u32(h + 1, e->nobj);
 	put_u64(h + 5, e->total);
-	int rc = put(e, h, sizeof h);
+	int rc = put_record(e, h, sizeof h, NULL, 0);
 	if (!rc)
-		rc = submit(e, 1);
+		rc = flush_all(e);
 	if (rc)
 		return rc;
 	e->finished = 1;
-	stop_worker(e);
+	stop_workers(e);
 	return 0;
 }
 

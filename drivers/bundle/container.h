@@ -15,11 +15,12 @@
  * Records at the top level are 'O' or 'Z'; inside an object 'D' or 'E'.
  * After 'Z' the gzip stream ends, and after the gzip stream, the file ends.
  *
- * Version 1 is one gzip member.  Version 2 may be several gzip members
+ * Version 1 is one gzip member.  Version 2 is a series of gzip members
  * (RFC 1952 allows a series; gzip -t and gzip -dc read them as one
- * stream), each ending between two top-level records: the writer puts the
- * pack, compressed while the store is read, after the manifest, so that a
- * reader meets the manifest first and streams the pack in one pass.
+ * stream), each ending between two records: the writer cuts a member every
+ * MiB of container, so members compress in parallel, and puts the pack,
+ * compressed while the store is read, after the manifest, so that a reader
+ * meets the manifest first and streams the pack in one pass.
  */
 #ifndef LV_BUNDLE_CONTAINER_H
 #define LV_BUNDLE_CONTAINER_H
@@ -33,7 +34,6 @@
 #define LVB_CHUNK_MAX (1u << 20)   /* largest 'D' record */
 #define LVB_MAX_OBJECTS 64u        /* a backup set has two */
 #define LVB_NAME_MAX 255u
-#define LVB_MAX_MEMBERS (LVB_MAX_OBJECTS + 2u) /* gzip members in a version 2 bundle */
 #define LVB_GZIP_OS 3              /* Unix, in the gzip header */
 
 /* A source of compressed bytes: 0 with *n (0 at the end), or a negative lv_error. */
@@ -89,9 +89,10 @@ uint32_t lvb_dec_version(const lvb_dec *d);
 typedef struct lvb_enc lvb_enc;
 
 /*
- * An encoder writing a gzip stream at `level` (0..9) to fn.  threaded:
- * compress on a second thread fed by a bounded queue of buffers; fn is
- * still called only on the caller's thread, from the calls below.
+ * An encoder writing gzip members at `level` (0..9) to fn, one per MiB of
+ * container.  threaded: compress them on worker threads (one per CPU, at
+ * most 4), several at once; fn is still called only on the caller's thread,
+ * from the calls below, in order.
  * header: begin with the container header; 0 for a part of a bundle whose
  * header another encoder writes (see lvb_enc_external).
  */
@@ -102,10 +103,8 @@ int lvb_enc_begin(lvb_enc *e, const char *name);
 int lvb_enc_write(lvb_enc *e, const void *buf, size_t len);
 int lvb_enc_end(lvb_enc *e);
 /*
- * End the current gzip member between two objects and hand every byte to
- * fn; the next record begins a new member.  A no-op when the member is
- * empty.  The compressor thread, if any, is stopped: the rest is
- * compressed on the caller's thread.
+ * End the current gzip member and hand every byte so far to fn; the next
+ * record begins a new member.  A no-op when nothing is pending.
  */
 int lvb_enc_member(lvb_enc *e);
 /*
