@@ -1,5 +1,5 @@
 set terminal png size 900,550 font ",9" noenhanced
-set output '/tmp/bench-final/rss.png'
+set output 'bench/results/run-final3/rss.png'
 set title "licvault peak RSS against store size (/usr/bin/time -v)"
 set xlabel "licenses in the store"
 set ylabel "MiB"
@@ -8,4 +8,4 @@ set yrange [0:40]
 set xtics ("10,000" 10000, "100,000" 100000)
 set key outside right
 set grid
-plot for [i=2:14] '/tmp/bench-final/rss.dat' using 1:i with linespoints title columnheader(i), 32 with lines dt 2 lc rgb "red" title "32 MiB target"
+plot for [i=2:14] 'bench/results/run-final3/rss.dat' using 1:i with linespoints title columnheader(i), 32 with lines dt 2 lc rgb "red" title "32 MiB target"

@@ -1,5 +1,5 @@
 set terminal pngcairo size 1100,792 font ",9" noenhanced
-set output '/tmp/bench-final/times.png'
+set output 'bench/results/run-final3/times.png'
 set title "licvault (blue) against its peers (orange): median wall time, bars = min-max, 100,000 licenses"
 set xlabel "seconds"
 set style fill solid 0.8
@@ -7,5 +7,5 @@ set ytics nomirror
 set yrange [-1:*] reverse
 set grid xtics
 unset key
-plot '/tmp/bench-final/times.dat' using (0):1:(0):3:($1-0.35):($1+0.35):($6==1?0x3070c0:0xe08030):ytic(2) with boxxyerror lc rgb variable, \
+plot 'bench/results/run-final3/times.dat' using (0):1:(0):3:($1-0.35):($1+0.35):($6==1?0x3070c0:0xe08030):ytic(2) with boxxyerror lc rgb variable, \
      '' using 3:1:4:5 with xerrorbars lc rgb "black" pt -1
