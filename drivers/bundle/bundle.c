@@ -1384,7 +1384,7 @@ static const lv_driver_key bundle_keys[] = {
 static const lv_driver bundle_driver = {
 	LV_DRIVER_INIT_HEADER,
 	.name = "bundle",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.schemes = bundle_schemes,
 	.ops = &bundle_ops,
 	.keys = bundle_keys,
