@@ -1377,7 +1377,7 @@ static const char *const bundle_schemes[] = {"bundle", NULL};
 
 static const lv_driver_key bundle_keys[] = {
 	{"level", LV_KEY_INT, "1", "gzip compression level, 0 (store) to 9 (smallest)", 0, 9, NULL, 0},
-	{"threads", LV_KEY_BOOL, "yes", "compress (backup) and inflate (restore, verify) on a second thread", 0, 0, NULL, 0},
+	{"threads", LV_KEY_BOOL, "yes", "compress (backup) on worker threads, inflate (restore, verify) on a second thread", 0, 0, NULL, 0},
 	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
 };
 
