@@ -430,6 +430,17 @@ static void test_gzip_compat(void)
 	lv_store_free(s);
 }
 
+/* Two members: the header and the first object; the second object and the end record. */
+static void build_two(const char *file, uint32_t version, int pack_first)
+{
+	cbuf m[2] = {{0}};
+	c_header_v(&m[0], version);
+	c_object(&m[0], pack_first ? PACK1 : MAN1, pack_first ? pack : man, pack_first ? pack_len : man_len);
+	c_object(&m[1], pack_first ? MAN1 : PACK1, pack_first ? man : pack, pack_first ? man_len : pack_len);
+	c_end(&m[1], 2, pack_len + man_len);
+	build_members(file, m, 2);
+}
+
 /*
  * Version 2's members: they may end only between two records; the pack
  * ends the bundle; a version 1 bundle is one member.  Each is refused by the
@@ -481,12 +492,11 @@ static void test_members(void)
 	build_members("mb/noend.lvb", m, 2);
 	expect_corrupt("mb/noend.lvb", "before the end record");
 	/* version 1 is one member: the container ends with it */
-	c_header_v(&m[0], 1);
-	c_object(&m[0], MAN1, man, man_len);
-	c_object(&m[1], PACK1, pack, pack_len);
-	c_end(&m[1], 2, pack_len + man_len);
-	build_members("mb/v1.lvb", m, 2);
+	build_two("mb/v1.lvb", 1, 0);
 	expect_corrupt("mb/v1.lvb", "before the end record");
+	/* version 2 with the pack first: the pack is streamed, so no manifest is found */
+	build_two("mb/packfirst.lvb", 2, 1);
+	expect_corrupt("mb/packfirst.lvb", "has no manifest");
 	/* a version this reader does not know */
 	c_header_v(&m[0], 3);
 	c_object(&m[0], MAN1, man, man_len);
@@ -507,11 +517,7 @@ static void test_members(void)
 	memset(&m[1], 0, sizeof m[1]);
 	expect_corrupt("mb/nohcrc.lvb", "has no header CRC (FHCRC)");
 	/* the same bundle with the header CRC in every member restores */
-	c_header_v(&m[0], 2);
-	c_object(&m[0], MAN1, man, man_len);
-	c_object(&m[1], PACK1, pack, pack_len);
-	c_end(&m[1], 2, pack_len + man_len);
-	build_members("mb/good.lvb", m, 2);
+	build_two("mb/good.lvb", 2, 0);
 	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("mb/good.lvb"), NULL), 0);
 }
 

@@ -5,7 +5,7 @@
  *   bundle:///abs/x.lvb  the same as bundle+file:///abs/x.lvb
  *
  * Writing: the objects the core writes (pack, then manifest) are framed into
- * the container and compressed (on a second thread, see container.c) into
+ * the container and compressed (on worker threads, see container.c) into
  * ONE inner object, written through the inner driver and committed in
  * sync(), at the end of a successful backup: a failed or canceled run
  * aborts the inner temporary and leaves the old bundle as it was.
@@ -30,7 +30,7 @@
  * record, the gzip trailers and the end of the file were checked.  A
  * version 1 bundle (the pack first) is scanned whole and its pack read by
  * inflating it again.  Memory stays flat: one inflate window and a few
- * buffers per reader.
+ * buffers per reader, and the read-ahead rings for the pack's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -431,11 +431,11 @@ static int scan(bundle *b)
 			b->host->set_error(b->h, b->scan_rc, "%s", b->scan_why);
 		return b->scan_rc;
 	}
-	b->scanned = 1;
 	int writing = (b->flags & LV_OPEN_WRITE) != 0;
 	struct lv_reader *r = calloc(1, sizeof *r);
 	if (!r)
-		return LV_E_NOMEM; /* not remembered: a later call may try again */
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri); /* not remembered */
+	b->scanned = 1;
 	r->b = b;
 	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
 	if (rc) {
@@ -452,7 +452,8 @@ static int scan(bundle *b)
 	}
 	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
 		reader_free(r);
-		return b->scan_rc = rc;
+		b->scanned = 0; /* out of memory: not remembered, a later call may try again */
+		return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
 	}
 	lvb_dec *d = r->dec;
 	bobj *cur = NULL;
@@ -477,14 +478,14 @@ static int scan(bundle *b)
 			snprintf(cur->name, sizeof cur->name, "%s", ev.name);
 			cur->size = UINT64_MAX;
 			if (is_pack(ev.name)) {
-				if (ev.index > 0) {
-					/* a version 2 bundle: the pack comes last; stop here, and
+				if (lvb_dec_version(d) >= 2) {
+					/* version 2: the pack is the last object; stop here, and
 					 * let the pack's reader go on with this stream */
 					r->idx = ev.index;
 					r->streaming = 1;
 					break;
 				}
-				/* version 1: the pack first, read later by inflating again */
+				/* version 1 (the pack first): read later by inflating again */
 			} else if (!writing && spool_open(b) == 0) {
 				/* the manifest is read before the pack and more than once: keep it */
 				cur->spooled = 1;
@@ -725,7 +726,7 @@ static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 		if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
 			b->iops->read_close(r->ir);
 			free(r);
-			return rc;
+			return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
 		}
 		if (b->threaded)
 			ahead_start(r);
@@ -761,9 +762,11 @@ static int next_chunk(struct lv_reader *r, char *why, size_t cap)
 		if (ev.type == LVB_EV_END)
 			r->done = 1;
 		else if (r->streaming && ev.type == LVB_EV_OBJECT) {
+			/* the offset of its 'O' record, which the decoder has consumed */
+			uint64_t at = lvb_dec_offset(r->dec) - 2 - strlen(ev.name);
 			snprintf(why, cap, "bundle %s is corrupt: object %s at container byte %llu follows the pack %s, "
 			                   "which ends a version 2 bundle",
-			         b->uri, ev.name, (unsigned long long)lvb_dec_offset(r->dec), name);
+			         b->uri, ev.name, (unsigned long long)at, name);
 			return LV_E_BACKUP_CORRUPT;
 		}
 		return 0;
@@ -1189,10 +1192,16 @@ static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, 
 		if ((b->pfd = tmp_open()) < 0)
 			return b->host->set_error(b->h, LV_E_IO, "bundle %s: cannot create a temporary file in %s for the compressed pack: %s",
 			                          b->uri, tmp_dir(), strerror(errno));
-		if ((rc = lvb_enc_new(&b->penc, b->level, b->threaded, 0, temp_write, b)))
-			return enc_error(b, rc, "starting", name);
-		if ((rc = lvb_enc_begin(b->penc, name)))
+		if ((rc = lvb_enc_new(&b->penc, b->level, b->threaded, 0, temp_write, b)) ||
+		    (rc = lvb_enc_begin(b->penc, name))) {
+			/* no half-built pack: this bundle is never published */
+			lvb_enc_free(b->penc);
+			b->penc = NULL;
+			close(b->pfd);
+			b->pfd = -1;
+			b->broken = 1;
 			return enc_error(b, rc, "beginning", name);
+		}
 		snprintf(b->pname, sizeof b->pname, "%s", name);
 	} else {
 		if ((rc = main_begin(b, size_hint)))

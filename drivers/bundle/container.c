@@ -611,14 +611,12 @@ static void *worker(void *p)
 	z_stream z;
 	int zrc = zinit(e, &z);
 	pthread_mutex_lock(&e->mu);
-	for (;;) {
+	while (!e->quit) { /* quit: the encoder is freed; what is queued is dropped */
 		enc_job *j = NULL;
 		for (uint64_t q = e->head; q < e->tail && !j; q++)
 			if (job_at(e, q)->state == J_READY)
 				j = job_at(e, q);
 		if (!j) {
-			if (e->quit)
-				break;
 			pthread_cond_wait(&e->to_worker, &e->mu);
 			continue;
 		}
@@ -796,7 +794,7 @@ int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn
 		e->sync_init = 1;
 		unsigned want = default_workers();
 		for (unsigned i = 0; i < want; i++)
-			if (pthread_create(&e->th[i], NULL, worker, e) == 0)
+			if (pthread_create(&e->th[e->started], NULL, worker, e) == 0)
 				e->started++;
 		if (e->started) {
 			/* no more workers than started; two members more in flight keep them busy */

@@ -97,7 +97,7 @@ typedef struct lvb_enc lvb_enc;
  * header another encoder writes (see lvb_enc_external).
  */
 int lvb_enc_new(lvb_enc **out, int level, int threaded, int header, lvb_write_fn fn, void *ud);
-/* Free (stops the compressor thread; nothing more is written). NULL is a no-op. */
+/* Free (stops the worker threads; nothing more is written). NULL is a no-op. */
 void lvb_enc_free(lvb_enc *e);
 int lvb_enc_begin(lvb_enc *e, const char *name);
 int lvb_enc_write(lvb_enc *e, const void *buf, size_t len);
