@@ -7,7 +7,10 @@
  * (whole buffers or small pieces), as inner drivers return short reads.  When
  * that byte has bit 7 set (a bundle starts with 0x1f, so it never does), the
  * rest is an uncompressed container that is gzipped here first, so mutations
- * reach the record parser instead of breaking the deflate stream.
+ * reach the record parser instead of breaking the deflate stream; with bit 6
+ * set too, it is cut into gzip members every 2^(2 + bits 2-5) bytes (a
+ * version 2 bundle is a series of members that may end only between two
+ * records), so the member boundaries meet records at every place.
  * Every input must end in END or in an error with a reason; nothing may
  * crash, leak or read out of bounds, and the output must stay within what
  * the records declared.
@@ -73,6 +76,32 @@ static uint8_t *gzip_it(const uint8_t *p, size_t n, size_t *out_len)
 	return o;
 }
 
+/* The container as gzip members of `stride` bytes each, end to end. */
+static uint8_t *gzip_members(const uint8_t *p, size_t n, size_t stride, size_t *out_len)
+{
+	uint8_t *all = NULL;
+	size_t len = 0;
+	for (size_t off = 0; off < n || off == 0; off += stride) {
+		size_t k = n - off < stride ? n - off : stride;
+		size_t m = 0;
+		uint8_t *one = gzip_it(p + off, k, &m);
+		uint8_t *grown = one ? realloc(all, len + m) : NULL;
+		if (!grown) {
+			free(one);
+			free(all);
+			return NULL;
+		}
+		all = grown;
+		memcpy(all + len, one, m);
+		len += m;
+		free(one);
+		if (!n)
+			break;
+	}
+	*out_len = len;
+	return all;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t pieces[4] = {0, 1, 7, 4096};
@@ -80,7 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t piece = size ? pieces[data[0] & 3] : 0;
 	if (size && (data[0] & 0x80)) {
 		size_t n = 0;
-		if (!(own = gzip_it(data + 1, size - 1, &n)))
+		size_t stride = (size_t)4 << ((data[0] >> 2) & 15);
+		own = data[0] & 0x40 ? gzip_members(data + 1, size - 1, stride, &n) : gzip_it(data + 1, size - 1, &n);
+		if (!own)
 			return 0;
 		data = own;
 		size = n;
