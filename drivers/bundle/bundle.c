@@ -398,21 +398,28 @@ static int spool_open(bundle *b)
 	return 0;
 }
 
+/* Append n bytes at *off of a temporary file: 0, or an errno (ENOSPC for a write of 0). */
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t *off)
+{
+	const unsigned char *p = buf;
+	while (n) {
+		ssize_t k = pwrite(fd, p, n, (off_t)*off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? errno : ENOSPC;
+		p += k;
+		n -= (size_t)k;
+		*off += (uint64_t)k;
+	}
+	return 0;
+}
+
 static int spool_write(bundle *b, const unsigned char *p, size_t n)
 {
 	if (b->spool_len + n > BUNDLE_SPOOL_MAX)
 		return -1;
-	while (n) {
-		ssize_t k = pwrite(b->spool_fd, p, n, (off_t)b->spool_len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-		b->spool_len += (uint64_t)k;
-	}
-	return 0;
+	return pwrite_all(b->spool_fd, p, n, &b->spool_len) ? -1 : 0;
 }
 
 static int corrupt_error(bundle *b, int rc, lvb_dec *d)
@@ -1107,23 +1114,13 @@ static int inner_write(void *ud, const void *buf, size_t len)
 static int temp_write(void *ud, const void *buf, size_t len)
 {
 	bundle *b = ud;
-	const unsigned char *p = buf;
-	while (len) {
-		ssize_t k = pwrite(b->pfd, p, len, (off_t)b->plen);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			int e = k < 0 ? errno : ENOSPC;
-			b->described = 1;
-			return b->host->set_error(b->h, e == ENOSPC || e == EDQUOT ? LV_E_NO_SPACE : LV_E_IO,
-			                          "bundle %s: writing the compressed pack to a temporary file in %s failed: %s",
-			                          b->uri, tmp_dir(), strerror(e));
-		}
-		p += k;
-		len -= (size_t)k;
-		b->plen += (uint64_t)k;
-	}
-	return 0;
+	int e = pwrite_all(b->pfd, buf, len, &b->plen);
+	if (!e)
+		return 0;
+	b->described = 1;
+	return b->host->set_error(b->h, e == ENOSPC || e == EDQUOT ? LV_E_NO_SPACE : LV_E_IO,
+	                          "bundle %s: writing the compressed pack to a temporary file in %s failed: %s",
+	                          b->uri, tmp_dir(), strerror(e));
 }
 
 static int enc_error(bundle *b, int rc, const char *what, const char *name)

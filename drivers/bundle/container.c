@@ -839,23 +839,29 @@ void lvb_enc_free(lvb_enc *e)
 	free(e);
 }
 
-int lvb_enc_begin(lvb_enc *e, const char *name)
+/* May an object of this name come next?  0, or why not. */
+static int name_free(const lvb_enc *e, const char *name)
 {
 	if (e->err)
 		return e->err;
-	size_t n = strlen(name);
-	if (e->in_obj || e->finished || !lvb_name_ok(name, n))
+	if (e->in_obj || e->finished || !lvb_name_ok(name, strlen(name)))
 		return LV_E_INVALID_ARG;
 	for (unsigned i = 0; i < e->nobj; i++)
 		if (!strcmp(e->names[i], name))
 			return LV_E_EXISTS;
-	if (e->nobj >= LVB_MAX_OBJECTS)
-		return LV_E_NO_SPACE;
+	return e->nobj >= LVB_MAX_OBJECTS ? LV_E_NO_SPACE : 0;
+}
+
+int lvb_enc_begin(lvb_enc *e, const char *name)
+{
+	int rc = name_free(e, name);
+	if (rc)
+		return rc;
+	size_t n = strlen(name);
 	unsigned char h[2];
 	h[0] = 'O';
 	h[1] = (unsigned char)n;
-	int rc = put_record(e, h, 2, name, n);
-	if (rc)
+	if ((rc = put_record(e, h, 2, name, n)))
 		return rc;
 	memcpy(e->names[e->nobj++], name, n + 1);
 	e->in_obj = 1;
@@ -927,17 +933,10 @@ int lvb_enc_member(lvb_enc *e)
 
 int lvb_enc_external(lvb_enc *e, const char *name, uint64_t size)
 {
-	if (e->err)
-		return e->err;
-	size_t n = strlen(name);
-	if (e->in_obj || e->finished || !lvb_name_ok(name, n))
-		return LV_E_INVALID_ARG;
-	for (unsigned i = 0; i < e->nobj; i++)
-		if (!strcmp(e->names[i], name))
-			return LV_E_EXISTS;
-	if (e->nobj >= LVB_MAX_OBJECTS)
-		return LV_E_NO_SPACE;
-	memcpy(e->names[e->nobj++], name, n + 1);
+	int rc = name_free(e, name);
+	if (rc)
+		return rc;
+	memcpy(e->names[e->nobj++], name, strlen(name) + 1);
 	e->total += size;
 	return 0;
 }
