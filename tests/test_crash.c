@@ -33,7 +33,6 @@ static const char *const target_kids[] = {"own-1", "own-2", "kid-000001"};
 #define copy_dir(from, to) t_copy_dir((from), (to), 1)
 
 static char *dir;
-static int own_dir;
 static char drvdir[600];
 static lv_context *ctx;
 static unsigned long dig_t0, dig_old, dig_new;
@@ -86,11 +85,7 @@ static int bundle_built(void)
 static int init(void)
 {
 	verbose = getenv("LV_TEST_VERBOSE") != NULL;
-	char shm[] = "/dev/shm/lvcrash-XXXXXX";
-	if (!getenv("LV_TEST_KEEP") && mkdtemp(shm))
-		dir = strdup(shm), own_dir = 1;
-	else
-		dir = t_tmpdir();
+	dir = t_tmpdir_fast("lvcrash");
 	if (!dir)
 		return 1;
 	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
@@ -141,8 +136,6 @@ static int init(void)
 static int clean(void)
 {
 	lv_context_free(ctx);
-	if (own_dir)
-		t_rmrf(dir);
 	free(dir);
 	return 0;
 }

@@ -40,7 +40,6 @@ static const char *const target_kids[] = {"own-1", "own-2", "kid-000001"};
 #define copy_dir(from, to) t_copy_dir((from), (to), 0)
 
 static char *dir;      /* everything of this suite */
-static int own_dir;    /* made here (in /dev/shm): removed by clean() */
 static char drvdir[600];
 static lv_context *ctx;
 static unsigned long dig_t0, dig_old, dig_new;  /* target store as made; after restoring old / new */
@@ -176,11 +175,7 @@ static int init(void)
 {
 	verbose = getenv("LV_TEST_VERBOSE") != NULL;
 	/* tmpfs when there is one: the sweeps are about logic, and every commit fsyncs */
-	char shm[] = "/dev/shm/lvfaults-XXXXXX";
-	if (!getenv("LV_TEST_KEEP") && mkdtemp(shm))
-		dir = strdup(shm), own_dir = 1;
-	else
-		dir = t_tmpdir();
+	dir = t_tmpdir_fast("lvfaults");
 	if (!dir)
 		return 1;
 	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
@@ -224,8 +219,6 @@ static int init(void)
 static int clean(void)
 {
 	lv_context_free(ctx);
-	if (own_dir)
-		t_rmrf(dir);
 	free(dir);
 	return 0;
 }

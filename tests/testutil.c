@@ -27,11 +27,11 @@ static void cleanup_tmp(void)
 	free(tmpdirs);
 }
 
-char *t_tmpdir(void)
+/* A new directory BASE/PREFIX-XXXXXX, removed at exit (unless LV_TEST_KEEP). */
+static char *scratch_in(const char *base, const char *prefix)
 {
-	const char *base = getenv("TMPDIR");
 	char tmpl[512];
-	snprintf(tmpl, sizeof tmpl, "%s/lvtest-XXXXXX", base && *base ? base : "/tmp");
+	snprintf(tmpl, sizeof tmpl, "%s/%s-XXXXXX", base, prefix);
 	char *d = mkdtemp(tmpl);
 	if (!d)
 		return NULL;
@@ -40,6 +40,18 @@ char *t_tmpdir(void)
 	tmpdirs = realloc(tmpdirs, (n_tmpdirs + 1) * sizeof *tmpdirs);
 	tmpdirs[n_tmpdirs++] = strdup(d);
 	return strdup(d);
+}
+
+char *t_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	return scratch_in(base && *base ? base : "/tmp", "lvtest");
+}
+
+char *t_tmpdir_fast(const char *prefix)
+{
+	char *d = getenv("LV_TEST_KEEP") ? NULL : scratch_in("/dev/shm", prefix);
+	return d ? d : t_tmpdir();
 }
 
 char *t_suite_dir;

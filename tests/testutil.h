@@ -30,6 +30,12 @@ void lv_test_register(lv_test_suite *s);
 
 /* A fresh temporary directory under $TMPDIR (removed at exit unless LV_TEST_KEEP). */
 char *t_tmpdir(void);
+/*
+ * A scratch directory on tmpfs (/dev/shm/PREFIX-XXXXXX) for suites whose
+ * sweeps fsync at every step, or t_tmpdir() when there is none or with
+ * LV_TEST_KEEP (kept, to look at); removed at exit otherwise.
+ */
+char *t_tmpdir_fast(const char *prefix);
 /* A suite's scratch directory: LV_SUITE(..., t_suite_dir_init, t_suite_dir_clean, ...). */
 extern char *t_suite_dir;
 int t_suite_dir_init(void);

@@ -52,5 +52,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		lv_context_free(ctx);
 	}
+	unlink(path); /* nothing left in /dev/shm when the run ends */
 	return 0;
 }

@@ -49,5 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lv_license_free(l);
 	} else if (!err[0])
 		abort(); /* every refusal names the problem */
+	unlink(path); /* nothing left in /dev/shm when the run ends */
+	unlink(path2);
 	return 0;
 }
