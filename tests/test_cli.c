@@ -131,7 +131,7 @@ static void test_usage_and_codes(void)
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "drivers"), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "file "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ABI 1.0"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ABI 1.1"));
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "drivers -v"), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "driver search path, in order:"));
