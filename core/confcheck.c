@@ -3,149 +3,129 @@
  * loaded drivers' declared keys.
  */
 #include "location.h"
+#include "uri.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *core_keys_licvault[] = {"store", "driver_path", NULL};
-static const char *core_keys_service[] = {"restores_per_day", "max_machines", "location", NULL};
+/* The core's own keys, declared as drivers declare theirs. */
+static const lv_driver_key core_keys_licvault[] = {
+	{"store", LV_KEY_PATH, NULL, "the license store file", 0, 0, NULL, 0},
+	{"driver_path", LV_KEY_LIST, NULL, "directories searched for drivers first (':'-separated)", 0, 0, NULL, 0},
+	{NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
+static const lv_driver_key core_keys_service[] = {
+	{"restores_per_day", LV_KEY_INT, "4", "restores one machine may make per UTC day", 1, 1000000, NULL, 0},
+	{"max_machines", LV_KEY_INT, "4", "distinct machines a license may be restored on", 1, 64, NULL, 0},
+	{"location", LV_KEY_STRING, NULL, "where the registry that counts machines is kept (a URI)", 0, 0, NULL, 0},
+	{NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
 
+static const lv_driver_key *find_key(const lv_driver_key *keys, const char *name)
+{
+	for (const lv_driver_key *k = keys; k && k->name; k++)
+		if (!strcmp(k->name, name))
+			return k;
+	return NULL;
+}
+
+/* One value against its declaration; a repeated key only when it is a list. */
 static int check_value(lv_context *c, const lv_conf_entry *e, const lv_driver_key *k)
 {
 	const char *file = lv__config_file(c->config);
-	switch (k->type) {
-	case LV_KEY_BOOL:
-		if (lv__parse_bool(e->value) < 0)
-			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': expected yes/no/true/false/1/0",
-			                     file, e->line, e->key, e->value);
-		break;
-	case LV_KEY_INT: {
-		char *end;
-		errno = 0;
-		long long v = strtoll(e->value, &end, 10);
-		if (!*e->value || *end || errno)
-			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': expected a whole number",
-			                     file, e->line, e->key, e->value);
-		if ((k->min || k->max) && (v < k->min || v > k->max))
-			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = %lld: out of range %lld to %lld",
-			                     file, e->line, e->key, v, (long long)k->min, (long long)k->max);
-		break;
+	if (k->type != LV_KEY_LIST) {
+		const lv_conf_entry *first = lv__config_entry(c->config, e->section, e->key, 0);
+		if (first && first != e)
+			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: '%s' given twice (first at line %d); only '%s' keys of type list may repeat",
+			                     file, e->line, e->key, first->line, e->key);
 	}
-	case LV_KEY_ENUM: {
-		int ok = 0;
-		if (k->choices) {
-			char *copy = strdup(k->choices), *save = NULL;
-			for (char *w = copy ? strtok_r(copy, "|", &save) : NULL; w; w = strtok_r(NULL, "|", &save))
-				if (!strcmp(w, e->value))
-					ok = 1;
-			free(copy);
-		}
-		if (!ok)
-			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': expected one of %s",
-			                     file, e->line, e->key, e->value, k->choices ? k->choices : "?");
-		break;
-	}
-	default:
-		break;
-	}
+	int64_t n;
+	size_t cl;
+	const char *canon;
+	char why[256];
+	if (lv__config_parse(k, e->value, &n, &cl, &canon, why, sizeof why))
+		return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': %s", file, e->line, e->key, e->value, why);
 	return 0;
+}
+
+static int check_core(lv_context *c, const lv_conf_entry *e, const lv_driver_key *keys)
+{
+	const lv_driver_key *k = find_key(keys, e->key);
+	if (!k)
+		return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: unknown key '%s' in [%s]", lv__config_file(c->config), e->line,
+		                     e->key, e->section);
+	return check_value(c, e, k);
+}
+
+/* A key of [driver "NAME"]: the driver's declaration, when it declares keys. */
+static int check_driver_key(lv_context *c, const lv_conf_entry *e, const lv_loaded *d)
+{
+	const char *file = lv__config_file(c->config);
+	const lv_driver_key *k = lv__driver_key(d->desc, e->key);
+	if (k)
+		return check_value(c, e, k);
+	if (d->desc->keys)
+		return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: unknown key '%s' for driver '%s'", file, e->line, e->key,
+		                     d->desc->name);
+	lv__log(c, LV_LOG_WARN, "%s:%d: key '%s': driver '%s' declares no keys", file, e->line, e->key, d->desc->name);
+	return 0;
+}
+
+/*
+ * A key of [location "NAME"]: its uri, or an override of a key of one of
+ * the drivers its URI stacks (outer first: bundle+crypt+sftp://...).
+ */
+static int check_location_key(lv_context *c, const lv_conf_entry *e, const char *lname)
+{
+	const char *file = lv__config_file(c->config);
+	if (lv__driver_for_scheme(c, lname))
+		return lv__ctx_error(c, LV_E_CONFIG,
+		                     "%s:%d: location \"%s\" has the name of a URI scheme served by a driver; rename it", file,
+		                     lv__config_section_line(c->config, e->section), lname);
+	if (!strcmp(e->key, "uri"))
+		return 0;
+	const char *uri = lv__config_get(c->config, e->section, "uri", 0);
+	lv_loaded *outer = NULL;
+	for (const char *u = uri; u && *u;) {
+		char scheme[128];
+		lv_loaded *d = lv__driver_for_uri(c, u, scheme, sizeof scheme);
+		if (!d)
+			break;
+		if (!outer)
+			outer = d;
+		const lv_driver_key *k = lv__driver_key(d->desc, e->key);
+		if (k)
+			return check_value(c, e, k);
+		size_t pl = lv__uri_stack_prefix(u);
+		u = pl ? u + pl : NULL;
+	}
+	return outer ? check_driver_key(c, e, outer) : 0;
 }
 
 int lv_context_check_config(lv_context *c)
 {
 	if (!c)
 		return LV_E_INVALID_ARG;
+	lv__ctx_clear();
 	lv__drivers_load(c);
 	lv_config *cfg = c->config;
-	if (!cfg)
-		return 0;
-	const char *file = lv__config_file(cfg);
-	for (size_t i = 0; i < lv__config_count(cfg); i++) {
+	for (size_t i = 0; cfg && i < lv__config_count(cfg); i++) {
 		const lv_conf_entry *e = lv__config_at(cfg, i);
-		const char **core = !strcmp(e->section, "licvault") ? core_keys_licvault
-		                  : !strcmp(e->section, "service") ? core_keys_service : NULL;
-		if (core) {
-			int ok = 0;
-			for (const char **k = core; *k; k++)
-				if (!strcmp(*k, e->key))
-					ok = 1;
-			if (!ok)
-				return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: unknown key '%s' in [%s]", file, e->line,
-				                     e->key, e->section);
-			if (!strcmp(e->section, "service") &&
-			    (!strcmp(e->key, "restores_per_day") || !strcmp(e->key, "max_machines"))) {
-				lv_driver_key k = {e->key, LV_KEY_INT, NULL, NULL, 1,
-				                   !strcmp(e->key, "max_machines") ? 64 : 1000000, NULL, 0};
-				int rc = check_value(c, e, &k);
-				if (rc)
-					return rc;
-			}
-			continue;
+		int rc = 0;
+		if (!strcmp(e->section, "licvault"))
+			rc = check_core(c, e, core_keys_licvault);
+		else if (!strcmp(e->section, "service"))
+			rc = check_core(c, e, core_keys_service);
+		else if (!strncmp(e->section, "location ", 9))
+			rc = check_location_key(c, e, e->section + 9);
+		else if (!strncmp(e->section, "driver ", 7)) {
+			lv_loaded *d = lv__driver_named(c, e->section + 7);
+			if (d)
+				rc = check_driver_key(c, e, d);
+			else
+				lv__log(c, LV_LOG_WARN, "%s:%d: [driver \"%s\"]: no such driver is loaded", lv__config_file(cfg),
+				        lv__config_section_line(cfg, e->section), e->section + 7);
 		}
-		const char *dname = NULL;
-		if (!strncmp(e->section, "driver ", 7)) {
-			dname = e->section + 7;
-			if (!lv__driver_named(c, dname)) {
-				lv__log(c, LV_LOG_WARN, "%s:%d: [driver \"%s\"]: no such driver is loaded", file,
-				        lv__config_section_line(cfg, e->section), dname);
-				continue;
-			}
-		} else if (!strncmp(e->section, "location ", 9)) {
-			const char *lname = e->section + 9;
-			if (lv__driver_for_scheme(c, lname))
-				return lv__ctx_error(c, LV_E_CONFIG,
-				                     "%s:%d: location \"%s\" has the name of a URI scheme served by a driver; rename it",
-				                     file, lv__config_section_line(cfg, e->section), lname);
-			if (!strcmp(e->key, "uri"))
-				continue;
-			char sec[128];
-			snprintf(sec, sizeof sec, "location %s", lname);
-			const char *uri = lv__config_get(cfg, sec, "uri", 0);
-			char scheme[128];
-			lv_loaded *d = uri ? lv__driver_for_uri(c, uri, scheme, sizeof scheme) : NULL;
-			if (!d)
-				continue;
-			/* a key of a stacked location may belong to the outer or the inner driver */
-			if (lv__driver_key(d->desc, e->key)) {
-				int rc = check_value(c, e, lv__driver_key(d->desc, e->key));
-				if (rc)
-					return rc;
-				continue;
-			}
-			dname = d->desc->name;
-			char *plus = strchr(scheme, '+');
-			if (plus) {
-				lv_loaded *inner = lv__driver_for_uri(c, uri + (plus - scheme) + 1, scheme, sizeof scheme);
-				if (inner && lv__driver_key(inner->desc, e->key)) {
-					int rc = check_value(c, e, lv__driver_key(inner->desc, e->key));
-					if (rc)
-						return rc;
-					continue;
-				}
-			}
-		} else
-			continue;
-		lv_loaded *d = lv__driver_named(c, dname);
-		if (!d)
-			continue;
-		const lv_driver_key *k = lv__driver_key(d->desc, e->key);
-		if (!k) {
-			if (d->desc->keys)
-				return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: unknown key '%s' for driver '%s'", file,
-				                     e->line, e->key, dname);
-			lv__log(c, LV_LOG_WARN, "%s:%d: key '%s': driver '%s' declares no keys", file, e->line,
-			        e->key, dname);
-			continue;
-		}
-		if (k->type != LV_KEY_LIST) {
-			const lv_conf_entry *first = lv__config_entry(cfg, e->section, e->key, 0);
-			if (first && first != e)
-				return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: '%s' given twice (first at line %d); only '%s' keys of type list may repeat",
-				                     file, e->line, e->key, first->line, e->key);
-		}
-		int rc = check_value(c, e, k);
 		if (rc)
 			return rc;
 	}

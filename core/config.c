@@ -12,6 +12,7 @@
 #include <ini.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct lv_config {
 	char *file;
@@ -301,4 +302,65 @@ int lv__parse_bool(const char *v)
 	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
 		return 0;
 	return -1;
+}
+
+/* The index of word in a '|'-separated list of choices (ASCII case ignored), or -1. */
+static int choice_index(const char *choices, const char *word, const char **canon)
+{
+	int idx = 0;
+	for (const char *c = choices; c && *c; idx++) {
+		size_t n = strcspn(c, "|");
+		if (strlen(word) == n && !strncasecmp(c, word, n)) {
+			*canon = c;
+			return idx;
+		}
+		c += n + (c[n] == '|');
+	}
+	return -1;
+}
+
+int lv__config_parse(const lv_driver_key *k, const char *text, int64_t *number, size_t *canon_len,
+                     const char **canon, char *why, size_t cap)
+{
+	*number = 0;
+	*canon = text;
+	*canon_len = strlen(text);
+	switch (k->type) {
+	case LV_KEY_BOOL: {
+		int b = lv__parse_bool(text);
+		if (b < 0) {
+			snprintf(why, cap, "expected yes or no (also true/false, on/off, 1/0)");
+			return LV_E_CONFIG;
+		}
+		*number = b;
+		return 0;
+	}
+	case LV_KEY_INT: {
+		char *end;
+		errno = 0;
+		long long v = strtoll(text, &end, 10);
+		if (!*text || *end || errno) {
+			snprintf(why, cap, "expected a whole number");
+			return LV_E_CONFIG;
+		}
+		if ((k->min || k->max) && (v < k->min || v > k->max)) {
+			snprintf(why, cap, "out of range %lld to %lld", (long long)k->min, (long long)k->max);
+			return LV_E_CONFIG;
+		}
+		*number = v;
+		return 0;
+	}
+	case LV_KEY_ENUM: {
+		int i = choice_index(k->choices, text, canon);
+		if (i < 0) {
+			snprintf(why, cap, "expected one of %s", k->choices ? k->choices : "?");
+			return LV_E_CONFIG;
+		}
+		*number = i;
+		*canon_len = strcspn(*canon, "|");
+		return 0;
+	}
+	default:
+		return 0;
+	}
 }

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "licvault/driver.h"
+
 typedef struct lv_config lv_config;
 typedef struct lv_conf_entry {
 	char *section;   /* "licvault", "driver sftp", "location nas", "service" */
@@ -26,5 +28,14 @@ int lv__config_section_line(const lv_config *c, const char *section);
 const char *lv__config_file(const lv_config *c);
 /* Parse a boolean; -1 when not one. */
 int lv__parse_bool(const char *v);
+/*
+ * Parse text as declared by k (lv_host.config_value's rules: booleans
+ * yes/no true/false on/off 1/0, integers in min..max, enum choices; ASCII
+ * case ignored).  *number gets the value (bool 0/1, int, enum index);
+ * *canon and *canon_len the spelling to report (an enum's declared
+ * choice).  LV_E_CONFIG with why ("expected ...") when it does not parse.
+ */
+int lv__config_parse(const lv_driver_key *k, const char *text, int64_t *number, size_t *canon_len,
+                     const char **canon, char *why, size_t cap);
 
 #endif

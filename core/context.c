@@ -113,6 +113,14 @@ int lv_context_set_service(lv_context *c, const lv_service *svc, void *ud)
 	return 0;
 }
 
+void lv_context_set_secret_cb(lv_context *c, lv_secret_cb cb, void *ud)
+{
+	if (!c)
+		return;
+	c->secret_cb = cb;
+	c->secret_ud = ud;
+}
+
 int lv_context_add_driver_dir(lv_context *c, const char *dir)
 {
 	if (!c || !dir)

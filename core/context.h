@@ -30,6 +30,9 @@ struct lv_context {
 	/* the license service; NULL: the built-in one */
 	const lv_service *service;
 	void *service_ud;
+	/* how the application asks its user for a secret (NULL: it cannot) */
+	lv_secret_cb secret_cb;
+	void *secret_ud;
 };
 
 void lv__log(lv_context *ctx, int level, const char *fmt, ...) LV_PRINTF(3, 4);

@@ -5,8 +5,9 @@
 #include "license.h"
 #include "util.h"
 
-#include <stdio.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -202,8 +203,207 @@ static void format_date(char *out, size_t cap, int64_t t)
 
 /* ---- license files ---- */
 
-#define FIELD(s) (strcmp(key, s) == 0)
 #define LINE_MAX_BYTES ((size_t)LV_PAYLOAD_MAX / 3 * 4 + 64)
+
+/* What a license file's lines fill in, and where the parse is. */
+typedef struct lf_parse {
+	const char *path;
+	char *err;
+	size_t errlen;
+	int lineno;
+	int have_header, have_issued, have_plays_left, have_payload, kid_line;
+	unsigned seen;         /* the numeric and date keys, each at most once */
+	char *strs[5];         /* kid content_id title issuer machine */
+	lv_buf payload;
+	lv_license lic;
+} lf_parse;
+
+static const char *const lf_text_keys[5] = {"kid", "content-id", "title", "issuer", "machine"};
+static const char *const lf_once_keys[] = {"issued", "expires", "rights", "play-count", "plays-left", NULL};
+
+static int lf_fail(lf_parse *p, int line, const char *fmt, ...) LV_PRINTF(3, 4);
+static int lf_fail(lf_parse *p, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%d: %s", p->path, line, msg);
+	return LV_E_CORRUPT;
+}
+
+/* Text a person will read: valid UTF-8 without C0 or C1 controls (docs/license-format.md). */
+static int lf_text_ok(const char *v)
+{
+	if (!text_ok(v) || !lv__utf8_valid(v, strlen(v)))
+		return 0;
+	for (const unsigned char *q = (const unsigned char *)v; *q; q++)
+		if (q[0] == 0xc2 && q[1] >= 0x80 && q[1] <= 0x9f) /* U+0080..U+009F */
+			return 0;
+	return 1;
+}
+
+static int lf_text(lf_parse *p, int idx, const char *key, const char *val)
+{
+	if (p->strs[idx])
+		return lf_fail(p, p->lineno, "'%s' given twice", key);
+	if (idx == 0 && !lv__kid_valid(val, strlen(val)))
+		return lf_fail(p, p->lineno, "key ID must be 1 to 128 printable ASCII characters without spaces, '/' or '\\'");
+	if (idx == 0)
+		p->kid_line = p->lineno;
+	else if (!lf_text_ok(val))
+		return lf_fail(p, p->lineno,
+		               "'%s' is longer than 1024 bytes, is not valid UTF-8, or holds a control character", key);
+	return (p->strs[idx] = strdup(val)) ? 0 : LV_E_NOMEM;
+}
+
+static int lf_date(lf_parse *p, const char *key, const char *val)
+{
+	int expires = !strcmp(key, "expires");
+	int64_t t = 0;
+	if (!(expires && !strcmp(val, "never")) && parse_date(val, &t) < 0)
+		return lf_fail(p, p->lineno, "bad date '%s' for '%s' (use YYYY-MM-DDTHH:MM:SSZ%s)", val, key,
+		               expires ? " or never" : "");
+	if (expires)
+		p->lic.expires = t;
+	else {
+		p->lic.issued = t;
+		p->have_issued = 1;
+	}
+	return 0;
+}
+
+static int lf_rights(lf_parse *p, char *val)
+{
+	static const struct { const char *w; uint32_t bit; } words[] = {
+		{"play", LV_RIGHT_PLAY}, {"copy", LV_RIGHT_COPY}, {"burn", LV_RIGHT_BURN},
+		{"backup", LV_RIGHT_BACKUP}, {"none", 0}};
+	p->lic.rights = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(val, " ,", &save); w; w = strtok_r(NULL, " ,", &save)) {
+		size_t i = 0;
+		while (i < sizeof words / sizeof *words && strcmp(w, words[i].w))
+			i++;
+		if (i == sizeof words / sizeof *words)
+			return lf_fail(p, p->lineno, "unknown right '%s' (play, copy, burn, backup)", w);
+		p->lic.rights |= words[i].bit;
+	}
+	return 0;
+}
+
+static int lf_count(lf_parse *p, const char *key, const char *val)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || v > UINT32_MAX || val[0] == '-')
+		return lf_fail(p, p->lineno, "'%s' must be a number from 0 to 4294967295", key);
+	if (!strcmp(key, "play-count"))
+		p->lic.play_count = (uint32_t)v;
+	else {
+		p->lic.plays_left = (uint32_t)v;
+		p->have_plays_left = 1;
+	}
+	return 0;
+}
+
+static int lf_payload(lf_parse *p, const char *val)
+{
+	if (p->have_payload)
+		return lf_fail(p, p->lineno, "'payload' given twice");
+	p->have_payload = 1;
+	int r = b64_decode(&p->payload, val, strlen(val));
+	if (r == LV_E_NOMEM)
+		return r;
+	return r ? lf_fail(p, p->lineno, "payload is not valid base64") : 0;
+}
+
+/* One 'key: value' line after the header. */
+static int lf_field(lf_parse *p, const char *key, char *val)
+{
+	for (int i = 0; lf_once_keys[i]; i++)
+		if (!strcmp(key, lf_once_keys[i])) {
+			if (p->seen & (1u << i))
+				return lf_fail(p, p->lineno, "'%s' given twice", key);
+			p->seen |= 1u << i;
+		}
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(key, lf_text_keys[i]))
+			return lf_text(p, i, key, val);
+	if (!strcmp(key, "issued") || !strcmp(key, "expires"))
+		return lf_date(p, key, val);
+	if (!strcmp(key, "rights"))
+		return lf_rights(p, val);
+	if (!strcmp(key, "play-count") || !strcmp(key, "plays-left"))
+		return lf_count(p, key, val);
+	if (!strcmp(key, "payload"))
+		return lf_payload(p, val);
+	return lf_fail(p, p->lineno, "unknown key '%s'", key);
+}
+
+static char *trim(char *s, char *end)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/* One raw line (n bytes, NUL-terminated). */
+static int lf_line(lf_parse *p, char *line, size_t n)
+{
+	if (n > LINE_MAX_BYTES)
+		return lf_fail(p, p->lineno, "line too long (%zu bytes)", n);
+	if (memchr(line, '\0', n))
+		return lf_fail(p, p->lineno, "NUL byte in a license file (binary file?)");
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	char *q = trim(line, line + n);
+	if (*q == '\0' || *q == '#')
+		return 0;
+	char *colon = strchr(q, ':');
+	if (!colon)
+		return lf_fail(p, p->lineno, "expected 'key: value'");
+	*colon = '\0';
+	char *key = trim(q, colon), *val = trim(colon + 1, colon + 1 + strlen(colon + 1));
+	if (p->have_header)
+		return lf_field(p, key, val);
+	if (strcmp(key, "licvault-license") != 0)
+		return lf_fail(p, p->lineno, "not a license file: the first line must be 'licvault-license: 1'");
+	if (strcmp(val, "1") != 0)
+		return lf_fail(p, p->lineno, "license file version %s, this licvault reads version 1", val);
+	p->have_header = 1;
+	return 0;
+}
+
+/* After the last line: what must be there, and the record as a whole. */
+static int lf_finish(lf_parse *p, lv_license **out)
+{
+	if (!p->have_header)
+		return lf_fail(p, p->lineno, "empty file, not a license file");
+	if (!p->strs[0])
+		return lf_fail(p, p->lineno, "no 'kid' (key ID)");
+	if (!p->have_issued)
+		return lf_fail(p, p->lineno, "no 'issued' date");
+	lv_license *l = &p->lic;
+	l->kid = p->strs[0];
+	l->content_id = p->strs[1];
+	l->title = p->strs[2];
+	l->issuer = p->strs[3];
+	l->machine = p->strs[4];
+	if (!p->have_plays_left)
+		l->plays_left = l->play_count;
+	l->payload = p->payload.data;
+	l->payload_len = p->payload.len;
+	const char *why;
+	if (lv_license_validate(l, &why))
+		return lf_fail(p, p->kid_line, "%s", why);
+	if (l->play_count && l->plays_left > l->play_count)
+		return lf_fail(p, p->lineno, "plays-left %u is more than play-count %u", l->plays_left, l->play_count);
+	return lv_license_dup(out, l);
+}
 
 int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t errlen)
 {
@@ -213,196 +413,24 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
 		return e == ENOENT ? LV_E_NOT_FOUND : LV_E_IO;
 	}
+	lf_parse p = {.path = path, .err = err, .errlen = errlen};
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int lineno = 0, rc = LV_E_CORRUPT, have_header = 0;
-	char *strs[5] = {0};   /* kid content_id title issuer machine */
-	const char *names[5] = {"kid", "content-id", "title", "issuer", "machine"};
-	lv_buf payload = {0};
-	int have_payload = 0, have_plays_left = 0, have_issued = 0, kid_line = 0;
-	unsigned seen = 0;   /* the other keys, each at most once */
-	static const char *const once[] = {"issued", "expires", "rights", "play-count", "plays-left", NULL};
-	lv_license lic = {0};
-
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if ((size_t)n > LINE_MAX_BYTES) {
-			snprintf(err, errlen, "%s:%d: line too long (%zd bytes)", path, lineno, n);
-			goto done;
-		}
-		if (memchr(line, '\0', (size_t)n)) {
-			snprintf(err, errlen, "%s:%d: NUL byte in a license file (binary file?)", path, lineno);
-			goto done;
-		}
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		char *p = line;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0' || *p == '#')
-			continue;
-		char *colon = strchr(p, ':');
-		if (!colon) {
-			snprintf(err, errlen, "%s:%d: expected 'key: value'", path, lineno);
-			goto done;
-		}
-		*colon = '\0';
-		char *key = p, *val = colon + 1;
-		char *ke = colon;
-		while (ke > key && (ke[-1] == ' ' || ke[-1] == '\t'))
-			*--ke = '\0';
-		while (*val == ' ' || *val == '\t')
-			val++;
-		char *ve = val + strlen(val);
-		while (ve > val && (ve[-1] == ' ' || ve[-1] == '\t'))
-			*--ve = '\0';
-		if (!have_header) {
-			if (!FIELD("licvault-license")) {
-				snprintf(err, errlen, "%s:%d: not a license file: the first line must be 'licvault-license: 1'",
-				         path, lineno);
-				goto done;
-			}
-			if (strcmp(val, "1") != 0) {
-				snprintf(err, errlen, "%s:%d: license file version %s, this licvault reads version 1",
-				         path, lineno, val);
-				goto done;
-			}
-			have_header = 1;
-			continue;
-		}
-		for (int i = 0; once[i]; i++)
-			if (FIELD(once[i])) {
-				if (seen & (1u << i)) {
-					snprintf(err, errlen, "%s:%d: '%s' given twice", path, lineno, key);
-					goto done;
-				}
-				seen |= 1u << i;
-			}
-		int idx = -1;
-		for (int i = 0; i < 5; i++)
-			if (FIELD(names[i]))
-				idx = i;
-		if (idx == 0)
-			kid_line = lineno;
-		if (idx >= 0) {
-			if (strs[idx]) {
-				snprintf(err, errlen, "%s:%d: '%s' given twice", path, lineno, key);
-				goto done;
-			}
-			/* checked where it is read, so the message names its line */
-			if (idx == 0 ? !lv__kid_valid(val, strlen(val)) : !text_ok(val)) {
-				snprintf(err, errlen, "%s:%d: %s", path, lineno,
-				         idx == 0 ? "key ID must be 1 to 128 printable ASCII characters without spaces, '/' or '\\'"
-				                  : "a text field is longer than 1024 bytes or holds a control character");
-				goto done;
-			}
-			if (!(strs[idx] = strdup(val))) {
-				rc = LV_E_NOMEM;
-				goto done;
-			}
-		} else if (FIELD("issued") || FIELD("expires")) {
-			int64_t t = 0;
-			if (FIELD("expires") && strcmp(val, "never") == 0)
-				t = 0;
-			else if (parse_date(val, &t) < 0) {
-				snprintf(err, errlen, "%s:%d: bad date '%s' for '%s' (use YYYY-MM-DDTHH:MM:SSZ%s)",
-				         path, lineno, val, key, FIELD("expires") ? " or never" : "");
-				goto done;
-			}
-			if (FIELD("issued")) {
-				lic.issued = t;
-				have_issued = 1;
-			} else
-				lic.expires = t;
-		} else if (FIELD("rights")) {
-			lic.rights = 0;
-			char *save = NULL;
-			for (char *w = strtok_r(val, " ,", &save); w; w = strtok_r(NULL, " ,", &save)) {
-				if (!strcmp(w, "play")) lic.rights |= LV_RIGHT_PLAY;
-				else if (!strcmp(w, "copy")) lic.rights |= LV_RIGHT_COPY;
-				else if (!strcmp(w, "burn")) lic.rights |= LV_RIGHT_BURN;
-				else if (!strcmp(w, "backup")) lic.rights |= LV_RIGHT_BACKUP;
-				else if (!strcmp(w, "none")) ;
-				else {
-					snprintf(err, errlen, "%s:%d: unknown right '%s' (play, copy, burn, backup)",
-					         path, lineno, w);
-					goto done;
-				}
-			}
-		} else if (FIELD("play-count") || FIELD("plays-left")) {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(val, &end, 10);
-			if (!*val || *end || errno || v > UINT32_MAX || val[0] == '-') {
-				snprintf(err, errlen, "%s:%d: '%s' must be a number from 0 to 4294967295",
-				         path, lineno, key);
-				goto done;
-			}
-			if (FIELD("play-count"))
-				lic.play_count = (uint32_t)v;
-			else {
-				lic.plays_left = (uint32_t)v;
-				have_plays_left = 1;
-			}
-		} else if (FIELD("payload")) {
-			if (have_payload) {
-				snprintf(err, errlen, "%s:%d: 'payload' given twice", path, lineno);
-				goto done;
-			}
-			have_payload = 1;
-			int r = b64_decode(&payload, val, strlen(val));
-			if (r) {
-				snprintf(err, errlen, "%s:%d: payload is not valid base64", path, lineno);
-				rc = r == LV_E_NOMEM ? r : LV_E_CORRUPT;
-				goto done;
-			}
-		} else {
-			snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, key);
-			goto done;
-		}
+	int rc = 0;
+	while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+		p.lineno++;
+		rc = lf_line(&p, line, (size_t)n);
 	}
-	if (ferror(f)) {
+	if (!rc && ferror(f)) {
 		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
 		rc = LV_E_IO;
-		goto done;
 	}
-	if (!have_header) {
-		snprintf(err, errlen, "%s:%d: empty file, not a license file", path, lineno);
-		goto done;
-	}
-	if (!strs[0]) {
-		snprintf(err, errlen, "%s:%d: no 'kid' (key ID)", path, lineno);
-		goto done;
-	}
-	if (!have_issued) {
-		snprintf(err, errlen, "%s:%d: no 'issued' date", path, lineno);
-		goto done;
-	}
-	lic.kid = strs[0];
-	lic.content_id = strs[1];
-	lic.title = strs[2];
-	lic.issuer = strs[3];
-	lic.machine = strs[4];
-	if (!have_plays_left)
-		lic.plays_left = lic.play_count;
-	lic.payload = payload.data;
-	lic.payload_len = payload.len;
-	const char *why;
-	if (lv_license_validate(&lic, &why)) {
-		snprintf(err, errlen, "%s:%d: %s", path, kid_line, why);
-		goto done;
-	}
-	if (lic.play_count && lic.plays_left > lic.play_count) {
-		snprintf(err, errlen, "%s:%d: plays-left %u is more than play-count %u", path, lineno, lic.plays_left,
-		         lic.play_count);
-		goto done;
-	}
-	rc = lv_license_dup(out, &lic);
-done:
+	if (!rc)
+		rc = lf_finish(&p, out);
 	for (int i = 0; i < 5; i++)
-		free(strs[i]);
-	lv__buf_free(&payload);
+		free(p.strs[i]);
+	lv__buf_free(&p.payload);
 	free(line);
 	fclose(f);
 	return rc;

@@ -227,7 +227,7 @@ static const char *missing_op(const lv_driver_ops *o)
 	     : !o->write_begin ? "write_begin" : !o->write ? "write"
 	     : !o->commit ? "commit" : !o->abort ? "abort"
 	     : !o->read_open ? "read_open" : !o->read ? "read"
-	     : !o->read_close ? "read_close" : !o->list ? "list" : NULL;
+	     : !o->read_close ? "read_close" : !o->list ? "list" : !o->remove ? "remove" : NULL;
 }
 
 /*
@@ -442,6 +442,13 @@ size_t lv__driver_count(lv_context *c)
 lv_loaded *lv__driver_at(lv_context *c, size_t i)
 {
 	return i < reg(c)->n_drivers ? reg(c)->drivers[i] : NULL;
+}
+
+const lv_driver_command *lv__driver_commands(const lv_loaded *d)
+{
+	if (d->desc->size < offsetof(lv_driver, commands) + sizeof d->desc->commands)
+		return NULL;
+	return d->desc->commands;
 }
 
 const lv_driver_key *lv__driver_key(const lv_driver *d, const char *key)

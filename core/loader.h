@@ -28,6 +28,8 @@ lv_loaded *lv__driver_named(lv_context *ctx, const char *name);
 /* Loaded drivers in search order: n and the i-th. */
 size_t lv__driver_count(lv_context *ctx);
 lv_loaded *lv__driver_at(lv_context *ctx, size_t i);
+/* The driver's commands (ABI 1.1), or NULL. */
+const lv_driver_command *lv__driver_commands(const lv_loaded *d);
 /* A declared key of a driver, or NULL. */
 const lv_driver_key *lv__driver_key(const lv_driver *d, const char *key);
 

@@ -41,26 +41,6 @@ static int is_location(lv_context *c, const char *name)
 	return lv__config_has_section(c->config, sec);
 }
 
-/*
- * A stacking prefix "A+" (bundle+, fault+): a scheme-like word followed by
- * '+', whatever follows (a URI or a plain path: "bundle+/abs/x.lvb").
- * Returns its length including the '+', or 0.
- */
-size_t lv__stack_prefix(const char *uri)
-{
-	if (!((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z')))
-		return 0;
-	for (size_t i = 1; uri[i] && i < 64; i++) {
-		char ch = uri[i];
-		if (ch == '+')
-			return i + 1;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-		      ch == '.'))
-			return 0;
-	}
-	return 0;
-}
-
 /* Does the relative path sub climb out with a ".." segment? */
 static int leaves(const char *sub)
 {
@@ -104,7 +84,7 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 {
 	char scheme[128];
 	*loc_name = NULL;
-	size_t pl = lv__stack_prefix(uri);
+	size_t pl = lv__uri_stack_prefix(uri);
 	if (pl) {
 		/* A+REST: resolve REST (a URI, a plain path or a named location), keep A */
 		if (!uri[pl])
@@ -137,7 +117,7 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 
 lv_loaded *lv__driver_for_uri(lv_context *c, const char *uri, char *scheme, size_t cap)
 {
-	size_t pl = lv__stack_prefix(uri);
+	size_t pl = lv__uri_stack_prefix(uri);
 	if (pl && pl < cap) {
 		/* the driver claiming A serves A+anything */
 		for (size_t i = 0; i + 1 < pl; i++)
@@ -198,8 +178,10 @@ static void location_free(lv_location *l)
 {
 	if (!l)
 		return;
-	if (l->hctx)
+	if (l->hctx) {
 		free(l->hctx->location_name);
+		lv__host_ctx_free_strings(l->hctx);
+	}
 	free(l->hctx);
 	free(l->uri);
 	free(l->own_run);
@@ -248,6 +230,7 @@ int lv__location_open(lv_context *c, lv_run *run, lv_host_ctx *parent, const cha
 	l->hctx->ctx = c;
 	l->hctx->run = run;
 	l->hctx->drv = d;
+	l->hctx->loc = l;
 	l->drv = d;
 	l->ops = &d->ops;
 	rc = d->ops.open(&lv__host_table, l->hctx, l->uri, flags, &l->inst);
@@ -272,10 +255,15 @@ void lv__location_close(lv_location *l)
 		lv_err saved;
 		if (run)
 			lv__err_save(&run->err, &saved);
+		lv__host_release_tracked(l->hctx);
 		l->ops->close(l->inst);
 		if (run)
 			lv__err_restore(&run->err, &saved);
 	}
+	if (l->outer && l->outer->inner == l)
+		l->outer->inner = NULL;
+	if (l->inner)
+		l->inner->outer = NULL; /* a driver that did not close its inner location (a leak) */
 	location_free(l);
 }
 
@@ -302,7 +290,13 @@ static int host_open_uri(lv_host_ctx *h, const char *uri, unsigned flags, lv_loc
 {
 	if (!h || !uri || !out)
 		return LV_E_INVALID_ARG;
-	return lv__location_open(h->ctx, h->run, h, uri, flags, out);
+	int rc = lv__location_open(h->ctx, h->run, h, uri, flags, out);
+	if (!rc && h->loc) {
+		(*out)->outer = h->loc;
+		if (!h->loc->inner)
+			h->loc->inner = *out;
+	}
+	return rc;
 }
 
 static const lv_driver_ops *host_location_ops(lv_location *l) { return l ? l->ops : NULL; }
@@ -324,6 +318,14 @@ const lv_host lv__host_table = {
 	.note = lv__host_note,
 	.error_save = lv__host_error_save,
 	.error_restore = lv__host_error_restore,
+	.config_value = lv__host_config_value,
+	.uri_parse = lv__host_uri_parse,
+	.uri_free = lv__host_uri_free,
+	.name_valid = lv__host_name_valid,
+	.track = lv__host_track,
+	.untrack = lv__host_untrack,
+	.ask_secret = lv__host_ask_secret,
+	.protected_file = lv__host_protected_file,
 };
 
 /* ---- the public location API -------------------------------------------- */
@@ -408,4 +410,41 @@ int lv_context_locations(lv_context *c, int (*cb)(const lv_location_info *, void
 			lv__log(c, LV_LOG_WARN, "driver '%s': enumerate failed: %s", d->desc->name, lv_error_name(rc));
 	}
 	return 0;
+}
+
+/* ---- driver commands ------------------------------------------------------ */
+
+int lv_location_control(lv_location *l, const char *driver, const char *verb, const char *const *args,
+                        size_t nargs, lv_emit_cb emit, void *ud)
+{
+	if (!l || !driver || !verb || (nargs && !args))
+		return LV_E_INVALID_ARG;
+	lv_location *layer = l;
+	while (layer && strcmp(lv__location_driver(layer), driver) != 0)
+		layer = layer->inner;
+	lv_run *run = l->hctx->run;
+	if (!layer)
+		return run ? lv__run_error(run, LV_E_NOT_FOUND, "%s is not served through driver '%s'", l->uri, driver)
+		           : LV_E_NOT_FOUND;
+	int known = 0;
+	for (const lv_driver_command *c = lv__driver_commands(layer->drv); c && c->verb; c++)
+		known |= !strcmp(c->verb, verb);
+	if (!known || !layer->ops->control)
+		return run ? lv__run_error(run, LV_E_UNSUPPORTED, "driver '%s' has no command '%s'", driver, verb)
+		           : LV_E_UNSUPPORTED;
+	int rc = layer->ops->control(layer->inst, verb, args, nargs, emit, ud);
+	if (!lv__err_valid(rc))
+		rc = lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' returned an invalid code %d from %s", driver, rc, verb);
+	else if (rc && run)
+		lv__run_error(run, rc, "%s %s on %s: %s", driver, verb, l->uri, lv_strerror(rc));
+	return rc;
+}
+
+const lv_driver_command *lv_context_driver_commands(lv_context *c, const char *driver)
+{
+	if (!c || !driver)
+		return NULL;
+	lv__drivers_load(c);
+	lv_loaded *d = lv__driver_named(c, driver);
+	return d ? lv__driver_commands(d) : NULL;
 }

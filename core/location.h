@@ -17,6 +17,8 @@ struct lv_location {
 	lv_host_ctx *hctx;
 	char *uri;                  /* resolved URI */
 	lv_run *own_run;            /* opened by lv_location_open: the run is the location's own */
+	struct lv_location *inner;  /* the first location this one's driver opened (stacking), or NULL */
+	struct lv_location *outer;  /* the location whose driver opened this one, or NULL */
 };
 
 extern const lv_host lv__host_table;
@@ -36,8 +38,6 @@ const char *lv__location_driver(const lv_location *loc);
  * message naming what failed on which object.
  */
 int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const char *name);
-/* The driver stack: the name of a stacking prefix ("bundle+" -> 7), 0 when none. */
-size_t lv__stack_prefix(const char *uri);
 /* The driver serving uri (stacked: the outer one); scheme gets its scheme. */
 lv_loaded *lv__driver_for_uri(lv_context *ctx, const char *uri, char *scheme, size_t cap);
 

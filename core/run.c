@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void lv__run_init(lv_run *run, lv_context *ctx, lv_status_cb cb, void *ud)
 {
@@ -44,6 +45,28 @@ void lv__run_note(lv_run *run, const char *fmt, ...)
 	va_start(ap, fmt);
 	lv__run_vnote(run, fmt, ap);
 	va_end(ap);
+}
+
+void lv__run_protect(lv_run *run, const char *path)
+{
+	struct stat st;
+	if (!path || stat(path, &st) != 0 || run->n_protected >= sizeof run->protected / sizeof *run->protected)
+		return;
+	run->protected[run->n_protected].dev = (uint64_t)st.st_dev;
+	run->protected[run->n_protected++].ino = (uint64_t)st.st_ino;
+}
+
+void lv__run_protect_store(lv_run *run, lv_store *store)
+{
+	const char *p = store->ops.path ? store->ops.path(store->impl) : NULL;
+	if (!p)
+		return;
+	static const char *const suffix[] = {"", "-wal", "-journal"};
+	for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+		char f[4096];
+		snprintf(f, sizeof f, "%s%s", p, suffix[i]);
+		lv__run_protect(run, f);
+	}
 }
 
 void lv__run_emit(lv_run *run, int status, int result, const lv_value *v)

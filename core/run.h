@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "context.h"
+#include "store.h"
 
 typedef struct lv_run {
 	lv_context *ctx;
@@ -25,7 +26,15 @@ typedef struct lv_run {
 	uint64_t done, total, bytes;
 	struct timespec last_emit;
 	char lock_token[33];      /* the token of the location lock this run holds */
+	/* files no driver may write over: the store's (lv_host.protected_file) */
+	struct { uint64_t dev, ino; } protected[4];
+	size_t n_protected;
 } lv_run;
+
+/* Protect the file at path (when it exists) for the rest of the run. */
+void lv__run_protect(lv_run *run, const char *path);
+/* Protect the store's files (its database, -wal and -journal). */
+void lv__run_protect_store(lv_run *run, lv_store *store);
 
 /* Start a run (zeroed) on ctx, reporting to cb. */
 void lv__run_init(lv_run *run, lv_context *ctx, lv_status_cb cb, void *ud);

@@ -418,6 +418,11 @@ static int sq_open_run(void *impl, void **run_impl)
 	return rc;
 }
 
+static const char *sq_path(void *impl)
+{
+	return ((sq_store *)impl)->path;
+}
+
 static int sq_size(void *impl, uint64_t *bytes)
 {
 	struct stat st;
@@ -443,4 +448,5 @@ const lv_store_ops lv__sqlite_store_ops = {
 	.last_error = sq_last_error,
 	.open_run = sq_open_run,
 	.size = sq_size,
+	.path = sq_path,
 };

@@ -224,3 +224,27 @@ uint64_t lv__get_u64(const unsigned char *p)
 {
 	return (uint64_t)lv__get_u32(p) | ((uint64_t)lv__get_u32(p + 4) << 32);
 }
+
+int lv__utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n;
+	while (s < end) {
+		unsigned c = *s++;
+		if (c < 0x80)
+			continue;
+		int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
+		if (more < 0 || c > 0xf4 || end - s < more)
+			return 0;
+		unsigned cp = c & (0x3fu >> more);
+		for (int i = 0; i < more; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3fu);
+		}
+		s += more;
+		if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+	}
+	return 1;
+}

@@ -37,6 +37,8 @@ void lv__hex(char *out, const unsigned char *in, size_t n);
 char *lv__expand(const char *in, char *err, size_t errlen);
 /* Make a directory and its parents (mode 0700 for new ones). */
 int lv__mkdirs(const char *path, char *err, size_t errlen);
+/* Is p[0..n) valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF)? */
+int lv__utf8_valid(const char *p, size_t n);
 /* Little-endian encoding. */
 void lv__put_u16(unsigned char *p, uint16_t v);
 void lv__put_u32(unsigned char *p, uint32_t v);

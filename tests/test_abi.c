@@ -19,6 +19,8 @@ static void test_versions(void)
 	CU_ASSERT_EQUAL(LV_OPEN_WRITE, 2);
 	CU_ASSERT_EQUAL(LV_COMMIT_REPLACE, 1);
 	CU_ASSERT_EQUAL(LV_KEY_SECRET, 1);
+	CU_ASSERT_EQUAL(LV_SECRET_CONFIRM, 1);
+	CU_ASSERT_EQUAL(LV_COMMAND_WRITE, 1);
 }
 
 static void test_error_codes(void)
@@ -44,7 +46,7 @@ static void test_error_codes(void)
 
 static void test_driver_struct(void)
 {
-	CU_ASSERT_EQUAL(sizeof(lv_driver), 56);
+	CU_ASSERT_EQUAL(sizeof(lv_driver), 64);
 	OFF(lv_driver, abi_major, 0);
 	OFF(lv_driver, abi_minor, 4);
 	OFF(lv_driver, size, 8);
@@ -55,11 +57,12 @@ static void test_driver_struct(void)
 	OFF(lv_driver, ops, 40);
 	OFF(lv_driver, keys, 48);
 	CU_ASSERT_EQUAL(LV_DRIVER_MIN_SIZE, 56);
+	OFF(lv_driver, commands, 56); /* ABI 1.1 */
 }
 
 static void test_ops_struct(void)
 {
-	CU_ASSERT_EQUAL(sizeof(lv_driver_ops), 16 * 8);
+	CU_ASSERT_EQUAL(sizeof(lv_driver_ops), 17 * 8);
 	OFF(lv_driver_ops, open, 0);
 	OFF(lv_driver_ops, close, 8);
 	OFF(lv_driver_ops, write_begin, 16);
@@ -77,11 +80,12 @@ static void test_ops_struct(void)
 	OFF(lv_driver_ops, cleanup, 112);
 	OFF(lv_driver_ops, enumerate, 120);
 	CU_ASSERT_EQUAL(LV_DRIVER_OPS_MIN_SIZE, 128);
+	OFF(lv_driver_ops, control, 128); /* ABI 1.1 */
 }
 
 static void test_host_struct(void)
 {
-	CU_ASSERT_EQUAL(sizeof(lv_host), 104);
+	CU_ASSERT_EQUAL(sizeof(lv_host), 168);
 	OFF(lv_host, size, 0);
 	OFF(lv_host, abi_minor, 4);
 	OFF(lv_host, log, 8);
@@ -97,10 +101,38 @@ static void test_host_struct(void)
 	OFF(lv_host, note, 80);
 	OFF(lv_host, error_save, 88);
 	OFF(lv_host, error_restore, 96);
+	OFF(lv_host, config_value, 104);
+	OFF(lv_host, uri_parse, 112);
+	OFF(lv_host, uri_free, 120);
+	OFF(lv_host, name_valid, 128);
+	OFF(lv_host, track, 136);
+	OFF(lv_host, untrack, 144);
+	OFF(lv_host, ask_secret, 152);
+	OFF(lv_host, protected_file, 160);
 }
 
 static void test_data_structs(void)
 {
+	/* ABI 1.1 */
+	CU_ASSERT_EQUAL(sizeof(lv_config_value), 32);
+	OFF(lv_config_value, set, 0);
+	OFF(lv_config_value, text, 8);
+	OFF(lv_config_value, number, 16);
+	OFF(lv_config_value, where, 24);
+	CU_ASSERT_EQUAL(sizeof(lv_uri), 64);
+	OFF(lv_uri, scheme, 0);
+	OFF(lv_uri, inner, 8);
+	OFF(lv_uri, user, 16);
+	OFF(lv_uri, password, 24);
+	OFF(lv_uri, host, 32);
+	OFF(lv_uri, port, 40);
+	OFF(lv_uri, path, 48);
+	OFF(lv_uri, query, 56);
+	CU_ASSERT_EQUAL(sizeof(lv_driver_command), 32);
+	OFF(lv_driver_command, verb, 0);
+	OFF(lv_driver_command, args, 8);
+	OFF(lv_driver_command, help, 16);
+	OFF(lv_driver_command, flags, 24);
 	CU_ASSERT_EQUAL(sizeof(lv_object_info), 24);
 	OFF(lv_object_info, name, 0);
 	OFF(lv_object_info, size, 8);

@@ -71,9 +71,9 @@ static void test_errors_with_lines(void)
 	expect_error("[licvault]\nstore = /x\n[bogus]\nk = v\n", "c.conf:3: unknown section [bogus]");
 	expect_error("[licvault]\nstore = /x\nnope = 1\n", "c.conf:3: unknown key 'nope' in [licvault]");
 	expect_error("[driver \"cfgecho\"]\nalpha = 1\nzeta = 2\n", "c.conf:3: unknown key 'zeta' for driver 'cfgecho'");
-	expect_error("[driver \"cfgecho\"]\nbeta = 11\n", "c.conf:2: beta = 11: out of range 1 to 10");
+	expect_error("[driver \"cfgecho\"]\nbeta = 11\n", "c.conf:2: beta = '11': out of range 1 to 10");
 	expect_error("[driver \"cfgecho\"]\nbeta = lots\n", "c.conf:2: beta = 'lots': expected a whole number");
-	expect_error("[driver \"cfgecho\"]\n\nflag = maybe\n", "c.conf:3: flag = 'maybe': expected yes/no");
+	expect_error("[driver \"cfgecho\"]\n\nflag = maybe\n", "c.conf:3: flag = 'maybe': expected yes or no");
 	expect_error("[driver \"cfgecho\"]\nmode = c\n", "c.conf:2: mode = 'c': expected one of a|b");
 	expect_error("[location \"nas\"]\nuri = /a\n[location \"nas\"]\nuri = /b\n",
 	             "c.conf:3: duplicate location \"nas\" (first defined at line 1)");
@@ -81,12 +81,12 @@ static void test_errors_with_lines(void)
 	expect_error("[location nas]\nuri = /a\n", "c.conf:1: section [location nas]: the name must be quoted");
 	expect_error("[licvault]\nstore = ${LV_TEST_SURELY_UNSET_VAR}/x\n", "c.conf:2: store: variable ${LV_TEST_SURELY_UNSET_VAR} is not set");
 	expect_error("[licvault]\nthis line has no equals sign\n", "c.conf:2: syntax error");
-	expect_error("[service]\nrestores_per_day = 0\n", "c.conf:2: restores_per_day = 0: out of range");
+	expect_error("[service]\nrestores_per_day = 0\n", "c.conf:2: restores_per_day = '0': out of range");
 	expect_error("store = /x\n", "c.conf:1:");
 	expect_error("[location \"NAS\"]\nuri = /a\n", "c.conf:1: section [location \"NAS\"]: a location name starts with a lower-case letter");
 	expect_error("[location \"my_nas\"]\nuri = /a\n", "a location name may hold a-z, 0-9");
 	expect_error("[driver \"cfgecho\"]\nalpha = 1\nalpha = 2\n", "c.conf:3: 'alpha' given twice (first at line 2)");
-	expect_error("[service]\nmax_machines = 100\n", "c.conf:2: max_machines = 100: out of range 1 to 64");
+	expect_error("[service]\nmax_machines = 100\n", "c.conf:2: max_machines = '100': out of range 1 to 64");
 	/* an explicit file that does not exist */
 	lv_context *c = NULL;
 	lv_context_new(&c);

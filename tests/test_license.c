@@ -97,6 +97,23 @@ static void test_parse_errors(void)
 	       "e16.lic:5: plays-left 9 is more than play-count 3", LV_E_CORRUPT);
 	expect("e12.lic", "", "e12.lic:0: empty file", LV_E_CORRUPT);
 	expect("e13.lic", "licvault-license: 1\njust words\n", "e13.lic:2: expected 'key: value'", LV_E_CORRUPT);
+	/* text a person reads: valid UTF-8 (any script) ... */
+	lv_license *ok = NULL;
+	char e0[512];
+	CU_ASSERT_EQUAL(lv_license_parse_file(&ok, file("u0.lic", "licvault-license: 1\nkid: a\ntitle: Caf\xc3\xa9 \xe2\x98\x85 \xf0\x9f\x8e\xb5\nissued: 2024-01-01\n"), e0, sizeof e0), 0);
+	CU_ASSERT(ok && !strcmp(ok->title, "Caf\xc3\xa9 \xe2\x98\x85 \xf0\x9f\x8e\xb5"));
+	lv_license_free(ok);
+	/* ... but no invalid bytes and no C0 or C1 controls (terminal injection) */
+	expect("u1.lic", "licvault-license: 1\nkid: a\ntitle: caf\xe9\nissued: 2024-01-01\n",
+	       "u1.lic:3: 'title' is longer than 1024 bytes, is not valid UTF-8", LV_E_CORRUPT);
+	expect("u2.lic", "licvault-license: 1\nkid: a\nissuer: x\xc2\x9b""31mred\nissued: 2024-01-01\n",
+	       "u2.lic:3: 'issuer'", LV_E_CORRUPT);
+	expect("u3.lic", "licvault-license: 1\nkid: a\ntitle: \x1b]0;pwned\x07\nissued: 2024-01-01\n", "u3.lic:3: 'title'",
+	       LV_E_CORRUPT);
+	expect("u4.lic", "licvault-license: 1\nkid: a\ncontent-id: \xed\xa0\x80\nissued: 2024-01-01\n",
+	       "u4.lic:3: 'content-id'", LV_E_CORRUPT); /* a UTF-16 surrogate */
+	expect("u5.lic", "licvault-license: 1\nkid: a\ntitle: \xc0\xaf\nissued: 2024-01-01\n", "u5.lic:3: 'title'",
+	       LV_E_CORRUPT); /* an overlong '/' */
 	/* binary content with a NUL byte */
 	char p[700];
 	snprintf(p, sizeof p, "%s/bin.lic", dir);

@@ -61,6 +61,25 @@
  *    set's objects (licvault-<16 hex>.pack|.manifest) the core keeps other
  *    objects at a location ("licvault.lock", "licvault-registry-*.reg"): a
  *    container driver keeps those beside its container, not in it.
+ *
+ *  - URIs.  open receives the URI after the host resolved it: a named
+ *    location "NAME:" becomes the `uri` of [location "NAME"], and
+ *    "NAME:sub/dir" that URI with "/sub/dir" appended (trailing slashes of
+ *    the base dropped; "sub/dir" may not climb out with "..", checked after
+ *    percent-decoding); a plain path ("/abs", "~/x", "rel/x") is passed as
+ *    written to the driver serving "file".  A stacking URI "A+INNER" goes
+ *    to the driver serving scheme A whole; INNER (everything after the
+ *    first '+', itself a URI, a plain path or a named location) is what
+ *    the driver opens with host->open_uri.  The scheme is matched without
+ *    regard to case.  Nothing else is changed: percent-escapes, "localhost",
+ *    ports and trailing slashes arrive as written.  host->uri_parse splits
+ *    and decodes (RFC 3986 by uriparser): drivers do not parse URIs by hand.
+ *
+ *  - Required operations: open, close, write_begin, write, commit, abort,
+ *    read_open, read, read_close, list and remove (the core deletes its
+ *    lock and older generations with it; since ABI 1.1 the loader refuses
+ *    a driver without it, naming the file and the operation).  The others
+ *    may be NULL.
  */
 #ifndef LICVAULT_DRIVER_H
 #define LICVAULT_DRIVER_H
@@ -87,6 +106,45 @@ typedef struct lv_host_ctx lv_host_ctx;
 typedef struct lv_location lv_location;
 
 struct lv_driver_ops;
+
+/**
+ * A config value, typed by the key's declaration in lv_driver.keys
+ * (lv_host.config_value, ABI 1.1).
+ */
+typedef struct lv_config_value {
+	int set;               /* 1: set in the config file ([location] override or [driver]
+	                          section); 0: the declared default, or nothing */
+	const char *text;      /* the value: as written (LV_KEY_PATH: ~ and ${VAR} expanded;
+	                          LV_KEY_ENUM: the declared spelling of the choice); the
+	                          default's text when unset; NULL when neither */
+	int64_t number;        /* LV_KEY_BOOL: 0 or 1; LV_KEY_INT: the number; LV_KEY_ENUM:
+	                          the index of the choice in `choices`; 0 otherwise */
+	const char *where;     /* "FILE:LINE" of the value, or "default", for messages */
+} lv_config_value;
+
+/**
+ * A URI split by RFC 3986 (uriparser) and percent-decoded
+ * (lv_host.uri_parse, ABI 1.1).  Strings are NUL-terminated and owned by
+ * the lv_uri (lv_host.uri_free).  See "URIS" in the opening comment.
+ */
+typedef struct lv_uri {
+	const char *scheme;    /* lower case ("sftp", "bundle"); "" for a plain path */
+	const char *inner;     /* for a stacking URI "A+INNER": INNER as given (a URI or a path); else NULL */
+	const char *user;      /* decoded; NULL when absent */
+	const char *password;  /* decoded; NULL when absent.  Never print or log it. */
+	const char *host;      /* decoded, lower case; an IPv6 literal without brackets; NULL when absent */
+	int port;              /* 1..65535; 0 when absent */
+	const char *path;      /* decoded; "" when absent, never NULL; a plain path as given */
+	const char *query;     /* as written (not decoded); NULL when absent */
+} lv_uri;
+
+/** Flags of lv_host.ask_secret. */
+#ifndef LV_SECRET_CONFIRM
+#define LV_SECRET_CONFIRM 0x1u   /* a new secret: ask twice, they must match */
+#endif
+
+/** Lines a driver command prints (lv_driver_ops.control). */
+typedef void (*lv_emit_cb)(const char *line, void *ud);
 
 /** One entry of lv_host.list and lv_driver_ops.list callbacks. */
 typedef struct lv_object_info {
@@ -179,6 +237,60 @@ typedef struct lv_host {
 	 */
 	int (*error_save)(lv_host_ctx *h);
 	void (*error_restore)(lv_host_ctx *h, int saved);
+
+	/**
+	 * The typed value of `key`, which the driver declared in lv_driver.keys:
+	 * the location's override first, then [driver "NAME"], then the declared
+	 * default (out->set tells which).  One parser for every driver: booleans
+	 * are yes/no, true/false, on/off, 1/0; integers are decimal within
+	 * min..max; enum values are one of `choices` (both matched without regard
+	 * to ASCII case).  Returns 0; LV_E_CONFIG (described: file, line, key,
+	 * what was expected) when the value does not parse; LV_E_INVALID_ARG
+	 * when the driver declared no such key.  Strings stay valid until close.
+	 */
+	int (*config_value)(lv_host_ctx *h, const char *key, lv_config_value *out);
+
+	/**
+	 * Split and percent-decode a URI (see URIS above).  LV_E_BAD_URI,
+	 * described, when it is not one (or a decoded part holds a NUL byte).
+	 * Free *out with uri_free (NULL is a no-op).
+	 */
+	int (*uri_parse)(lv_host_ctx *h, const char *uri, lv_uri **out);
+	void (*uri_free)(lv_uri *u);
+
+	/** 1 when name is a valid object name (see OBJECTS above), else 0. */
+	int (*name_valid)(lv_host_ctx *h, const char *name);
+
+	/**
+	 * Track an open writer or reader: when the instance is closed with
+	 * handles still tracked, the host calls release(handle) for each (newest
+	 * first) before the driver's close, so a driver's close never leaks a
+	 * temporary.  release is the driver's own abort or read_close; those
+	 * call untrack, which is a no-op for a handle not tracked.
+	 */
+	int (*track)(lv_host_ctx *h, void *handle, void (*release)(void *handle));
+	void (*untrack)(lv_host_ctx *h, void *handle);
+
+	/**
+	 * Ask the application's user for a secret (a passphrase), through the
+	 * function the application gave (lv_context_set_secret_cb; the CLI
+	 * prompts on its terminal with echo off).  prompt names what is asked
+	 * for and where ("passphrase for crypt+sftp://nas/lic").  The secret is
+	 * written to buf (cap bytes, NUL-terminated; the driver's own memory, so
+	 * it can be locked and wiped) and *len gets its length.  flags:
+	 * LV_SECRET_CONFIRM.  LV_E_UNSUPPORTED when the application gave no way
+	 * to ask; LV_E_CANCELED when the user declined.  Never log the secret.
+	 */
+	int (*ask_secret)(lv_host_ctx *h, const char *prompt, unsigned flags, char *buf, size_t cap,
+	                  size_t *len);
+
+	/**
+	 * 1 when writing over (or removing) the file (st_dev, st_ino) would
+	 * destroy what the run reads or writes: the license store itself and
+	 * its -wal and -journal files.  Drivers that write local files check
+	 * the file a commit would replace, and refuse with LV_E_INVALID_ARG.
+	 */
+	int (*protected_file)(lv_host_ctx *h, uint64_t dev, uint64_t ino);
 } lv_host;
 
 /** True when the host table has the member (added in a later minor). */
@@ -208,7 +320,7 @@ typedef struct lv_reader lv_reader;
 /**
  * The operations.  `inst` is what open returned.  Every slot may be NULL
  * (unsupported) except open, close, write_begin/write/commit/abort,
- * read_open/read/read_close and list.
+ * read_open/read/read_close, list and remove.
  */
 typedef struct lv_driver_ops {
 	/* ---- valid since ABI 1.0 ---- */
@@ -272,6 +384,19 @@ typedef struct lv_driver_ops {
 	 * May be NULL.
 	 */
 	int (*enumerate)(const lv_host *host, lv_host_ctx *h, lv_candidate_cb cb, void *ud);
+
+	/* ---- valid since ABI 1.1 ---- */
+
+	/**
+	 * A command of the driver's own (as SQLite's xFileControl): `licvault
+	 * DRIVER VERB URI [ARGS...]` runs it on the layer of the location's
+	 * stack that this driver serves (lv_location_control).  verb is one of
+	 * lv_driver.commands; args are the command's arguments.  Output lines
+	 * go through emit (never a secret unless the command exists to show one,
+	 * as a key export).  LV_E_UNSUPPORTED for an unknown verb.  May be NULL.
+	 */
+	int (*control)(void *inst, const char *verb, const char *const *args, size_t nargs,
+	               lv_emit_cb emit, void *ud);
 } lv_driver_ops;
 
 /** Types of declared config keys. */
@@ -297,6 +422,16 @@ typedef struct lv_driver_key {
 	unsigned flags;          /* LV_KEY_* */
 } lv_driver_key;
 
+/** A driver command (lv_driver_ops.control), for `licvault DRIVER VERB`, help and completion. */
+typedef struct lv_driver_command {
+	const char *verb;        /* "init", "add-key": [a-z0-9-] */
+	const char *args;        /* the arguments after the URI, for usage lines ("[NAME]"), or "" */
+	const char *help;        /* one line */
+	unsigned flags;          /* LV_COMMAND_* */
+} lv_driver_command;
+
+#define LV_COMMAND_WRITE 0x1u  /* opens the location with LV_OPEN_WRITE (and takes its lock) */
+
 /**
  * The descriptor the entry symbol returns.  const, static, valid while the
  * shared object is loaded.
@@ -312,6 +447,9 @@ typedef struct lv_driver {
 	                                    also serves "bundle+INNER" URIs */
 	const lv_driver_ops *ops;
 	const lv_driver_key *keys;       /* declared keys, ended by {NULL}; NULL = none declared */
+
+	/* ---- valid since ABI 1.1 ---- */
+	const struct lv_driver_command *commands; /* the verbs of control, ended by {NULL}; or NULL */
 } lv_driver;
 
 /** Sizes of the first (1.0) versions: anything smaller is invalid. */

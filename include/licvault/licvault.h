@@ -54,6 +54,20 @@ typedef void (*lv_log_cb)(int level, const char *line, void *ud);
 LV_EXTERN int lv_context_new(lv_context **out);
 LV_EXTERN void lv_context_free(lv_context *ctx);
 
+/**
+ * How the application asks its user for a secret (a passphrase a driver
+ * such as crypt needs and no configured source gives).  Write the secret,
+ * NUL-terminated, into buf (cap bytes); flags may hold LV_SECRET_CONFIRM
+ * (a new secret: ask twice, they must match).  Return 0, LV_E_CANCELED when
+ * the user declined, or another error.  Called on the run's worker thread,
+ * with prompt naming what is asked for and where.  Never log the secret.
+ */
+typedef int (*lv_secret_cb)(const char *prompt, unsigned flags, char *buf, size_t cap, void *ud);
+#define LV_SECRET_CONFIRM 0x1u
+
+/** Set (or, with NULL, remove) the context's way of asking for secrets. */
+LV_EXTERN void lv_context_set_secret_cb(lv_context *ctx, lv_secret_cb cb, void *ud);
+
 /** Receive log lines up to `max_level` (lv_log_level). */
 LV_EXTERN void lv_context_set_log(lv_context *ctx, int max_level, lv_log_cb cb, void *ud);
 

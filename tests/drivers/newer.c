@@ -17,6 +17,7 @@ static int o_ro(void *i, const char *n, lv_reader **r) { (void)i; (void)n; (void
 static int o_r(lv_reader *r, void *b, size_t c, size_t *n) { (void)r; (void)b; (void)c; (void)n; return LV_E_IO; }
 static void o_rc(lv_reader *r) { (void)r; }
 static int o_l(void *i, lv_list_cb cb, void *ud) { (void)i; (void)cb; (void)ud; return 0; }
+static int o_rm(void *i, const char *n) { (void)i; (void)n; return LV_E_NOT_FOUND; }
 static int o_future(void *i) { (void)i; return 0; }
 static const struct {
 	lv_driver_ops ops;
@@ -24,7 +25,7 @@ static const struct {
 	int (*future_op2)(void *);
 } ops = {
 	{.open = o_open, .close = o_close, .write_begin = o_wb, .write = o_w, .commit = o_c, .abort = o_a,
-	 .read_open = o_ro, .read = o_r, .read_close = o_rc, .list = o_l},
+	 .read_open = o_ro, .read = o_r, .read_close = o_rc, .list = o_l, .remove = o_rm},
 	o_future, o_future,
 };
 static const char *const schemes[] = {"newer", NULL};
@@ -32,5 +33,5 @@ static const struct {
 	lv_driver d;
 	const char *future_field;
 } d = {{LV_DRIVER_ABI_MAJOR, LV_DRIVER_ABI_MINOR + 7, sizeof(d), sizeof(ops), "newer", "9.0", schemes,
-        &ops.ops, NULL}, "future"};
+        &ops.ops, NULL, NULL}, "future"};
 LV_DRIVER_ENTRY { return &d.d; }

@@ -15,9 +15,10 @@ static int o_ro(void *i, const char *n, lv_reader **r) { (void)i; (void)n; (void
 static int o_r(lv_reader *r, void *b, size_t c, size_t *n) { (void)r; (void)b; (void)c; (void)n; return LV_E_IO; }
 static void o_rc(lv_reader *r) { (void)r; }
 static int o_l(void *i, lv_list_cb cb, void *ud) { (void)i; (void)cb; (void)ud; return LV_E_IO; }
+static int o_rm(void *i, const char *n) { (void)i; (void)n; return LV_E_NOT_FOUND; }
 static const lv_driver_ops ops = {
 	.open = o_open, .close = o_close, .write_begin = o_wb, .write = o_w, .commit = o_c, .abort = o_a,
-	.read_open = o_ro, .read = o_r, .read_close = o_rc, .list = o_l,
+	.read_open = o_ro, .read = o_r, .read_close = o_rc, .list = o_l, .remove = o_rm,
 };
 static const char *const schemes[] = {"failing", "file", NULL};
 static const lv_driver d = {LV_DRIVER_INIT_HEADER, .name = "openfail", .version = "0.1", .schemes = schemes, .ops = &ops};

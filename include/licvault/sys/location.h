@@ -33,6 +33,21 @@ LV_EXTERN void *lv_location_driver_instance(lv_location *loc);
 /** The URI after named locations were resolved. */
 LV_EXTERN const char *lv_location_uri(const lv_location *loc);
 LV_EXTERN const char *lv_location_last_error(const lv_location *loc);
+/**
+ * Run a driver's own command (lv_driver_ops.control, e.g. the crypt
+ * driver's key management) on the layer of loc's stack that the driver
+ * named `driver` serves, the outer layer first ("bundle+crypt+sftp://...",
+ * driver "crypt": the crypt layer).  Output lines go through emit.
+ * LV_E_NOT_FOUND when no layer is served by that driver, LV_E_UNSUPPORTED
+ * when it has no such command; the driver's errors as it returns them,
+ * described in lv_location_last_error().
+ */
+LV_EXTERN int lv_location_control(lv_location *loc, const char *driver, const char *verb,
+                                  const char *const *args, size_t nargs, lv_emit_cb emit, void *ud);
+
+/** The commands of the driver named `driver` ({NULL}-terminated), or NULL when it has none. */
+LV_EXTERN const lv_driver_command *lv_context_driver_commands(lv_context *ctx, const char *driver);
+
 /** Forget the recorded failure (and note) of the location. */
 LV_EXTERN void lv_location_clear_error(lv_location *loc);
 /** Make the driver's canceled() service answer yes (or no again). */

@@ -65,6 +65,12 @@ typedef struct lv_store_ops {
 	 * (given to the driver as a size hint for the space check).
 	 */
 	int (*size)(void *impl, uint64_t *bytes);
+	/**
+	 * optional: the file the store lives in, or NULL.  No driver may write
+	 * over it (or its -wal or -journal file) during a run: a backup to
+	 * bundle+file://STORE is refused.
+	 */
+	const char *(*path)(void *impl);
 } lv_store_ops;
 
 /** Wrap an application's store.  ops must stay valid until lv_store_free. */
