@@ -169,7 +169,7 @@ static int unknown_option(const cli *c, const char *arg)
 }
 
 /* Pass 1: the positional arguments, with every known option skipped. */
-static int positionals(int argc, char **argv, char **pos, int *help, int *version)
+static int positionals(int argc, char **argv, char **pos, int *help, int *version, const char **missing)
 {
 	struct option lo[OPT__COUNT + 1];
 	char shorts[2 * OPT__COUNT + 4];
@@ -184,6 +184,8 @@ static int positionals(int argc, char **argv, char **pos, int *help, int *versio
 			*help = 1;
 		else if (ch == LONG_BASE + OPT_VERSION)
 			*version = 1;
+		else if (ch == ':' && !*missing)
+			*missing = argv[optind - 1];
 	}
 	while (optind < argc)
 		pos[n++] = argv[optind++];
@@ -268,7 +270,12 @@ int args_parse(cli *c, int argc, char **argv)
 	if (!pos)
 		return CLI_EXIT_FAILED;
 	int help = 0, version = 0, used = 0, rc = -1;
-	int n = positionals(argc, argv, pos, &help, &version);
+	const char *missing = NULL;
+	int n = positionals(argc, argv, pos, &help, &version, &missing);
+	if (missing) {
+		free(pos);
+		return usage_error(NULL, "option '%s' needs an argument", missing);
+	}
 	if (n == 0) {
 		if (help)
 			help_print(stdout, NULL);

@@ -339,6 +339,12 @@ static int run_command(cli *c, int kind, const char *what, unsigned flags)
 			return not_started(&v, LV_E_UNSUPPORTED, "--dry-run: this liblicvault cannot do a dry run yet");
 		v.flags |= f;
 	}
+	char *resolved = NULL;
+	const char *driver = NULL;
+	if (lv_context_resolve(c->ctx, v.uri, &resolved, &driver) == 0)
+		cli_log(LV_LOG_DEBUG, "%s: %s is %s, served by the %s driver", what, uri_for_display(v.uri),
+		        uri_for_display(resolved), driver ? driver : "?");
+	free(resolved);
 	lv_store *store = NULL;
 	int rc = kind == 'v' ? interim_verify_store(c, &store)
 	                     : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : 0);
