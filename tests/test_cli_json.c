@@ -19,26 +19,16 @@
 #define HAS(out, s) CU_ASSERT_PTR_NOT_NULL(strstr(out, s))
 #define HASNT(out, s) CU_ASSERT_PTR_NULL(strstr(out, s))
 
-/* check.py json KINDS FILE | check.py human FILE: exit 0 when the output holds to the contract */
+/*
+ * check.py SCHEMA SPEC...: each SPEC is json:KINDS:FILE (JSON lines of those kinds) or human:FILE
+ * (safe text); exit 0 when every output holds to the contract.  One Python for all the outputs.
+ */
 static const char checker[] =
 	"import json, sys\n"
-	"mode, path = sys.argv[1], sys.argv[-1]\n"
-	"raw = open(path, 'rb').read()\n"
-	"try:\n"
-	"    text = raw.decode('utf-8', 'strict')\n"
-	"except UnicodeDecodeError as e:\n"
-	"    sys.exit('not UTF-8: %s' % e)\n"
-	"bad = [c for c in text if (ord(c) < 32 and c != '\\n') or 0x7f <= ord(c) <= 0x9f\n"
-	"       or ord(c) in (0x61c, 0x200e, 0x200f) or 0x2028 <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069]\n"
-	"if bad:\n"
-	"    sys.exit('control characters in the output: %r' % bad[:5])\n"
-	"if mode == 'human':\n"
-	"    sys.exit(0)\n"
 	"from jsonschema import Draft202012Validator\n"
-	"schema = json.load(open(sys.argv[2]))\n"
+	"schema = json.load(open(sys.argv[1]))\n"
 	"Draft202012Validator.check_schema(schema)\n"
 	"v = Draft202012Validator(schema)\n"
-	"kinds = sys.argv[3].split(',')\n"
 	"def pairs(kv):\n"
 	"    keys = [k for k, _ in kv]\n"
 	"    if len(keys) != len(set(keys)):\n"
@@ -46,18 +36,46 @@ static const char checker[] =
 	"    return dict(kv)\n"
 	"def no_const(c):\n"
 	"    raise ValueError('not JSON: ' + c)\n"
-	"lines = text.split('\\n')\n"
-	"if lines[-1] != '':\n"
-	"    sys.exit('the output does not end with a newline')\n"
-	"for n, line in enumerate(lines[:-1], 1):\n"
-	"    o = json.loads(line, object_pairs_hook=pairs, parse_constant=no_const)\n"
-	"    errs = list(v.iter_errors(o))\n"
-	"    if errs:\n"
-	"        sys.exit('line %d: %s: %s' % (n, line, errs[0].message))\n"
-	"    kind = o.get('event', o.get('type'))\n"
-	"    if kind not in kinds:\n"
-	"        sys.exit('line %d: %r is not one of %s' % (n, kind, kinds))\n"
-	"print('%d lines' % (len(lines) - 1))\n";
+	"def check(spec):\n"
+	"    mode, rest = spec.split(':', 1)\n"
+	"    kinds, path = rest.rsplit(':', 1) if mode == 'json' else ('', rest)\n"
+	"    raw = open(path, 'rb').read()\n"
+	"    try:\n"
+	"        text = raw.decode('utf-8', 'strict')\n"
+	"    except UnicodeDecodeError as e:\n"
+	"        return 'not UTF-8: %s' % e\n"
+	"    bad = [c for c in text if (ord(c) < 32 and c != '\\n') or 0x7f <= ord(c) <= 0x9f\n"
+	"           or ord(c) in (0x61c, 0x200e, 0x200f) or 0x2028 <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069]\n"
+	"    if bad:\n"
+	"        return 'control characters in the output: %r' % bad[:5]\n"
+	"    if mode == 'human':\n"
+	"        return None\n"
+	"    lines = text.split('\\n')\n"
+	"    if lines[-1] != '':\n"
+	"        return 'the output does not end with a newline'\n"
+	"    for n, line in enumerate(lines[:-1], 1):\n"
+	"        try:\n"
+	"            o = json.loads(line, object_pairs_hook=pairs, parse_constant=no_const)\n"
+	"        except ValueError as e:\n"
+	"            return 'line %d: %s: %s' % (n, line, e)\n"
+	"        errs = list(v.iter_errors(o))\n"
+	"        if errs:\n"
+	"            return 'line %d: %s: %s' % (n, line, errs[0].message)\n"
+	"        kind = o.get('event', o.get('type'))\n"
+	"        if kind not in kinds.split(','):\n"
+	"            return 'line %d: %r is not one of %s' % (n, kind, kinds)\n"
+	"    return None\n"
+	"failed = 0\n"
+	"for spec in sys.argv[2:]:\n"
+	"    why = check(spec)\n"
+	"    if why:\n"
+	"        failed += 1\n"
+	"        print('%s: %s' % (spec, why))\n"
+	"print('%d outputs checked, %d failed' % (len(sys.argv) - 2, failed))\n"
+	"sys.exit(1 if failed else 0)\n";
+
+static char specs[16384];   /* the outputs to check, with what each must hold */
+static char labels[16384];  /* which command made each */
 
 static int init(void)
 {
@@ -71,12 +89,34 @@ static int init(void)
 	return 0;
 }
 
-/* Run the CLI (args after the program), stdout to out.N; check it; the CLI's exit status. */
-static int check_json(const char *kinds, const char *args, int want_exit)
+static void add_spec(const char *fmt, const char *a, int n, const char *args)
 {
-	static int n;
+	size_t l = strlen(specs);
+	snprintf(specs + l, sizeof specs - l, fmt, a, n);
+	l = strlen(labels);
+	snprintf(labels + l, sizeof labels - l, "  %d: licvault %s\n", n, args);
+}
+
+/* Check every output collected so far, with one Python. */
+static void check_all(void)
+{
 	char *out = NULL;
-	n++;
+	int st = t_sh(&out, "cd '%s' && %s check.py '%s/docs/json-schema.json' %s", dir, PY, LV_TEST_SOURCE_DIR, specs);
+	if (st)
+		fprintf(stderr, "\n%s\n%s", out, labels);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, " outputs checked, 0 failed"));
+	free(out);
+	specs[0] = labels[0] = '\0';
+}
+
+static int n_out;
+
+/* Run the CLI with --json, stdout to out.N, stderr to err.N (checked later); check its exit status. */
+static void check_json(const char *kinds, const char *args, int want_exit)
+{
+	char *out = NULL;
+	int n = ++n_out;
 	int st = t_sh(&out, "cd '%s' && LICVAULT_CONFIG=${CONF:-/dev/null} '%s' --json %s > out.%d 2> err.%d; echo $?", dir,
 	              T_CLI, args, n, n);
 	int ex = out ? atoi(out) : -1;
@@ -84,29 +124,20 @@ static int check_json(const char *kinds, const char *args, int want_exit)
 	if (st || ex != want_exit)
 		fprintf(stderr, "\n  licvault --json %s: exit %d, expected %d", args, ex, want_exit);
 	CU_ASSERT_EQUAL(ex, want_exit);
-	st = t_sh(&out, "cd '%s' && %s check.py json '%s/docs/json-schema.json' %s out.%d && %s check.py human err.%d", dir, PY,
-	          LV_TEST_SOURCE_DIR, kinds, n, PY, n);
-	if (st)
-		fprintf(stderr, "\n  licvault --json %s: %s", args, out);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
-	return ex;
+	add_spec(" 'json:%s:out.%d'", kinds, n, args);
+	add_spec(" 'human:%serr.%d'", "", n, args);
 }
 
-/* Human output (stdout and stderr together) is safe text; returns it for more checks. */
+/* Human output (stdout and stderr together), checked later; returned for more checks. */
 static char *check_human(const char *args, int want_exit)
 {
-	static int n;
 	char *out = NULL;
-	t_sh(&out, "cd '%s' && LICVAULT_CONFIG=${CONF:-/dev/null} '%s' %s > h.%d 2>&1; echo $?", dir, T_CLI, args, ++n);
+	int n = ++n_out;
+	t_sh(&out, "cd '%s' && LICVAULT_CONFIG=${CONF:-/dev/null} '%s' %s > h.%d 2>&1; echo $?", dir, T_CLI, args, n);
 	int ex = out ? atoi(out) : -1;
 	free(out);
 	CU_ASSERT_EQUAL(ex, want_exit);
-	int st = t_sh(&out, "cd '%s' && %s check.py human h.%d", dir, PY, n);
-	if (st)
-		fprintf(stderr, "\n  licvault %s: %s", args, out);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
+	add_spec(" 'human:%sh.%d'", "", n, args);
 	t_sh(&out, "cat '%s/h.%d'", dir, n);
 	return out;
 }
@@ -186,6 +217,7 @@ static void test_every_command_json(void)
 	HAS(out, "T\\u001b]0;pwned\\u0007 \\ufffd\\ufffd \\u009b31m \\u202egnp.exe \\\\ \\\"q\\\"");
 	HAS(out, "over\\ufffd\\ufffd sur\\ufffd\\ufffd\\ufffd cut\\ufffd\\ufffd");
 	free(out);
+	check_all();
 }
 
 static void test_every_command_human(void)
@@ -226,6 +258,7 @@ static void test_every_command_human(void)
 	free(out);
 	check_json("config_file,config", "config show", 0);
 	unsetenv("CONF");
+	check_all();
 }
 
 LV_SUITE(cli_json, cli_json, init, t_suite_dir_clean,
