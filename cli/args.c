@@ -238,7 +238,7 @@ static int collect(cli *c, int argc, char **argv, int skip)
 	build_tables(c->cmd, lo, shorts);
 	c->args = calloc((size_t)argc + 1, sizeof *c->args);
 	if (!c->args)
-		return CLI_EXIT_FAILED;
+		return out_error(LV_E_NOMEM, "out of memory");
 	int ch, seen_pos = 0, rc;
 	opterr = 0;
 	optind = 0;
@@ -268,7 +268,7 @@ int args_parse(cli *c, int argc, char **argv)
 {
 	char **pos = calloc((size_t)argc + 1, sizeof *pos);
 	if (!pos)
-		return CLI_EXIT_FAILED;
+		return out_error(LV_E_NOMEM, "out of memory");
 	int help = 0, version = 0, used = 0, rc = -1;
 	const char *missing = NULL;
 	int n = positionals(argc, argv, pos, &help, &version, &missing);

@@ -168,6 +168,7 @@ typedef struct jw {
 	FILE *f;
 	int n;                    /* members written */
 	int depth;
+	int ok;                   /* the memory stream is there */
 } jw;
 void jw_begin(jw *j, const char *kind_key, const char *kind);  /* {"event":"begin" */
 void jw_str(jw *j, const char *key, const char *val);           /* NULL: null */
@@ -236,6 +237,9 @@ typedef struct cfg_item {
 int interim_config_foreach(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud);
 
 /* ---- shared by the commands ---- */
+
+/** Make c->ctx: logging, the config loaded and checked (a bad config: exit code, or a warning). */
+int context_open(cli *c);
 
 /** The store path: --store, $LICVAULT_STORE, [licvault] store, the XDG default (malloc'd). */
 char *store_path(cli *c);

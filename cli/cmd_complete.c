@@ -10,6 +10,7 @@
  *   locations                NAME: of each location of the config
  *   schemes                  SCHEME:// of each URI scheme the drivers serve
  *   kids                     the key IDs of the store
+ * Only the last three load the config (and drivers): completion stays quick.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +93,13 @@ int cmd_complete(cli *c)
 		if (cmd && cmd->arg_kind)
 			out_human("%s\n", cmd->arg_kind);
 	} else if (!strcmp(what, "locations")) {
-		if (c->ctx)
+		if (!context_open(c))
 			interim_config_foreach(c, location_name, NULL);
 	} else if (!strcmp(what, "schemes")) {
-		if (c->ctx)
+		if (!context_open(c))
 			lv_context_drivers(c->ctx, scheme_words, NULL);
 	} else if (!strcmp(what, "kids")) {
-		if (c->ctx)
+		if (!context_open(c))
 			kids(c);
 	} else
 		return usage_error(c, "unknown list '%s'", what);

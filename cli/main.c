@@ -9,7 +9,7 @@
 #include "cli.h"
 
 /* The context a command needs: logging set up, the config loaded and checked. */
-static int make_context(cli *c)
+int context_open(cli *c)
 {
 	if (lv_context_new(&c->ctx))
 		return out_error(LV_E_NOMEM, "cannot make a context");
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 		c.quiet = 1;   /* the completion asks: never a word on the terminal */
 	c.tty = isatty(STDERR_FILENO) && !c.json;
 	if (c.cmd->needs & (CMD_CONFIG | CMD_CONFIG_OPTIONAL))
-		ex = make_context(&c);
+		ex = context_open(&c);
 	if (ex <= 0)
 		ex = c.cmd->run(&c);
 	lv_context_free(c.ctx);

@@ -216,6 +216,8 @@ void json_string(FILE *f, const char *s)
 
 static void jw_key(jw *j, const char *key)
 {
+	if (!j->f)
+		return;
 	if (j->n++)
 		fputc(',', j->f);
 	if (key) {
@@ -227,15 +229,22 @@ static void jw_key(jw *j, const char *key)
 void jw_begin(jw *j, const char *kind_key, const char *kind)
 {
 	memset(j, 0, sizeof *j);
+	/* out of memory: the line is dropped, and said so (jw_end) */
 	j->f = open_memstream(&j->buf, &j->len);
 	if (!j->f)
-		abort();
+		j->f = fopen("/dev/null", "we");
+	else
+		j->ok = 1;
+	if (!j->f)
+		return;
 	fputc('{', j->f);
 	jw_str(j, kind_key, kind);
 }
 
 void jw_str(jw *j, const char *key, const char *val)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	if (val)
 		json_string(j->f, val);
@@ -245,36 +254,48 @@ void jw_str(jw *j, const char *key, const char *val)
 
 void jw_u64(jw *j, const char *key, uint64_t v)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fprintf(j->f, "%llu", (unsigned long long)v);
 }
 
 void jw_i64(jw *j, const char *key, int64_t v)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fprintf(j->f, "%lld", (long long)v);
 }
 
 void jw_num(jw *j, const char *key, double v)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fprintf(j->f, "%.3f", v);
 }
 
 void jw_bool(jw *j, const char *key, int v)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fputs(v ? "true" : "false", j->f);
 }
 
 void jw_null(jw *j, const char *key)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fputs("null", j->f);
 }
 
 void jw_array_begin(jw *j, const char *key)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fputc('[', j->f);
 	j->n = 0;
@@ -285,6 +306,8 @@ void jw_array_str(jw *j, const char *val) { jw_str(j, NULL, val); }
 
 void jw_object_begin(jw *j, const char *key)
 {
+	if (!j->f)
+		return;
 	jw_key(j, key);
 	fputc('{', j->f);
 	j->n = 0;
@@ -293,6 +316,8 @@ void jw_object_begin(jw *j, const char *key)
 
 void jw_close(jw *j)
 {
+	if (!j->f)
+		return;
 	fputc(j->depth & 1 ? ']' : '}', j->f);
 	j->depth /= 2;
 	j->n = 1;
@@ -315,11 +340,17 @@ static void line_out(const char *s, size_t n)
 
 void jw_end(jw *j)
 {
-	fputs("}\n", j->f);
-	fclose(j->f);
-	out_lock();
-	line_out(j->buf, j->len);
-	out_unlock();
+	if (j->f) {
+		fputs("}\n", j->f);
+		if (fclose(j->f) != 0)
+			j->ok = 0;
+	}
+	if (j->ok && j->buf) {
+		out_lock();
+		line_out(j->buf, j->len);
+		out_unlock();
+	} else
+		out_note("error: NOMEM: out of memory writing a JSON line");
 	free(j->buf);
 }
 

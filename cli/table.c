@@ -94,7 +94,7 @@ const cli_command cli_commands[] = {
 	 "help on licvault, a command, or exit-codes",
 	 "Without a command, lists the commands and global options; with one, its usage and options. "
 	 "`licvault help exit-codes` prints the exit code table.", "command"},
-	{"__complete", "WHAT [WORD...]", 1, -1, {END}, CMD_CONFIG_OPTIONAL | CMD_HIDDEN, cmd_complete,
+	{"__complete", "WHAT [WORD...]", 1, -1, {END}, CMD_HIDDEN, cmd_complete,
 	 "word lists for shell completion",
 	 "commands | options CMD | arg-kind CMD | locations | schemes | global-options-with-arg", NULL},
 	{NULL, NULL, 0, 0, {END}, 0, NULL, NULL, NULL, NULL},
