@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "licvault/licvault.h"
-#include "licvault/driver.h"
+#include "licvault/sys/location.h"
 
 static double now(void)
 {

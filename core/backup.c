@@ -5,8 +5,12 @@
  * object, and the older generation is removed only after the new manifest
  * is published (docs/backup-format.md).
  */
-#include "internal.h"
+#include "backup.h"
 
+#include "lock.h"
+#include "set.h"
+
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,89 +18,6 @@
 #include <zlib.h>
 
 #define WRITE_CHUNK (1u << 20)   /* 1 MiB per driver write: large calls are fast over SFTP */
-
-int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const char *name)
-{
-	if (!rc)
-		return 0;
-	if (rc > 0 || rc <= LV_E__LAST) {
-		lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' returned an invalid code %d from %s", 
-		              lv__loaded_name(loc->drv), rc, what);
-		return LV_E_DRIVER_ABI;
-	}
-	if (run->errcode != rc || !run->errmsg[0])
-		lv__run_error(run, rc, "%s %s at %s: %s", what, name ? name : "", loc->uri, lv_strerror(rc));
-	return rc;
-}
-
-static int valid_object_name(const char *n)
-{
-	size_t l = strnlen(n, 256);
-	return l > 0 && l < 256 && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..");
-}
-
-struct scan_state {
-	lv_set_scan *s;
-	int bad;
-};
-
-static int scan_cb(const lv_object_info *info, void *ud)
-{
-	struct scan_state *st = ud;
-	lv_set_scan *s = st->s;
-	if (!info || !info->name || !valid_object_name(info->name)) {
-		st->bad = 1;
-		return 1;
-	}
-	uint64_t gen;
-	const char *ext;
-	if (!lv__gen_parse(info->name, &gen, &ext))
-		return 0;
-	s->n_objects++;
-	if (gen > s->newest_any)
-		s->newest_any = gen;
-	if (!strcmp(ext, "manifest") && gen >= s->newest_manifest) {
-		s->newest_manifest = gen;
-		s->has_manifest = 1;
-	}
-	char **n = realloc(s->old, (s->n_old + 1) * sizeof *n);
-	if (!n)
-		return LV_E_NOMEM;
-	s->old = n;
-	if (!(n[s->n_old] = strdup(info->name)))
-		return LV_E_NOMEM;
-	s->n_old++;
-	return 0;
-}
-
-int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out)
-{
-	memset(out, 0, sizeof *out);
-	struct scan_state st = {out, 0};
-	int rc = loc->ops->list(loc->inst, scan_cb, &st);
-	if (st.bad)
-		rc = lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' listed an invalid object name at %s",
-		                   lv__loaded_name(loc->drv), loc->uri);
-	else if (rc == LV_E_NOMEM)
-		rc = lv__run_error(run, rc, "out of memory listing %s", loc->uri);
-	else if (rc == LV_E_NOT_FOUND)
-		rc = 0; /* the location does not exist yet: empty */
-	else
-		rc = lv__drv_rc(run, loc, rc, "list", "objects");
-	if (rc)
-		lv__set_scan_free(out);
-	return rc;
-}
-
-void lv__set_scan_free(lv_set_scan *s)
-{
-	for (size_t i = 0; i < s->n_old; i++)
-		free(s->old[i]);
-	free(s->old);
-	memset(s, 0, sizeof *s);
-}
-
-/* ---- the backup ---------------------------------------------------------- */
 
 /*
  * The pack's writes run on a writer thread, so that encoding the next
@@ -193,7 +114,9 @@ typedef struct backup_state {
 	lv_location *loc;
 	lv_writer *w;
 	pipe_writer pw;
-	const char *pack_name;
+	uint64_t gen;            /* the generation being written */
+	char pack_name[64], man_name[64];
+	int pack_committed;      /* the pack may be published: remove it if the set fails */
 	lv_buf out;              /* pending pack bytes */
 	lv_buf rec;              /* the record being encoded */
 	uint64_t offset;         /* pack bytes so far */
@@ -313,18 +236,16 @@ static int write_manifest(backup_state *b, const char *name, const lv_manifest_h
 	}
 	lv__buf_free(&buf);
 	rc = loc->ops->commit(w, 0);
-	if (rc == LV_E_EXISTS)
+	if (rc == LV_E_EXISTS) {
+		lv__err_clear(&run->err); /* the driver's "exists" is a race with another backup */
 		return lv__run_error(run, LV_E_BUSY,
 		                     "another backup to %s published %s first; run again", loc->uri, name);
+	}
 	if (rc) {
 		/* a failed commit may still have published (the rename went through, its directory
 		 * fsync or the server's reply failed): take the manifest back, or the set stands */
 		rc = lv__drv_rc(run, loc, rc, "commit", name);
-		char saved[LV_ERRMSG_MAX];
-		snprintf(saved, sizeof saved, "%s", run->errmsg);
 		int r = loc->ops->remove ? loc->ops->remove(loc->inst, name) : LV_E_UNSUPPORTED;
-		snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
-		run->errcode = rc;
 		if (r && r != LV_E_NOT_FOUND)
 			b->manifest_maybe_published = 1;
 	}
@@ -337,175 +258,175 @@ fail:
 	return rc;
 }
 
-int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
+/* Lock the location, look at what it holds, and name the new generation. */
+static int backup_prepare(backup_state *b, lv_set_scan *scan, unsigned flags, int *locked)
 {
-	lv_store *store = NULL;
-	lv_location *loc = NULL;
-	lv_set_scan scan = {0};
-	backup_state b = {.run = run};
-	char pack_name[64], man_name[64];
-	int pack_committed = 0, locked = 0;
-	int rc = lv__store_for_run(store_in, &store, run->errmsg);
-	if (rc) {
-		run->errcode = rc;
+	lv_run *run = b->run;
+	lv_location *loc = b->loc;
+	int rc = lv__lock_take(run, loc, "backup", locked);
+	if (!rc)
+		rc = lv__set_scan(run, loc, scan);
+	if (rc)
 		return rc;
-	}
-	if ((rc = lv__location_open(run->ctx, run, uri, LV_OPEN_WRITE, &loc)))
-		goto out;
-	if ((rc = lv__lock_take(run, loc, "backup", &locked)))
-		goto out;
-	if ((rc = lv__set_scan(run, loc, &scan)))
-		goto out;
-	if (scan.has_manifest && !(flags & LV_BACKUP_OVERWRITE)) {
-		rc = lv__run_error(run, LV_E_BACKUP_EXISTS,
-		                   "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
-		                   loc->uri, (unsigned long long)scan.newest_manifest);
-		goto out;
-	}
-	uint64_t gen = scan.newest_any + 1;
-	lv__gen_name(pack_name, sizeof pack_name, gen, "pack");
-	lv__gen_name(man_name, sizeof man_name, gen, "manifest");
-	b.loc = loc;
-	b.pack_name = pack_name;
+	if (scan->has_manifest && !(flags & LV_BACKUP_OVERWRITE))
+		return lv__run_error(run, LV_E_BACKUP_EXISTS,
+		                     "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
+		                     loc->uri, (unsigned long long)scan->newest_manifest);
+	b->gen = scan->newest_any + 1;
+	lv__gen_name(b->pack_name, sizeof b->pack_name, b->gen, "pack");
+	lv__gen_name(b->man_name, sizeof b->man_name, b->gen, "manifest");
+	return 0;
+}
 
-	if (store->ops->count(store->impl, &run->total))
+/* Stream every license into the pack through the writer thread, then commit the pack. */
+static int write_pack(backup_state *b, lv_store *store)
+{
+	lv_run *run = b->run;
+	lv_location *loc = b->loc;
+	if (store->ops.count(store->impl, &run->total))
 		run->total = 0;
+	if (!(b->spool = tmpfile()))
+		return lv__run_error(run, LV_E_IO, "cannot create a temporary file for the manifest: %s", strerror(errno));
 	/* the space the pack will need, at most: the store's own size is a fair bound */
-	uint64_t hint = UINT64_MAX;
-	if (store->is_sqlite) {
-		FILE *f = fopen(lv__sqlite_store_path(store->impl), "re");
-		if (f && fseeko(f, 0, SEEK_END) == 0)
-			hint = (uint64_t)ftello(f);
-		if (f)
-			fclose(f);
-	}
-	if (!(b.spool = tmpfile())) {
-		rc = lv__run_error(run, LV_E_IO, "cannot create a temporary file for the manifest: %s",
-		                   strerror(errno));
-		goto out;
-	}
-	rc = loc->ops->write_begin(loc->inst, pack_name, hint, &b.w);
+	int rc = loc->ops->write_begin(loc->inst, b->pack_name, lv__store_size(store), &b->w);
 	if (rc) {
-		rc = lv__drv_rc(run, loc, rc, "begin writing", pack_name);
-		b.w = NULL;
-		goto out;
+		b->w = NULL;
+		return lv__drv_rc(run, loc, rc, "begin writing", b->pack_name);
 	}
-	b.pw.run = run;
-	b.pw.loc = loc;
-	b.pw.w = b.w;
-	b.pw.name = pack_name;
-	if ((rc = pw_start(&b.pw)))
-		goto out;
+	b->pw = (pipe_writer){.run = run, .loc = loc, .w = b->w, .name = b->pack_name};
+	if ((rc = pw_start(&b->pw)))
+		return rc;
 	unsigned char hdr[LV_PACK_HEADER_LEN];
 	memcpy(hdr, LV_PACK_MAGIC, 8);
 	lv__put_u32(hdr + 8, LV_FORMAT_VERSION);
 	lv__put_u32(hdr + 12, 0);
-	b.pack_crc = (uint32_t)crc32(0L, hdr, sizeof hdr);
-	b.offset = sizeof hdr;
-	if ((rc = lv__buf_put(&b.out, hdr, sizeof hdr)))
-		goto out;
+	b->pack_crc = (uint32_t)crc32(0L, hdr, sizeof hdr);
+	b->offset = sizeof hdr;
+	if (lv__buf_put(&b->out, hdr, sizeof hdr))
+		return lv__run_error(run, LV_E_NOMEM, "out of memory");
 	lv__run_progress(run, 1);
-	rc = store->ops->foreach(store->impl, backup_one, &b);
+	rc = store->ops.foreach(store->impl, backup_one, b);
 	if (!rc)
-		rc = flush_out(&b);
-	int wrc = pw_finish(&b.pw);   /* every write done: the instance is ours again */
-	if (!rc && wrc)
+		rc = flush_out(b);
+	int wrc = pw_finish(&b->pw); /* every write done: the instance is ours again */
+	if (!rc)
 		rc = wrc;
 	if (rc) {
-		if (b.rc)
-			rc = b.rc;                /* ours, or the writer's: described already */
-		else if (wrc && rc == wrc)
-			;                         /* the writer's: described by the driver */
-		else if (store->is_sqlite)
-			rc = lv__run_error(run, rc, "%s", lv__sqlite_store_errmsg(store->impl));
-		else
-			rc = lv__run_error(run, rc < 0 ? rc : LV_E_IO, "reading the store failed");
-		goto out;
+		/* ours or the writer's are described; the store's message when it failed */
+		char why[256];
+		return lv__run_error(run, lv__err_valid(rc) ? rc : LV_E_IO, "%s",
+		                     lv__store_why(store, rc, "reading the store failed", why, sizeof why));
 	}
-	if (lv__run_canceled(run)) {
-		rc = LV_E_CANCELED;
-		goto out;
-	}
-	lv_writer *w = b.w;
-	b.w = NULL;
+	if (lv__run_canceled(run))
+		return LV_E_CANCELED;
+	lv_writer *w = b->w;
+	b->w = NULL;
 	rc = loc->ops->commit(w, 0);
 	if (rc == LV_E_EXISTS) {
-		rc = lv__run_error(run, LV_E_BUSY, "another backup to %s is writing generation %llu; run again",
-		                   loc->uri, (unsigned long long)gen);
-		goto out;
+		lv__err_clear(&run->err); /* the driver's "exists" is a race with another backup */
+		return lv__run_error(run, LV_E_BUSY, "another backup to %s is writing generation %llu; run again",
+		                     loc->uri, (unsigned long long)b->gen);
 	}
-	pack_committed = 1; /* even when the commit failed: it may have published; removed on failure */
-	if ((rc = lv__drv_rc(run, loc, rc, "commit", pack_name)))
-		goto out;
+	b->pack_committed = 1; /* even when the commit failed: it may have published; removed on failure */
+	return lv__drv_rc(run, loc, rc, "commit", b->pack_name);
+}
 
+/* Write the manifest: the set is published. */
+static int publish(backup_state *b, lv_store *store)
+{
 	lv_manifest_hdr h = {0};
-	h.generation = gen;
+	h.generation = b->gen;
 	h.created = (int64_t)time(NULL);
-	h.count = b.count;
-	h.restricted = b.restricted;
-	h.pack_size = b.offset;
-	h.pack_crc = b.pack_crc;
+	h.count = b->count;
+	h.restricted = b->restricted;
+	h.pack_size = b->offset;
+	h.pack_crc = b->pack_crc;
 	unsigned char rnd[16];
-	if (lv__random(rnd, sizeof rnd)) {
-		rc = lv__run_error(run, LV_E_IO, "no random bytes for the backup id");
-		goto out;
-	}
+	if (lv__random(rnd, sizeof rnd))
+		return lv__run_error(b->run, LV_E_IO, "no random bytes for the backup id");
 	lv__hex(h.backup_id, rnd, sizeof rnd);
 	lv_identity id;
 	if (lv_store_identity(store, &id) == 0)
 		snprintf(h.machine_id, sizeof h.machine_id, "%s", id.machine_id);
-	snprintf(h.pack_name, sizeof h.pack_name, "%s", pack_name);
-	if ((rc = write_manifest(&b, man_name, &h))) {
-		if (b.manifest_maybe_published)
-			pack_committed = 0; /* the manifest may stand: its pack must too */
-		goto out;
-	}
-	pack_committed = 0; /* the set is published: keep it */
+	snprintf(h.pack_name, sizeof h.pack_name, "%s", b->pack_name);
+	int rc = write_manifest(b, b->man_name, &h);
+	if (rc && b->manifest_maybe_published)
+		b->pack_committed = 0; /* the manifest may stand: its pack must too */
+	if (!rc)
+		b->pack_committed = 0; /* the set is published: keep it */
+	return rc;
+}
 
-	/* the new set is whole: remove the older generations, manifests first */
+/* The new set is whole: remove the older generations, manifests first. */
+static void prune(backup_state *b, const lv_set_scan *scan)
+{
+	lv_run *run = b->run;
+	lv_location *loc = b->loc;
+	lv_err saved;
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < scan.n_old; i++) {
+		for (size_t i = 0; i < scan->n_old; i++) {
 			uint64_t g;
 			const char *ext;
-			if (!lv__gen_parse(scan.old[i], &g, &ext) || g >= gen)
+			if (!lv__gen_parse(scan->old[i], &g, &ext) || g >= b->gen)
 				continue;
 			if ((pass == 0) != (strcmp(ext, "manifest") == 0))
 				continue;
-			int r = loc->ops->remove ? loc->ops->remove(loc->inst, scan.old[i]) : LV_E_UNSUPPORTED;
+			lv__err_save(&run->err, &saved);
+			int r = loc->ops->remove ? loc->ops->remove(loc->inst, scan->old[i]) : LV_E_UNSUPPORTED;
 			if (r && r != LV_E_NOT_FOUND)
-				lv__log(run->ctx, LV_LOG_WARN, "could not remove the older %s at %s: %s", scan.old[i],
-				        loc->uri, run->errmsg);
+				lv__log(run->ctx, LV_LOG_WARN, "could not remove the older %s at %s: %s", scan->old[i],
+				        loc->uri, run->err.msg[0] ? run->err.msg : lv_error_name(r));
+			lv__err_restore(&run->err, &saved);
 		}
-	run->errmsg[0] = '\0';
-	run->errcode = 0;
-	if (loc->ops->sync && (rc = loc->ops->sync(loc->inst))) {
-		rc = lv__drv_rc(run, loc, rc, "sync", "");
+}
+
+/* After a failure: drop what was begun, without touching the recorded failure. */
+static void backup_cleanup(backup_state *b)
+{
+	lv_location *loc = b->loc;
+	lv_err saved;
+	lv__err_save(&b->run->err, &saved);
+	pw_finish(&b->pw);
+	if (b->w)
+		loc->ops->abort(b->w);
+	if (b->pack_committed && loc->ops->remove)
+		loc->ops->remove(loc->inst, b->pack_name); /* an orphan pack: not part of any set */
+	lv__err_restore(&b->run->err, &saved);
+}
+
+int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
+{
+	lv_store *store = NULL;
+	lv_set_scan scan = {0};
+	backup_state b = {.run = run};
+	int locked = 0;
+	int rc = lv__store_for_run(store_in, &store, &run->err);
+	if (rc)
+		return rc;
+	if ((rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_WRITE, &b.loc)))
+		goto out;
+	if ((rc = backup_prepare(&b, &scan, flags, &locked)) || (rc = write_pack(&b, store)) ||
+	    (rc = publish(&b, store)))
+		goto out;
+	prune(&b, &scan);
+	if (b.loc->ops->sync && (rc = b.loc->ops->sync(b.loc->inst))) {
+		rc = lv__drv_rc(run, b.loc, rc, "sync", "");
 		goto out;
 	}
 	lv__run_progress(run, 1);
 	lv__log(run->ctx, LV_LOG_INFO, "backed up %llu licenses (%llu restricted) to %s as %s",
-	        (unsigned long long)b.count, (unsigned long long)b.restricted, loc->uri, man_name);
-	/* a driver may leave a note for END on success (removable: safe to remove) */
-	rc = 0;
-out:;
-	/* clean up without losing the message of what failed */
-	char saved[LV_ERRMSG_MAX];
-	int saved_code = run->errcode;
-	snprintf(saved, sizeof saved, "%s", run->errmsg);
-	pw_finish(&b.pw);
-	if (b.w)
-		loc->ops->abort(b.w);
-	if (pack_committed && loc->ops->remove)
-		loc->ops->remove(loc->inst, pack_name); /* an orphan pack: not part of any set */
-	lv__lock_release(run, loc, locked);
-	snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
-	run->errcode = saved_code;
+	        (unsigned long long)b.count, (unsigned long long)b.restricted, b.loc->uri, b.man_name);
+out:
+	if (b.loc) {
+		backup_cleanup(&b);
+		lv__lock_release(run, b.loc, locked);
+	}
 	if (b.spool)
 		fclose(b.spool);
 	lv__buf_free(&b.out);
 	lv__buf_free(&b.rec);
 	lv__set_scan_free(&scan);
-	lv__location_close(loc);
+	lv__location_close(b.loc);
 	lv__store_run_release(store_in, store);
 	return rc;
 }

@@ -3,8 +3,10 @@
  *   [licvault]  [service]  [driver "NAME"]  [location "NAME"]
  * Values expand a leading ~ and ${VAR}.  Errors name the file and the line.
  */
-#include "internal.h"
+#include "config.h"
+#include "util.h"
 
+#include <stdio.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>

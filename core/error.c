@@ -1,5 +1,10 @@
-/* Error names and messages. */
-#include "internal.h"
+/* Error names and messages, and the error record (error.h). */
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "licvault/licvault.h"
 
 static const struct {
 	const char *name;
@@ -34,14 +39,14 @@ static const struct {
 
 const char *lv_error_name(int code)
 {
-	if (code > 0 || code <= LV_E__LAST)
+	if (!lv__err_valid(code))
 		return "UNKNOWN";
 	return errors[-code].name;
 }
 
 const char *lv_strerror(int code)
 {
-	if (code > 0 || code <= LV_E__LAST)
+	if (!lv__err_valid(code))
 		return "unknown error";
 	return errors[-code].msg;
 }
@@ -64,4 +69,47 @@ const char *lv_status_name(int status)
 	case LV_STATUS_REFUSED_LICENSE: return "refused_license";
 	default: return "unknown";
 	}
+}
+
+int lv__err_valid(int code)
+{
+	return code <= 0 && code > LV_E__LAST;
+}
+
+int lv__err_vset(lv_err *e, int code, const char *fmt, va_list ap)
+{
+	if (e->code || !code)
+		return code;
+	e->code = code;
+	if (fmt)
+		vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	else
+		snprintf(e->msg, sizeof e->msg, "%s", lv_strerror(code));
+	return code;
+}
+
+int lv__err_set(lv_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lv__err_vset(e, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void lv__err_clear(lv_err *e)
+{
+	e->code = 0;
+	e->msg[0] = '\0';
+}
+
+void lv__err_save(const lv_err *e, lv_err *saved)
+{
+	saved->code = e->code;
+	memcpy(saved->msg, e->msg, strlen(e->msg) + 1);
+}
+
+void lv__err_restore(lv_err *e, const lv_err *saved)
+{
+	lv__err_save(saved, e);
 }

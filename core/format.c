@@ -2,8 +2,10 @@
  * The backup set's format: pack records and the manifest
  * (docs/backup-format.md).  Every reader treats its input as hostile.
  */
-#include "internal.h"
+#include "format.h"
+#include "license.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>

@@ -1,12 +1,13 @@
 /*
- * The backup set's on-disk format (docs/backup-format.md): pack records and
- * the manifest.  Writers encode into buffers; readers decode from a buffered
- * input and treat every byte as hostile.
+ * format: the backup set's on-disk format (docs/backup-format.md): pack
+ * records and the manifest.  Writers encode into buffers; readers decode from a buffered
+ * input and treat every byte as hostile.  Above util and license.
  */
 #ifndef LV_CORE_FORMAT_H
 #define LV_CORE_FORMAT_H
 
 #include "licvault/licvault.h"
+#include "util.h"
 
 #define LV_PACK_MAGIC "LVPACK\r\n"
 #define LV_MANIFEST_MAGIC "LVMANIF\n"
@@ -23,8 +24,6 @@ enum {
 	LV_TAG_ISSUED = 5, LV_TAG_EXPIRES = 6, LV_TAG_RIGHTS = 7, LV_TAG_PLAY_COUNT = 8,
 	LV_TAG_PLAYS_LEFT = 9, LV_TAG_MACHINE = 10, LV_TAG_PAYLOAD = 11
 };
-
-struct lv_buf;
 
 /* Encode a license as a record body (without its u32 length). */
 int lv__record_encode(struct lv_buf *b, const lv_license *lic);

@@ -2,8 +2,10 @@
  * License records: copy, validation, and the license file format
  * (docs/license-format.md).
  */
-#include "internal.h"
+#include "license.h"
+#include "util.h"
 
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,8 +5,9 @@
  * contract.  The backup's write-once generations keep sets whole even
  * without it; the lock makes a concurrent run fail early and clearly.
  */
-#include "internal.h"
+#include "lock.h"
 
+#include <stdio.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -141,16 +142,17 @@ static int read_lock(lv_location *loc, holder *h)
 int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 {
 	*held = 0;
-	char saved[LV_ERRMSG_MAX];
+	lv_err saved;
+	lv__err_save(&run->err, &saved);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		snprintf(saved, sizeof saved, "%s", run->errmsg);
 		int rc = write_lock(run, loc, op);
 		if (rc == 0) {
 			*held = 1;
 			held_set(run->lock_token, 1);
 			return 0;
 		}
-		snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
+		/* EXISTS (or a location that cannot hold a lock) is handled here */
+		lv__err_restore(&run->err, &saved);
 		if (rc == LV_E_CANCELED)
 			return rc;
 		if (rc != LV_E_EXISTS) {
@@ -159,7 +161,9 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 			return 0;
 		}
 		holder h;
-		if (read_lock(loc, &h) != 0 || !h.pid) {
+		int rr = read_lock(loc, &h);
+		lv__err_restore(&run->err, &saved);
+		if (rr != 0 || !h.pid) {
 			/* the holder just released it, or wrote it half: try once more */
 			if (attempt == 0)
 				continue;
@@ -178,7 +182,7 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 			        loc->uri, h.op, h.pid, h.host, h.time);
 			if (loc->ops->remove)
 				loc->ops->remove(loc->inst, LV_LOCK_NAME);
-			snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
+			lv__err_restore(&run->err, &saved);
 			continue;
 		}
 		char when[64] = "?";
@@ -201,13 +205,12 @@ void lv__lock_release(lv_run *run, lv_location *loc, int held)
 	held_set(run->lock_token, 0);
 	if (!loc->ops->remove)
 		return;
-	char saved[LV_ERRMSG_MAX];
-	int code = run->errcode;
-	snprintf(saved, sizeof saved, "%s", run->errmsg);
+	lv_err saved;
+	lv__err_save(&run->err, &saved);
+	lv__err_clear(&run->err);
 	int rc = loc->ops->remove(loc->inst, LV_LOCK_NAME);
 	if (rc && rc != LV_E_NOT_FOUND)
 		lv__log(run->ctx, LV_LOG_WARN, "could not remove the lock %s at %s: %s", LV_LOCK_NAME, loc->uri,
-		        run->errmsg);
-	snprintf(run->errmsg, sizeof run->errmsg, "%s", saved);
-	run->errcode = code;
+		        run->err.msg[0] ? run->err.msg : lv_error_name(rc));
+	lv__err_restore(&run->err, &saved);
 }

@@ -2,8 +2,10 @@
  * The backup-restorer object: properties, and runs on a worker thread that
  * report through one status callback.
  */
-#include "internal.h"
+#include "backup.h"
+#include "restore.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,52 +32,28 @@ struct lv_restorer {
 	char errmsg[LV_ERRMSG_MAX];
 };
 
-/* ---- runs --------------------------------------------------------------- */
-
-int lv__run_verror(lv_run *run, int code, const char *fmt, va_list ap)
+static const char *kind_name(int kind)
 {
-	lv__verrf(run->errmsg, fmt, ap);
-	run->errcode = code;
-	return code;
+	return kind == KIND_BACKUP ? "backup" : kind == KIND_RESTORE ? "restore" : "verify";
 }
 
-int lv__run_error(lv_run *run, int code, const char *fmt, ...)
+/* The run's result: the first recorded failure's code, or the cancel. */
+static int run_result(lv_restorer *r, int rc)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	lv__run_verror(run, code, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-void lv__run_emit(lv_run *run, int status, int result, const lv_value *v)
-{
-	static const lv_value none = {LV_TYPE_NONE, {0}};
-	if (run->cb)
-		run->cb(status, result, v ? v : &none, run->ud);
-}
-
-int lv__run_canceled(lv_run *run)
-{
-	return atomic_load_explicit(&run->canceled, memory_order_relaxed);
-}
-
-void lv__run_progress(lv_run *run, int force)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!force) {
-		long ms = (now.tv_sec - run->last_emit.tv_sec) * 1000 +
-		          (now.tv_nsec - run->last_emit.tv_nsec) / 1000000;
-		if (ms < 200)
-			return;
+	lv_run *run = &r->run;
+	if (!lv__err_valid(rc))
+		rc = LV_E_IO;
+	if (rc && lv__run_failed(run))
+		rc = lv__run_failed(run);
+	if (rc && lv__run_canceled(run)) {
+		/* a driver interrupted by the cancel may report IO: the cause is the cancel */
+		lv__err_clear(&run->err);
+		rc = lv__run_error(run, LV_E_CANCELED, "%s of %s canceled; nothing was changed",
+		                   kind_name(r->kind), r->uri);
 	}
-	run->last_emit = now;
-	lv_value v = {.type = LV_TYPE_PROGRESS};
-	v.u.progress.done = run->done;
-	v.u.progress.total = run->total;
-	v.u.progress.bytes = run->bytes;
-	lv__run_emit(run, LV_STATUS_PROGRESS, 0, &v);
+	if (rc)
+		lv__run_error(run, rc, "%s", lv_strerror(rc)); /* when nothing described it */
+	return rc;
 }
 
 static void *worker(void *arg)
@@ -89,25 +67,16 @@ static void *worker(void *arg)
 	case KIND_RESTORE: rc = lv__do_restore(run, r->store, r->uri, r->flags); break;
 	default: rc = lv__do_verify(run, r->uri); break;
 	}
-	if (rc > 0 || rc <= LV_E__LAST)
-		rc = LV_E_IO;
-	if (rc && lv__run_canceled(run) && rc != LV_E_CANCELED) {
-		/* a driver interrupted by the cancel may report IO: the cause is the cancel */
-		rc = LV_E_CANCELED;
-	}
-	if (rc == LV_E_CANCELED && (lv__run_canceled(run) || !run->errmsg[0]))
-		snprintf(run->errmsg, sizeof run->errmsg, "%s of %s canceled; nothing was changed",
-		         r->kind == KIND_BACKUP ? "backup" : r->kind == KIND_RESTORE ? "restore" : "verify", r->uri);
-	else if (rc && !run->errmsg[0])
-		snprintf(run->errmsg, sizeof run->errmsg, "%s", lv_strerror(rc));
+	rc = run_result(r, rc);
+	const char *msg = rc ? run->err.msg : run->note;
 	pthread_mutex_lock(&r->lock);
 	r->result = rc;
-	snprintf(r->errmsg, sizeof r->errmsg, "%s", rc ? run->errmsg : "");
+	snprintf(r->errmsg, sizeof r->errmsg, "%s", rc ? msg : "");
 	pthread_mutex_unlock(&r->lock);
-	/* END carries the message: the error's, or the driver's note on success */
+	/* END carries the message: the error's, or the note on success */
 	lv_value v = {.type = LV_TYPE_STRING};
-	v.u.str = run->errmsg;
-	lv__run_emit(run, LV_STATUS_END, rc, run->errmsg[0] ? &v : NULL);
+	v.u.str = msg;
+	lv__run_emit(run, LV_STATUS_END, rc, msg[0] ? &v : NULL);
 	pthread_mutex_lock(&r->lock);
 	r->state = ST_DONE;
 	pthread_mutex_unlock(&r->lock);
@@ -180,10 +149,7 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 	r->uri = uri;
 	r->kind = kind;
 	r->flags = flags;
-	memset(&r->run, 0, sizeof r->run);
-	r->run.ctx = r->ctx;
-	r->run.cb = cb;
-	r->run.ud = ud;
+	lv__run_init(&r->run, r->ctx, cb, ud);
 	r->errmsg[0] = '\0';
 	r->state = ST_RUNNING;
 	if (pthread_create(&r->thread, NULL, worker, r) != 0) {

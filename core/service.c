@@ -1,8 +1,12 @@
 /*
  * The license service interface (lv_call_*) and the built-in service.
  */
-#include "internal.h"
+#include "service.h"
 
+#include "format.h"
+#include "license.h"
+
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +47,11 @@ int lv_call_read_object(lv_service_call *c, const char *name, char **buf, size_t
 		return LV_E_INVALID_ARG;
 	lv_location *loc = c->loc;
 	lv_reader *r = NULL;
+	lv_err saved;
+	lv__err_save(&c->run->err, &saved);
 	int rc = loc->ops->read_open(loc->inst, name, &r);
+	if (rc == LV_E_NOT_FOUND)
+		lv__err_restore(&c->run->err, &saved); /* an answer, not a failure of the run */
 	if (rc)
 		return rc == LV_E_NOT_FOUND ? rc : lv__drv_rc(c->run, loc, rc, "open", name);
 	lv_buf b = {0};
@@ -128,7 +136,11 @@ int lv_call_remove_object(lv_service_call *c, const char *name)
 		return LV_E_INVALID_ARG;
 	if (!c->loc->ops->remove)
 		return LV_E_UNSUPPORTED;
+	lv_err saved;
+	lv__err_save(&c->run->err, &saved);
 	int rc = c->loc->ops->remove(c->loc->inst, name);
+	if (rc == LV_E_NOT_FOUND)
+		lv__err_restore(&c->run->err, &saved); /* an answer, not a failure of the run */
 	return rc == LV_E_NOT_FOUND ? rc : lv__drv_rc(c->run, c->loc, rc, "remove", name);
 }
 
@@ -199,6 +211,29 @@ static unsigned cfg_uint(lv_context *ctx, const char *key, unsigned def, unsigne
 	return (*end || n == 0 || n > max) ? def : (unsigned)n;
 }
 
+/*
+ * Fail the run with code and a message that may quote what a driver
+ * recorded (drv_msg): the service's failure replaces the driver's, whose
+ * text it carries.
+ */
+static int wrap_fail(lv_service_call *call, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+static int wrap_fail(lv_service_call *call, int code, const char *fmt, ...)
+{
+	char msg[LV_ERRMSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	lv__err_clear(&call->run->err);
+	return lv_call_set_error(call, code, "%s", msg);
+}
+
+/* What a driver recorded, to quote ("" when nothing). */
+static const char *drv_msg(reg_session *rs)
+{
+	return rs->call->run->err.msg;
+}
+
 static int svc_fail(reg_session *rs, const char *fmt, ...) LV_PRINTF(2, 3);
 static int svc_fail(reg_session *rs, const char *fmt, ...)
 {
@@ -207,8 +242,7 @@ static int svc_fail(reg_session *rs, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return lv_call_set_error(rs->call, LV_E_SERVICE_UNAVAILABLE, "license service registry at %s: %s",
-	                         rs->loc->uri, msg);
+	return wrap_fail(rs->call, LV_E_SERVICE_UNAVAILABLE, "license service registry at %s: %s", rs->loc->uri, msg);
 }
 
 /* Read one line of the current registry into rs->line (without newline); 0 at end. */
@@ -218,7 +252,7 @@ static int reg_getline(reg_session *rs, char *buf, size_t cap)
 	for (;;) {
 		int at = lv__in_at_end(&rs->in);
 		if (at < 0)
-			return svc_fail(rs, "cannot read %s: %s", rs->cur_name, rs->call->run->errmsg);
+			return svc_fail(rs, "cannot read %s: %s", rs->cur_name, drv_msg(rs));
 		if (at == 1) {
 			if (n)
 				return svc_fail(rs, "%s is truncated", rs->cur_name);
@@ -251,7 +285,7 @@ static int reg_put(reg_session *rs, const char *line)
 		rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len);
 		rs->out.len = 0;
 		if (rc)
-			return svc_fail(rs, "cannot write %s: %s", rs->new_name, rs->call->run->errmsg);
+			return svc_fail(rs, "cannot write %s: %s", rs->new_name, drv_msg(rs));
 	}
 	return 0;
 }
@@ -346,8 +380,8 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	int64_t now = now_utc();
 	char today[16];
 	utc_day(today, sizeof today, now);
-	if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
-	    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0 &&
+	if (st->ops.meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
+	    st->ops.meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0 &&
 	    strtoul(cnt, NULL, 10) >= per_day) {
 		char when[64];
 		time_t next = (time_t)(now - (now % 86400) + 86400);
@@ -362,19 +396,25 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	/* the registry: at [service] location, else at the backup location */
 	const char *sloc = lv_context_config_get(ctx, "service", "location");
 	if (sloc) {
-		int rc = lv__location_open(ctx, call->run, sloc, LV_OPEN_READ | LV_OPEN_WRITE, &rs->own_loc);
+		int rc = lv__location_open(ctx, call->run, NULL, sloc, LV_OPEN_READ | LV_OPEN_WRITE, &rs->own_loc);
 		if (rc)
-			return lv_call_set_error(call, LV_E_SERVICE_UNAVAILABLE,
-			                         "license service location %s cannot be opened: %s", sloc, call->run->errmsg);
+			return wrap_fail(call, LV_E_SERVICE_UNAVAILABLE,
+			                         "license service location %s cannot be opened: %s", sloc, drv_msg(rs));
 		rs->loc = rs->own_loc;
 	}
+	lv_err saved;
+	lv__err_save(&call->run->err, &saved);
 	int rc = rs->loc->ops->list(rs->loc->inst, reg_scan_cb, rs);
-	if (rc && rc != LV_E_NOT_FOUND)
-		return svc_fail(rs, "cannot list the location: %s", call->run->errmsg);
+	if (rc == LV_E_NOT_FOUND) {
+		lv__err_restore(&call->run->err, &saved); /* no location yet: no registry */
+		rc = 0;
+	}
+	if (rc)
+		return svc_fail(rs, "cannot list the location: %s", drv_msg(rs));
 	if (rs->gen) {
 		rc = rs->loc->ops->read_open(rs->loc->inst, rs->cur_name, &rs->rd);
 		if (rc)
-			return svc_fail(rs, "cannot open %s: %s", rs->cur_name, call->run->errmsg);
+			return svc_fail(rs, "cannot open %s: %s", rs->cur_name, drv_msg(rs));
 		if (lv__in_init(&rs->in, reg_src_read, rs, 64 * 1024))
 			return LV_E_NOMEM;
 		rs->have_in = 1;
@@ -393,7 +433,7 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 		rs->w = NULL;
 		return svc_fail(rs, "cannot write %s: %s (the registry that counts machines must be writable: "
 		                "set [service] location to a place every restoring machine can write)",
-		                rs->new_name, call->run->errmsg);
+		                rs->new_name, drv_msg(rs));
 	}
 	rs->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
 	return reg_put(rs, REG_MAGIC);
@@ -486,23 +526,27 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 		goto out;
 	}
 	if ((rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len))) {
-		rc = svc_fail(rs, "cannot write %s: %s", rs->new_name, call->run->errmsg);
+		rc = svc_fail(rs, "cannot write %s: %s", rs->new_name, drv_msg(rs));
 		goto out;
 	}
 	lv_writer *w = rs->w;
 	rs->w = NULL;
 	rc = rs->loc->ops->commit(w, 0);
 	if (rc == LV_E_EXISTS) {
-		rc = lv_call_set_error(call, LV_E_BUSY, "another restore from %s updated the registry at the same time; run again",
+		rc = wrap_fail(call, LV_E_BUSY, "another restore from %s updated the registry at the same time; run again",
 		                       rs->loc->uri);
 		goto out;
 	}
 	if (rc) {
-		rc = svc_fail(rs, "cannot publish %s: %s", rs->new_name, call->run->errmsg);
+		rc = svc_fail(rs, "cannot publish %s: %s", rs->new_name, drv_msg(rs));
 		goto out;
 	}
-	if (rs->gen && rs->loc->ops->remove)
-		rs->loc->ops->remove(rs->loc->inst, rs->cur_name);
+	if (rs->gen && rs->loc->ops->remove) {
+		lv_err saved;
+		lv__err_save(&call->run->err, &saved);
+		rs->loc->ops->remove(rs->loc->inst, rs->cur_name); /* an older registry left behind is harmless */
+		lv__err_restore(&call->run->err, &saved);
+	}
 	if (rs->loc->ops->sync)
 		rs->loc->ops->sync(rs->loc->inst);
 	/* count the restore for today */
@@ -511,11 +555,11 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 		char day[32] = "", cnt[32] = "", today[16];
 		utc_day(today, sizeof today, now_utc());
 		unsigned long n = 0;
-		if (st->ops->meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
-		    st->ops->meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
+		if (st->ops.meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
+		    st->ops.meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
 			n = strtoul(cnt, NULL, 10);
 		snprintf(cnt, sizeof cnt, "%lu", n + 1);
-		if (st->ops->meta_set(st->impl, "restore_day", today) || st->ops->meta_set(st->impl, "restore_count", cnt))
+		if (st->ops.meta_set(st->impl, "restore_day", today) || st->ops.meta_set(st->impl, "restore_count", cnt))
 			lv_call_log(call, LV_LOG_WARN, "could not count today's restore in the store");
 	}
 	rc = 0;

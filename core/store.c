@@ -1,6 +1,10 @@
 /* The license store: the public functions, over the ops table. */
-#include "internal.h"
+#include "store.h"
 
+#include "license.h"
+#include "store_sqlite.h"
+
+#include <stdio.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,43 +13,74 @@
 #include <unistd.h>
 #include <zlib.h>
 
-int lv__store_error(lv_store *s, int code, const char *fmt, ...)
+static int store_error(lv_store *s, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+static int store_error(lv_store *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	lv__verrf(s->errmsg, fmt, ap);
+	lv__err_vset(&s->err, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
 
-/* Take the impl's message after an ops call failed. */
+/* A public call begins: forget the previous call's failure. */
+static void enter(lv_store *s)
+{
+	lv__err_clear(&s->err);
+}
+
+const char *lv__store_why(lv_store *s, int rc, const char *what, char *buf, size_t cap)
+{
+	const char *m = s->ops.last_error ? s->ops.last_error(s->impl) : NULL;
+	if (m && *m)
+		return m;
+	snprintf(buf, cap, "%s: %s", what, lv_strerror(rc));
+	return buf;
+}
+
+/* Record the impl's message after an ops call failed. */
 static int ops_rc(lv_store *s, int rc, const char *what)
 {
 	if (!rc)
 		return 0;
-	if (rc > 0 || rc <= LV_E__LAST)
+	if (!lv__err_valid(rc))
 		rc = LV_E_IO;
-	if (s->is_sqlite)
-		lv__errf(s->errmsg, "%s", lv__sqlite_store_errmsg(s->impl));
-	else
-		lv__errf(s->errmsg, "%s: %s", what, lv_strerror(rc));
-	return rc;
+	char buf[256];
+	return store_error(s, rc, "%s", lv__store_why(s, rc, what, buf, sizeof buf));
+}
+
+/* How many bytes of an application's table its version covers. */
+static size_t ops_size(unsigned version)
+{
+	if (version >= LV_STORE_OPS_VERSION)
+		return sizeof(lv_store_ops);
+	return offsetof(lv_store_ops, last_error);
+}
+
+lv_store *lv__store_wrap(lv_context *ctx, const lv_store_ops *ops, void *impl)
+{
+	lv_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->ctx = ctx;
+	memcpy(&s->ops, ops, ops_size(ops->version));
+	s->impl = impl;
+	return s;
 }
 
 int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags)
 {
 	if (!out || !ctx || !path || !*path)
 		return LV_E_INVALID_ARG;
-	lv_store *s = calloc(1, sizeof *s);
-	if (!s)
-		return LV_E_NOMEM;
-	s->ctx = ctx;
-	s->ops = &lv__sqlite_store_ops;
-	s->is_sqlite = 1;
-	int rc = lv__sqlite_store_open(ctx, path, flags, &s->impl, ctx->errmsg);
-	if (rc) {
-		free(s);
+	lv__ctx_clear();
+	void *impl = NULL;
+	int rc = lv__sqlite_store_open(path, flags, &impl, lv__ctx_err());
+	if (rc)
 		return rc;
+	lv_store *s = lv__store_wrap(ctx, &lv__sqlite_store_ops, impl);
+	if (!s) {
+		lv__sqlite_store_ops.close(impl);
+		return lv__ctx_error(ctx, LV_E_NOMEM, "store %s: out of memory", path);
 	}
 	*out = s;
 	return 0;
@@ -57,12 +92,9 @@ int lv_store_new_custom(lv_store **out, lv_context *ctx, const lv_store_ops *ops
 	    !ops->remove || !ops->foreach || !ops->begin || !ops->commit || !ops->rollback ||
 	    !ops->meta_get || !ops->meta_set)
 		return LV_E_INVALID_ARG;
-	lv_store *s = calloc(1, sizeof *s);
+	lv_store *s = lv__store_wrap(ctx, ops, impl);
 	if (!s)
 		return LV_E_NOMEM;
-	s->ctx = ctx;
-	s->ops = ops;
-	s->impl = impl;
 	*out = s;
 	return 0;
 }
@@ -71,32 +103,34 @@ void lv_store_free(lv_store *s)
 {
 	if (!s)
 		return;
-	if (s->ops->close)
-		s->ops->close(s->impl);
+	if (s->ops.close)
+		s->ops.close(s->impl);
 	free(s);
 }
 
 const char *lv_store_last_error(const lv_store *s)
 {
-	return s ? s->errmsg : "";
+	return s ? s->err.msg : "";
 }
 
-int lv__store_for_run(lv_store *s, lv_store **out, char *err)
+int lv__store_for_run(lv_store *s, lv_store **out, lv_err *err)
 {
-	if (!s->is_sqlite) {
+	if (!s->ops.open_run) {
 		*out = s;
 		return 0;
 	}
-	lv_store *r = calloc(1, sizeof *r);
-	if (!r)
-		return LV_E_NOMEM;
-	r->ctx = s->ctx;
-	r->ops = s->ops;
-	r->is_sqlite = 1;
-	int rc = lv__sqlite_store_open(s->ctx, lv__sqlite_store_path(s->impl), 0, &r->impl, err);
+	void *impl = NULL;
+	int rc = s->ops.open_run(s->impl, &impl);
 	if (rc) {
-		free(r);
-		return rc;
+		char buf[256];
+		return lv__err_set(err, lv__err_valid(rc) ? rc : LV_E_IO, "%s",
+		                   lv__store_why(s, rc, "open the store for the run", buf, sizeof buf));
+	}
+	lv_store *r = lv__store_wrap(s->ctx, &s->ops, impl);
+	if (!r) {
+		if (s->ops.close)
+			s->ops.close(impl);
+		return lv__err_set(err, LV_E_NOMEM, "out of memory opening the store for the run");
 	}
 	*out = r;
 	return 0;
@@ -106,6 +140,12 @@ void lv__store_run_release(lv_store *orig, lv_store *run)
 {
 	if (run && run != orig)
 		lv_store_free(run);
+}
+
+uint64_t lv__store_size(lv_store *s)
+{
+	uint64_t n;
+	return s->ops.size && s->ops.size(s->impl, &n) == 0 ? n : UINT64_MAX;
 }
 
 /* ---- identity ---------------------------------------------------------- */
@@ -139,10 +179,11 @@ int lv_store_identity(lv_store *s, lv_identity *out)
 {
 	if (!s || !out)
 		return LV_E_INVALID_ARG;
+	enter(s);
 	memset(out, 0, sizeof *out);
 	char host[64], since[32] = "";
 	lv__host_id(host, sizeof host);
-	int rc = s->ops->meta_get(s->impl, "machine_id", out->machine_id, sizeof out->machine_id);
+	int rc = s->ops.meta_get(s->impl, "machine_id", out->machine_id, sizeof out->machine_id);
 	if (rc == LV_E_NOT_FOUND) {
 		out->machine_id[0] = '\0';
 		snprintf(out->host_id, sizeof out->host_id, "%s", host);
@@ -150,19 +191,18 @@ int lv_store_identity(lv_store *s, lv_identity *out)
 	}
 	if (rc)
 		return ops_rc(s, rc, "read the machine identity");
-	rc = s->ops->meta_get(s->impl, "host_id", out->host_id, sizeof out->host_id);
+	rc = s->ops.meta_get(s->impl, "host_id", out->host_id, sizeof out->host_id);
 	if (rc && rc != LV_E_NOT_FOUND)
 		return ops_rc(s, rc, "read the machine identity");
-	if (s->ops->meta_get(s->impl, "individualized_at", since, sizeof since) == 0)
+	if (s->ops.meta_get(s->impl, "individualized_at", since, sizeof since) == 0)
 		out->since = strtoll(since, NULL, 10);
 	out->individualized = !strcmp(out->host_id, host);
 	out->other_host = !out->individualized;
 	return 0;
 }
 
-int lv__identity_new(lv_store *s, char *machine_id, size_t cap)
+int lv__identity_new(char *machine_id, size_t cap)
 {
-	(void)s;
 	unsigned char r[16];
 	if (lv__random(r, sizeof r))
 		return LV_E_IO;
@@ -178,11 +218,11 @@ static int write_identity(lv_store *s, const char *id)
 	char host[64], now[32];
 	lv__host_id(host, sizeof host);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	int rc = s->ops->meta_set(s->impl, "machine_id", id);
+	int rc = s->ops.meta_set(s->impl, "machine_id", id);
 	if (!rc)
-		rc = s->ops->meta_set(s->impl, "host_id", host);
+		rc = s->ops.meta_set(s->impl, "host_id", host);
 	if (!rc)
-		rc = s->ops->meta_set(s->impl, "individualized_at", now);
+		rc = s->ops.meta_set(s->impl, "individualized_at", now);
 	return ops_rc(s, rc, "write the machine identity");
 }
 
@@ -195,6 +235,7 @@ int lv_store_individualize(lv_store *s, int *changed)
 {
 	if (!s)
 		return LV_E_INVALID_ARG;
+	enter(s);
 	lv_identity id;
 	int rc = lv_store_identity(s, &id);
 	if (rc)
@@ -204,15 +245,15 @@ int lv_store_individualize(lv_store *s, int *changed)
 	if (id.individualized)
 		return 0;
 	char mid[64];
-	if ((rc = lv__identity_new(s, mid, sizeof mid)))
-		return lv__store_error(s, rc, "cannot make a machine identity: no random bytes");
-	if ((rc = ops_rc(s, s->ops->begin(s->impl), "begin")))
+	if ((rc = lv__identity_new(mid, sizeof mid)))
+		return store_error(s, rc, "cannot make a machine identity: no random bytes");
+	if ((rc = ops_rc(s, s->ops.begin(s->impl), "begin")))
 		return rc;
 	rc = write_identity(s, mid);
 	if (!rc)
-		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+		rc = ops_rc(s, s->ops.commit(s->impl), "commit");
 	else
-		s->ops->rollback(s->impl);
+		s->ops.rollback(s->impl);
 	if (!rc && changed)
 		*changed = 1;
 	return rc;
@@ -225,11 +266,11 @@ static int add_one(lv_store *s, const lv_license *lic, unsigned flags, const cha
 {
 	const char *why;
 	if (lv_license_validate(lic, &why))
-		return lv__store_error(s, LV_E_INVALID_ARG, "license %s: %s", lic && lic->kid ? lic->kid : "?", why);
+		return store_error(s, LV_E_INVALID_ARG, "license %s: %s", lic && lic->kid ? lic->kid : "?", why);
 	lv_license l = *lic;
 	if (!l.machine || !*l.machine)
 		l.machine = machine;
-	return ops_rc(s, s->ops->put(s->impl, &l, flags), "add a license");
+	return ops_rc(s, s->ops.put(s->impl, &l, flags), "add a license");
 }
 
 /*
@@ -248,8 +289,8 @@ static int ensure_identity(lv_store *s, char *mid, size_t cap)
 		snprintf(mid, cap, "%s", id.machine_id);
 		return 0;
 	}
-	if ((rc = lv__identity_new(s, mid, cap)))
-		return lv__store_error(s, rc, "cannot make a machine identity: no random bytes");
+	if ((rc = lv__identity_new(mid, cap)))
+		return store_error(s, rc, "cannot make a machine identity: no random bytes");
 	return write_identity(s, mid);
 }
 
@@ -257,7 +298,8 @@ int lv_store_transaction(lv_store *s, int (*fn)(lv_store *, void *), void *ud)
 {
 	if (!s || !fn || s->in_txn)
 		return LV_E_INVALID_ARG;
-	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	enter(s);
+	int rc = ops_rc(s, s->ops.begin(s->impl), "begin");
 	if (rc)
 		return rc;
 	rc = ensure_identity(s, s->txn_machine, sizeof s->txn_machine);
@@ -266,9 +308,9 @@ int lv_store_transaction(lv_store *s, int (*fn)(lv_store *, void *), void *ud)
 		rc = fn(s, ud);
 	s->in_txn = 0;
 	if (!rc)
-		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+		rc = ops_rc(s, s->ops.commit(s->impl), "commit");
 	else
-		s->ops->rollback(s->impl);
+		s->ops.rollback(s->impl);
 	return rc;
 }
 
@@ -276,9 +318,10 @@ int lv_store_add(lv_store *s, const lv_license *lic, unsigned flags)
 {
 	if (!s || !lic)
 		return LV_E_INVALID_ARG;
+	enter(s);
 	if (s->in_txn)
 		return add_one(s, lic, flags, s->txn_machine);
-	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	int rc = ops_rc(s, s->ops.begin(s->impl), "begin");
 	if (rc)
 		return rc;
 	char mid[64];
@@ -286,9 +329,9 @@ int lv_store_add(lv_store *s, const lv_license *lic, unsigned flags)
 	if (!rc)
 		rc = add_one(s, lic, flags, mid);
 	if (!rc)
-		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+		rc = ops_rc(s, s->ops.commit(s->impl), "commit");
 	else
-		s->ops->rollback(s->impl);
+		s->ops.rollback(s->impl);
 	return rc;
 }
 
@@ -296,28 +339,32 @@ int lv_store_get(lv_store *s, const char *kid, lv_license **out)
 {
 	if (!s || !kid || !out)
 		return LV_E_INVALID_ARG;
-	return ops_rc(s, s->ops->get(s->impl, kid, out), "read a license");
+	enter(s);
+	return ops_rc(s, s->ops.get(s->impl, kid, out), "read a license");
 }
 
 int lv_store_remove(lv_store *s, const char *kid)
 {
 	if (!s || !kid)
 		return LV_E_INVALID_ARG;
-	return ops_rc(s, s->ops->remove(s->impl, kid), "remove a license");
+	enter(s);
+	return ops_rc(s, s->ops.remove(s->impl, kid), "remove a license");
 }
 
 int lv_store_count(lv_store *s, uint64_t *out)
 {
 	if (!s || !out)
 		return LV_E_INVALID_ARG;
-	return ops_rc(s, s->ops->count(s->impl, out), "count licenses");
+	enter(s);
+	return ops_rc(s, s->ops.count(s->impl, out), "count licenses");
 }
 
 int lv_store_foreach(lv_store *s, lv_license_cb cb, void *ud)
 {
 	if (!s || !cb)
 		return LV_E_INVALID_ARG;
-	int rc = s->ops->foreach(s->impl, cb, ud);
+	enter(s);
+	int rc = s->ops.foreach(s->impl, cb, ud);
 	if (rc > 0)
 		return rc; /* the callback's own value */
 	return ops_rc(s, rc, "list licenses");
@@ -327,7 +374,8 @@ int lv_store_import_files(lv_store *s, const char *const *paths, size_t n, unsig
 {
 	if (!s || (!paths && n))
 		return LV_E_INVALID_ARG;
-	int rc = ops_rc(s, s->ops->begin(s->impl), "begin");
+	enter(s);
+	int rc = ops_rc(s, s->ops.begin(s->impl), "begin");
 	if (rc)
 		return rc;
 	char mid[64];
@@ -337,20 +385,21 @@ int lv_store_import_files(lv_store *s, const char *const *paths, size_t n, unsig
 		char err[LV_ERRMSG_MAX];
 		rc = lv_license_parse_file(&lic, paths[i], err, sizeof err);
 		if (rc) {
-			lv__store_error(s, rc, "%s", err);
+			store_error(s, rc, "%s", err);
 			break;
 		}
 		rc = add_one(s, lic, flags, mid);
 		if (rc) {
-			char prev[LV_ERRMSG_MAX];
-			snprintf(prev, sizeof prev, "%s", s->errmsg);
-			lv__store_error(s, rc, "%s: %s", paths[i], prev);
+			lv_err prev;
+			lv__err_save(&s->err, &prev);
+			lv__err_clear(&s->err);
+			store_error(s, rc, "%s: %s", paths[i], prev.msg);
 		}
 		lv_license_free(lic);
 	}
 	if (!rc)
-		rc = ops_rc(s, s->ops->commit(s->impl), "commit");
+		rc = ops_rc(s, s->ops.commit(s->impl), "commit");
 	else
-		s->ops->rollback(s->impl);
+		s->ops.rollback(s->impl);
 	return rc;
 }

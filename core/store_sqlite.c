@@ -3,8 +3,9 @@
  * a transaction; a backup reads one snapshot; a restore imports in one
  * transaction.
  */
-#include "internal.h"
+#include "store_sqlite.h"
 
+#include <stdio.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -26,10 +27,11 @@ typedef struct sq_store {
 	char *path;
 	char errmsg[LV_ERRMSG_MAX];
 	int in_txn;
+	unsigned flags;         /* LV_STORE_READONLY */
 	sqlite3_stmt *put[2];   /* INSERT, INSERT OR REPLACE: prepared once, reused per license */
 } sq_store;
 
-const char *lv__sqlite_store_errmsg(void *impl)
+static const char *sq_last_error(void *impl)
 {
 	return ((sq_store *)impl)->errmsg;
 }
@@ -70,134 +72,130 @@ static void sq_close(void *impl)
 	free(s);
 }
 
-int lv__sqlite_store_open(lv_context *ctx, const char *path, unsigned flags, void **impl, char *err)
+/* A new store file: its directory, and the file itself created 0600. */
+static int create_file(const char *path, lv_err *err)
 {
-	(void)ctx;
+	/* create the parent directory (XDG data dir) */
+	char *dir = strdup(path);
+	if (!dir)
+		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		char why[256];
+		int rc = lv__mkdirs(dir, why, sizeof why);
+		if (rc) {
+			free(dir);
+			return lv__err_set(err, rc, "store %s: %s", path, why);
+		}
+	}
+	free(dir);
+	/* licenses are private: the store (and SQLite's -wal and -shm, which copy its
+	 * mode) is readable by its owner only */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* One integer from a one-row query; *out untouched when there is no row. */
+static int query_int(sq_store *s, const char *sql, int *out)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int(q, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static const char schema_sql[] =
+	"BEGIN IMMEDIATE;"
+	"PRAGMA application_id=" "1280724052" ";"
+	"PRAGMA user_version=1;"
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS licenses("
+	" kid TEXT NOT NULL PRIMARY KEY, content_id TEXT, title TEXT,"
+	" issuer TEXT, issued INTEGER NOT NULL, expires INTEGER NOT NULL, rights INTEGER NOT NULL,"
+	" play_count INTEGER NOT NULL, plays_left INTEGER NOT NULL, machine TEXT, payload BLOB)"
+	" WITHOUT ROWID;"
+	"COMMIT;";
+
+/* Is the open file a licvault store (or an empty one, given its schema now)? */
+static int check_schema(sq_store *s, unsigned flags, lv_err *err)
+{
+	int app = 0, ver = 0, ntables = -1;
+	int rc = query_int(s, "PRAGMA application_id", &app);
+	if (rc == SQLITE_OK)
+		rc = query_int(s, "SELECT count(*) FROM sqlite_master", &ntables);
+	if (rc != SQLITE_OK) {
+		int code = sq_err(s, rc, "cannot read");
+		if (rc == SQLITE_NOTADB)
+			return lv__err_set(err, LV_E_CORRUPT, "store %s is not a licvault store (not an SQLite database)", s->path);
+		return lv__err_set(err, code, "%s", s->errmsg);
+	}
+	if (app != LV_APP_ID && ntables != 0)
+		return lv__err_set(err, LV_E_CORRUPT, "store %s is an SQLite database but not a licvault store", s->path);
+	int writable = !(flags & LV_STORE_READONLY);
+	/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains
+	 * (smaller file, fewer page writes); only possible before the first table */
+	if (ntables == 0 && writable)
+		exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size");
+	if (writable && ((rc = exec(s, "PRAGMA journal_mode=WAL", "set WAL mode")) ||
+	                 (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous"))))
+		return lv__err_set(err, rc, "%s", s->errmsg);
+	if (ntables == 0 && writable) {
+		if ((rc = exec(s, schema_sql, "create the schema"))) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return lv__err_set(err, rc, "%s", s->errmsg);
+		}
+		return 0;
+	}
+	query_int(s, "PRAGMA user_version", &ver);
+	if (ver != SCHEMA_VERSION)
+		return lv__err_set(err, LV_E_CORRUPT, "store %s has schema version %d, this licvault knows version %d",
+		                   s->path, ver, SCHEMA_VERSION);
+	return 0;
+}
+
+int lv__sqlite_store_open(const char *path, unsigned flags, void **impl, lv_err *err)
+{
 	sq_store *s = calloc(1, sizeof *s);
-	if (!s)
-		return LV_E_NOMEM;
-	s->path = strdup(path);
-	if (!s->path) {
+	if (!s || !(s->path = strdup(path))) {
 		free(s);
-		return LV_E_NOMEM;
+		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
 	}
 	struct stat st;
-	int exists = stat(path, &st) == 0;
-	if (!exists && !(flags & LV_STORE_CREATE)) {
-		lv__errf(err, "store %s does not exist (importing licenses or restoring creates it)", path);
+	int rc = 0, exists = stat(path, &st) == 0;
+	if (!exists && !(flags & LV_STORE_CREATE))
+		rc = lv__err_set(err, LV_E_NOT_FOUND,
+		                 "store %s does not exist (importing licenses or restoring creates it)", path);
+	else if (!exists)
+		rc = create_file(path, err);
+	if (rc) {
 		sq_close(s);
-		return LV_E_NOT_FOUND;
-	}
-	if (!exists) {
-		/* create the parent directory (XDG data dir) */
-		char *dir = strdup(path);
-		char *slash = dir ? strrchr(dir, '/') : NULL;
-		if (slash && slash != dir) {
-			*slash = '\0';
-			char e2[256];
-			int rc = lv__mkdirs(dir, e2, sizeof e2);
-			if (rc) {
-				lv__errf(err, "store %s: %s", path, e2);
-				free(dir);
-				sq_close(s);
-				return rc;
-			}
-		}
-		free(dir);
-		/* licenses are private: the store (and SQLite's -wal and -shm, which copy its
-		 * mode) is readable by its owner only */
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			close(fd);
+		return rc;
 	}
 	int oflags = (flags & LV_STORE_READONLY) ? SQLITE_OPEN_READONLY
 	           : SQLITE_OPEN_READWRITE | ((flags & LV_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-	oflags |= SQLITE_OPEN_NOMUTEX;
-	int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
-	if (rc != SQLITE_OK) {
-		lv__errf(err, "store %s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+	if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		lv__err_set(err, LV_E_IO, "store %s: cannot open: %s", path,
+		            s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		sq_close(s);
-		return rc == SQLITE_CANTOPEN ? LV_E_IO : LV_E_IO;
+		return LV_E_IO;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	sqlite3_extended_result_codes(s->db, 1);
-	/* Is it a licvault store?  application_id, or an empty new file. */
-	sqlite3_stmt *q = NULL;
-	int app = 0, ver = 0, ntables = -1;
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA application_id", -1, &q, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-		app = sqlite3_column_int(q, 0);
-	else if (rc == SQLITE_OK)
-		rc = sqlite3_errcode(s->db);
-	sqlite3_finalize(q);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL);
-		if (rc == SQLITE_OK) {
-			int r = sqlite3_step(q);
-			if (r == SQLITE_ROW)
-				ntables = sqlite3_column_int(q, 0);
-			else
-				rc = r;
-		}
-		sqlite3_finalize(q);
-	}
-	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-		int code = sq_err(s, rc, "cannot read");
-		if (rc == SQLITE_NOTADB)
-			lv__errf(err, "store %s is not a licvault store (not an SQLite database)", path);
-		else
-			lv__errf(err, "%s", s->errmsg);
+	s->flags = flags & ~LV_STORE_CREATE;
+	if ((rc = check_schema(s, flags, err))) {
 		sq_close(s);
-		return code == LV_E_CORRUPT ? LV_E_CORRUPT : code;
-	}
-	if (app != LV_APP_ID && ntables != 0) {
-		lv__errf(err, "store %s is an SQLite database but not a licvault store", path);
-		sq_close(s);
-		return LV_E_CORRUPT;
-	}
-	if (ntables == 0 && !(flags & LV_STORE_READONLY)) {
-		/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains
-		 * (smaller file, fewer page writes); only possible before the first table */
-		exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size");
-	}
-	if (!(flags & LV_STORE_READONLY)) {
-		if ((rc = exec(s, "PRAGMA journal_mode=WAL", "set WAL mode")) ||
-		    (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous"))) {
-			lv__errf(err, "%s", s->errmsg);
-			sq_close(s);
-			return rc;
-		}
-	}
-	if (ntables == 0 && !(flags & LV_STORE_READONLY)) {
-		rc = exec(s,
-		          "BEGIN IMMEDIATE;"
-		          "PRAGMA application_id=" "1280724052" ";"
-		          "PRAGMA user_version=1;"
-		          "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-		          "CREATE TABLE IF NOT EXISTS licenses("
-		          " kid TEXT NOT NULL PRIMARY KEY, content_id TEXT, title TEXT,"
-		          " issuer TEXT, issued INTEGER NOT NULL, expires INTEGER NOT NULL, rights INTEGER NOT NULL,"
-		          " play_count INTEGER NOT NULL, plays_left INTEGER NOT NULL, machine TEXT, payload BLOB)"
-		          " WITHOUT ROWID;"
-		          "COMMIT;",
-		          "create the schema");
-		if (rc) {
-			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-			lv__errf(err, "%s", s->errmsg);
-			sq_close(s);
-			return rc;
-		}
-	} else {
-		rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL);
-		if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-			ver = sqlite3_column_int(q, 0);
-		sqlite3_finalize(q);
-		if (ver != SCHEMA_VERSION) {
-			lv__errf(err, "store %s has schema version %d, this licvault knows version %d", path, ver,
-			         SCHEMA_VERSION);
-			sq_close(s);
-			return LV_E_CORRUPT;
-		}
+		return rc;
 	}
 	*impl = s;
 	return 0;
@@ -409,6 +407,26 @@ static int sq_meta_set(void *impl, const char *key, const char *value)
 	return rc == SQLITE_DONE ? 0 : sq_err(s, rc, "write store metadata");
 }
 
+/* A second connection to the same file: a run's snapshot or transaction. */
+static int sq_open_run(void *impl, void **run_impl)
+{
+	sq_store *s = impl;
+	lv_err err = {0};
+	int rc = lv__sqlite_store_open(s->path, s->flags, run_impl, &err);
+	if (rc)
+		lv__errf(s->errmsg, "%s", err.msg);
+	return rc;
+}
+
+static int sq_size(void *impl, uint64_t *bytes)
+{
+	struct stat st;
+	if (stat(((sq_store *)impl)->path, &st) != 0)
+		return LV_E_IO;
+	*bytes = (uint64_t)st.st_size;
+	return 0;
+}
+
 const lv_store_ops lv__sqlite_store_ops = {
 	.version = LV_STORE_OPS_VERSION,
 	.count = sq_count,
@@ -422,9 +440,7 @@ const lv_store_ops lv__sqlite_store_ops = {
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.close = sq_close,
+	.last_error = sq_last_error,
+	.open_run = sq_open_run,
+	.size = sq_size,
 };
-
-const char *lv__sqlite_store_path(void *impl)
-{
-	return ((sq_store *)impl)->path;
-}

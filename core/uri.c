@@ -1,6 +1,8 @@
 /* URIs, parsed with uriparser (RFC 3986). */
-#include "internal.h"
+#include "uri.h"
+#include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

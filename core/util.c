@@ -1,6 +1,7 @@
 /* Small helpers: buffers, strings, random bytes, paths, byte order. */
-#include "internal.h"
+#include "util.h"
 
+#include <stdio.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "licvault/driver.h"
+#include "licvault/sys/location.h"
 
 typedef struct cx {
 	lv_context *ctx;

@@ -81,7 +81,7 @@ static void test_ops_struct(void)
 
 static void test_host_struct(void)
 {
-	CU_ASSERT_EQUAL(sizeof(lv_host), 80);
+	CU_ASSERT_EQUAL(sizeof(lv_host), 104);
 	OFF(lv_host, size, 0);
 	OFF(lv_host, abi_minor, 4);
 	OFF(lv_host, log, 8);
@@ -93,6 +93,10 @@ static void test_host_struct(void)
 	OFF(lv_host, location_ops, 56);
 	OFF(lv_host, location_instance, 64);
 	OFF(lv_host, location_close, 72);
+	/* ABI 1.1 */
+	OFF(lv_host, note, 80);
+	OFF(lv_host, error_save, 88);
+	OFF(lv_host, error_restore, 96);
 }
 
 static void test_data_structs(void)

@@ -75,7 +75,7 @@ static void test_refusals(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l = find(&s, "nullentry.so"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(l, "returned NULL"));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l = find(&s, "abi2.so"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(l, "built for driver ABI 2, this licvault speaks ABI 1.0"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l, "built for driver ABI 2, this licvault speaks ABI 1.1"));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l = find(&s, "tiny.so"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(l, "descriptor size 12 is smaller"));
 	/* a newer minor ABI with bigger tables is accepted */

@@ -5,6 +5,9 @@
 #include <CUnit/CUnit.h>
 #include <stddef.h>
 #include "licvault/licvault.h"
+#include "licvault/sys/location.h"
+#include "licvault/sys/service.h"
+#include "licvault/sys/store.h"
 
 typedef struct lv_test_case {
 	const char *name;

@@ -302,8 +302,21 @@ static void bundle_close(void *inst)
 	free(b);
 }
 
+/* Keep aside / take back what was described, around a failure the bundle handles (ABI 1.1). */
+static int err_save(bundle *b)
+{
+	return LV_HOST_HAS(b->host, error_save) ? b->host->error_save(b->h) : 1;
+}
+
+static void err_restore(bundle *b, int saved)
+{
+	if (LV_HOST_HAS(b->host, error_restore))
+		b->host->error_restore(b->h, saved);
+}
+
 static int inner_exists(bundle *b)
 {
+	int saved = err_save(b);
 	if (b->iops->stat) {
 		lv_object_info info = {0};
 		int rc = b->iops->stat(b->iinst, b->file, &info);
@@ -311,6 +324,8 @@ static int inner_exists(bundle *b)
 			b->mtime = info.mtime;
 			return 1;
 		}
+		if (rc == LV_E_NOT_FOUND)
+			err_restore(b, saved);
 		return rc == LV_E_NOT_FOUND ? 0 : rc;
 	}
 	lv_reader *r = NULL;
@@ -319,6 +334,8 @@ static int inner_exists(bundle *b)
 		b->iops->read_close(r);
 		return 1;
 	}
+	if (rc == LV_E_NOT_FOUND)
+		err_restore(b, saved);
 	return rc == LV_E_NOT_FOUND ? 0 : rc;
 }
 
@@ -444,8 +461,11 @@ static int scan(bundle *b)
 		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri); /* not remembered */
 	b->scanned = 1;
 	r->b = b;
+	int saved = err_save(b);
 	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
 	if (rc) {
+		if (rc == LV_E_NOT_FOUND)
+			err_restore(b, saved); /* no bundle yet: an answer, not a failure */
 		free(r);
 		b->scan_rc = rc;
 		b->exists = 0;
@@ -456,6 +476,7 @@ static int scan(bundle *b)
 		lv_object_info info = {0};
 		if (b->iops->stat(b->iinst, b->file, &info) == 0)
 			b->mtime = info.mtime;
+		err_restore(b, saved); /* the time is a nicety */
 	}
 	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
 		reader_free(r);
@@ -512,6 +533,7 @@ static int scan(bundle *b)
 	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
 		/* an unreadable old bundle: report what was found, plus a manifest-like
 		 * placeholder so that only an overwrite replaces it */
+		err_restore(b, saved); /* handled: the run goes on */
 		b->host->log(b->h, LV_LOG_WARN, "the existing bundle %s cannot be read whole; it is replaced only with overwrite", b->uri);
 		int has_manifest = 0;
 		for (unsigned i = 0; i < b->nobj; i++) {

@@ -29,10 +29,16 @@
  *    LV_E_AUTH, LV_E_HOST_KEY, LV_E_BAD_URI, LV_E_CONFIG, LV_E_CANCELED,
  *    LV_E_UNSUPPORTED, LV_E_INVALID_ARG, LV_E_NOMEM, LV_E_BACKUP_CORRUPT
  *    (for container formats such as bundle).  A code outside the public
- *    set (positive, or past the last) fails the run with LV_E_DRIVER_ABI.  Before returning an error the driver describes it
- *    with host->set_error (what failed, on what, why); it never prints,
- *    never exits, keeps no mutable globals, and never puts a secret
- *    (password, passphrase) in a message or a log line.
+ *    set (positive, or past the last) fails the run with LV_E_DRIVER_ABI.
+ *    Before returning an error the driver describes it with
+ *    host->set_error (what failed, on what, why); it never prints, never
+ *    exits, keeps no mutable globals, and never puts a secret (password,
+ *    passphrase) in a message or a log line.  The first error wins, as in
+ *    curl: once a failure is described, what cleanup describes after it
+ *    (closing a handle on a dead connection, removing a temporary) does not
+ *    replace it, so cleanup code needs no guard.  A failure the driver
+ *    handles itself is taken back with host->error_save/error_restore
+ *    (ABI 1.1).
  *
  *  - Threads.  One instance (what open returns) is used by one thread at a
  *    time; the host never calls two operations of one instance at once.
@@ -66,7 +72,7 @@ extern "C" {
 #endif
 
 #define LV_DRIVER_ABI_MAJOR 1
-#define LV_DRIVER_ABI_MINOR 0
+#define LV_DRIVER_ABI_MINOR 1
 
 /** The entry symbol every driver exports. */
 #define LV_DRIVER_ENTRY_SYMBOL "lv_driver_entry"
@@ -146,6 +152,33 @@ typedef struct lv_host {
 	void *(*location_instance)(lv_location *loc);
 	/** Close a location from open_uri. NULL is a no-op. */
 	void (*location_close)(lv_location *loc);
+
+	/* ---- valid since ABI 1.1: check with LV_HOST_HAS(host, member) ---- */
+
+	/**
+	 * Leave a note for the run's END on success ("everything is flushed:
+	 * safe to remove the volume").  The last note wins; it is not an error.
+	 * (ABI 1.0 drivers passed code 0 to set_error for this; still accepted.)
+	 */
+	void (*note)(lv_host_ctx *h, const char *fmt, ...) LV_PRINTF(2, 3);
+
+	/**
+	 * The first error wins (see ERRORS above): a failure a driver handles
+	 * itself, after it or an inner location described it (a probe for an
+	 * object that may be absent, an inner location's NOT_FOUND a stacking
+	 * driver answers for), must be taken back, or it would stand as the
+	 * run's error:
+	 *
+	 *     int saved = host->error_save(h);
+	 *     rc = iops->read_open(iinst, name, &r);
+	 *     if (rc == LV_E_NOT_FOUND)
+	 *         host->error_restore(h, saved);   // handled: forget it
+	 *
+	 * error_restore forgets what was described since error_save; a failure
+	 * described before error_save stays.
+	 */
+	int (*error_save)(lv_host_ctx *h);
+	void (*error_restore)(lv_host_ctx *h, int saved);
 } lv_host;
 
 /** True when the host table has the member (added in a later minor). */

@@ -145,30 +145,6 @@ LV_EXTERN int lv_context_locations(lv_context *ctx,
 LV_EXTERN int lv_context_resolve(lv_context *ctx, const char *uri, char **uri_out,
                                  const char **driver_name);
 
-/* ---- locations, directly ---------------------------------------------- */
-
-struct lv_driver_ops;
-struct lv_location;
-
-/**
- * Open a location through its driver, outside any backup or restore: for
- * tools, and for testing a driver against the conformance suite
- * (tests/conformance.c).  flags are LV_OPEN_READ / LV_OPEN_WRITE from
- * driver.h.  Call the driver's operations through lv_location_driver_ops()
- * with lv_location_driver_instance() as the instance.  Errors the driver
- * describes are read with lv_location_last_error().
- */
-LV_EXTERN int lv_location_open(struct lv_location **out, lv_context *ctx, const char *uri,
-                               unsigned flags);
-LV_EXTERN const struct lv_driver_ops *lv_location_driver_ops(struct lv_location *loc);
-LV_EXTERN void *lv_location_driver_instance(struct lv_location *loc);
-/** The URI after named locations were resolved. */
-LV_EXTERN const char *lv_location_uri(const struct lv_location *loc);
-LV_EXTERN const char *lv_location_last_error(const struct lv_location *loc);
-/** Make the driver's canceled() service answer yes (or no again). */
-LV_EXTERN void lv_location_set_canceled(struct lv_location *loc, int canceled);
-LV_EXTERN void lv_location_close(struct lv_location *loc);
-
 /* ======================================================================= */
 /* Licenses                                                                 */
 
@@ -231,44 +207,8 @@ LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, cha
 
 typedef int (*lv_license_cb)(const lv_license *lic, void *ud);
 
-/**
- * An application's own store, as a table of functions (the default is one
- * SQLite file).  `impl` is the application's.  Slots marked "required" must
- * be set.  version = LV_STORE_OPS_VERSION.
- */
-#define LV_STORE_OPS_VERSION 1
-typedef struct lv_store_ops {
-	unsigned version;
-	/** required: number of licenses */
-	int (*count)(void *impl, uint64_t *out);
-	/** required: a copy made with lv_license_dup, or LV_E_NOT_FOUND */
-	int (*get)(void *impl, const char *kid, lv_license **out);
-	/** required: add (LV_E_EXISTS when present unless LV_PUT_REPLACE) */
-	int (*put)(void *impl, const lv_license *lic, unsigned flags);
-	/** required: remove, LV_E_NOT_FOUND when absent */
-	int (*remove)(void *impl, const char *kid);
-	/**
-	 * required: every license in ascending key ID order (byte order) from one
-	 * consistent snapshot; stop and return cb's value when it is non-zero.
-	 */
-	int (*foreach)(void *impl, lv_license_cb cb, void *ud);
-	/** required: begin/commit/rollback one write transaction (restore's all or nothing) */
-	int (*begin)(void *impl);
-	int (*commit)(void *impl);
-	int (*rollback)(void *impl);
-	/** required: small named values kept with the store (machine identity); NULL value removes */
-	int (*meta_get)(void *impl, const char *key, char *buf, size_t cap);
-	int (*meta_set)(void *impl, const char *key, const char *value);
-	/** optional: free impl */
-	void (*close)(void *impl);
-} lv_store_ops;
-
 /** Open (and with LV_STORE_CREATE create) the default SQLite store at path. */
 LV_EXTERN int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags);
-
-/** Wrap an application's store.  ops must stay valid until lv_store_free. */
-LV_EXTERN int lv_store_new_custom(lv_store **out, lv_context *ctx, const lv_store_ops *ops,
-                                  void *impl);
 
 LV_EXTERN void lv_store_free(lv_store *store);
 
@@ -359,76 +299,6 @@ LV_EXTERN const char *lv_status_name(int status);
  * run's result) and REFUSED_LICENSE.
  */
 typedef void (*lv_status_cb)(int status, int result, const lv_value *value, void *ud);
-
-/* ======================================================================= */
-/* License service (restore)                                               */
-
-/** Decision for one license. */
-typedef enum lv_decision {
-	LV_DECIDE_KEEP = 0,      /* restore as backed up (same machine) */
-	LV_DECIDE_REBIND = 1,    /* restore bound to this machine */
-	LV_DECIDE_REFUSE = 2     /* do not restore (over the limit) */
-} lv_decision;
-
-typedef struct lv_service_call lv_service_call;
-
-/**
- * A license service: decides a restore.  The core sends CONNECTING, calls
- * begin, calls decide for each license of the backup in key ID order, sends
- * DISCONNECTING, imports the licenses into an open store transaction while
- * checking every record, and then calls end(commit = 1): the service records
- * its decision (a restore that failed is never counted), and anything it
- * writes to the store joins the import's transaction.  The store transaction
- * commits after end returns 0.  On any failure before that, end(commit = 0)
- * is called instead (also after a failed begin, when it set *session).  Any
- * error from begin, decide or end ends the run with that error and the store
- * unchanged.  version = LV_SERVICE_VERSION.
- */
-#define LV_SERVICE_VERSION 1
-typedef struct lv_service {
-	unsigned version;
-	int (*begin)(void *ud, lv_service_call *call, void **session);
-	int (*decide)(void *session, lv_service_call *call, const char *kid, int *decision);
-	/** commit = 1: record the restore; 0: the run failed, undo what begin/decide prepared */
-	int (*end)(void *session, lv_service_call *call, int commit);
-	void (*free)(void *ud);
-} lv_service;
-
-/** What a service may read about the restore it decides. */
-LV_EXTERN const char *lv_call_machine_id(const lv_service_call *call);      /* this store's */
-LV_EXTERN const char *lv_call_backup_machine_id(const lv_service_call *call); /* who backed it up */
-LV_EXTERN const char *lv_call_backup_id(const lv_service_call *call);       /* the backup set's id */
-LV_EXTERN const char *lv_call_location(const lv_service_call *call);        /* URI, for messages */
-LV_EXTERN uint64_t lv_call_license_count(const lv_service_call *call);
-LV_EXTERN unsigned lv_call_flags(const lv_service_call *call);
-LV_EXTERN lv_context *lv_call_context(const lv_service_call *call);
-LV_EXTERN lv_store *lv_call_store(const lv_service_call *call);
-/** Set the run's detailed message; returns code. */
-LV_EXTERN int lv_call_set_error(lv_service_call *call, int code, const char *fmt, ...) LV_PRINTF(3, 4);
-/** Log through the context. */
-LV_EXTERN void lv_call_log(lv_service_call *call, int level, const char *fmt, ...) LV_PRINTF(3, 4);
-/**
- * The restore location, to keep a registry there: read a whole small
- * object (*buf malloc'd, LV_E_NOT_FOUND when absent) or write one
- * atomically under a new name (never replacing: LV_E_EXISTS when the name
- * is taken, so write generations and remove the older one).  Objects are
- * capped at 64 MiB.
- */
-LV_EXTERN int lv_call_read_object(lv_service_call *call, const char *name, char **buf,
-                                  size_t *len);
-LV_EXTERN int lv_call_write_object(lv_service_call *call, const char *name, const void *buf,
-                                   size_t len);
-/** List object names at the restore location. */
-LV_EXTERN int lv_call_list_objects(lv_service_call *call,
-                                   int (*cb)(const char *name, void *ud), void *ud);
-LV_EXTERN int lv_call_remove_object(lv_service_call *call, const char *name);
-
-/**
- * Replace the context's license service (the default allows by the
- * built-in rules, docs/restore-rules.md).  svc must stay valid; its free is
- * called with ud when replaced or when the context is freed.
- */
-LV_EXTERN int lv_context_set_service(lv_context *ctx, const lv_service *svc, void *ud);
 
 /* ======================================================================= */
 /* Backup-restorer (the original's WMCreateBackupRestorer)                 */

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "uri.h"
+#include "context.h"
 #include "../../../drivers/file/file.c"
 
 static lv_context *ctx;

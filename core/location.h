@@ -1,0 +1,44 @@
+/*
+ * location: from a URI to an open driver instance.  Resolves named
+ * locations and plain paths, splits stacking prefixes (bundle+INNER), opens
+ * and closes instances, gives stacking drivers the host's open_uri, and
+ * holds the public location API (licvault/sys/location.h).  Above host.
+ */
+#ifndef LV_CORE_LOCATION_H
+#define LV_CORE_LOCATION_H
+
+#include "host.h"
+
+/* An open location: a driver instance bound to a run's host context. */
+struct lv_location {
+	lv_loaded *drv;
+	const lv_driver_ops *ops;   /* normalized full table */
+	void *inst;
+	lv_host_ctx *hctx;
+	char *uri;                  /* resolved URI */
+	lv_run *own_run;            /* opened by lv_location_open: the run is the location's own */
+};
+
+extern const lv_host lv__host_table;
+
+/*
+ * Resolve uri (named locations, plain paths) and open it for run.  parent:
+ * the host context of the stacking driver opening it, or NULL.
+ */
+int lv__location_open(lv_context *ctx, lv_run *run, lv_host_ctx *parent, const char *uri,
+                      unsigned flags, lv_location **out);
+void lv__location_close(lv_location *loc);
+/* The driver's name, for messages. */
+const char *lv__location_driver(const lv_location *loc);
+/*
+ * Check a driver's return code: one outside the public set fails the run
+ * with DRIVER_ABI; a code the driver did not describe gets a generic
+ * message naming what failed on which object.
+ */
+int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const char *name);
+/* The driver stack: the name of a stacking prefix ("bundle+" -> 7), 0 when none. */
+size_t lv__stack_prefix(const char *uri);
+/* The driver serving uri (stacked: the outer one); scheme gets its scheme. */
+lv_loaded *lv__driver_for_uri(lv_context *ctx, const char *uri, char *scheme, size_t cap);
+
+#endif
