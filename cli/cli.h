@@ -154,6 +154,10 @@ void out_human(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** "licvault: error: NAME: message" on standard error; returns exit_code_of(code). */
 int out_error(int code, const char *message);
+/** Flush standard output after each line (the default: run events) or let stdio buffer (listings). */
+void out_flush_each_line(int on);
+/** Flush standard output at the end: 0, CLI_EXIT_SIGPIPE when it was closed, CLI_EXIT_IO on another error. */
+int out_finish(void);
 /** Has standard output been closed under us (EPIPE)? */
 int out_stdout_closed(void);
 /** Called once when standard output is found closed (the run's cancel hook). */

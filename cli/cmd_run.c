@@ -231,6 +231,8 @@ static void human_summary(run_view *v)
 		n = add(line, cap, n, "%lld licenses written", (long long)s.written);
 	if (s.restored > 0)
 		n = add(line, cap, n, "%lld licenses restored", (long long)s.restored);
+	if (v->kind == 'v' && !v->result && s.licenses >= 0)
+		n = add(line, cap, n, "%lld licenses checked", (long long)s.licenses);
 	if (s.restricted > 0)
 		n = add(line, cap, n, "%lld restricted (no backup right%s)", (long long)s.restricted,
 		        v->c->verbose ? "" : "; -v lists them");

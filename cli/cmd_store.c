@@ -83,6 +83,7 @@ int cmd_store_list(cli *c)
 	int rc = store_open(c, &s, 0);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
+	out_flush_each_line(0);   /* one write per buffer, not per license */
 	rc = lv_store_foreach(s, list_cb, c);
 	int ex = stdout_gone();
 	if (ex < 0)

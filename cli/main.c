@@ -44,6 +44,9 @@ int main(int argc, char **argv)
 		ex = context_open(&c);
 	if (ex <= 0)
 		ex = c.cmd->run(&c);
+	int fin = out_finish();
+	if (fin && (!ex || fin == CLI_EXIT_SIGPIPE))
+		ex = fin;
 	lv_context_free(c.ctx);
 	log_close();
 	free(c.args);

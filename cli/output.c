@@ -323,12 +323,16 @@ void jw_close(jw *j)
 	j->n = 1;
 }
 
-/* Write a whole line to standard output; notice a closed pipe. */
+static int flush_each = 1;
+
+void out_flush_each_line(int on) { flush_each = on; }
+
+/* Write a whole line to standard output (flushed at once unless told otherwise); notice a closed pipe. */
 static void line_out(const char *s, size_t n)
 {
 	if (stdout_closed)
 		return;
-	if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) {
+	if (fwrite(s, 1, n, stdout) != n || (flush_each && fflush(stdout) != 0)) {
 		if (errno == EPIPE) {
 			stdout_closed = 1;
 			if (closed_hook)
@@ -336,6 +340,20 @@ static void line_out(const char *s, size_t n)
 		}
 		clearerr(stdout);
 	}
+}
+
+int out_finish(void)
+{
+	if (stdout_closed)
+		return CLI_EXIT_SIGPIPE;
+	if (fflush(stdout) == 0)
+		return 0;
+	if (errno == EPIPE) {
+		stdout_closed = 1;
+		return CLI_EXIT_SIGPIPE;
+	}
+	out_note("error: IO: cannot write standard output: %s", strerror(errno));
+	return CLI_EXIT_IO;
 }
 
 void jw_end(jw *j)

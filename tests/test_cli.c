@@ -74,6 +74,9 @@ static void test_main_job(void)
 	HAS(out, "{\"event\":\"end\",\"result\":\"ok\",\"exit_code\":0,\"message\":null,\"generation\":null,\"licenses\":12,"
 	         "\"written\":8,\"restored\":null,\"refused\":null,\"restricted\":4,\"bytes\":");
 	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "verify bk"), 0);
+	HAS(out, "verify: ok, 8 licenses checked, ");
+	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--json verify bk"), 0);
 	HAS(out, "\"result\":\"ok\"");
 	HAS(out, "\"licenses\":8");
@@ -608,6 +611,9 @@ static void test_logging_and_version(void)
 	CU_ASSERT_NOT_EQUAL(cli(&out, "--store l.db --json backup 'sftp://u:S3cr3tPw@127.0.0.1:1/x'"), 0);
 	HASNT(out, "S3cr3tPw");
 	HAS(out, "\"uri\":\"sftp://u:********@127.0.0.1:1/x\"");
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "--store l.db identity --log-file /nonexistent/dir/x.log"), 2);
+	HAS(out, "cannot open the log file /nonexistent/dir/x.log: No such file or directory");
 	free(out);
 	CU_ASSERT_EQUAL(t_sh(&out, "cat '%s/l2.log'", dir), 0);
 	HASNT(out, "S3cr3tPw");
