@@ -91,6 +91,14 @@ static void test_docs_name_everything(void)
 	                       T_CLI, T_CLI, T_CLI, T_CLI), 0);
 	/* every exit code and every error name */
 	CU_ASSERT_EQUAL(all_in(docs, names, 2, "'%s' help exit-codes | awk '/^  / {print $1}' | sort -u", T_CLI), 0);
+	/* licvault.conf(5): every key a loaded driver declares with a default */
+	char *conf = NULL;
+	if (man && t_sh(&conf, "cat '%s/licvault.conf.5.txt'", dir) == 0) {
+		const char *cd[1] = {conf};
+		const char *cn[1] = {"licvault.conf(5)"};
+		CU_ASSERT_EQUAL(all_in(cd, cn, 1, "'%s' config show | sed -n 's/^# \\([a-z_]*\\) = .*/\\1/p' | sort -u", T_CLI), 0);
+	}
+	free(conf);
 	free(man);
 	free(md);
 }
