@@ -1,0 +1,143 @@
+/*
+ * help (from the command table) and __complete, the word lists the shell
+ * completion asks for, so that they come from the same table and cannot
+ * drift from the commands the CLI accepts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void wrap(FILE *f, const char *text, int indent, int width)
+{
+	int col = 0;
+	const char *p = text;
+	while (*p) {
+		size_t w = strcspn(p, " ");
+		if (col && col + 1 + (int)w > width) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (!col)
+			col = fprintf(f, "%*s", indent, "");
+		else
+			col += fprintf(f, " ");
+		col += fprintf(f, "%.*s", (int)w, p);
+		p += w;
+		p += strspn(p, " ");
+	}
+	if (col)
+		fputc('\n', f);
+}
+
+static void option_line(FILE *f, const cli_option *o)
+{
+	char head[64];
+	snprintf(head, sizeof head, "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+	         o->short_name ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	fprintf(f, "  %-22s %s\n", o->short_name ? head : head + 1, o->help);
+}
+
+static void help_all(FILE *f)
+{
+	fprintf(f, "usage: licvault [OPTIONS] COMMAND [ARGS]\n\n"
+	           "Back up and restore licenses to any storage location.\n\ncommands:\n");
+	for (const cli_command *c = cli_commands; c->name; c++) {
+		if (c->needs & CMD_HIDDEN)
+			continue;
+		char head[64];
+		snprintf(head, sizeof head, "%s %s", c->name, c->args);
+		fprintf(f, "  %-26s %s\n", head, c->summary);
+	}
+	fprintf(f, "\nglobal options (before or after the command):\n");
+	for (int i = 0; i < cli_n_global; i++)
+		option_line(f, &cli_options[i]);
+	fprintf(f, "\nURIs: file:///abs/dir or a path, removable://LABEL/dir, sftp://[user@]host[:port]/dir,\n"
+	           "      bundle+URI (one compressed file), NAME: or NAME:sub/dir (a location of the config)\n"
+	           "\n'licvault help COMMAND' (or 'licvault COMMAND --help') shows a command's options;\n"
+	           "'licvault help exit-codes' the exit codes; man licvault tells all.\n");
+}
+
+static void help_group(FILE *f, const char *group)
+{
+	size_t gl = strlen(group);
+	fprintf(f, "usage: licvault %s SUBCOMMAND [ARGS]\n\nsubcommands:\n", group);
+	for (const cli_command *c = cli_commands; c->name; c++) {
+		if (strncmp(c->name, group, gl) || c->name[gl] != ' ')
+			continue;
+		char head[64];
+		snprintf(head, sizeof head, "%s %s", c->name, c->args);
+		fprintf(f, "  %-26s %s\n", head, c->summary);
+	}
+}
+
+static void help_command(FILE *f, const cli_command *c)
+{
+	fprintf(f, "usage: licvault %s", c->name);
+	for (int i = 0; i < CMD_MAX_OPTS && c->opts[i] >= 0; i++) {
+		const cli_option *o = option_by_id(c->opts[i]);
+		fprintf(f, " [--%s%s%s]", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	}
+	fprintf(f, "%s%s\n\n", c->args[0] ? " " : "", c->args);
+	wrap(f, c->help, 2, 78);
+	if (c->opts[0] >= 0) {
+		fprintf(f, "\noptions:\n");
+		for (int i = 0; i < CMD_MAX_OPTS && c->opts[i] >= 0; i++)
+			option_line(f, option_by_id(c->opts[i]));
+	}
+	fprintf(f, "\nglobal options:\n");
+	for (int i = 0; i < cli_n_global; i++)
+		option_line(f, &cli_options[i]);
+}
+
+void help_print(FILE *f, const char *name)
+{
+	const cli_command *c = name ? command_by_name(name) : NULL;
+	if (!name)
+		help_all(f);
+	else if (c)
+		help_command(f, c);
+	else if (command_is_group(name))
+		help_group(f, name);
+}
+
+static void code_line(int code, const char *meaning, void *ud)
+{
+	(void)ud;
+	out_human("  %3d  %s\n", code, meaning);
+}
+
+static void name_line(const char *name, int code, void *ud)
+{
+	(void)ud;
+	out_human("  %-24s %d\n", name, code);
+}
+
+int cmd_help(cli *c)
+{
+	if (c->nargs == 0) {
+		help_all(stdout);
+		return 0;
+	}
+	if (!strcmp(c->args[0], "exit-codes")) {
+		out_human("exit codes:\n");
+		exit_codes_foreach(code_line, NULL, NULL);
+		out_human("\nexit code of each error name:\n");
+		exit_codes_foreach(NULL, name_line, NULL);
+		return 0;
+	}
+	char name[128];
+	snprintf(name, sizeof name, "%s%s%s", c->args[0], c->nargs > 1 ? " " : "", c->nargs > 1 ? c->args[1] : "");
+	if (command_by_name(name) || command_is_group(name)) {
+		help_print(stdout, name);
+		return 0;
+	}
+	c->cmd = NULL;
+	const char *w[64];
+	size_t n = command_words(w, 63, NULL);
+	w[n++] = "exit-codes";
+	const char *near = nearest_word(c->args[0], w, n);
+	if (near)
+		return usage_error(c, "help: no command '%s' (did you mean '%s'?)", name, near);
+	return usage_error(c, "help: no command '%s'", name);
+}

@@ -1,0 +1,77 @@
+/*
+ * Signals during a run, through a self-pipe: the handler only writes one
+ * byte ('I' SIGINT, 'T' SIGTERM); the run's worker writes 'E' after END and
+ * the output writes 'P' when standard output is found closed.  The main
+ * thread reads the bytes (wake_wait) and does the work: cancel, say
+ * "canceling...", exit.  SIGPIPE is ignored for the whole program, so a
+ * closed pipe is an EPIPE the output notices.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int wake_fd[2] = {-1, -1};
+static struct sigaction old_int, old_term;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = sig == SIGINT ? 'I' : 'T';
+	if (write(wake_fd[1], &c, 1) < 0) {
+		/* the pipe is full: the main thread has plenty to read already */
+	}
+	errno = saved;
+}
+
+void signals_ignore_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int signals_begin(void)
+{
+	if (pipe2(wake_fd, O_CLOEXEC) != 0)
+		return -1;
+	fcntl(wake_fd[1], F_SETFL, O_NONBLOCK);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	return 0;
+}
+
+void signals_end(void)
+{
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	close(wake_fd[0]);
+	close(wake_fd[1]);
+	wake_fd[0] = wake_fd[1] = -1;
+}
+
+void wake(char why)
+{
+	if (wake_fd[1] >= 0 && write(wake_fd[1], &why, 1) < 0) {
+		/* full: see on_signal */
+	}
+}
+
+char wake_wait(void)
+{
+	char c;
+	for (;;) {
+		ssize_t n = read(wake_fd[0], &c, 1);
+		if (n == 1)
+			return c;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return 'E';   /* cannot happen with the write end open; do not spin */
+	}
+}

@@ -1,0 +1,161 @@
+/*
+ * What ships with the CLI: the man pages render without a warning, and
+ * licvault(1) and docs/cli.md name every command, option and exit code the
+ * CLI has (asked from the CLI itself, so a new command without its docs
+ * fails here); the bash completion, driven through its function, completes
+ * commands, subcommands, options, config locations and URI schemes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define dir t_suite_dir
+#define MAN_DIR LV_TEST_BUILD_DIR "/man"
+#define RENDER "MANROFFOPT=-rHY=0 MANWIDTH=100 man --warnings -l"
+
+static const char *const pages[] = {"licvault.1", "licvault.conf.5", "licvault-gen.1", "lvconform.1", "liblicvault.3"};
+
+static int have_man(void)
+{
+	char *out = NULL;
+	int missing = t_sh(&out, "command -v scdoc && command -v man") != 0;
+	free(out);
+	if (missing)
+		fprintf(stderr, "\n  skipped: scdoc or man is not installed (apt-get install scdoc man-db) ");
+	return !missing;
+}
+
+static void test_man_pages_render(void)
+{
+	if (!have_man())
+		return;
+	for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+		char *out = NULL;
+		/* the page to PAGE.txt (read by the next test): what is left is groff's and man's warnings */
+		int st = t_sh(&out, "test -s '%s/%s' && " RENDER " '%s/%s' 2>&1 >'%s/%s.txt'", MAN_DIR, pages[i], MAN_DIR, pages[i],
+		              dir, pages[i]);
+		if (st || *out)
+			fprintf(stderr, "\n  %s: exit %d: %s", pages[i], st, out);
+		CU_ASSERT_EQUAL(st, 0);
+		CU_ASSERT_STRING_EQUAL(out, "");
+		free(out);
+	}
+}
+
+/* Each line of `cmd` (run in the suite dir) must appear in each of the n docs. */
+static int all_in(const char *const *docs, const char *const *names, int n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int all_in(const char *const *docs, const char *const *names, int n, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	char *words = NULL;
+	t_sh(&words, "cd '%s' && export LICVAULT_CONFIG=/dev/null && %s", dir, cmd);
+	int count = 0, missing = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(words, "\n", &save); w; w = strtok_r(NULL, "\n", &save), count++) {
+		for (int d = 0; d < n; d++) {
+			if (docs[d] && !strstr(docs[d], w)) {
+				fprintf(stderr, "\n  %s does not name '%s'", names[d], w);
+				missing++;
+			}
+		}
+	}
+	free(words);
+	CU_ASSERT(count > 0);
+	return missing;
+}
+
+static void test_docs_name_everything(void)
+{
+	char *man = NULL, *md = NULL;
+	if (have_man())
+		CU_ASSERT_EQUAL_FATAL(t_sh(&man, "cat '%s/licvault.1.txt'", dir), 0);
+	CU_ASSERT_EQUAL_FATAL(t_sh(&md, "cat '%s/docs/cli.md'", LV_TEST_SOURCE_DIR), 0);
+	const char *docs[2] = {man, md};
+	const char *names[2] = {"licvault(1)", "docs/cli.md"};
+	/* every command, from the CLI's own lists; every option of every command's help */
+	CU_ASSERT_EQUAL(all_in(docs, names, 2, "'%s' __complete commands", T_CLI), 0);
+	CU_ASSERT_EQUAL(all_in(docs, names, 2,
+	                       "for g in $('%s' __complete commands); do for s in $('%s' __complete subcommands $g); do "
+	                       "echo \"$g $s\"; done; done", T_CLI, T_CLI), 0);
+	CU_ASSERT_EQUAL(all_in(docs, names, 2,
+	                       "for c in $('%s' __complete commands); do '%s' help $c; for s in $('%s' __complete "
+	                       "subcommands $c); do '%s' help $c $s; done; done | grep -o -- '--[a-z][a-z-]*' | sort -u",
+	                       T_CLI, T_CLI, T_CLI, T_CLI), 0);
+	/* every exit code and every error name */
+	CU_ASSERT_EQUAL(all_in(docs, names, 2, "'%s' help exit-codes | awk '/^  / {print $1}' | sort -u", T_CLI), 0);
+	/* licvault.conf(5): every key a loaded driver declares with a default */
+	char *conf = NULL;
+	if (man && t_sh(&conf, "cat '%s/licvault.conf.5.txt'", dir) == 0) {
+		const char *cd[1] = {conf};
+		const char *cn[1] = {"licvault.conf(5)"};
+		CU_ASSERT_EQUAL(all_in(cd, cn, 1, "'%s' config show | sed -n 's/^# \\([a-z_]*\\) = .*/\\1/p' | sort -u", T_CLI), 0);
+	}
+	free(conf);
+	free(man);
+	free(md);
+}
+
+/* Complete `line` (words split at spaces; a trailing space starts a new word) with the installed function. */
+static char *complete(const char *line)
+{
+	char *out = NULL;
+	t_sh(&out,
+	     "cd '%s' && LICVAULT_CONFIG=comp.conf bash -c 'source /usr/share/bash-completion/bash_completion; "
+	     "source \"%s/cli/completion/licvault.bash\"; COMP_LINE=\"$1\"; COMP_POINT=${#COMP_LINE}; "
+	     "read -ra COMP_WORDS <<< \"$1\"; [[ $1 == *\" \" ]] && COMP_WORDS+=(\"\"); "
+	     "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _licvault; printf \"%%s\\n\" \"${COMPREPLY[@]}\"' _ '%s %s'",
+	     dir, LV_TEST_SOURCE_DIR, T_CLI, line);
+	return out;
+}
+
+static void test_bash_completion(void)
+{
+	char *out = NULL;
+	if (t_sh(&out, "test -r /usr/share/bash-completion/bash_completion")) {
+		fprintf(stderr, "\n  skipped: bash-completion is not installed ");
+		free(out);
+		return;
+	}
+	free(out);
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && printf '[location \"nas\"]\\nuri = file:///tmp/x\\n' > comp.conf", dir), 0);
+	free(out);
+	out = complete("ba");
+	CU_ASSERT_STRING_EQUAL(out, "backup\n");
+	free(out);
+	out = complete("");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "restore\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "store\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "__complete"));
+	free(out);
+	out = complete("store ");
+	CU_ASSERT_STRING_EQUAL(out, "list\nimport\nexport\nremove\n");
+	free(out);
+	out = complete("backup --ov");
+	CU_ASSERT_STRING_EQUAL(out, "--overwrite\n");
+	free(out);
+	out = complete("--json restore --ind");    /* global option first, then the command's own */
+	CU_ASSERT_STRING_EQUAL(out, "--individualize\n");
+	free(out);
+	out = complete("backup n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "nas:\n"));
+	free(out);
+	out = complete("verify fi");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "file://\n"));
+	free(out);
+	out = complete("help exit");
+	CU_ASSERT_STRING_EQUAL(out, "exit-codes\n");
+	free(out);
+}
+
+LV_SUITE(cli_doc, cli_doc, t_suite_dir_init, t_suite_dir_clean,
+         {"man pages render without warnings", test_man_pages_render},
+         {"licvault(1) and docs/cli.md name every command, option and exit code", test_docs_name_everything},
+         {"bash completion", test_bash_completion})
