@@ -16,7 +16,7 @@ say "import examples/licenses into a fresh store ($work/store.db)"
 "$lv" --store "$work/store.db" store list
 
 say "back up to file://$work/backup"
-"$lv" --store "$work/store.db" backup "file://$work/backup"
+"$lv" --store "$work/store.db" backup -v "file://$work/backup"
 ls -l "$work/backup"
 
 say "verify the backup"

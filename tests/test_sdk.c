@@ -59,7 +59,7 @@ static void test_skeleton_out_of_tree(void)
 	free(out);
 	rc = t_sh(&out, "'%s/prefix/bin/licvault' --config '%s' --store '%s/a.db' backup office:", dir, cfg, dir);
 	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "backup: end: ok"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "backup: ok"));
 	free(out);
 	rc = t_sh(&out, "ls '%s/base/office' | grep -c licvault-", dir);
 	CU_ASSERT_EQUAL(atoi(out), 2);
