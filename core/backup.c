@@ -7,6 +7,7 @@
  */
 #include "backup.h"
 
+#include "license.h"
 #include "lock.h"
 #include "set.h"
 
@@ -394,6 +395,61 @@ static void backup_cleanup(backup_state *b)
 	lv__err_restore(&b->run->err, &saved);
 }
 
+/* Count what a backup would write, without writing: the store's licenses, the restricted named. */
+static int dry_one(const lv_license *lic, void *ud)
+{
+	backup_state *b = ud;
+	lv_run *run = b->run;
+	if (lv__run_canceled(run))
+		return b->rc = LV_E_CANCELED;
+	run->done++;
+	if (!(lic->rights & LV_RIGHT_BACKUP)) {
+		lv_value v = {.type = LV_TYPE_LICENSE};
+		v.u.license.kid = lic->kid;
+		v.u.license.title = lic->title;
+		lv__run_emit(run, LV_STATUS_RESTRICTED_LICENSE, 0, &v);
+		b->restricted++;
+	} else {
+		b->count++;
+		run->bytes += 4 + lv__license_size(lic);
+	}
+	lv__run_progress(run, 0);
+	return 0;
+}
+
+/* LV_BACKUP_DRY_RUN: read the location and the store, write nothing, take no lock. */
+static int backup_dry_run(backup_state *b, lv_store *store, unsigned flags)
+{
+	lv_run *run = b->run;
+	lv_set_scan scan;
+	int rc = lv__set_scan(run, b->loc, &scan);
+	if (rc)
+		return rc;
+	uint64_t newest = scan.newest_manifest, next = scan.newest_any + 1;
+	int exists = scan.has_manifest;
+	lv__set_scan_free(&scan);
+	if (exists && !(flags & LV_BACKUP_OVERWRITE))
+		return lv__run_error(run, LV_E_BACKUP_EXISTS,
+		                     "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
+		                     b->loc->uri, (unsigned long long)newest);
+	if (store->ops.count(store->impl, &run->total))
+		run->total = 0;
+	if ((rc = store->ops.foreach(store->impl, dry_one, b))) {
+		char why[256];
+		return lv__run_error(run, lv__err_valid(rc) ? rc : LV_E_IO, "%s",
+		                     lv__store_why(store, rc, "reading the store failed", why, sizeof why));
+	}
+	lv__run_progress(run, 1);
+	b->gen = next;
+	char holds[96];
+	if (exists)
+		snprintf(holds, sizeof holds, "generation %llu", (unsigned long long)newest);
+	lv__run_note(run, "dry run: would write generation %llu to %s: %llu licenses (%llu restricted left out), about %llu bytes; it holds %s now",
+	             (unsigned long long)next, b->loc->uri, (unsigned long long)b->count,
+	             (unsigned long long)b->restricted, (unsigned long long)run->bytes, exists ? holds : "no backup");
+	return 0;
+}
+
 int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
 {
 	lv_store *store = NULL;
@@ -403,8 +459,14 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	int rc = lv__store_for_run(store_in, &store, &run->err);
 	if (rc)
 		return rc;
-	if ((rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_WRITE, &b.loc)))
+	int dry = (flags & LV_BACKUP_DRY_RUN) != 0;
+	lv__run_protect_store(run, store);
+	if ((rc = lv__location_open(run->ctx, run, NULL, uri, dry ? LV_OPEN_READ : LV_OPEN_WRITE, &b.loc)))
 		goto out;
+	if (dry) {
+		rc = backup_dry_run(&b, store, flags);
+		goto out;
+	}
 	if ((rc = backup_prepare(&b, &scan, flags, &locked)) || (rc = write_pack(&b, store)) ||
 	    (rc = publish(&b, store)))
 		goto out;
@@ -417,6 +479,12 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	lv__log(run->ctx, LV_LOG_INFO, "backed up %llu licenses (%llu restricted) to %s as %s",
 	        (unsigned long long)b.count, (unsigned long long)b.restricted, b.loc->uri, b.man_name);
 out:
+	run->result.licenses = run->total;
+	run->result.written = b.count;
+	run->result.restricted = b.restricted;
+	run->result.bytes = run->bytes;
+	if (!rc)
+		run->result.generation = (int64_t)b.gen;
 	if (b.loc) {
 		backup_cleanup(&b);
 		lv__lock_release(run, b.loc, locked);

@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "licvault/licvault.h"
+#include "licvault/driver.h"
+
+#include <sqlite3.h>
+#include <zlib.h>
 
 static const struct {
 	const char *name;
@@ -54,6 +58,25 @@ const char *lv_strerror(int code)
 const char *lv_version(void)
 {
 	return LV_VERSION_STRING;
+}
+
+void lv_driver_abi(unsigned *major, unsigned *minor)
+{
+	if (major)
+		*major = LV_DRIVER_ABI_MAJOR;
+	if (minor)
+		*minor = LV_DRIVER_ABI_MINOR;
+}
+
+const char *lv_component_version(const char *name)
+{
+	if (!name)
+		return NULL;
+	if (!strcmp(name, "sqlite"))
+		return sqlite3_libversion();
+	if (!strcmp(name, "zlib"))
+		return zlibVersion();
+	return NULL;
 }
 
 const char *lv_status_name(int status)

@@ -41,7 +41,10 @@ int lv__do_verify(lv_run *run, const char *uri)
 		lv__run_progress(run, 1);
 		lv__run_note(run, "backup at %s is whole: %llu licenses, generation %llu", loc->uri,
 		             (unsigned long long)set.hdr.count, (unsigned long long)set.hdr.generation);
+		run->result.generation = (int64_t)set.hdr.generation;
 	}
+	run->result.licenses = set.hdr.count;
+	run->result.bytes = run->bytes;
 	lv__set_close(&set);
 	lv__location_close(loc);
 	return rc;
@@ -89,6 +92,8 @@ static int identify(restore_state *st)
 	if (lv__identity_new(st->new_id, sizeof st->new_id))
 		return lv__run_error(run, LV_E_IO, "cannot make a machine identity: no random bytes");
 	snprintf(st->machine, sizeof st->machine, "%s", st->new_id);
+	if (st->flags & LV_RESTORE_DRY_RUN)
+		return 0; /* the identity a real restore would make: no event, nothing kept */
 	lv_value v = {.type = LV_TYPE_STRING};
 	v.u.str = st->new_id;
 	lv__run_emit(run, LV_STATUS_INDIVIDUALIZE, 0, &v);
@@ -221,6 +226,37 @@ static void restore_cleanup(restore_state *st)
 		lv__run_emit(st->run, LV_STATUS_DISCONNECTING, 0, NULL);
 }
 
+/*
+ * LV_RESTORE_DRY_RUN, once the service decided: the backup is checked whole
+ * (nothing imported), and the service is told the restore did not happen
+ * (end with commit 0, by the cleanup), so it records nothing.
+ */
+static int dry_cb(const lv_license *lic, uint64_t index, void *ud)
+{
+	restore_state *st = ud;
+	(void)lic;
+	st->run->done = index + 1;
+	if (st->decision[index] != LV_DECIDE_REFUSE)
+		st->imported++;
+	lv__run_progress(st->run, 0);
+	return 0;
+}
+
+static int restore_dry_run(restore_state *st)
+{
+	lv_run *run = st->run;
+	run->done = 0;
+	run->bytes = 0;
+	int rc = lv__set_walk(&st->set, dry_cb, st);
+	if (rc)
+		return rc;
+	lv__run_note(run, "dry run: would restore %llu of %llu licenses of generation %llu from %s (%llu refused by the license service)%s; nothing was changed or counted",
+	             (unsigned long long)st->imported, (unsigned long long)st->set.hdr.count,
+	             (unsigned long long)st->set.hdr.generation, st->loc->uri, (unsigned long long)st->refused,
+	             st->new_id[0] ? "; the store would be individualized" : "");
+	return 0;
+}
+
 int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
 {
 	restore_state st = {.run = run, .flags = flags};
@@ -232,10 +268,18 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	if ((rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_READ, &st.loc)))
 		goto out;
 	st.set = (lv_set){.run = run, .loc = st.loc};
-	if ((rc = lv__lock_take(run, st.loc, "restore", &locked)) || (rc = lv__set_open(&st.set)))
+	if (!(flags & LV_RESTORE_DRY_RUN) && (rc = lv__lock_take(run, st.loc, "restore", &locked)))
+		goto out;
+	if ((rc = lv__set_open(&st.set)))
 		goto out;
 	run->total = st.set.hdr.count;
-	if ((rc = ask_service(&st)) || (rc = import(&st)))
+	if ((rc = ask_service(&st)))
+		goto out;
+	if (flags & LV_RESTORE_DRY_RUN) {
+		rc = restore_dry_run(&st);
+		goto out;
+	}
+	if ((rc = import(&st)))
 		goto out;
 	lv__run_progress(run, 1);
 	if (st.refused)
@@ -244,6 +288,12 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 		                   (unsigned long long)st.refused, (unsigned long long)st.set.hdr.count,
 		                   (unsigned long long)st.imported);
 out:
+	run->result.licenses = st.set.hdr.count;
+	run->result.refused = st.refused;
+	run->result.restored = st.imported;
+	run->result.bytes = run->bytes;
+	if (!rc || rc == LV_E_RESTORE_LIMIT)
+		run->result.generation = (int64_t)st.set.hdr.generation;
 	restore_cleanup(&st);
 	free(st.decision);
 	lv__set_close(&st.set);

@@ -29,6 +29,8 @@ struct lv_restorer {
 	unsigned flags;
 	char *uri;
 	int result;
+	int has_result;          /* a run ended: run.result is its lv_restorer_result */
+	struct timespec began;
 	char errmsg[LV_ERRMSG_MAX];
 };
 
@@ -60,6 +62,7 @@ static void *worker(void *arg)
 {
 	lv_restorer *r = arg;
 	lv_run *run = &r->run;
+	clock_gettime(CLOCK_MONOTONIC, &r->began);
 	lv__run_emit(run, LV_STATUS_BEGIN, 0, NULL);
 	int rc;
 	switch (r->kind) {
@@ -69,8 +72,13 @@ static void *worker(void *arg)
 	}
 	rc = run_result(r, rc);
 	const char *msg = rc ? run->err.msg : run->note;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&r->lock);
 	r->result = rc;
+	run->result.result = rc;
+	run->result.duration_ms = (now.tv_sec - r->began.tv_sec) * 1000 + (now.tv_nsec - r->began.tv_nsec) / 1000000;
+	r->has_result = 1;
 	snprintf(r->errmsg, sizeof r->errmsg, "%s", rc ? msg : "");
 	pthread_mutex_unlock(&r->lock);
 	/* END carries the message: the error's, or the note on success */
@@ -85,7 +93,7 @@ static void *worker(void *arg)
 
 int lv_restorer_new(lv_restorer **out, lv_context *ctx, lv_store *store)
 {
-	if (!out || !ctx || !store)
+	if (!out || !ctx)
 		return LV_E_INVALID_ARG;
 	lv_restorer *r = calloc(1, sizeof *r);
 	if (!r)
@@ -117,9 +125,27 @@ void lv_restorer_free(lv_restorer *r)
 	free(r);
 }
 
+/* Why a run cannot start; 0 when it can. */
+static int check_start(lv_restorer *r, int kind, unsigned flags, lv_status_cb cb)
+{
+	unsigned allowed = kind == KIND_BACKUP ? LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN
+	                 : kind == KIND_RESTORE ? LV_RESTORE_INDIVIDUALIZE | LV_RESTORE_DRY_RUN : 0;
+	if (!cb)
+		snprintf(r->errmsg, sizeof r->errmsg, "a run needs a status callback");
+	else if (kind != KIND_VERIFY && !r->store)
+		snprintf(r->errmsg, sizeof r->errmsg, "this backup-restorer has no store: it can only verify");
+	else if (flags & ~allowed)
+		snprintf(r->errmsg, sizeof r->errmsg, "flags 0x%x are not valid for this run", flags & ~allowed);
+	else
+		return 0;
+	return LV_E_INVALID_ARG;
+}
+
 static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
 {
 	if (!r)
+		return LV_E_INVALID_ARG;
+	if (check_start(r, kind, flags, cb))
 		return LV_E_INVALID_ARG;
 	pthread_mutex_lock(&r->lock);
 	if (r->state == ST_RUNNING) {
@@ -128,6 +154,8 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 	}
 	pthread_mutex_unlock(&r->lock);
 	join(r);
+	r->result = 0; /* a start that fails started nothing: wait says 0 */
+	r->has_result = 0;
 	lv_value v;
 	int rc = lv_restorer_get_prop(r, prop, &v);
 	if (rc && kind == KIND_VERIFY)
@@ -135,12 +163,6 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 	if (rc || !v.u.str[0]) {
 		snprintf(r->errmsg, sizeof r->errmsg, "the %s property is not set", prop);
 		return LV_E_NO_PATH;
-	}
-	unsigned allowed = kind == KIND_BACKUP ? LV_BACKUP_OVERWRITE
-	                 : kind == KIND_RESTORE ? LV_RESTORE_INDIVIDUALIZE : 0;
-	if (flags & ~allowed) {
-		snprintf(r->errmsg, sizeof r->errmsg, "flags 0x%x are not valid for this run", flags & ~allowed);
-		return LV_E_INVALID_ARG;
 	}
 	char *uri = strdup(v.u.str);
 	if (!uri)
@@ -196,6 +218,19 @@ int lv_restorer_wait(lv_restorer *r, int *result)
 		*result = r->result;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int lv_restorer_result(const lv_restorer *r, lv_run_result *out)
+{
+	if (!r || !out)
+		return LV_E_INVALID_ARG;
+	lv_restorer *w = (lv_restorer *)r;
+	pthread_mutex_lock(&w->lock);
+	int rc = w->has_result ? 0 : w->state == ST_RUNNING ? LV_E_BUSY : LV_E_NOT_FOUND;
+	if (!rc)
+		*out = w->run.result;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
 }
 
 const char *lv_restorer_last_error(const lv_restorer *r)

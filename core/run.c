@@ -13,6 +13,7 @@ void lv__run_init(lv_run *run, lv_context *ctx, lv_status_cb cb, void *ud)
 	run->ctx = ctx;
 	run->cb = cb;
 	run->ud = ud;
+	run->result.generation = -1;
 }
 
 int lv__run_verror(lv_run *run, int code, const char *fmt, va_list ap)

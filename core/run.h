@@ -26,6 +26,7 @@ typedef struct lv_run {
 	uint64_t done, total, bytes;
 	struct timespec last_emit;
 	char lock_token[33];      /* the token of the location lock this run holds */
+	lv_run_result result;     /* what the run did (lv_restorer_result) */
 	/* files no driver may write over: the store's (lv_host.protected_file) */
 	struct { uint64_t dev, ino; } protected[4];
 	size_t n_protected;

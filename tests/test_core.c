@@ -589,7 +589,7 @@ static void ms_close(void *i)
 /* a version-1 table: the core reads no slot past close */
 static const lv_store_ops mem_ops = {1, ms_count, ms_get, ms_put, ms_remove, ms_foreach,
                                      ms_begin, ms_commit, ms_rollback, ms_meta_get, ms_meta_set, ms_close,
-                                     NULL, NULL, NULL};
+                                     NULL, NULL, NULL, NULL};
 
 static void test_custom_store(void)
 {

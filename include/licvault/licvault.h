@@ -36,6 +36,16 @@ extern "C" {
 /** The library's version string at run time. */
 LV_EXTERN const char *lv_version(void);
 
+/** The driver ABI (major, minor) this library speaks, at run time. */
+LV_EXTERN void lv_driver_abi(unsigned *major, unsigned *minor);
+
+/**
+ * The version of a library licvault runs with: "sqlite" or "zlib" (the
+ * ones the library links).  NULL for any other name.  (A driver's own
+ * libraries, such as the sftp driver's libssh2, are the driver's.)
+ */
+LV_EXTERN const char *lv_component_version(const char *name);
+
 /* ======================================================================= */
 /* Context                                                                  */
 
@@ -98,6 +108,29 @@ LV_EXTERN const char *lv_context_config_get(const lv_context *ctx, const char *s
  * not declare are logged as warnings.
  */
 LV_EXTERN int lv_context_check_config(lv_context *ctx);
+
+/** One key of the effective configuration (lv_context_config_foreach). */
+typedef struct lv_config_item {
+	const char *section;     /* "licvault", "service", "driver sftp", "location nas" */
+	const char *key;
+	const char *value;       /* "********" when secret; the default's text when is_default */
+	const char *file;        /* the config file, NULL for a default */
+	int line;                /* 0 for a default */
+	int is_default;          /* 1: not in the file; the declared default of a loaded driver's or the core's key */
+	int is_secret;
+	const char *help;        /* the key's one-line help, or NULL (undeclared key) */
+	const char *choices;     /* an enum key's "a|b", else NULL */
+	int type;                /* lv_key_type (driver.h), -1 for an undeclared key */
+} lv_config_item;
+
+/**
+ * Call cb for each key set in the config file (in file order), then for
+ * each declared key of the core and the loaded drivers that the file does
+ * not set and that has a default.  Strings are valid during the callback.
+ * A non-zero return from cb stops and is returned.
+ */
+LV_EXTERN int lv_context_config_foreach(lv_context *ctx, int (*cb)(const lv_config_item *item, void *ud),
+                                        void *ud);
 
 /**
  * Print the effective configuration, one `[section]` and `key = value`
@@ -317,13 +350,19 @@ typedef void (*lv_status_cb)(int status, int result, const lv_value *value, void
 /* ======================================================================= */
 /* Backup-restorer (the original's WMCreateBackupRestorer)                 */
 
-#define LV_BACKUP_OVERWRITE     0x1u  /* replace an existing backup at BackupPath */
+#define LV_BACKUP_OVERWRITE     0x1u  /* add a new generation where a backup is (the original's "replace") */
 #define LV_RESTORE_INDIVIDUALIZE 0x2u /* allow individualizing the store */
+#define LV_BACKUP_DRY_RUN       0x4u  /* change nothing: say what would be written (see lv_restorer_backup) */
+#define LV_RESTORE_DRY_RUN      0x8u  /* change nothing: say what would be restored (see lv_restorer_restore) */
 
 #define LV_PROP_BACKUP_PATH "BackupPath"
 #define LV_PROP_RESTORE_PATH "RestorePath"
 
-/** Create a backup-restorer on a store.  ctx and store must outlive it. */
+/**
+ * Create a backup-restorer on a store.  ctx and store must outlive it.
+ * store may be NULL for a restorer that only verifies (backup and restore
+ * then return LV_E_INVALID_ARG).
+ */
 LV_EXTERN int lv_restorer_new(lv_restorer **out, lv_context *ctx, lv_store *store);
 /** Cancels and waits for a run in progress, then frees. */
 LV_EXTERN void lv_restorer_free(lv_restorer *r);
@@ -346,12 +385,23 @@ LV_EXTERN int lv_restorer_remove_all_props(lv_restorer *r);
 
 /**
  * Start a backup of the store to BackupPath; returns at once.  Flags:
- * LV_BACKUP_OVERWRITE.  Returns LV_E_NO_PATH when BackupPath is unset,
- * LV_E_BUSY when a run is in progress on this object.
+ * LV_BACKUP_OVERWRITE, LV_BACKUP_DRY_RUN (the location is read, never
+ * written or locked; RESTRICTED_LICENSE events name the licenses that would
+ * be left out; END's message says what would be written and what the
+ * location holds now).  Returns LV_E_NO_PATH when BackupPath is unset,
+ * LV_E_BUSY when a run is in progress on this object, LV_E_INVALID_ARG for
+ * a NULL callback, unknown flags, or a restorer without a store; then the
+ * callback is never called.
  */
 LV_EXTERN int lv_restorer_backup(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud);
 
-/** Start a restore from RestorePath into the store; flags: LV_RESTORE_INDIVIDUALIZE. */
+/**
+ * Start a restore from RestorePath into the store; flags:
+ * LV_RESTORE_INDIVIDUALIZE, LV_RESTORE_DRY_RUN (the backup is read whole
+ * and checked, the license service decides every license (REFUSED_LICENSE
+ * events) and is told the restore did not happen, so nothing is counted;
+ * the store is not changed).  Errors as lv_restorer_backup.
+ */
 LV_EXTERN int lv_restorer_restore(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud);
 
 /**
@@ -365,10 +415,30 @@ LV_EXTERN int lv_restorer_verify(lv_restorer *r, lv_status_cb cb, void *ud);
 LV_EXTERN int lv_restorer_cancel(lv_restorer *r);
 
 /**
- * Wait for the run to end; *result gets its result.  0 at once when no
- * run was started.  Must not be called from the status callback.
+ * Wait for the run to end; *result gets its result.  0 at once (and
+ * *result 0) when no run was started, also when the last start call failed
+ * (it started nothing).  Must not be called from the status callback.
  */
 LV_EXTERN int lv_restorer_wait(lv_restorer *r, int *result);
+
+/** What the last run did (lv_restorer_result), complete once it ended. */
+typedef struct lv_run_result {
+	int result;              /* the run's lv_error (END's result) */
+	int64_t generation;      /* the generation written, restored or verified; -1 when none */
+	uint64_t licenses;       /* licenses in the generation read (restore, verify), or in the store (backup) */
+	uint64_t written;        /* backup: licenses written (dry run: that would be) */
+	uint64_t restored;       /* restore: licenses restored (dry run: that would be) */
+	uint64_t refused;        /* restore: licenses the license service refused */
+	uint64_t restricted;     /* backup: licenses left out (no backup right) */
+	uint64_t bytes;          /* record bytes written or read */
+	int64_t duration_ms;     /* from BEGIN to END */
+} lv_run_result;
+
+/**
+ * The result of the last run, readable after END.  LV_E_BUSY while a run
+ * is in progress; LV_E_NOT_FOUND when no run ended yet.
+ */
+LV_EXTERN int lv_restorer_result(const lv_restorer *r, lv_run_result *out);
 
 /** The detailed message of the last run's failure ("" when it succeeded). */
 LV_EXTERN const char *lv_restorer_last_error(const lv_restorer *r);
