@@ -589,6 +589,45 @@ static void check_torn(const char *report, const char *label)
 	}
 }
 
+/*
+ * What a whole run leaves volatile that only a core change can make durable
+ * (reported; see the README).  Anything else a cut after a whole run loses
+ * fails the suite: a missing fsync of a file or of a directory.
+ */
+static const struct {
+	const char *suffix;
+	const char *why;
+	unsigned seen;
+} known_gaps[] = {
+	{"licvault.lock", "core/lock.c, lv__lock_release: the lock is removed after the run's last sync and nothing "
+	                  "syncs the removal; after a power cut the lock is back (stale: the next run on this host takes "
+	                  "it over, a run from another host is refused as busy)", 0},
+};
+static unsigned known_seen[sizeof known_gaps / sizeof known_gaps[0]];
+
+static void check_whole_run(const char *report, const char *label)
+{
+	for (const char *p = report; p && (p = strstr(p, "\nlost ") ? strstr(p, "\nlost ") + 1 : !strncmp(p, "lost ", 5) ? p : NULL);) {
+		const char *line = p, *eol = p + strcspn(p, "\n");
+		const char *path = memchr(line + 5, ' ', (size_t)(eol - line - 5));
+		const char *base = path ? memrchr(path, '/', (size_t)(eol - path)) : NULL;
+		p = eol;
+		if (!base || base[1] == '.')
+			continue; /* a driver's temporary */
+		size_t k, bl = (size_t)(eol - base - 1);
+		for (k = 0; k < sizeof known_gaps / sizeof known_gaps[0]; k++) {
+			size_t sl = strlen(known_gaps[k].suffix);
+			if (bl >= sl && !memcmp(eol - sl, known_gaps[k].suffix, sl))
+				break;
+		}
+		if (k < sizeof known_gaps / sizeof known_gaps[0])
+			known_seen[k]++;
+		else
+			CHECK(0, "the whole run succeeded, but a power cut after it loses this (a missing fsync): %.*s",
+			      (int)(eol - line), line);
+	}
+}
+
 /* What point n is, from the `points` answer: "file PATH" or "dir PATH". */
 static void point_name(const char *points, long n, char *buf, size_t cap)
 {
@@ -601,29 +640,32 @@ static void point_name(const char *points, long n, char *buf, size_t cap)
 		snprintf(buf, cap, "after fsync of %.*s", (int)strcspn(p + strlen(key), "\n"), p + strlen(key));
 }
 
+static const char *const cut_kind[] = {"strict", "meta"};
+
 /* Cut the power; check what the location holds; the state it is in. */
-static int cut_and_check(const pc_case *c, long n, long total, const char *points)
+static int cut_and_check(const pc_case *c, long n, long total, const char *points, int meta)
 {
 	char label[700], what[400], *report = NULL;
 	point_name(points, n, what, sizeof what);
-	snprintf(label, sizeof label, "%s: cut after point %ld of %ld (%s)", c->name, n, total, what);
+	snprintf(label, sizeof label, "%s: %s cut after point %ld of %ld (%s)", c->name, cut_kind[meta], n, total, what);
 	if (fs_cmd(&report, "cut")) {
 		CHECK(0, "the power cut: %s", report ? report : "(no answer)");
 		free(report);
 		return ST_BAD;
 	}
 	check_torn(report, label);
+	if (n == total && !meta)
+		check_whole_run(report, label);
 	int st = c->op == BACKUP ? backup_state(c, label) : registry_state(c, label);
 	int old_ok = c->start == START_OLD ? st == ST_OLD : st == ST_NONE;
-	int want_new = n == total && !c->refused;
 	if (c->refused)
 		CHECK(st == ST_OLD, "the refused run left the old set: the location holds %s", st_name[st]);
-	else if (want_new)
+	else if (n == total)
 		CHECK(st == ST_NEW, "the whole run is durable: the location holds %s", st_name[st]);
 	else
 		CHECK(st == ST_NEW || old_ok, "the location holds the old state or the new one: it holds %s", st_name[st]);
-	if (want_new && verbose && report && strstr(report, "lost "))
-		fprintf(stderr, "\n  [%s] what a cut after the whole run loses:\n%s", label, report);
+	if (verbose && report && strstr(report, "lost "))
+		fprintf(stderr, "\n  [%s] the cut lost:\n%s", label, report);
 	free(report);
 	check_next(c, label);
 	return st;
@@ -636,7 +678,7 @@ static double now_secs(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Count the points of a whole run from the start state; its point log in *points.  -1 on failure. */
+/* Count the points of a whole run from the start state (no cut yet); its point log in *points.  -1 on failure. */
 static long count_points(const pc_case *c, size_t idx, char **points)
 {
 	const char *label = c->name;
@@ -661,6 +703,25 @@ static long count_points(const pc_case *c, size_t idx, char **points)
 	return total;
 }
 
+/* The run again from the start state, frozen after point n; then the cut and its checks. */
+static int frozen_run(const pc_case *c, size_t idx, long n, long total, const char *points, int meta)
+{
+	char label[600];
+	snprintf(label, sizeof label, "%s: %s cut after point %ld of %ld", c->name, cut_kind[meta], n, total);
+	if (fs_cmd(NULL, "load start-%zu", idx) || fs_cmd(NULL, "arm %ld %s", n, cut_kind[meta]) || run_op(c, label)) {
+		CHECK(0, "the run from the start state");
+		return ST_BAD;
+	}
+	char *ans = NULL;
+	long again = fs_cmd(&ans, "status") ? -1 : answer_num(ans, "points=");
+	free(ans);
+	CHECK(again == total, "the run makes the same points each time: %ld, then %ld", total, again);
+	cuts[idx]++;
+	return cut_and_check(c, n, total, points, meta);
+}
+
+#define MAX_POINTS 200
+
 static void sweep(size_t idx)
 {
 	const pc_case *c = &cases[idx];
@@ -670,29 +731,25 @@ static void sweep(size_t idx)
 	if (make_start(c, idx))
 		return;
 	long total = count_points(c, idx, &points);
-	CHECK(total >= (c->refused ? 1 : 4), "the run makes durability points (a lock; a pack, a manifest and their directory): %ld",
-	      total);
-	int states[256];
-	long last = total < 256 ? total : 255;
-	if (total >= 0)
-		states[last] = cut_and_check(c, total, total, points);
-	for (long n = 0; n < last; n++) {
-		if (fs_cmd(NULL, "load start-%zu", idx) || fs_cmd(NULL, "arm %ld", n) || run_op(c, label)) {
-			CHECK(0, "the run frozen after point %ld", n);
-			break;
-		}
-		char *ans = NULL;
-		long again = fs_cmd(&ans, "status") ? -1 : answer_num(ans, "points=");
-		free(ans);
-		CHECK(again == total, "the run makes the same points each time: %ld, then %ld", total, again);
-		states[n] = cut_and_check(c, n, total, points);
-		cuts[idx]++;
+	CHECK(total >= (c->refused ? 1 : 4) && total <= MAX_POINTS,
+	      "the run makes durability points (a lock; a pack, a manifest and their directory): %ld", total);
+	if (total < 0 || total > MAX_POINTS) {
+		free(points);
+		return;
 	}
-	cuts[idx] += total >= 0;
-	/* durable means for good: once a cut showed the new set, no later cut shows the old one */
-	for (long n = 1; n <= last && total >= 0; n++)
-		CHECK(!(states[n - 1] == ST_NEW && states[n] != ST_NEW),
-		      "a cut after point %ld showed the new set, a cut after point %ld %s", n - 1, n, st_name[states[n]]);
+	/* the counting run, cut after its last point */
+	int last_strict = cut_and_check(c, total, total, points, 0);
+	cuts[idx]++;
+	for (int meta = 0; meta < 2; meta++) {
+		int states[MAX_POINTS + 1];
+		for (long n = 0; n <= total; n++)
+			states[n] = n == total && !meta ? last_strict : frozen_run(c, idx, n, total, points, meta);
+		/* durable means for good: once a cut showed the new set, no later cut shows the old one */
+		for (long n = 1; n <= total; n++)
+			CHECK(!(states[n - 1] == ST_NEW && states[n] != ST_NEW),
+			      "a %s cut after point %ld showed the new set, one after point %ld %s", cut_kind[meta], n - 1, n,
+			      st_name[states[n]]);
+	}
 	free(points);
 	case_secs[idx] = now_secs() - t0;
 }
@@ -726,6 +783,9 @@ static void test_summary(void)
 	}
 	fprintf(stderr, "    %3u cuts  %5.1f s  in all%s\n", total, secs,
 	        failures ? "; invariants broken, listed above" : "");
+	for (size_t k = 0; k < sizeof known_gaps / sizeof known_gaps[0]; k++)
+		if (known_seen[k])
+			fprintf(stderr, "  known gap, left to a core change (%u whole runs): %s\n", known_seen[k], known_gaps[k].why);
 	CU_ASSERT(total > 0);
 	CU_ASSERT_EQUAL(failures, 0);
 }

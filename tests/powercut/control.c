@@ -124,21 +124,22 @@ static void cmd_load(pc_server *s, const char *name, FILE *out)
 }
 
 /* Commands that only look at or change the state served: under the lock. */
-static int cmd_state(pc_server *s, const char *cmd, const char *arg, FILE *out)
+static int cmd_state(pc_server *s, const char *cmd, const char *arg, const char *arg2, FILE *out)
 {
 	pc_fs *fs = s->fs;
 	if (!strcmp(cmd, "status")) {
-		fprintf(out, "ok points=%llu freeze_after=%lld mounts=%lu\n", (unsigned long long)fs->points,
-		        (long long)fs->freeze_after, s->mounts);
+		fprintf(out, "ok points=%llu freeze_after=%lld cut=%s mounts=%lu\n", (unsigned long long)fs->points,
+		        (long long)fs->freeze_after, fs->meta ? "meta" : "strict", s->mounts);
 	} else if (!strcmp(cmd, "arm")) {
 		char *end = NULL;
 		long long n = arg && strcmp(arg, "never") ? strtoll(arg, &end, 10) : -1;
-		if (!arg || (end && (*end || n < 0))) {
-			fprintf(out, "error arm takes a point number (0 or more) or 'never'\n");
+		int meta = arg2 && !strcmp(arg2, "meta");
+		if (!arg || (end && (*end || n < 0)) || (arg2 && !meta && strcmp(arg2, "strict"))) {
+			fprintf(out, "error arm takes a point number (0 or more) or 'never', then 'strict' (the default) or 'meta'\n");
 			return 1;
 		}
-		pc_arm(fs, n);
-		fprintf(out, "ok armed %s\n", arg);
+		pc_arm(fs, n, meta);
+		fprintf(out, "ok armed %s %s\n", arg, fs->meta ? "meta" : "strict");
 	} else if (!strcmp(cmd, "points")) {
 		unsigned long long k = 0;
 		for (const char *p = fs->log ? fs->log : ""; *p; p = strchr(p, '\n') + 1)
@@ -163,10 +164,11 @@ static int serve_line(pc_server *s, char *line, FILE *out)
 	char *save = NULL;
 	char *cmd = strtok_r(line, " \t", &save);
 	char *arg = cmd ? strtok_r(NULL, " \t", &save) : NULL;
+	char *arg2 = arg ? strtok_r(NULL, " \t", &save) : NULL;
 	if (!cmd)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	int done = cmd_state(s, cmd, arg, out);
+	int done = cmd_state(s, cmd, arg, arg2, out);
 	pthread_mutex_unlock(&s->lock);
 	if (done)
 		;
@@ -185,7 +187,7 @@ static int serve_line(pc_server *s, char *line, FILE *out)
 		fflush(out);
 		return 1;
 	} else
-		fprintf(out, "error unknown command '%s' (status, arm N|never, points, checkpoint, losses, cut, "
+		fprintf(out, "error unknown command '%s' (status, arm N|never [strict|meta], points, checkpoint, losses, cut, "
 		        "save NAME, load NAME, quit)\n", cmd);
 	fflush(out);
 	return 0;

@@ -92,6 +92,7 @@ static int next_state(pc_server *s, int *quit)
 	s->pending = PC_NONE;
 	pc_fs *next = NULL;
 	if (what == PC_CUT) {
+		pc_cut_prepare(s->fs);
 		s->report_lines = pc_fs_losses(s->fs, &s->report);
 		next = pc_fs_durable(s->fs);
 	} else if (what == PC_LOAD) {

@@ -245,13 +245,30 @@ pc_fs *pc_fs_durable(const pc_fs *fs)
 	return d;
 }
 
-void pc_arm(pc_fs *fs, int64_t after)
+void pc_arm(pc_fs *fs, int64_t after, int meta)
 {
 	fs->points = 0;
 	fs->freeze_after = after;
+	fs->meta = meta && after >= 0;
+	fs->meta_done = 0;
 	fs->log_len = 0;
 	if (fs->log)
 		fs->log[0] = '\0';
+}
+
+/* Every directory's live entries become durable (a journal commit); data stays as it is. */
+static void commit_namespace(pc_fs *fs)
+{
+	for (size_t i = 0; i < fs->cap; i++)
+		if (fs->node[i] && fs->node[i]->dir)
+			ents_copy(&fs->node[i]->dur.ents, &fs->node[i]->live.ents);
+	fs->meta_done = 1;
+}
+
+void pc_cut_prepare(pc_fs *fs)
+{
+	if (fs->meta && !fs->meta_done)
+		commit_namespace(fs);
 }
 
 void pc_checkpoint(pc_fs *fs)
@@ -592,6 +609,8 @@ int pc_sync(pc_fs *fs, uint64_t ino, const char *path)
 		return -ENOENT;
 	fs->points++;
 	int frozen = fs->freeze_after >= 0 && fs->points > (uint64_t)fs->freeze_after;
+	if (frozen && fs->meta && !fs->meta_done)
+		commit_namespace(fs); /* the namespace as it was just before this point */
 	log_point(fs, n, path, frozen);
 	if (frozen)
 		return 0; /* the application is told it is durable: the cut will say otherwise */

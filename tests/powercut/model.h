@@ -15,6 +15,14 @@
  * last pc_arm(); after point `freeze_after` they are counted but change
  * nothing, so a power cut then loses all that came after that point.
  *
+ * Two kinds of power cut bracket what a real file system may keep of what
+ * was not made durable:
+ *  - strict: it keeps none of it;
+ *  - meta: it had written back every namespace change (as a journal commit
+ *    would) but no data that was not fsync'd (ext4 data=writeback, XFS): at
+ *    the first frozen point, or at the cut when none came, every directory's
+ *    live entries become durable, and data stays as it was.
+ *
  * Not thread-safe: the caller holds one lock around every call.
  */
 #ifndef PC_MODEL_H
@@ -63,6 +71,8 @@ typedef struct pc_fs {
 	uint64_t next_ino;
 	uint64_t points;          /* durability points since pc_arm */
 	int64_t freeze_after;     /* -1: never frozen */
+	int meta;                 /* a meta power cut (see above) */
+	int meta_done;            /* its namespace was made durable */
 	/* the log of the points since pc_arm: "file PATH" / "dir PATH", one a line */
 	char *log;
 	size_t log_len, log_cap;
@@ -78,8 +88,13 @@ void pc_fs_free(pc_fs *fs);
  */
 pc_fs *pc_fs_durable(const pc_fs *fs);
 
-/* Reset the point count and freeze after point `after` (-1: never); the log is emptied. */
-void pc_arm(pc_fs *fs, int64_t after);
+/*
+ * Reset the point count and freeze after point `after` (-1: never), for a
+ * strict or a meta power cut; the log is emptied.
+ */
+void pc_arm(pc_fs *fs, int64_t after, int meta);
+/* Before a power cut: a meta cut makes the namespace durable now, if no frozen point did. */
+void pc_cut_prepare(pc_fs *fs);
 /* Make everything durable now (as a clean shutdown would); not a point. */
 void pc_checkpoint(pc_fs *fs);
 /*
