@@ -607,11 +607,12 @@ static unsigned known_seen[sizeof known_gaps / sizeof known_gaps[0]];
 
 static void check_whole_run(const char *report, const char *label)
 {
-	for (const char *p = report; p && (p = strstr(p, "\nlost ") ? strstr(p, "\nlost ") + 1 : !strncmp(p, "lost ", 5) ? p : NULL);) {
-		const char *line = p, *eol = p + strcspn(p, "\n");
+	for (const char *line = report, *eol; line && *line; line = *eol ? eol + 1 : eol) {
+		eol = line + strcspn(line, "\n");
+		if (strncmp(line, "lost ", 5) != 0)
+			continue;
 		const char *path = memchr(line + 5, ' ', (size_t)(eol - line - 5));
 		const char *base = path ? memrchr(path, '/', (size_t)(eol - path)) : NULL;
-		p = eol;
 		if (!base || base[1] == '.')
 			continue; /* a driver's temporary */
 		size_t k, bl = (size_t)(eol - base - 1);

@@ -146,8 +146,17 @@ static int run(pc_server *s, const char *ctl, int ready_fd, int debug)
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	unlink(ctl);
-	if (quit)
-		pthread_join(th, NULL); /* it answers "ok quit", then ends */
+	if (!quit)
+		return rc; /* the control thread may be answering still: the state stays until exit */
+	pthread_join(th, NULL); /* it answers "ok quit", then ends */
+	close(lfd);
+	pc_fs_free(s->fs);
+	s->fs = NULL;
+	for (unsigned i = 0; i < s->nsaved; i++)
+		pc_fs_free(s->saved[i].fs);
+	s->nsaved = 0;
+	free(s->report);
+	s->report = NULL;
 	return rc;
 }
 
@@ -179,12 +188,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lvpowercut: --ready-fd %d is not open\n", ready_fd);
 		return 2;
 	}
-	pc_server s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .mnt = mnt};
+	/* static: the control thread may outlive main's frame when a signal ends the loop */
+	static pc_server s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	s.mnt = mnt;
 	if (!(s.fs = pc_fs_new())) {
 		fprintf(stderr, "lvpowercut: out of memory\n");
 		return 1;
 	}
-	int rc = run(&s, ctl, ready_fd, debug);
-	/* the control thread may still be answering: its state stays allocated until exit */
-	return rc;
+	return run(&s, ctl, ready_fd, debug);
 }
