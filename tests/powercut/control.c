@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -40,6 +41,12 @@ static int remount(pc_server *s, int what, pc_fs *next, char *why, size_t cap)
 	unsigned long seen = s->mounts;
 	s->pending = what;
 	s->pending_fs = next;
+	/* the releases of the handles closed last are on their way: let them in (a few seconds at most) */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (s->handles && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+		;
 	pthread_mutex_unlock(&s->lock);
 	/* the power goes: the kernel forgets the mount, its caches and its open files */
 	int r = umount2(s->mnt, 0);

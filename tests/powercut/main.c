@@ -102,6 +102,7 @@ static int next_state(pc_server *s, int *quit)
 	if (next) {
 		pc_fs_free(s->fs);
 		s->fs = next;
+		s->handles = 0; /* the kernel forgot them with the mount */
 		again = 1;
 	} else if (what == PC_CUT || what == PC_LOAD)
 		snprintf(s->why, sizeof s->why, "out of memory building the durable state");

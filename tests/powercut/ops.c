@@ -16,13 +16,15 @@ static pc_server *srv(void)
 	return fuse_get_context()->private_data;
 }
 
+/* Return expr, evaluated under the server's lock; expr may use s (the server) and fs (its state). */
 #define LOCKED(expr)                                    \
 	do {                                                \
-		pc_server *s_ = srv();                          \
-		pthread_mutex_lock(&s_->lock);                  \
-		pc_fs *fs = s_->fs;                             \
+		pc_server *s = srv();                           \
+		pthread_mutex_lock(&s->lock);                   \
+		pc_fs *fs = s->fs;                              \
 		int rc_ = (expr);                               \
-		pthread_mutex_unlock(&s_->lock);                \
+		pthread_mutex_unlock(&s->lock);                 \
+		(void)fs;                                       \
 		return rc_;                                     \
 	} while (0)
 
@@ -135,6 +137,31 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 	LOCKED(do_utimens(fs, path, tv, fi));
 }
 
+/*
+ * Open handles are counted: the kernel releases a handle after close,
+ * asynchronously, and a cut waits for the releases (libfuse frees its own
+ * state of a handle only then).
+ */
+static int opened(pc_server *s, int rc)
+{
+	if (!rc)
+		s->handles++;
+	return rc;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	pc_server *s = srv();
+	pthread_mutex_lock(&s->lock);
+	if (s->handles)
+		s->handles--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static int do_create(pc_fs *fs, const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	uint64_t ino;
@@ -146,7 +173,7 @@ static int do_create(pc_fs *fs, const char *path, mode_t mode, struct fuse_file_
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	LOCKED(do_create(fs, path, mode, fi));
+	LOCKED(opened(s, do_create(fs, path, mode, fi)));
 }
 
 static int do_open(pc_fs *fs, const char *path, struct fuse_file_info *fi, int dir)
@@ -166,12 +193,12 @@ static int do_open(pc_fs *fs, const char *path, struct fuse_file_info *fi, int d
 
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-	LOCKED(do_open(fs, path, fi, 0));
+	LOCKED(opened(s, do_open(fs, path, fi, 0)));
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
-	LOCKED(do_open(fs, path, fi, 1));
+	LOCKED(opened(s, do_open(fs, path, fi, 1)));
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -255,8 +282,10 @@ const struct fuse_operations pc_ops = {
 	.read = op_read,
 	.write = op_write,
 	.fsync = op_fsync,
+	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.releasedir = op_release,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 };

@@ -23,7 +23,7 @@ typedef struct pc_saved {
 
 typedef struct pc_server {
 	pthread_mutex_t lock;     /* held around every use of fs */
-	pthread_cond_t cond;      /* mounts changed, or the mount loop ended */
+	pthread_cond_t cond;      /* mounts or handles changed, or the mount loop ended */
 	pc_fs *fs;                /* the state served now */
 	const char *mnt;
 	int verbose;
@@ -33,6 +33,7 @@ typedef struct pc_server {
 	char *report;             /* PC_CUT: what it lost (pc_fs_losses) */
 	size_t report_lines;
 	unsigned long mounts;     /* mounts made so far */
+	unsigned long handles;    /* files and directories open (the kernel releases them after close) */
 	int ended;                /* the mount loop has ended */
 	char why[300];            /* why it ended, when it failed */
 	pc_saved saved[PC_MAX_SAVED];
