@@ -1333,13 +1333,20 @@ static int copy_pack(bundle *b)
 	return rc;
 }
 
+/* The inner location's sync: makes durable what changed beside the bundle (side objects removed or committed). */
+static int inner_sync(bundle *b)
+{
+	return b->iops->sync ? b->iops->sync(b->iinst) : 0;
+}
+
 static int bundle_sync(void *inst)
 {
 	bundle *b = inst;
+	/* nothing of ours to publish; the license service's registry beside the bundle may have changed */
 	if (!(b->flags & LV_OPEN_WRITE) || b->published)
-		return 0;
+		return inner_sync(b);
 	if (!b->enc && !b->pack_done && !b->penc)
-		return 0; /* nothing written: nothing to publish */
+		return inner_sync(b); /* nothing written: nothing to publish */
 	if (b->broken || b->open_w || b->penc)
 		return b->host->set_error(b->h, LV_E_IO, "bundle %s: an object was not completed; the bundle is not published", b->uri);
 	int rc = main_begin(b, 0);
@@ -1363,9 +1370,7 @@ static int bundle_sync(void *inst)
 	if (rc)
 		return rc;
 	b->published = 1;
-	if (b->iops->sync && (rc = b->iops->sync(b->iinst)))
-		return rc;
-	return 0;
+	return inner_sync(b);
 }
 
 static int bundle_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)

@@ -111,22 +111,50 @@ static int guard(lv_localfs *fs)
 	return fs->guard ? fs->guard(fs->guard_ud) : 0;
 }
 
+/*
+ * fsync the directory that holds the directory p just made, so its name
+ * there is durable.  `slash` is the '/' before that name in p.
+ */
+static int fsync_parent(lv_localfs *fs, char *p, char *slash)
+{
+	char *cut = slash == p ? slash + 1 : slash; /* the root keeps its "/" */
+	char c = *cut;
+	*cut = '\0';
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+	if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	int rc = e ? fs->host->set_error(fs->h, LV_E_IO, "cannot fsync directory %s: %s", p, strerror(e)) : 0;
+	*cut = c;
+	return rc;
+}
+
 static int mkdirs(lv_localfs *fs, const char *path)
 {
 	char *p = strdup(path);
 	if (!p)
 		return LV_E_NOMEM;
+	char *parent_end = p; /* the '/' before the name being made */
 	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			int made = mkdir(p, 0700) == 0;
+			if (!made && errno != EEXIST) {
 				int e = errno;
 				int rc = fs->host->set_error(fs->h, err_code(e) == LV_E_NOT_FOUND ? LV_E_IO : err_code(e),
 				                             "cannot create directory %s: %s", p, strerror(e));
 				free(p);
 				return rc;
 			}
+			/* a new directory is durable only once the directory holding it is fsync'd */
+			int rc = made ? fsync_parent(fs, p, parent_end) : 0;
+			if (rc) {
+				free(p);
+				return rc;
+			}
+			parent_end = s;
 			*s = c;
 			if (!c)
 				break;
