@@ -212,5 +212,9 @@ void lv__lock_release(lv_run *run, lv_location *loc, int held)
 	if (rc && rc != LV_E_NOT_FOUND)
 		lv__log(run->ctx, LV_LOG_WARN, "could not remove the lock %s at %s: %s", LV_LOCK_NAME, loc->uri,
 		        run->err.msg[0] ? run->err.msg : lv_error_name(rc));
+	/* the removal made durable, or a power cut brings the lock back (found by tests/test_powercut.c) */
+	else if (!rc && loc->ops->sync && (rc = loc->ops->sync(loc->inst)))
+		lv__log(run->ctx, LV_LOG_WARN, "could not make the removal of the lock %s at %s durable: %s", LV_LOCK_NAME,
+		        loc->uri, run->err.msg[0] ? run->err.msg : lv_error_name(rc));
 	lv__err_restore(&run->err, &saved);
 }
