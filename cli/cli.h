@@ -235,8 +235,10 @@ void interim_driver_abi(unsigned *major, unsigned *minor);
 typedef struct cfg_item {
 	const char *section;      /* "licvault", "driver sftp", "location nas"; NULL for the file line */
 	const char *key, *value;  /* NULL for a section header */
-	int is_default;           /* a driver's default the file does not set */
+	int is_default;           /* a declared default the file does not set */
 	const char *file;         /* for the file line: the config file, NULL when none */
+	const char *help;         /* the key's help line, or NULL */
+	const char *choices;      /* an enum key's "a|b", or NULL */
 } cfg_item;
 int interim_config_foreach(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud);
 

@@ -184,19 +184,25 @@ static int config_item(const cfg_item *it, void *ud)
 			jw_str(&j, "key", it->key);
 			jw_str(&j, "value", it->value);
 			jw_bool(&j, "default", it->is_default);
+			jw_str(&j, "help", it->help);
+			jw_str(&j, "choices", it->choices);
 		}
 		jw_end(&j);
 	} else if (!it->section)
 		out_human("# config file: %s\n", safe_or(it->file, "(none)"));
 	else if (!it->key && it->is_default)
-		out_human("# defaults of driver \"%s\"\n", safe(it->section + strcspn(it->section, " ") + 1));
+		out_human("# defaults of [%s]\n", safe(it->section));
 	else if (!it->key) {
 		const char *sp = strchr(it->section, ' ');
 		if (sp)
 			out_human("[%.*s \"%s\"]\n", (int)(sp - it->section), it->section, safe(sp + 1));
 		else
 			out_human("[%s]\n", safe(it->section));
-	} else
+	} else if (it->help || it->choices)
+		out_human("%s%s = %s    ; %s%s%s%s%s\n", it->is_default ? "# " : "", safe(it->key), safe(it->value),
+		          safe_or(it->help, ""), it->help && it->choices ? " " : "", it->choices ? "(one of: " : "",
+		          it->choices ? safe(it->choices) : "", it->choices ? ")" : "");
+	else
 		out_human("%s%s = %s\n", it->is_default ? "# " : "", safe(it->key), safe(it->value));
 	return out_stdout_closed();
 }

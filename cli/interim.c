@@ -97,65 +97,33 @@ void interim_driver_abi(unsigned *major, unsigned *minor)
 	*minor = LV_DRIVER_ABI_MINOR;
 }
 
-/* lv_context_show_config's lines back into items */
+/* lv_context_config_foreach's items, with a file line first and a header at each new section */
 typedef struct cfg_walk {
 	int (*cb)(const cfg_item *, void *);
 	void *ud;
 	char section[256];
-	int defaults;
-	int rc;
+	int section_default;
 } cfg_walk;
 
-static void cfg_line(const char *line, void *ud)
+static int cfg_one(const lv_config_item *li, void *ud)
 {
 	cfg_walk *w = ud;
-	cfg_item it = {0};
-	if (w->rc)
-		return;
-	if (!strncmp(line, "# config file: ", 15)) {
-		it.file = strcmp(line + 15, "(none)") ? line + 15 : NULL;
-		w->rc = w->cb(&it, w->ud);
-		return;
+	int rc = 0;
+	if (strcmp(w->section, li->section) || w->section_default != li->is_default) {
+		snprintf(w->section, sizeof w->section, "%s", li->section);
+		w->section_default = li->is_default;
+		cfg_item h = {.section = w->section, .is_default = li->is_default};
+		rc = w->cb(&h, w->ud);
 	}
-	const char *q;
-	if (!strncmp(line, "# defaults of driver \"", 22)) {
-		snprintf(w->section, sizeof w->section, "driver %.*s", (int)strcspn(line + 22, "\""), line + 22);
-		w->defaults = 1;
-		it.section = w->section;
-		it.is_default = 1;
-		w->rc = w->cb(&it, w->ud);
-		return;
-	}
-	if (line[0] == '[') {
-		size_t n = strcspn(line + 1, " ]");
-		q = strchr(line, '"');
-		if (q)
-			snprintf(w->section, sizeof w->section, "%.*s %.*s", (int)n, line + 1, (int)strcspn(q + 1, "\""), q + 1);
-		else
-			snprintf(w->section, sizeof w->section, "%.*s", (int)n, line + 1);
-		w->defaults = 0;
-		it.section = w->section;
-		w->rc = w->cb(&it, w->ud);
-		return;
-	}
-	const char *kv = line;
-	if (w->defaults && !strncmp(kv, "# ", 2))
-		kv += 2;
-	const char *eq = strstr(kv, " = ");
-	if (!eq)
-		return;
-	char key[256];
-	snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
-	it.section = w->section;
-	it.key = key;
-	it.value = eq + 3;
-	it.is_default = w->defaults;
-	w->rc = w->cb(&it, w->ud);
+	cfg_item it = {.section = li->section, .key = li->key, .value = li->value, .is_default = li->is_default,
+	               .help = li->help, .choices = li->choices};
+	return rc ? rc : w->cb(&it, w->ud);
 }
 
 int interim_config_foreach(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud)
 {
-	cfg_walk w = {cb, ud, "", 0, 0};
-	int rc = lv_context_show_config(c->ctx, cfg_line, &w);
-	return rc ? rc : w.rc;
+	cfg_item file = {.file = lv_context_config_path(c->ctx)};
+	int rc = cb(&file, ud);
+	cfg_walk w = {cb, ud, "", 0};
+	return rc ? rc : lv_context_config_foreach(c->ctx, cfg_one, &w);
 }

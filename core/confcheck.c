@@ -132,65 +132,143 @@ int lv_context_check_config(lv_context *c)
 	return 0;
 }
 
-int lv_context_show_config(lv_context *c, void (*emit)(const char *, void *), void *ud)
+/* ---- the effective configuration ------------------------------------------ */
+
+/* The declaration of a key of section sec (core, driver, or a location's drivers), or NULL. */
+static const lv_driver_key *declared(lv_context *c, const char *sec, const char *key)
 {
-	if (!c || !emit)
-		return LV_E_INVALID_ARG;
-	lv__drivers_load(c);
-	lv_config *cfg = c->config;
-	char line[LV_ERRMSG_MAX];
-	snprintf(line, sizeof line, "# config file: %s", cfg ? lv__config_file(cfg) : "(none)");
-	emit(line, ud);
-	const char *last = "";
-	for (size_t i = 0; i < lv__config_count(cfg); i++) {
-		const lv_conf_entry *e = lv__config_at(cfg, i);
-		if (strcmp(last, e->section)) {
-			const char *sp = strchr(e->section, ' ');
-			if (sp)
-				snprintf(line, sizeof line, "[%.*s \"%s\"]", (int)(sp - e->section), e->section, sp + 1);
-			else
-				snprintf(line, sizeof line, "[%s]", e->section);
-			emit(line, ud);
-			last = e->section;
-		}
-		int secret = 0;
-		if (!strncmp(e->section, "driver ", 7)) {
-			lv_loaded *d = lv__driver_named(c, e->section + 7);
-			const lv_driver_key *k = d ? lv__driver_key(d->desc, e->key) : NULL;
-			secret = k && (k->flags & LV_KEY_SECRET);
-		} else if (!strncmp(e->section, "location ", 9)) {
-			/* an override: secret when any driver declares the key secret */
-			for (size_t k = 0; k < lv__driver_count(c); k++) {
-				const lv_driver_key *dk = lv__driver_key(lv__driver_at(c, k)->desc, e->key);
-				if (dk && (dk->flags & LV_KEY_SECRET))
-					secret = 1;
-			}
-		}
-		if (strstr(e->key, "password") && !strstr(e->key, "_file"))
-			secret = 1;
-		snprintf(line, sizeof line, "%s = %s", e->key, secret ? "********" : e->value);
-		emit(line, ud);
+	if (!strcmp(sec, "licvault"))
+		return find_key(core_keys_licvault, key);
+	if (!strcmp(sec, "service"))
+		return find_key(core_keys_service, key);
+	if (!strncmp(sec, "driver ", 7)) {
+		lv_loaded *d = lv__driver_named(c, sec + 7);
+		return d ? lv__driver_key(d->desc, key) : NULL;
 	}
-	/* defaults of each loaded driver's declared keys not set in the file */
-	for (size_t i = 0; i < lv__driver_count(c); i++) {
-		const lv_driver *d = lv__driver_at(c, i)->desc;
-		if (!d->keys)
-			continue;
-		char sec[128];
-		snprintf(sec, sizeof sec, "driver %s", d->name);
-		int header = 0;
-		for (const lv_driver_key *k = d->keys; k->name; k++) {
-			if (!k->def || lv__config_get(cfg, sec, k->name, 0))
-				continue;
-			if (!header) {
-				snprintf(line, sizeof line, "# defaults of driver \"%s\"", d->name);
-				emit(line, ud);
-				header = 1;
-			}
-			snprintf(line, sizeof line, "# %s = %s", k->name, (k->flags & LV_KEY_SECRET) ? "********" : k->def);
-			emit(line, ud);
+	if (strncmp(sec, "location ", 9) != 0)
+		return NULL;
+	const char *uri = lv__config_get(c->config, sec, "uri", 0);
+	for (const char *u = uri; u && *u;) {
+		char scheme[128];
+		lv_loaded *d = lv__driver_for_uri(c, u, scheme, sizeof scheme);
+		const lv_driver_key *k = d ? lv__driver_key(d->desc, key) : NULL;
+		if (k || !d)
+			return k;
+		size_t pl = lv__uri_stack_prefix(u);
+		u = pl ? u + pl : NULL;
+	}
+	return NULL;
+}
+
+/* uri with the password of any layer masked ("sftp://u:********@h/x"); malloc'd. */
+static char *mask_uri_password(const char *uri)
+{
+	char *out = strdup(uri);
+	for (char *p = out; p && (p = strstr(p, "://"));) {
+		p += 3;
+		char *at = strchr(p, '@'), *slash = strchr(p, '/');
+		char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+		if (colon && (!slash || at < slash)) {
+			char *m = lv__asprintf("%.*s********%s", (int)(colon + 1 - out), out, at);
+			size_t off = (size_t)(colon + 1 - out) + 8;
+			free(out);
+			out = m;
+			p = out ? out + off : NULL;
 		}
+	}
+	return out;
+}
+
+static int emit_entry(lv_context *c, const lv_conf_entry *e, int (*cb)(const lv_config_item *, void *), void *ud)
+{
+	const lv_driver_key *k = declared(c, e->section, e->key);
+	int secret = (k && (k->flags & LV_KEY_SECRET)) || (strstr(e->key, "password") && !strstr(e->key, "_file"));
+	char *masked = !strcmp(e->key, "uri") ? mask_uri_password(e->value) : NULL;
+	lv_config_item it = {e->section, e->key, secret ? "********" : masked ? masked : e->value,
+	                     lv__config_file(c->config), e->line, 0, secret, k ? k->help : NULL,
+	                     k && k->type == LV_KEY_ENUM ? k->choices : NULL, k ? k->type : -1};
+	int rc = cb(&it, ud);
+	free(masked);
+	return rc;
+}
+
+/* The declared keys of one section that the file does not set and that have a default. */
+static int emit_defaults(lv_context *c, const char *sec, const lv_driver_key *keys,
+                         int (*cb)(const lv_config_item *, void *), void *ud)
+{
+	for (const lv_driver_key *k = keys; k && k->name; k++) {
+		if (!k->def || lv__config_get(c->config, sec, k->name, 0))
+			continue;
+		lv_config_item it = {sec, k->name, (k->flags & LV_KEY_SECRET) ? "********" : k->def, NULL, 0, 1,
+		                     (k->flags & LV_KEY_SECRET) != 0, k->help, k->type == LV_KEY_ENUM ? k->choices : NULL,
+		                     k->type};
+		int rc = cb(&it, ud);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
 
+int lv_context_config_foreach(lv_context *c, int (*cb)(const lv_config_item *, void *), void *ud)
+{
+	if (!c || !cb)
+		return LV_E_INVALID_ARG;
+	lv__drivers_load(c);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < lv__config_count(c->config); i++)
+		rc = emit_entry(c, lv__config_at(c->config, i), cb, ud);
+	if (!rc)
+		rc = emit_defaults(c, "licvault", core_keys_licvault, cb, ud);
+	if (!rc)
+		rc = emit_defaults(c, "service", core_keys_service, cb, ud);
+	for (size_t i = 0; !rc && i < lv__driver_count(c); i++) {
+		const lv_driver *d = lv__driver_at(c, i)->desc;
+		char sec[128];
+		snprintf(sec, sizeof sec, "driver %s", d->name);
+		rc = emit_defaults(c, sec, d->keys, cb, ud);
+	}
+	return rc;
+}
+
+typedef struct show_state {
+	void (*emit)(const char *, void *);
+	void *ud;
+	const char *last;
+} show_state;
+
+static int show_item(const lv_config_item *it, void *p)
+{
+	show_state *st = p;
+	char line[LV_ERRMSG_MAX];
+	if (!st->last || strcmp(st->last, it->section)) {
+		const char *sp = strchr(it->section, ' ');
+		if (it->is_default)
+			snprintf(line, sizeof line, "# defaults of [%s]", it->section);
+		else if (sp)
+			snprintf(line, sizeof line, "[%.*s \"%s\"]", (int)(sp - it->section), it->section, sp + 1);
+		else
+			snprintf(line, sizeof line, "[%s]", it->section);
+		st->emit(line, st->ud);
+		st->last = it->section;
+	}
+	char extra[600] = "";
+	if (it->help || it->choices)
+		snprintf(extra, sizeof extra, "    ; %s%s%s%s", it->help ? it->help : "", it->help && it->choices ? " " : "",
+		         it->choices ? "(one of: " : "", it->choices ? it->choices : "");
+	if (it->choices)
+		strncat(extra, ")", sizeof extra - strlen(extra) - 1);
+	snprintf(line, sizeof line, "%s%s = %s%s", it->is_default ? "# " : "", it->key, it->value, extra);
+	st->emit(line, st->ud);
+	return 0;
+}
+
+int lv_context_show_config(lv_context *c, void (*emit)(const char *, void *), void *ud)
+{
+	if (!c || !emit)
+		return LV_E_INVALID_ARG;
+	char line[LV_ERRMSG_MAX];
+	snprintf(line, sizeof line, "# config file: %s", c->config ? lv__config_file(c->config) : "(none)");
+	emit(line, ud);
+	show_state st = {emit, ud, NULL};
+	return lv_context_config_foreach(c, show_item, &st);
+}

@@ -258,6 +258,17 @@ static int resolve_step(const step *steps, int n_steps, const char *op, int n)
 static step bsteps[64], rsteps[64];
 static int n_bsteps, n_rsteps, man_commit;
 
+/* Is step gi the sync that makes the lock's removal durable (after the remove of the lock)? */
+static int after_lock_release(const step *steps, int n, int gi)
+{
+	if (gi <= 0 || strcmp(steps[gi].op, "sync"))
+		return 0;
+	for (int i = gi - 1; i > 0 && i < n; i--)
+		if (!strcmp(steps[i].op, "remove") && !strcmp(steps[i].name, "licvault.lock"))
+			return 1;
+	return 0;
+}
+
 /*
  * One faulty backup of the new set over the old set; check the location.
  */
@@ -266,7 +277,7 @@ static void backup_case(const char *op, int n, const char *mode, const char *err
 	int gi = resolve_step(bsteps, n_bsteps, op, n);
 	const char *sop = gi ? bsteps[gi].op : "", *sname = gi ? bsteps[gi].name : "";
 	int after = !strcmp(when, "after") || !strcmp(op, "publish");
-	int lock_step = !strcmp(sname, "licvault.lock");
+	int lock_step = !strcmp(sname, "licvault.lock") || after_lock_release(bsteps, n_bsteps, gi);
 	int man_step = strstr(sname, ".manifest") != NULL;
 	char label[300];
 	snprintf(label, sizeof label, "backup op=%s n=%d mode=%s error=%s when=%s (step %d: %s %s)", op, n, mode,
