@@ -90,6 +90,7 @@ typedef struct bundle {
 	int broken, published;
 	unsigned nnew;
 	char new_names[LVB_MAX_OBJECTS][LVB_NAME_MAX + 1];
+	uint64_t new_sizes[LVB_MAX_OBJECTS];   /* bytes written to each new object */
 } bundle;
 
 struct lv_writer {
@@ -531,25 +532,15 @@ static int scan(bundle *b)
 	else
 		reader_free(r);
 	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
-		/* an unreadable old bundle: report what was found, plus a manifest-like
-		 * placeholder so that only an overwrite replaces it */
-		err_restore(b, saved); /* handled: the run goes on */
-		b->host->log(b->h, LV_LOG_WARN, "the existing bundle %s cannot be read whole; it is replaced only with overwrite", b->uri);
-		int has_manifest = 0;
-		for (unsigned i = 0; i < b->nobj; i++) {
-			size_t l = strlen(b->obj[i].name);
-			if (l > 9 && !strcmp(b->obj[i].name + l - 9, ".manifest") && b->obj[i].size != UINT64_MAX)
-				has_manifest = 1;
-		}
-		if (!has_manifest && b->nobj < LVB_MAX_OBJECTS) {
-			bobj *o = &b->obj[b->nobj++];
-			memset(o, 0, sizeof *o);
-			snprintf(o->name, sizeof o->name, "licvault-0000000000000000.manifest");
-		}
-		for (unsigned i = 0; i < b->nobj; i++)
-			if (b->obj[i].size == UINT64_MAX)
-				b->obj[i].size = 0;
-		return b->scan_rc = 0;
+		/* a file that is not a whole licvault bundle (a document, a damaged bundle):
+		 * never written over, whatever the flags */
+		err_restore(b, saved);
+		b->nobj = 0;
+		b->scan_rc = LV_E_BACKUP_EXISTS;
+		snprintf(b->scan_why, sizeof b->scan_why,
+		         "%s exists and is not a whole licvault bundle (%s); licvault never writes over it: remove it or name another file",
+		         b->uri, lvb_dec_why(d)[0] ? lvb_dec_why(d) : "it cannot be read");
+		return b->host->set_error(b->h, b->scan_rc, "%s", b->scan_why);
 	}
 	if (rc) {
 		b->nobj = 0;
@@ -632,6 +623,13 @@ static int bundle_stat(void *inst, const char *name, lv_object_info *info)
 		info->name = name;
 		return rc;
 	}
+	for (unsigned i = 0; i < b->nnew; i++)
+		if (!strcmp(b->new_names[i], name)) { /* written by this instance */
+			info->name = name;
+			info->size = b->new_sizes[i];
+			info->mtime = 0;
+			return 0;
+		}
 	int rc = scan(b);
 	if (rc == LV_E_NOT_FOUND)
 		return b->host->set_error(b->h, LV_E_NOT_FOUND, "no bundle at %s", b->uri);
@@ -1253,6 +1251,7 @@ static int bundle_write(lv_writer *w, const void *buf, size_t len)
 		b->broken = 1;
 		return enc_error(b, rc, "writing", b->new_names[b->nnew]);
 	}
+	b->new_sizes[b->nnew] += len;
 	return 0;
 }
 
