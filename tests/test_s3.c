@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -155,6 +156,182 @@ static void t_conformance(void)
 	lv_context_free(ctx);
 }
 
+/* ---- round trip, history ------------------------------------------------------------ */
+
+static void t_roundtrip_10k(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_config("roundtrip", "part_size = 5\n"));
+	const char *path = s3t_store10k();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, path, 0), 0);
+	char msg[1024], names[4096], dir[700];
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://roundtrip/lic/set", 'b', 0, msg, sizeof msg), 0);
+	/* the location holds the set and nothing else (the lock is gone) */
+	CU_ASSERT_EQUAL(s3t_list(ctx, "s3://roundtrip/lic/set", names), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(names, ".pack;"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(names, ".manifest;"));
+	CU_ASSERT_PTR_NULL(strstr(names, "licvault.lock"));
+	/* the same store through the file driver: both restores give the same licenses */
+	snprintf(dir, sizeof dir, "%s/roundtrip-file", s3t_rgw.dir);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, dir, 0, NULL), 0);
+	unsigned long d_s3 = 0, d_file = 0;
+	long n_s3 = s3t_restore_count(ctx, "s3://roundtrip/lic/set", &d_s3);
+	long n_file = s3t_restore_count(ctx, dir, &d_file);
+	CU_ASSERT(n_s3 > 7000);
+	CU_ASSERT_EQUAL(n_s3, n_file);
+	CU_ASSERT_EQUAL(d_s3, d_file);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_verify(ctx, s, "s3://roundtrip/lic/set", &ev), 0);
+	/* the pack as another tool reads it: the bytes the file driver wrote */
+	char *pack = t_find(dir, ".pack"), *out = NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pack);
+	const char *base = strrchr(pack, '/') + 1;
+	int rc = t_rgw_sh(&s3t_rgw, &out,
+	                  "/usr/bin/aws --endpoint-url \"$LV_S3_ENDPOINT\" s3 cp --only-show-errors s3://roundtrip/lic/set/%s "
+	                  "'%s/roundtrip.pack' && cmp '%s' '%s/roundtrip.pack'",
+	                  base, s3t_rgw.dir, pack, s3t_rgw.dir);
+	if (rc)
+		fprintf(stderr, "aws s3 cp: %s\n", out ? out : "");
+	CU_ASSERT_EQUAL(rc, 0);
+	free(out);
+	free(pack);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_history(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_config("hist", "part_size = 5\n[service]\nrestores_per_day = 1000\n"));
+	lv_store *s = s3t_store(ctx, "hist", 300);
+	char msg[1024], names[4096];
+	const char *uri = "s3://hist/h";
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
+	lv_license l;
+	char kid[32];
+	unsigned char payload[64];
+	t_license(&l, 5000, kid, sizeof kid, payload, sizeof payload);
+	l.rights |= LV_RIGHT_BACKUP;
+	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, uri, NULL), 241); /* 300 - 60 restricted + 1: the newest generation */
+	CU_ASSERT_EQUAL(s3t_list(ctx, uri, names), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(names, "licvault-0000000000000002.manifest"));
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- authentication, buckets, secrets --------------------------------------------------- */
+
+typedef struct logbuf {
+	char *text;
+	size_t len;
+	pthread_mutex_t m;
+} logbuf;
+
+static void log_cb(int level, const char *line, void *ud)
+{
+	(void)level;
+	logbuf *b = ud;
+	pthread_mutex_lock(&b->m);
+	size_t n = strlen(line);
+	char *p = realloc(b->text, b->len + n + 2);
+	if (p) {
+		memcpy(p + b->len, line, n);
+		p[b->len + n] = '\n';
+		p[b->len + n + 1] = '\0';
+		b->text = p;
+		b->len += n + 1;
+	}
+	pthread_mutex_unlock(&b->m);
+}
+
+static void t_auth_bucket_secrets(void)
+{
+	S3T_NEED();
+	char bad[700], msg[1024];
+	snprintf(bad, sizeof bad, "%s/wrong-secret", s3t_rgw.dir);
+	FILE *f = fopen(bad, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("Wr0ngSecretWr0ngSecretWr0ngSecret4711\n", f);
+	fclose(f);
+	chmod(bad, 0600);
+	logbuf lb = {NULL, 0, PTHREAD_MUTEX_INITIALIZER};
+	/* a wrong secret: AUTH, with the S3 code, the bucket and where the keys came from */
+	lv_context *ctx = s3t_ctx(s3t_config("wrongsecret", "secret_access_key_file = %s\n", bad));
+	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
+	lv_store *s = s3t_store(ctx, "authn", 20);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "SignatureDoesNotMatch"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "HTTP 403"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "s3://authn/"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, bad));
+	CU_ASSERT_PTR_NULL(strstr(msg, "Wr0ngSecret"));
+	lv_context_free(ctx);
+	/* an unknown key id */
+	ctx = s3t_ctx(s3t_config("wrongid", "access_key_id = LVNOSUCHKEY\n"));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "InvalidAccessKeyId"));
+	lv_context_free(ctx);
+	/* a missing bucket: NOT_FOUND naming it; create_bucket = yes makes it */
+	ctx = s3t_ctx(s3t_rgw.config_path);
+	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), LV_E_NOT_FOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "made-by-lv"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "create_bucket"));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg),
+	                LV_E_NOT_FOUND);
+	lv_context_free(ctx);
+	ctx = s3t_ctx(s3t_config("create", "create_bucket = yes\n"));
+	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://made-by-lv/x", NULL), 16);
+	lv_context_free(ctx);
+	/* an endpoint nobody listens on: IO naming the address */
+	ctx = s3t_ctx(s3t_config("unreachable", "endpoint = http://127.0.0.1:9\nretries = 1\n"));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "http://127.0.0.1:9"));
+	lv_context_free(ctx);
+	/* under debug logging no secret appeared in any line, though requests were logged */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lb.text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lb.text, "s3: PUT s3://made-by-lv/x/licvault-"));
+	CU_ASSERT_PTR_NULL(strstr(lb.text, s3t_rgw.secret_key));
+	CU_ASSERT_PTR_NULL(strstr(lb.text, "Wr0ngSecret"));
+	free(lb.text);
+	lv_store_free(s);
+}
+
+static void t_tls(void)
+{
+	S3T_NEED();
+	if (!s3t_rgw.tls) {
+		fprintf(stderr, "  skipped %s: the gateway serves no TLS port (openssl could not make a certificate)\n",
+		        __func__);
+		return;
+	}
+	char msg[1024];
+	lv_context *ctx = s3t_ctx(s3t_config("tls-noca", "endpoint = %s\nretries = 0\n", s3t_rgw.tls_endpoint));
+	lv_store *s = s3t_store(ctx, "tls", 30);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "certificate"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ca_file"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, s3t_rgw.tls_endpoint));
+	lv_context_free(ctx);
+	ctx = s3t_ctx(s3t_config("tls-ca", "endpoint = %s\nca_file = %s\n[service]\nrestores_per_day = 1000\n",
+	                         s3t_rgw.tls_endpoint, s3t_rgw.ca_file));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://tls/x", NULL), 24);
+	lv_context_free(ctx);
+	lv_store_free(s);
+}
+
 LV_SUITE(s3, s3, suite_init, suite_clean,
          {"driver operations", t_driver_ops},
-         {"conformance on s3:// and bundle+s3://", t_conformance})
+         {"conformance on s3:// and bundle+s3://", t_conformance},
+         {"round trip of 10,000 licenses", t_roundtrip_10k},
+         {"generations", t_history},
+         {"wrong secret, missing bucket, no secret logged", t_auth_bucket_secrets},
+         {"TLS with a self-signed certificate", t_tls})
