@@ -575,7 +575,7 @@ static void *pump_up(void *arg)
 			break;
 		}
 		set_busy(k, 1);
-		if (write(k->s, buf, (size_t)n) != n)
+		if (send(k->s, buf, (size_t)n, MSG_NOSIGNAL) != n)
 			break;
 		sent += n;
 		atomic_fetch_add(&p->up_bytes, n);
@@ -602,7 +602,7 @@ static void *pump_down(void *arg)
 		if (n <= 0)
 			break;
 		set_busy(k, 0);
-		if (write(k->c, buf, (size_t)n) != n)
+		if (send(k->c, buf, (size_t)n, MSG_NOSIGNAL) != n)
 			break;
 	}
 	shutdown(k->c, SHUT_WR);

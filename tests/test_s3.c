@@ -328,10 +328,428 @@ static void t_tls(void)
 	lv_store_free(s);
 }
 
+/* ---- conditional create, two runs at once ------------------------------------------------ */
+
+static void t_conditional_create(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_config("busy-cc", "part_size = 5\n"));
+	struct lv_location *a = open_loc(ctx, "s3://busy/cc", LV_OPEN_WRITE), *b = open_loc(ctx, "s3://busy/cc", LV_OPEN_WRITE);
+	static unsigned char mib[1 << 20];
+	/* one PUT each: the second to commit meets If-None-Match: * (HTTP 412), the first one's bytes stay */
+	lv_writer *wa = NULL, *wb = NULL;
+	CU_ASSERT_EQUAL_FATAL(OPS(a)->write_begin(INST(a), "licvault.lock", 5, &wa), 0);
+	CU_ASSERT_EQUAL_FATAL(OPS(b)->write_begin(INST(b), "licvault.lock", 5, &wb), 0);
+	CU_ASSERT_EQUAL(OPS(a)->write(wa, "AAAAA", 5), 0);
+	CU_ASSERT_EQUAL(OPS(b)->write(wb, "BBB", 3), 0);
+	CU_ASSERT_EQUAL(OPS(b)->commit(wb, 0), 0);
+	CU_ASSERT_EQUAL(OPS(a)->commit(wa, 0), LV_E_EXISTS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_location_last_error(a), "412"));
+	CU_ASSERT_EQUAL(s3t_get(a, "licvault.lock", NULL), 3);
+	/* multipart, both under way: the later completion finds the name taken (the HEAD before completing) */
+	CU_ASSERT_EQUAL_FATAL(OPS(a)->write_begin(INST(a), "big", UINT64_MAX, &wa), 0);
+	CU_ASSERT_EQUAL_FATAL(OPS(b)->write_begin(INST(b), "big", UINT64_MAX, &wb), 0);
+	for (int i = 0; i < 6; i++) {
+		CU_ASSERT_EQUAL(OPS(a)->write(wa, mib, sizeof mib), 0);
+		CU_ASSERT_EQUAL(OPS(b)->write(wb, mib, sizeof mib - 1), 0);
+	}
+	CU_ASSERT_EQUAL(OPS(b)->commit(wb, 0), 0);
+	CU_ASSERT_EQUAL(OPS(a)->commit(wa, 0), LV_E_EXISTS);
+	CU_ASSERT_EQUAL(s3t_get(a, "big", NULL), 6 * ((1 << 20) - 1));
+	lv_location_close(a);
+	lv_location_close(b);
+	CU_ASSERT_EQUAL(s3t_uploads("busy"), 0);
+	lv_context_free(ctx);
+}
+
+typedef struct gate {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int reached, release;
+} gate;
+
+/* Holds the first run at its first progress report: it holds the location's lock then. */
+static void gate_cb(int status, int result, const lv_value *v, void *ud)
+{
+	(void)result;
+	(void)v;
+	gate *g = ud;
+	if (status != LV_STATUS_PROGRESS)
+		return;
+	pthread_mutex_lock(&g->m);
+	if (!g->reached) {
+		g->reached = 1;
+		pthread_cond_broadcast(&g->cv);
+		while (!g->release)
+			pthread_cond_wait(&g->cv, &g->m);
+	}
+	pthread_mutex_unlock(&g->m);
+}
+
+static void t_two_runs(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_rgw.config_path);
+	lv_store *s = s3t_store(ctx, "busy", 200);
+	gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, "s3://busy/two");
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, 0, gate_cb, &g), 0);
+	pthread_mutex_lock(&g.m);
+	while (!g.reached)
+		pthread_cond_wait(&g.cv, &g.m);
+	pthread_mutex_unlock(&g.m);
+	/* the first run holds the lock: a second one is BUSY, and says who holds it */
+	char msg[1024];
+	lv_store *s2 = s3t_store(ctx, "busy2", 50);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s2, "s3://busy/two", 'b', 0, msg, sizeof msg), LV_E_BUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "busy"));
+	pthread_mutex_lock(&g.m);
+	g.release = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.m);
+	int result = -1;
+	lv_restorer_wait(r, &result);
+	CU_ASSERT_EQUAL(result, 0);
+	lv_restorer_free(r);
+	/* the first run's set, whole; the lock released */
+	char names[4096];
+	CU_ASSERT_EQUAL(s3t_list(ctx, "s3://busy/two", names), 0);
+	CU_ASSERT_PTR_NULL(strstr(names, "licvault.lock"));
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://busy/two", NULL), 160);
+	lv_store_free(s2);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- retries, cancel ---------------------------------------------------------------------- */
+
+static void t_retries(void)
+{
+	S3T_NEED();
+	t_proxy *p = t_proxy_start(s3t_rgw.port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	char msg[1024], ep[64];
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t_proxy_port(p));
+	lv_context *ctx = s3t_ctx(s3t_config("retry", "endpoint = %s\ntimeout = 2\nretries = 4\npart_size = 5\n"
+	                                              "[service]\nrestores_per_day = 1000\n", ep));
+	lv_store *s = s3t_store(ctx, "retry", 200);
+	/* a stalled connection (no answer: the timeout), then two reset ones: retried, the backup is whole */
+	t_proxy_faults(p, 1, 2, 0);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/a", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_proxy_stalled(p), 1);
+	CU_ASSERT_EQUAL(t_proxy_reset(p), 2);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://retry/a", NULL), 160);
+	/* a connection reset in the middle of a part of a multipart upload: that part again */
+	const char *path = s3t_store10k();
+	lv_store *big = NULL;
+	CU_ASSERT_FATAL(path && lv_store_open(&big, ctx, path, 0) == 0);
+	t_proxy_faults(p, 0, 1, 3 << 20);
+	CU_ASSERT_EQUAL(s3t_run(ctx, big, "s3://retry/b", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_proxy_reset(p), 3);
+	CU_ASSERT(s3t_restore_count(ctx, "s3://retry/b", NULL) > 7000);
+	lv_context_free(ctx);
+	/* no retries: the stall is an IO error naming the endpoint */
+	ctx = s3t_ctx(s3t_config("noretry", "endpoint = %s\ntimeout = 1\nretries = 0\n", ep));
+	t_proxy_faults(p, 1, 0, 0);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/c", 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ep));
+	if (getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n  stalled, no retries: %s\n", msg);
+	lv_context_free(ctx);
+	lv_store_free(big);
+	lv_store_free(s);
+	t_proxy_stop(p);
+}
+
+typedef struct canceler {
+	t_proxy *p;
+	lv_restorer *r;
+	long long at;             /* cancel once this many request bytes went through */
+	atomic_int fired, stop;
+} canceler;
+
+static void *cancel_main(void *arg)
+{
+	canceler *k = arg;
+	while (!atomic_load(&k->stop)) {
+		if (t_proxy_up_bytes(k->p) >= k->at) {
+			lv_restorer_cancel(k->r);
+			atomic_store(&k->fired, 1);
+			return NULL;
+		}
+		s3t_sleep_ms(2);
+	}
+	return NULL;
+}
+
+static void t_cancel(void)
+{
+	S3T_NEED();
+	t_proxy *p = t_proxy_start(s3t_rgw.port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	char ep[64], names[4096];
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t_proxy_port(p));
+	lv_context *ctx = s3t_ctx(s3t_config("cancel", "endpoint = %s\npart_size = 5\nparallel_parts = 2\n", ep));
+	const char *path = s3t_store10k();
+	lv_store *s = NULL;
+	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);
+	long long pack = 25 << 20; /* the pack of these 10,000 licenses: 25.5 MB */
+	t_proxy_rate(p, 4 << 20);  /* bytes/s per connection: the upload takes seconds */
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, "s3://cancel/c");
+	canceler k = {p, r, pack / 10, 0, 0};
+	pthread_t th;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cancel_main, &k), 0);
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, 0, NULL, NULL), 0);
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	atomic_store(&k.stop, 1);
+	pthread_join(th, NULL);
+	CU_ASSERT(atomic_load(&k.fired));
+	CU_ASSERT_EQUAL(result, LV_E_CANCELED);
+	/* far fewer bytes sent than the object; nothing published, no upload left */
+	long long sent = t_proxy_up_bytes(p);
+	CU_ASSERT(sent < pack / 2);
+	if (getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n  canceled after %lld request bytes of a %lld-byte pack\n", sent, pack);
+	t_proxy_rate(p, 0);
+	CU_ASSERT_EQUAL(s3t_list(ctx, "s3://cancel/c", names), 0);
+	CU_ASSERT_STRING_EQUAL(names, "");
+	CU_ASSERT_EQUAL(s3t_uploads("cancel"), 0);
+	lv_restorer_free(r);
+	lv_store_free(s);
+	lv_context_free(ctx);
+	t_proxy_stop(p);
+}
+
+/* ---- credentials, URIs, quota --------------------------------------------------------------- */
+
+static const char *const aws_env[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                                      "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_REGION",
+                                      "AWS_DEFAULT_REGION"};
+#define N_AWS_ENV (sizeof aws_env / sizeof aws_env[0])
+
+/* Open s3://creds/x with a config and the environment as they are: the code, the message in msg. */
+static int open_with(const char *config, char *msg, size_t cap)
+{
+	lv_context *ctx = s3t_ctx(config);
+	struct lv_location *l = NULL;
+	int rc = lv_location_open(&l, ctx, "s3://creds/x", LV_OPEN_WRITE);
+	snprintf(msg, cap, "%s", rc ? lv_context_last_error(ctx) : "");
+	lv_location_close(l);
+	lv_context_free(ctx);
+	return rc;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, 0600);
+}
+
+static void t_credentials_order(void)
+{
+	S3T_NEED();
+	char *saved[N_AWS_ENV];
+	for (size_t i = 0; i < N_AWS_ENV; i++) {
+		const char *v = getenv(aws_env[i]);
+		saved[i] = v ? strdup(v) : NULL;
+		unsetenv(aws_env[i]);
+	}
+	char nokeys[700], creds[700], cfg[700], text[2048], msg[1024];
+	const char *k = s3t_rgw.access_key, *sk = s3t_rgw.secret_key;
+	snprintf(nokeys, sizeof nokeys, "%s/nokeys.conf", s3t_rgw.dir);
+	snprintf(text, sizeof text, "[driver \"s3\"]\nendpoint = %s\nretries = 0\n", s3t_rgw.endpoint);
+	write_text(nokeys, text);
+	snprintf(creds, sizeof creds, "%s/aws-credentials", s3t_rgw.dir);
+	snprintf(text, sizeof text,
+	         "[default]\naws_access_key_id = NOTTHISONE\naws_secret_access_key = wrong\n\n"
+	         "[lvp]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n"
+	         "[lvsso]\nsso_start_url = https://example.invalid/start\n",
+	         k, sk);
+	write_text(creds, text);
+	snprintf(cfg, sizeof cfg, "%s/aws-config", s3t_rgw.dir);
+	snprintf(text, sizeof text, "[profile lvc]\nregion = us-east-1\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+	                            "[profile lvproc]\ncredential_process = /bin/false\n", k, sk);
+	write_text(cfg, text);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+	setenv("AWS_CONFIG_FILE", cfg, 1);
+	/* 1. the config's keys win over the environment's */
+	setenv("AWS_ACCESS_KEY_ID", "LVENVWRONG", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "EnvSecretWrong", 1);
+	CU_ASSERT_EQUAL(open_with(s3t_rgw.config_path, msg, sizeof msg), 0);
+	/* 2. then the environment's, over the default profile */
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "the environment (AWS_ACCESS_KEY_ID LVENVWRONG"));
+	CU_ASSERT_PTR_NULL(strstr(msg, "EnvSecretWrong"));
+	setenv("AWS_ACCESS_KEY_ID", k, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), 0);
+	/* 3. profile = NAME: that profile only, over the environment */
+	setenv("AWS_SECRET_ACCESS_KEY", "EnvSecretWrong", 1);
+	char *pc = s3t_config("profile-lvp", "profile = lvp\n");
+	snprintf(text, sizeof text, "[driver \"s3\"]\nendpoint = %s\nprofile = lvp\n", s3t_rgw.endpoint);
+	write_text(pc, text);
+	CU_ASSERT_EQUAL(open_with(pc, msg, sizeof msg), 0);
+	snprintf(text, sizeof text, "[driver \"s3\"]\nendpoint = %s\nprofile = lvc\n", s3t_rgw.endpoint);
+	write_text(pc, text); /* a profile of the config file */
+	CU_ASSERT_EQUAL(open_with(pc, msg, sizeof msg), 0);
+	snprintf(text, sizeof text, "[driver \"s3\"]\nendpoint = %s\nprofile = lvsso\n", s3t_rgw.endpoint);
+	write_text(pc, text);
+	CU_ASSERT_EQUAL(open_with(pc, msg, sizeof msg), LV_E_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "sso_start_url"));
+	/* 4. without keys in the environment: AWS_PROFILE, else default */
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	setenv("AWS_PROFILE", "lvp", 1);
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), 0);
+	setenv("AWS_PROFILE", "lvproc", 1);
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), LV_E_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "credential_process"));
+	unsetenv("AWS_PROFILE");
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "NOTTHISONE")); /* the default profile's key id, named */
+	/* 5. nothing anywhere: AUTH, saying what was tried */
+	snprintf(text, sizeof text, "%s/none", s3t_rgw.dir);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", text, 1);
+	setenv("AWS_CONFIG_FILE", text, 1);
+	CU_ASSERT_EQUAL(open_with(nokeys, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "no credentials"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "AWS_ACCESS_KEY_ID"));
+	for (size_t i = 0; i < N_AWS_ENV; i++) {
+		if (saved[i])
+			setenv(aws_env[i], saved[i], 1);
+		else
+			unsetenv(aws_env[i]);
+		free(saved[i]);
+	}
+}
+
+static void t_uri_forms(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_config("uri", "[service]\nrestores_per_day = 1000\n"));
+	lv_store *s = s3t_store(ctx, "uri", 10);
+	char msg[1024];
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://LVKEY:S3cretInUri@uri/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NULL(strstr(msg, "S3cretInUri"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "secret_access_key_file"));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri:9000/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "endpoint"));
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://ab/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/x?versionId=1", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/a/../b", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	/* percent-decoding: the key holds a space (the interop case reads it with boto3) */
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/with%20space/d", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/with%20space/d/", NULL), 8);
+	/* the bucket alone is a location too */
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/", NULL), 8);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_quota(void)
+{
+	S3T_NEED();
+	char *out = NULL, secret[64] = "", file[700], msg[1024];
+	int rc = t_rgw_admin(&s3t_rgw, &out,
+	                     "user create --uid=small --display-name=small --access-key=LVSMALLQUOTA --gen-secret 2>/dev/null");
+	const char *p = out ? strstr(out, "\"secret_key\": \"") : NULL;
+	CU_ASSERT_FATAL(rc == 0 && p && sscanf(p + 15, "%40[A-Za-z0-9]", secret) == 1);
+	free(out);
+	out = NULL;
+	rc = t_rgw_admin(&s3t_rgw, &out, "quota set --quota-scope=user --uid=small --max-size=2097152");
+	free(out);
+	out = NULL;
+	rc |= t_rgw_admin(&s3t_rgw, &out, "quota enable --quota-scope=user --uid=small");
+	free(out);
+	CU_ASSERT_EQUAL(rc, 0);
+	snprintf(file, sizeof file, "%s/small-secret", s3t_rgw.dir);
+	snprintf(msg, sizeof msg, "%s\n", secret);
+	write_text(file, msg);
+	lv_context *ctx = s3t_ctx(s3t_config("quota", "access_key_id = LVSMALLQUOTA\nsecret_access_key_file = %s\n"
+	                                              "create_bucket = yes\npart_size = 5\n", file));
+	const char *path = s3t_store10k();
+	lv_store *s = NULL;
+	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);
+	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://quota-small/q", 'b', 0, msg, sizeof msg), LV_E_NO_SPACE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "QuotaExceeded"));
+	if (getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n  %s\n", msg);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* ---- interop: tools no one here wrote ------------------------------------------------------------ */
+
+static void t_interop(void)
+{
+	S3T_NEED();
+	lv_context *ctx = s3t_ctx(s3t_config("interop", "[service]\nrestores_per_day = 1000\n"));
+	const char *path = s3t_store10k();
+	lv_store *s = NULL;
+	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);
+	char dir[700], *out = NULL;
+	snprintf(dir, sizeof dir, "%s/interop-set", s3t_rgw.dir);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, dir, 0, NULL), 0);
+	/* a set the AWS CLI uploads (its own multipart uploads, parts of 8 MiB) restores */
+	int rc = t_rgw_sh(&s3t_rgw, &out,
+	                  "/usr/bin/aws --endpoint-url \"$LV_S3_ENDPOINT\" s3 cp --only-show-errors --recursive '%s' "
+	                  "s3://interop/up/",
+	                  dir);
+	if (rc)
+		fprintf(stderr, "aws s3 cp: %s\n", out ? out : "");
+	CU_ASSERT_EQUAL(rc, 0);
+	free(out);
+	unsigned long d_s3 = 0, d_file = 0;
+	long n_s3 = s3t_restore_count(ctx, "s3://interop/up", &d_s3);
+	long n_file = s3t_restore_count(ctx, dir, &d_file);
+	CU_ASSERT(n_s3 > 7000);
+	CU_ASSERT_EQUAL(n_s3, n_file);
+	CU_ASSERT_EQUAL(d_s3, d_file);
+	/* boto3 reads what licvault wrote: the key with a space, and no upload is left in any bucket */
+	out = NULL;
+	rc = t_rgw_sh(&s3t_rgw, &out,
+	              "/usr/bin/python3 -c 'import boto3, os\n"
+	              "s3 = boto3.client(\"s3\", endpoint_url=os.environ[\"LV_S3_ENDPOINT\"])\n"
+	              "keys = [o[\"Key\"] for o in s3.list_objects_v2(Bucket=\"uri\", Prefix=\"with space/\")[\"Contents\"]]\n"
+	              "print(\"keys\", sorted(keys))\n"
+	              "body = s3.get_object(Bucket=\"uri\", Key=[k for k in keys if k.endswith(\".pack\")][0])[\"Body\"].read()\n"
+	              "print(\"pack magic\", body[:8])\n"
+	              "left = sum(len(s3.list_multipart_uploads(Bucket=b[\"Name\"]).get(\"Uploads\", []))\n"
+	              "           for b in s3.list_buckets()[\"Buckets\"])\n"
+	              "print(\"uploads left\", left)'");
+	if (rc || getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n  boto3: %s\n", out ? out : "");
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "'with space/d/licvault-0000000000000001.manifest'"));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "'with space/d/licvault-0000000000000001.pack'"));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "pack magic b'LVPACK"));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "uploads left 0"));
+	free(out);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
 LV_SUITE(s3, s3, suite_init, suite_clean,
          {"driver operations", t_driver_ops},
          {"conformance on s3:// and bundle+s3://", t_conformance},
          {"round trip of 10,000 licenses", t_roundtrip_10k},
          {"generations", t_history},
          {"wrong secret, missing bucket, no secret logged", t_auth_bucket_secrets},
-         {"TLS with a self-signed certificate", t_tls})
+         {"TLS with a self-signed certificate", t_tls},
+         {"conditional create refused", t_conditional_create},
+         {"two runs at once: one is BUSY", t_two_runs},
+         {"retries on stalled and reset connections", t_retries},
+         {"cancel mid-transfer", t_cancel},
+         {"credentials, in their order", t_credentials_order},
+         {"URI forms", t_uri_forms},
+         {"a full quota is NO_SPACE", t_quota},
+         {"interop with the AWS CLI and boto3", t_interop})

@@ -120,7 +120,13 @@ static void describe_curl(s3_req *r, CURLcode cc)
 {
 	s3_inst *c = r->c;
 	char what[1200], attempts[64] = "";
+	char slow[200];
 	const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
+	if (cc == CURLE_OPERATION_TIMEDOUT && strstr(detail, "too slow")) {
+		int t = (r->flags & S3_REQ_CLEANUP) && c->cfg.timeout > S3_CLEANUP_TIMEOUT ? S3_CLEANUP_TIMEOUT : c->cfg.timeout;
+		snprintf(slow, sizeof slow, "the server sent nothing for %d s (timeout = %d)", t, c->cfg.timeout);
+		detail = slow;
+	}
 	if (r->attempt)
 		snprintf(attempts, sizeof attempts, " (after %d attempts)", r->attempt + 1);
 	s3_show(c, r->key, what, sizeof what);

@@ -77,7 +77,7 @@ char *s3_key(s3_inst *c, const char *name)
 
 const char *s3_show(s3_inst *c, const char *key, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "s3://%s/%s", c->bucket, key ? key : "");
+	snprintf(buf, cap, "s3://%s/%s", c->bucket, key ? key : c->prefix); /* no key: the location */
 	return buf;
 }
 

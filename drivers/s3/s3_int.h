@@ -203,7 +203,7 @@ int s3_err(s3_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
 int64_t s3_now_ms(void);
 /* The key of an object name at the location (prefix + name); malloc'd. */
 char *s3_key(s3_inst *c, const char *name);
-/* "s3://bucket/key" for messages, into buf. */
+/* "s3://bucket/key" for messages, into buf (no key: the location, "s3://bucket/prefix"). */
 const char *s3_show(s3_inst *c, const char *key, char *buf, size_t cap);
 
 /* ---- multipart.c -------------------------------------------------------------------- */
