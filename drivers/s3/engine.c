@@ -298,6 +298,9 @@ int s3_http_init(s3_inst *c)
 	if (n < 0)
 		return c->base_url = NULL, LV_E_NOMEM;
 	snprintf(c->where, sizeof c->where, "s3://%s/%s at %s", c->bucket, c->prefix, cfg->endpoint);
+	/* thread-safe in libcurl >= 7.84 (CURL_VERSION_THREADSAFE); counted, never undone (the driver keeps no state) */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return s3_err(c, LV_E_IO, "s3: libcurl cannot be initialized");
 	if (!(c->multi = curl_multi_init()))
 		return LV_E_NOMEM;
 	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->parallel_parts + 2);

@@ -244,8 +244,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	line[strcspn(line, "\r\n")] = '\0';
 	if (!strncmp(line, "HTTP/", 5)) { /* a new answer (after a 100 Continue): forget the last */
 		r->etag[0] = '\0';
+		r->etag_not_md5 = 0;
 		r->length = UINT64_MAX;
 		r->status = 0;
+	} else if ((!strncasecmp(line, "x-amz-server-side-encryption:", 29) && strstr(line + 29, "kms")) ||
+	           !strncasecmp(line, "x-amz-server-side-encryption-customer-algorithm:", 48)) {
+		r->etag_not_md5 = 1;
 	} else if (!strncasecmp(line, "etag:", 5)) {
 		const char *v = line + 5 + strspn(line + 5, " \t\"");
 		snprintf(r->etag, sizeof r->etag, "%.*s", (int)strcspn(v, "\" \t"), v);
@@ -387,6 +391,7 @@ int s3_req_start(s3_req *r)
 	r->rc = 0;
 	r->status = 0;
 	r->etag[0] = r->s3code[0] = r->errbuf[0] = '\0';
+	r->etag_not_md5 = 0;
 	r->length = UINT64_MAX;
 	r->mtime = 0;
 	r->resp.len = 0;

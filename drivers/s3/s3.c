@@ -26,7 +26,7 @@ int s3_head(s3_inst *c, const char *key, uint64_t *size, char *etag, size_t etag
 		if (size)
 			*size = r.length;
 		if (etag)
-			snprintf(etag, etag_cap, "%s", r.etag);
+			snprintf(etag, etag_cap, "%s", r.etag_not_md5 ? "*" : r.etag);
 		if (mtime)
 			*mtime = r.mtime;
 		if (size && r.length == UINT64_MAX) {

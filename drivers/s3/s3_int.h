@@ -154,6 +154,7 @@ struct s3_req {
 	/* the answer */
 	long status;
 	char etag[100];            /* ETag without quotes */
+	int etag_not_md5;          /* SSE-KMS or SSE-C: the ETag is no MD5 of the bytes */
 	uint64_t length;           /* Content-Length, UINT64_MAX when absent */
 	int64_t mtime;             /* Last-Modified, 0 when absent */
 	s3_buf resp;               /* the body (XML), when there is no sink */
@@ -235,7 +236,10 @@ int s3_writer_owns(s3_inst *c, const char *upload_id);
 int s3_read_open(void *inst, const char *name, lv_reader **r);
 int s3_read(lv_reader *r, void *buf, size_t cap, size_t *n);
 void s3_read_close(lv_reader *r);
-/* HEAD key: 0 (info filled), LV_E_NOT_FOUND (not described), or another code (described). */
+/*
+ * HEAD key: 0 (info filled), LV_E_NOT_FOUND (not described), or another code
+ * (described).  etag is "*" when it is no MD5 of the bytes (SSE-KMS, SSE-C).
+ */
 int s3_head(s3_inst *c, const char *key, uint64_t *size, char *etag, size_t etag_cap, int64_t *mtime);
 /* Check an object name: 0, or LV_E_INVALID_ARG described. */
 int s3_check_name(s3_inst *c, const char *name);

@@ -109,7 +109,7 @@ static int collect_parts(lv_writer *w)
 		} else {
 			char hex[33], show[1200];
 			s3_hex(w->parts[s->number - 1].md5, 16, hex);
-			if (strcmp(s->req.etag, hex))
+			if (!s->req.etag_not_md5 && strcmp(s->req.etag, hex))
 				w->failed = s3_err(c, LV_E_IO,
 				                   "s3: upload part %d of %s at %s: the server stored ETag '%s' for MD5 %s",
 				                   s->number, s3_show(c, w->key, show, sizeof show), c->cfg.endpoint, s->req.etag,
@@ -254,7 +254,7 @@ static int ours_already(lv_writer *w, const s3_slot *s, const s3_req *r)
 	s3_hex(r->md5, 16, hex);
 	if (!r->attempt || s3_head(w->c, w->key, &size, etag, sizeof etag, NULL))
 		return 0;
-	return size == s->len && !strcmp(etag, hex);
+	return size == s->len && (!strcmp(etag, hex) || !strcmp(etag, "*"));
 }
 
 static int commit_single(lv_writer *w, unsigned flags)
@@ -280,7 +280,7 @@ static int commit_single(lv_writer *w, unsigned flags)
 		                   r.s3code[0] ? r.s3code : "PreconditionFailed");
 	} else if (rc) {
 		rc = s3_req_fail(&r);
-	} else if (strcmp(r.etag, hex)) {
+	} else if (!r.etag_not_md5 && strcmp(r.etag, hex)) {
 		rc = s3_err(c, LV_E_IO, "s3: write %s at %s: the server stored ETag '%s' for %zu bytes of MD5 %s",
 		            s3_show(c, w->key, show, sizeof show), c->cfg.endpoint, r.etag, s->len, hex);
 	}
@@ -301,7 +301,7 @@ static int verify_stored(lv_writer *w)
 		              s3_show(c, w->key, show, sizeof show), c->cfg.endpoint);
 	if (rc)
 		return rc;
-	if (size != w->total || strcmp(etag, want))
+	if (size != w->total || (strcmp(etag, want) && strcmp(etag, "*")))
 		return s3_err(c, LV_E_IO,
 		              "s3: complete the upload of %s at %s: the server stored %llu bytes with ETag '%s'; %llu bytes "
 		              "with ETag '%s' were sent",
@@ -350,7 +350,7 @@ int s3_commit(lv_writer *w, unsigned flags)
 		rc = canceled(w);
 	if (!rc)
 		rc = w->upload_id ? commit_multipart(w, flags) : commit_single(w, flags);
-	if (!rc && w->c->host->canceled(w->c->h) == 0)
+	if (!rc)
 		w->c->host->log(w->c->h, LV_LOG_DEBUG, "s3: published %s%s (%llu bytes, %zu parts)", w->c->prefix, w->name,
 		                (unsigned long long)w->total, w->nparts ? w->nparts : (size_t)1);
 	writer_release(w, rc != 0);
