@@ -156,8 +156,8 @@ int s3_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 		r->head = (r->head + 1) % r->nslots;
 		if ((rc = fill_window(r)))
 			return r->failed = rc;
-		s3_pump(c, 0);
 	}
+	s3_pump(c, 0); /* the ranges under way move on while the caller works */
 	return 0;
 }
 
