@@ -123,7 +123,7 @@ printf 'osd new %s\nosd crush add osd.0 1 root=default host=local\n' "$osd_uuid"
 	timeout 60 ceph -c "$g/ceph.conf" --connect-timeout 30 >/dev/null 2>&1
 ceph-osd -c "$g/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >/dev/null 2>&1
 ceph-osd -c "$g/ceph.conf" -i 0 -f >"$g/osd.out" 2>&1 & osd_pid=$!
-key=LVBENCH$(tr -dc A-Z0-9 </dev/urandom | head -c 13)
+key=LVBENCH$("$PY" -c "import secrets; print(secrets.token_hex(7).upper())")
 secret=$(timeout 90 radosgw-admin -c "$g/ceph.conf" user create --uid=bench --display-name=bench \
 	--access-key="$key" --gen-secret 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["secret_key"])')
 radosgw -c "$g/ceph.conf" -n client.rgw -f >"$g/rgw.out" 2>&1 & rgw_pid=$!

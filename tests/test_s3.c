@@ -648,6 +648,24 @@ static void t_uri_forms(void)
 	/* percent-decoding: the key holds a space (the interop case reads it with boto3) */
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/with%20space/d", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/with%20space/d/", NULL), 8);
+	/* a named location, whose section overrides the driver's keys */
+	char bad[700];
+	snprintf(bad, sizeof bad, "%s/named-wrong-secret", s3t_rgw.dir);
+	write_text(bad, "NotTheSecretNotTheSecretNotTheSecret00\n");
+	char *nc = s3t_config("named", NULL), text[2048];
+	snprintf(text, sizeof text,
+	         "[driver \"s3\"]\nendpoint = %s\naccess_key_id = %s\nsecret_access_key_file = %s\nretries = 0\n"
+	         "[location \"office\"]\nuri = s3://uri/named\npart_size = 6\n"
+	         "[location \"wrong\"]\nuri = s3://uri/named\nsecret_access_key_file = %s\n",
+	         s3t_rgw.endpoint, s3t_rgw.access_key, s3t_rgw.secret_file, bad);
+	write_text(nc, text);
+	lv_context *named = s3t_ctx(nc);
+	CU_ASSERT_EQUAL(s3t_run(named, s, "office:", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_run(named, s, "office:sub", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(s3t_run(named, s, "wrong:", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, bad));
+	lv_context_free(named);
+	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/named/sub", NULL), 8);
 	/* the bucket alone is a location too */
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/", NULL), 8);

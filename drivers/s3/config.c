@@ -90,7 +90,7 @@ int s3_config_load(s3_inst *c)
 		return rc;
 	if ((rc = check_endpoint(c)) || (rc = get_bool(c, "verify_tls", 1, &cfg->verify_tls)) ||
 	    (rc = get_bool(c, "create_bucket", 0, &cfg->create_bucket)) ||
-	    (rc = get_int(c, "part_size", 8, 5, 5120, &part_mib)) ||
+	    (rc = get_int(c, "part_size", 5, 5, 5120, &part_mib)) ||
 	    (rc = get_int(c, "parallel_parts", 4, 1, 32, &parallel)) ||
 	    (rc = get_int(c, "timeout", 30, 1, 3600, &timeout)) || (rc = get_int(c, "retries", 5, 0, 20, &retries)))
 		return rc;

@@ -389,7 +389,7 @@ static const lv_driver_key s3_keys[] = {
 	 0, 0, NULL, 0},
 	{"storage_class", LV_KEY_STRING, NULL, "x-amz-storage-class of the objects written (default: the bucket's)", 0, 0,
 	 NULL, 0},
-	{"part_size", LV_KEY_INT, "8", "MiB per part of a multipart upload and per ranged read; smaller objects are one PUT",
+	{"part_size", LV_KEY_INT, "5", "MiB per part of a multipart upload and per ranged read; smaller objects are one PUT",
 	 5, 5120, NULL, 0},
 	{"parallel_parts", LV_KEY_INT, "4", "parts sent (or ranges read) at once; memory is about (this + 1) x part_size",
 	 1, 32, NULL, 0},
