@@ -37,9 +37,7 @@ typedef struct profile {
 
 char *s3_read_secret(s3_inst *c, const char *key, const char *path, char *err, size_t errcap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ELOOP)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errcap, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");

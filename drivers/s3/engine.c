@@ -70,7 +70,7 @@ static int lv_code_of(long status, const char *code)
 		return LV_E_CONFIG;
 	if (status == 404)
 		return LV_E_NOT_FOUND;
-	if (status == 412)
+	if (status == 412 || !strcmp(code, "ConditionalRequestConflict")) /* AWS: 409 when two create at once */
 		return LV_E_EXISTS;
 	return LV_E_IO;
 }
