@@ -1,13 +1,15 @@
 /*
  * The s3 driver's private header: the instance, the configuration, the
- * credentials, and the request engine (http.c) the other files build on.
+ * credentials, and the requests (http.c, engine.c) the other files build on.
  *
  *   config.c     every config key read and checked (s3_config_load)
  *   uri.c        s3://BUCKET/prefix parsed (s3_uri_parse)
  *   creds.c      credentials in their documented order (s3_creds_load)
- *   http.c       requests over one libcurl multi handle: SigV4 signing
- *                (CURLOPT_AWS_SIGV4), payload hashes, retries with backoff
- *                and jitter, cancellation, errors described
+ *   http.c       one request: URL, canonical query, headers, payload hash,
+ *                SigV4 signing (CURLOPT_AWS_SIGV4), libcurl callbacks
+ *   engine.c     every request of an instance on one libcurl multi handle:
+ *                retries with backoff and jitter, cancellation, errors
+ *                described
  *   digest.c     MD5 / SHA-256 / base64 through OpenSSL's libcrypto
  *   xml.c        S3's XML answers read with expat
  *   multipart.c  CreateMultipartUpload, Complete, Abort, ListMultipartUploads
@@ -127,7 +129,7 @@ int s3_xml_walk(const char *xml, size_t len, s3_xml_cb cb, void *ud);
 void s3_xml_error(const char *xml, size_t len, char *code, size_t ccap, char *msg, size_t mcap, char *region,
                   size_t rcap);
 
-/* ---- http.c: the request engine -------------------------------------------------- */
+/* ---- http.c, engine.c: requests --------------------------------------------------- */
 
 #define S3_REQ_MD5 0x1u           /* send Content-MD5 of the body */
 #define S3_REQ_IF_NONE_MATCH 0x2u /* If-None-Match: * (never replace) */
