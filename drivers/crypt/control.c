@@ -315,13 +315,18 @@ static int v_remove(ctl *x)
 	if (!x->slot)
 		return c->host->set_error(c->h, LV_E_INVALID_ARG, "crypt remove-key %s: name the key slot (its 16 hex digits, "
 		                          "as crypt keys shows them)", c->uri);
+	char full[LVC_SLOT_NAME_LEN + 2];
+	snprintf(full, sizeof full, "%s%s", strlen(x->slot) == 16 ? LVC_SLOT_PREFIX : "", x->slot);
+	if (!lvc_slot_name_ok(full)) /* not echoed: it may be anything */
+		return c->host->set_error(c->h, LV_E_INVALID_ARG, "crypt remove-key %s: the argument is not a key slot ID "
+		                          "(16 hex digits, as crypt keys shows them)", c->uri);
 	lvc_slot_set *set = NULL;
 	int rc = lvc_unlock(c, 0);
 	if (!rc)
 		rc = lvc_slots_load(c, &set);
 	if (rc)
 		return rc;
-	lvc_slot_ent *e = lvc_slot_find(set, x->slot);
+	lvc_slot_ent *e = lvc_slot_find(set, full);
 	char name[LVC_SLOT_NAME_LEN + 1];
 	snprintf(name, sizeof name, "%s", e ? e->name : "");
 	unsigned n = set->n;

@@ -388,8 +388,10 @@ static int open_chunk(lvc_dec *d, unsigned char *dst, size_t *len)
 		if (no == 0)
 			return corrupt(d, "its first chunk (byte %llu) does not verify: the object was changed, or it is "
 			                  "another object (its name, location and key are authenticated)", at);
-		return corrupt(d, "chunk %llu at byte %llu does not verify: changed, truncated, or chunks reordered or dropped",
-		               no, at);
+		if (ulen < LVC_UNIT)
+			return corrupt(d, "its last chunk (%llu, at byte %llu) does not verify: changed, truncated, bytes "
+			                  "appended, or chunks dropped", no, at);
+		return corrupt(d, "chunk %llu at byte %llu does not verify: changed, or chunks reordered or dropped", no, at);
 	}
 	d->inpos += ulen;
 	d->offset += ulen;
