@@ -317,6 +317,9 @@ static int crypt_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 	if (!r->dec)
 		return c->iops->read(r->ir, buf, cap, n);
 	int rc = lvc_dec_read(r->dec, buf, cap, n);
+	if (rc == LV_E_BACKUP_CORRUPT && strstr(lvc_dec_why(r->dec), "another key"))
+		return c->host->set_error(c->h, rc, "object %s at %s: %s; the key in use came from key slot %s (replaced?)",
+		                          r->name, c->uri, lvc_dec_why(r->dec), c->kr->slot);
 	if (rc == LV_E_BACKUP_CORRUPT)
 		return c->host->set_error(c->h, rc, "object %s at %s: %s", r->name, c->uri, lvc_dec_why(r->dec));
 	return rc; /* the inner driver's, described */

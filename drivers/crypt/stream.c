@@ -27,13 +27,44 @@
 #define SS_STATE crypto_secretstream_xchacha20poly1305_state
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define BATCH 16u   /* chunks per write to, or read from, the inner driver (~1 MiB) */
+#else
+#define BATCH 1u    /* fuzz builds: buffers a sanitizer's allocator keeps (no mmap per run) */
+#endif
 
 _Static_assert(LVC_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES, "ABYTES");
 _Static_assert(LVC_KEYBYTES == crypto_secretstream_xchacha20poly1305_KEYBYTES, "KEYBYTES");
 _Static_assert(LVC_HDR == 48 + crypto_secretstream_xchacha20poly1305_HEADERBYTES, "header");
 
 static const char key_id_context[] = "licvault-crypt key id";
+
+/*
+ * The stream state holds a key derived from the data key: guarded, locked
+ * memory, wiped when freed.  Fuzz builds (the standard libFuzzer macro) use
+ * the heap instead, still wiped: sodium_malloc's mmap, mprotect and mlock
+ * per object would dominate every run.
+ */
+static SS_STATE *state_new(void)
+{
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	return calloc(1, sizeof(SS_STATE));
+#else
+	return sodium_malloc(sizeof(SS_STATE));
+#endif
+}
+
+static void state_free(SS_STATE *st)
+{
+	if (!st)
+		return;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	sodium_memzero(st, sizeof *st);
+	free(st);
+#else
+	sodium_free(st); /* wipes */
+#endif
+}
 
 void lvc_key_id(const unsigned char *key, unsigned char out[LVC_IDBYTES])
 {
@@ -139,7 +170,7 @@ int lvc_enc_new(lvc_enc **out, const lvc_key *k, const char *name, lvc_sink_fn s
 	lvc_enc *e = calloc(1, sizeof *e);
 	if (!e)
 		return LV_E_NOMEM;
-	e->st = sodium_malloc(sizeof *e->st);
+	e->st = state_new();
 	e->pt = malloc(LVC_CHUNK);
 	e->out = malloc(OUT_CAP);
 	if (!e->st || !e->pt || !e->out) {
@@ -223,7 +254,7 @@ void lvc_enc_free(lvc_enc *e)
 {
 	if (!e)
 		return;
-	sodium_free(e->st);
+	state_free(e->st);
 	if (e->pt)
 		sodium_memzero(e->pt, LVC_CHUNK);
 	free(e->pt);
@@ -260,7 +291,7 @@ int lvc_dec_new(lvc_dec **out, const lvc_key *k, const char *name, lvc_source_fn
 	lvc_dec *d = calloc(1, sizeof *d);
 	if (!d)
 		return LV_E_NOMEM;
-	d->st = sodium_malloc(sizeof *d->st);
+	d->st = state_new();
 	d->in = malloc(IN_CAP);
 	d->pt = malloc(LVC_CHUNK);
 	if (!d->st || !d->in || !d->pt) {
@@ -279,7 +310,7 @@ void lvc_dec_free(lvc_dec *d)
 {
 	if (!d)
 		return;
-	sodium_free(d->st);
+	state_free(d->st);
 	if (d->pt)
 		sodium_memzero(d->pt, LVC_CHUNK);
 	free(d->pt);
