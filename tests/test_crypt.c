@@ -796,7 +796,7 @@ static void test_fuzz_smoke(void)
 	char corpus[700];
 	snprintf(corpus, sizeof corpus, "%s/fuzz-corpus", dir);
 	t_sh(NULL, "mkdir -p '%s' && cp '%s'/tests/fuzz/corpus/crypt/* '%s'/", corpus, LV_TEST_SOURCE_DIR, corpus);
-	int st = t_sh(&out, "'%s' -runs=30000 -max_total_time=8 -max_len=8192 -rss_limit_mb=512 -timeout=10 "
+	int st = t_sh(&out, "'%s' -runs=20000 -max_total_time=5 -max_len=8192 -rss_limit_mb=512 -timeout=10 "
 	                    "-artifact_prefix='%s/' '%s'", bin, dir, corpus);
 	if (st)
 		fprintf(stderr, "\n%s\n", out ? out : "");

@@ -321,9 +321,12 @@ static int try_slots(lvc_inst *c, lvc_slot_set *set, const lvc_secret *pass)
 	if (rc != LV_E_AUTH)
 		return rc;
 	for (i = 0; i < set->n; i++)
-		if (set->e[i].rc)
+		if (set->e[i].rc && valid)
 			return fail_unlock(c, LV_E_BACKUP_CORRUPT, "key slot %s at %s: %s; the passphrase opens none of the other "
 			                   "%u key slot%s", set->e[i].name, c->uri, set->e[i].why, valid, valid == 1 ? "" : "s");
+		else if (set->e[i].rc)
+			return fail_unlock(c, LV_E_BACKUP_CORRUPT, "key slot %s at %s: %s; there is no other key slot",
+			                   set->e[i].name, c->uri, set->e[i].why);
 	return fail_unlock(c, LV_E_AUTH, "the passphrase does not open the key at %s (%u key slot%s tried)", c->uri, valid,
 	                   valid == 1 ? "" : "s");
 }
