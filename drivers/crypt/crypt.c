@@ -27,6 +27,7 @@
 
 #include <sodium.h>
 
+#include "ahead.h"
 #include "crypt_int.h"
 
 struct lv_writer {
@@ -40,7 +41,8 @@ struct lv_writer {
 struct lv_reader {
 	lvc_inst *c;
 	lv_reader *ir;             /* the inner reader */
-	lvc_dec *dec;              /* NULL: a pass-through object */
+	lvc_dec *dec;              /* opening on this thread, or */
+	lvc_ahead *ah;             /* on a worker (threads = yes); neither: a pass-through object */
 	struct lv_reader *next;
 	char name[LVC_NAME_MAX + 1];
 };
@@ -118,6 +120,16 @@ static int crypt_read_config(lvc_inst *c)
 	int rc = config_u64(c, "kdf_opslimit", LVC_DEFAULT_OPS, LVC_OPS_MIN, LVC_OPS_MAX, &cfg->opslimit);
 	if (!rc)
 		rc = config_u64(c, "kdf_memlimit", LVC_DEFAULT_MEM, LVC_MEM_MIN, LVC_MEM_MAX, &cfg->memlimit);
+	v = c->host->config_get(c->h, "threads", 0);
+	cfg->threads = 1;
+	if (!rc && v) {
+		static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+		cfg->threads = -1;
+		for (int i = 0; i < 4; i++)
+			cfg->threads = !strcmp(v, yes[i]) ? 1 : !strcmp(v, no[i]) ? 0 : cfg->threads;
+		if (cfg->threads < 0)
+			rc = c->host->set_error(c->h, LV_E_CONFIG, "[driver \"crypt\"] threads = '%s': expected yes or no", v);
+	}
 	return rc;
 }
 
@@ -266,6 +278,7 @@ static void reader_free(struct lv_reader *r)
 			*p = r->next;
 			break;
 		}
+	lvc_ahead_free(r->ah); /* stops the worker before the inner reader goes */
 	lvc_dec_free(r->dec);
 	if (r->ir)
 		c->iops->read_close(r->ir);
@@ -300,7 +313,9 @@ static int crypt_read_open(void *inst, const char *name, lv_reader **out)
 		reader_free(r);
 		return rc;
 	}
-	if (!side && (rc = lvc_dec_new(&r->dec, &c->kr->k, name, source_inner, r))) {
+	if (!side && c->cfg.threads && lvc_ahead_new(&r->ah, &c->kr->k, name, source_inner, r))
+		c->host->log(c->h, LV_LOG_DEBUG, "%s: no worker thread to open %s: opening it on this one", c->uri, name);
+	if (!side && !r->ah && (rc = lvc_dec_new(&r->dec, &c->kr->k, name, source_inner, r))) {
 		reader_free(r);
 		return c->host->set_error(c->h, rc, "%s: out of memory to open %s", c->uri, name);
 	}
@@ -314,14 +329,17 @@ static int crypt_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 	*n = 0;
 	if (c->host->canceled(c->h))
 		return LV_E_CANCELED;
-	if (!r->dec)
+	if (!r->dec && !r->ah)
 		return c->iops->read(r->ir, buf, cap, n);
-	int rc = lvc_dec_read(r->dec, buf, cap, n);
-	if (rc == LV_E_BACKUP_CORRUPT && strstr(lvc_dec_why(r->dec), "another key"))
+	char why[400] = "";
+	int rc = r->ah ? lvc_ahead_read(r->ah, buf, cap, n, why, sizeof why) : lvc_dec_read(r->dec, buf, cap, n);
+	if (rc == LV_E_BACKUP_CORRUPT && r->dec)
+		snprintf(why, sizeof why, "%s", lvc_dec_why(r->dec));
+	if (rc == LV_E_BACKUP_CORRUPT && strstr(why, "another key"))
 		return c->host->set_error(c->h, rc, "object %s at %s: %s; the key in use came from key slot %s (replaced?)",
-		                          r->name, c->uri, lvc_dec_why(r->dec), c->kr->slot);
+		                          r->name, c->uri, why, c->kr->slot);
 	if (rc == LV_E_BACKUP_CORRUPT)
-		return c->host->set_error(c->h, rc, "object %s at %s: %s", r->name, c->uri, lvc_dec_why(r->dec));
+		return c->host->set_error(c->h, rc, "object %s at %s: %s", r->name, c->uri, why);
 	return rc; /* the inner driver's, described */
 }
 
@@ -426,6 +444,8 @@ static const lv_driver_key crypt_keys[] = {
 	{"kdf_memlimit", LV_KEY_INT, "67108864",
 	 "Argon2id memory in bytes for new key slots (64 MiB: libsodium's interactive class)", (int64_t)LVC_MEM_MIN,
 	 (int64_t)LVC_MEM_MAX, NULL, 0},
+	{"threads", LV_KEY_BOOL, "yes", "open sealed objects (restore, verify) on a second thread, ahead of the reads", 0, 0,
+	 NULL, 0},
 	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
 };
 

@@ -7,6 +7,7 @@
  *   secret.c  passphrase sources (host-free)
  *   slot.c    the key slot format (host-free)
  *   stream.c  the object format (host-free)
+ *   ahead.c   opening a sealed object on a worker thread, ahead of the reads
  */
 #ifndef LVC_CRYPT_INT_H
 #define LVC_CRYPT_INT_H
@@ -28,6 +29,7 @@ typedef struct lvc_config {
 	const char *passphrase_file;     /* valid until close, or NULL */
 	const char *passphrase_command;
 	uint64_t opslimit, memlimit;     /* Argon2id limits for new key slots */
+	int threads;                     /* open sealed objects on a worker thread (ahead.c) */
 } lvc_config;
 
 /* The unlocked key of a location. */

@@ -159,11 +159,9 @@ int lvc_slots_load(lvc_inst *c, lvc_slot_set **out)
 		lvc_slot_ent *e = &set->e[set->n];
 		size_t len = 0;
 		snprintf(e->name, sizeof e->name, "%s", ns.v[i]);
+		/* a listed slot that cannot be read is an error (NOT_FOUND too): never taken
+		 * for an uninitialized location, which a first backup would initialize */
 		rc = lvc_inner_get(c, e->name, e->buf, sizeof e->buf, &len);
-		if (rc == LV_E_NOT_FOUND) {
-			rc = 0; /* removed since the list */
-			continue;
-		}
 		if (!rc)
 			e->rc = lvc_slot_parse(e->buf, len, &e->info, e->why, sizeof e->why);
 		set->n++;
@@ -346,6 +344,30 @@ static int unlock_with(lvc_inst *c, lvc_slot_set *set)
 	return rc;
 }
 
+/*
+ * After a first backup initialized the location: its slots must be the one
+ * just written.  Another slot means the listing that showed none was wrong
+ * (a failing inner driver): the new slot is taken back rather than leave two
+ * keys at one location.
+ */
+static int init_recheck(lvc_inst *c)
+{
+	lvc_slot_set *set = NULL;
+	int rc = lvc_slots_load(c, &set);
+	unsigned n = set ? set->n : 0;
+	free(set);
+	if (!rc && n == 1)
+		return 0;
+	lvc_keyring_free(c->kr);
+	c->kr = NULL;
+	if (rc)
+		return rc;
+	int rrc = c->iops->remove ? c->iops->remove(c->iinst, FIRST_SLOT) : LV_E_UNSUPPORTED;
+	return c->host->set_error(c->h, LV_E_IO, "%s: its listing showed no key slot, but after the first was written "
+	                          "it shows %u: the location was not initialized%s; run again", c->uri, n,
+	                          rrc ? " (and removing the new slot failed: remove " FIRST_SLOT " by hand)" : "");
+}
+
 int lvc_unlock(lvc_inst *c, int may_init)
 {
 	if (c->kr)
@@ -363,6 +385,8 @@ int lvc_unlock(lvc_inst *c, int may_init)
 			                          "slots were removed (restore them, or run crypt init with the exported key)",
 			                          c->uri);
 		rc = lvc_init_location(c, NULL, NULL, "");
+		if (!rc)
+			return init_recheck(c);
 		if (rc != LV_E_EXISTS)
 			return rc;
 		/* another run initialized it first: use its key */

@@ -459,9 +459,11 @@ int lvc_dec_read(lvc_dec *d, void *buf, size_t cap, size_t *n)
 	while (d->phase == 1 && (got == 0 || cap - got >= LVC_CHUNK)) {
 		size_t len = 0;
 		if (cap - got >= LVC_CHUNK) {
-			/* straight into the caller's buffer */
-			if ((rc = open_chunk(d, p + got, &len)))
+			/* straight into the caller's buffer; what opened before a failure goes out first */
+			if ((rc = open_chunk(d, p + got, &len)) && !got)
 				return rc;
+			if (rc)
+				break; /* d->rc is set: the next call returns it */
 			got += len;
 			continue;
 		}

@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "ahead.h"
 #include "licvault/common.h"
 #include "secret.h"
 #include "slot.h"
@@ -242,6 +243,81 @@ static void test_tampering(void)
 	free(pt);
 }
 
+/* ---- opening ahead, on a worker thread ------------------------------------------------ */
+
+static int failing_source(void *ud, void *p, size_t cap, size_t *n)
+{
+	buf *b = ud;
+	if (b->pos >= b->n / 2)
+		return LV_E_IO; /* the inner driver fails half way */
+	return source(ud, p, cap, n);
+}
+
+static int ahead_all(buf *b, const char *name, size_t cap, lvc_source_fn src, unsigned char **out, size_t *len,
+                     char *why, size_t wcap)
+{
+	lvc_ahead *a = NULL;
+	b->pos = 0;
+	if (lvc_ahead_new(&a, &K, name, src, b))
+		abort();
+	unsigned char *o = malloc(b->n + 1), *tmp = malloc(cap);
+	size_t total = 0, n;
+	int rc;
+	why[0] = '\0';
+	while (!(rc = lvc_ahead_read(a, tmp, cap, &n, why, wcap)) && n) {
+		memcpy(o + total, tmp, n);
+		total += n;
+	}
+	lvc_ahead_free(a);
+	free(tmp);
+	*out = o;
+	*len = total;
+	return rc;
+}
+
+static void test_ahead(void)
+{
+	const size_t C = LVC_CHUNK, n = 70 * C + 333; /* more than both rings hold */
+	unsigned char *pt = malloc(n), *o;
+	size_t len;
+	char why[400];
+	fill(pt, n, 4);
+	buf b = seal("obj", pt, n, 1 << 20, &K);
+	const size_t caps[] = {1 << 20, 7, C + 3};
+	for (size_t i = 0; i < 3; i++) {
+		b.piece = i == 1 ? 5000 : 0;
+		int rc = ahead_all(&b, "obj", caps[i], source, &o, &len, why, sizeof why);
+		CHECK(rc == 0 && len == n && !memcmp(o, pt, n), "ahead, cap %zu: %d %s", caps[i], rc, why);
+		free(o);
+	}
+	b.piece = 0;
+	/* a changed byte late in the object: what came before it is handed out first */
+	b.p[LVC_HDR + 60 * LVC_UNIT + 9] ^= 4;
+	int rc = ahead_all(&b, "obj", 1 << 20, source, &o, &len, why, sizeof why);
+	CHECK(rc == LV_E_BACKUP_CORRUPT && !strncmp(why, "authentication failed", 21) && strstr(why, "chunk 60"),
+	      "ahead: changed byte: %d %s", rc, why);
+	CHECK(len == 60 * C && !memcmp(o, pt, len), "ahead: the 60 chunks before it, %zu bytes", len);
+	free(o);
+	b.p[LVC_HDR + 60 * LVC_UNIT + 9] ^= 4;
+	/* the inner driver's error comes back as it is */
+	rc = ahead_all(&b, "obj", 1 << 20, failing_source, &o, &len, why, sizeof why);
+	CHECK(rc == LV_E_IO && !why[0] && len < n, "ahead: inner error: %d '%s'", rc, why);
+	free(o);
+	/* truncated, and freed while the worker is busy */
+	b.n -= 100;
+	rc = ahead_all(&b, "obj", 1 << 20, source, &o, &len, why, sizeof why);
+	CHECK(rc == LV_E_BACKUP_CORRUPT, "ahead: truncated: %d", rc);
+	free(o);
+	lvc_ahead *a = NULL;
+	b.pos = 0;
+	CHECK(lvc_ahead_new(&a, &K, "obj", source, &b) == 0, "new");
+	unsigned char one;
+	CHECK(lvc_ahead_read(a, &one, 1, &len, why, sizeof why) == 0 && len == 1 && one == pt[0], "one byte");
+	lvc_ahead_free(a);
+	free(b.p);
+	free(pt);
+}
+
 /* ---- an independent opener, from docs/drivers/crypt.md only ------------------------ */
 
 static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -436,6 +512,7 @@ int main(void)
 	randombytes_buf(K.loc_id, sizeof K.loc_id);
 	test_round_trips();
 	test_tampering();
+	test_ahead();
 	test_documented_layout();
 	test_slots();
 	test_sources();
