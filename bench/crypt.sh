@@ -49,8 +49,8 @@ say() { echo "$*" | tee -a "$txt"; }
 export LICVAULT_PASSPHRASE=bench-passphrase
 fast=$work/fast.cfg   # small KDF: the data path only
 slow=$work/slow.cfg   # the default KDF (libsodium's interactive class)
-printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n[service]\nrestores_per_day = 1000000\n' > "$fast"
-printf '[service]\nrestores_per_day = 1000000\n' > "$slow"
+printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$fast"
+printf '[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$slow"
 
 # run CASE SIZE ROUND LABEL CMD...: time one command, append to the CSV
 run() {

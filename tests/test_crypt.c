@@ -586,6 +586,16 @@ static void test_sources(void)
 	t_sh(&out, "ls -A '%s' 2>/dev/null | tr '\\n' ' '", pth("nosrc"));
 	CU_ASSERT(out && !strstr(out, "licvault-"));
 	free(out);
+	/* nor over objects whose key slots were lost: no new key is made over them */
+	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
+	t_copy_dir(pth("ps"), pth("lost"), 0);
+	unlink(pth("lost/" SLOT0));
+	CU_ASSERT_EQUAL(run(c, pth("src.db"), uri_of("lost"), 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg),
+	                LV_E_BACKUP_CORRUPT);
+	CU_ASSERT(strstr(msg, "no key slot") && strstr(msg, "makes no new key"));
+	CU_ASSERT(t_file_size(pth("lost/" SLOT0)) < 0);
+	CU_ASSERT_EQUAL(restore_into_copy(c, uri_of("lost"), &rc, msg, sizeof msg), dig_t0);
+	CU_ASSERT(rc == LV_E_BACKUP_CORRUPT && strstr(msg, "has no key slot"));
 	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
 	lv_context_free(c);
 }

@@ -345,6 +345,31 @@ static int unlock_with(lvc_inst *c, lvc_slot_set *set)
 }
 
 /*
+ * A first backup makes a key only where there is nothing yet: objects
+ * without a key slot mean the slots were lost (or the folder holds another
+ * kind of backup), and a new key over them would only hide that.
+ */
+static int no_objects(lvc_inst *c)
+{
+	lvc_names ns;
+	int rc = lvc_list_names(c, 0, &ns);
+	if (rc)
+		return rc;
+	unsigned n = ns.n;
+	char first[LVC_NAME_MAX + 1] = "";
+	if (n)
+		snprintf(first, sizeof first, "%s", ns.v[0]);
+	free(ns.v);
+	if (!n)
+		return 0;
+	return c->host->set_error(c->h, LV_E_BACKUP_CORRUPT,
+	                          "%s has no key slot (" LVC_SLOT_PREFIX "*) but holds %u object%s (%s%s): its key slots "
+	                          "were lost, or it holds another kind of backup; a backup makes no new key over them "
+	                          "(restore the slots, run crypt init with key_file= and the exported key, or crypt init "
+	                          "to start a new key here)", c->uri, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+}
+
+/*
  * After a first backup initialized the location: its slots must be the one
  * just written.  Another slot means the listing that showed none was wrong
  * (a failing inner driver): the new slot is taken back rather than leave two
@@ -384,6 +409,8 @@ int lvc_unlock(lvc_inst *c, int may_init)
 			                          "%s has no key slot (" LVC_SLOT_PREFIX "*): it was never initialized, or its key "
 			                          "slots were removed (restore them, or run crypt init with the exported key)",
 			                          c->uri);
+		if ((rc = no_objects(c)))
+			return rc;
 		rc = lvc_init_location(c, NULL, NULL, "");
 		if (!rc)
 			return init_recheck(c);
