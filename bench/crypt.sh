@@ -42,32 +42,39 @@ tool=$build/crypt/lvcrypt
 mkdir -p "$work" "$out"
 csv=$out/results.csv
 txt=$out/results.txt
-echo "case,size,round,command,seconds,rss_kb" > "$csv"
+echo "case,size,round,command,seconds,rss_kb,cpu_seconds" > "$csv"
 : > "$txt"
 say() { echo "$*" | tee -a "$txt"; }
 
 export LICVAULT_PASSPHRASE=bench-passphrase
 fast=$work/fast.cfg   # small KDF: the data path only
 slow=$work/slow.cfg   # the default KDF (libsodium's interactive class)
+nothreads=$work/nothreads.cfg
 printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$fast"
 printf '[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$slow"
+printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\nthreads = no\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$nothreads"
 
 # run CASE SIZE ROUND LABEL CMD...: time one command, append to the CSV
 run() {
 	run_c=$1 run_s=$2 run_r=$3 run_l=$4
 	shift 4
-	if ! /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/err"; then
+	if ! /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err"; then
 		echo "$run_c $run_l: FAILED" >&2
 		cat "$work/err" >&2
 		exit 1
 	fi
 	set -- $(cat "$work/time")
-	echo "$run_c,$run_s,$run_r,$run_l,$1,$2" >> "$csv"
+	echo "$run_c,$run_s,$run_r,$run_l,$1,$2,$(echo "$3 + $4" | bc)" >> "$csv"
 }
 
 rmdb() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal"; }
 
-# median CASE SIZE LABEL FIELD(5 seconds, 6 rss)
+# min CASE SIZE LABEL FIELD
+minof() {
+	awk -F, -v c="$1" -v s="$2" -v l="$3" -v f="$4" '$1==c && $2==s && $4==l {print $f}' "$csv" | sort -g | head -1
+}
+
+# median CASE SIZE LABEL FIELD(5 seconds, 6 rss, 7 CPU seconds)
 median() {
 	awk -F, -v c="$1" -v s="$2" -v l="$3" -v f="$4" '$1==c && $2==s && $4==l {print $f}' "$csv" | sort -g |
 		awk '{v[NR]=$1} END {if (NR) print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print "nan"}'
@@ -90,11 +97,17 @@ pair() { # CASE SIZE ROUNDS "LABEL_A" "CMD_A" "LABEL_B" "CMD_B" "PREP" : alterna
 	done
 	ma=$(median "$p_c" "$p_s" "$la" 5)
 	mb=$(median "$p_c" "$p_s" "$lb" 5)
-	say "$(printf '%-15s %-7s %-18s %7.3f s   %-12s %7.3f s   ratio %s' "$p_c" "$p_s" "$lb" "$mb" "$la" "$ma" "$(ratio "$mb" "$ma")")"
+	na=$(minof "$p_c" "$p_s" "$la" 5)
+	nb=$(minof "$p_c" "$p_s" "$lb" 5)
+	ca=$(median "$p_c" "$p_s" "$la" 7)
+	cb=$(median "$p_c" "$p_s" "$lb" 7)
+	say "$(printf '%-15s %-7s %-24s / %-12s wall median %6.2f / %6.2f s = %s   min %6.2f / %6.2f s = %s   CPU median %5.2f / %5.2f s = %s' \
+		"$p_c" "$p_s" "$lb" "$la" "$mb" "$ma" "$(ratio "$mb" "$ma")" "$nb" "$na" "$(ratio "$nb" "$na")" "$cb" "$ca" "$(ratio "$cb" "$ca")")"
 }
 
 say "crypt bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), libsodium $(pkg-config --modversion libsodium 2>/dev/null || echo '?')"
-say "rounds: $rounds (medians); time ratios with kdf_opslimit 1, kdf_memlimit 8192"
+say "rounds: $rounds; time ratios with kdf_opslimit 1, kdf_memlimit 8192; each line: crypt / plain, as wall-time"
+say "medians and minimums (the least disturbed run) and CPU-time (user + sys) medians"
 
 for n in 100000 10000; do
 	store=$work/store-$n.db
@@ -113,6 +126,9 @@ for n in 100000 10000; do
 		"crypt+file" "'$cli' -q --config '$fast' --store '$store' backup --overwrite 'crypt+file://$cl'" "sync"
 	pair restore $n $r "file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'file://$f'" \
 		"crypt+file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'crypt+file://$cl'" \
+		"rm -f '$work/r.db' '$work/r.db-wal' '$work/r.db-shm'; sync"
+	pair restore-nothreads $n $r "file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'file://$f'" \
+		"crypt+file threads=no" "'$cli' -q --config '$nothreads' --store '$work/r.db' restore --individualize 'crypt+file://$cl'" \
 		"rm -f '$work/r.db' '$work/r.db-wal' '$work/r.db-shm'; sync"
 	"$cli" -q --config "$fast" --store "$store" backup "bundle+file://$bf/x.lvb"
 	"$cli" -q --config "$fast" --store "$store" backup "bundle+crypt+file://$bc/x.lvb"
