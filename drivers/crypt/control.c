@@ -261,7 +261,7 @@ static int add_slot(ctl *x, const char *label, char name[LVC_SLOT_NAME_LEN + 1])
 {
 	lvc_inst *c = x->c;
 	lvc_secret pass = {0};
-	int rc = lvc_passphrase(c, 1, x->new_file, x->new_command, &pass);
+	int rc = lvc_passphrase(c, LVC_PASS_NEW, x->new_file, x->new_command, &pass);
 	if (rc)
 		return rc;
 	lvc_slot_new_name(name);

@@ -430,7 +430,25 @@ static const lv_driver_ops crypt_ops = {
 	.space = crypt_space,
 	.cleanup = crypt_cleanup,
 	.enumerate = NULL,
+#if LV_DRIVER_ABI_MINOR >= 1
+	.control = lvc_control,
+#endif
 };
+
+#if LV_DRIVER_ABI_MINOR >= 1
+static const lv_driver_command crypt_commands[] = {
+	{"init", "[label=TEXT] [key_file=FILE]", "make the location's key and its first key slot (key_file: an exported key)",
+	 LV_COMMAND_WRITE},
+	{"passwd", "[label=TEXT] [new_passphrase_file=FILE|new_passphrase_command=CMD]",
+	 "change the passphrase: a new key slot, checked, then the old one removed", LV_COMMAND_WRITE},
+	{"add-key", "[label=TEXT] [new_passphrase_file=FILE|new_passphrase_command=CMD]",
+	 "another key slot, for another passphrase", LV_COMMAND_WRITE},
+	{"remove-key", "ID", "remove a key slot (never the last, never the one the passphrase opens)", LV_COMMAND_WRITE},
+	{"keys", "", "list the key slots (no passphrase needed)", 0},
+	{"export-key", "", "print the location's data key, for a paper backup", 0},
+	{NULL, NULL, NULL, 0},
+};
+#endif
 
 static const char *const crypt_schemes[] = {"crypt", NULL};
 
@@ -456,6 +474,9 @@ static const lv_driver crypt_driver = {
 	.schemes = crypt_schemes,
 	.ops = &crypt_ops,
 	.keys = crypt_keys,
+#if LV_DRIVER_ABI_MINOR >= 1
+	.commands = crypt_commands,
+#endif
 };
 
 LV_DRIVER_ENTRY

@@ -94,11 +94,14 @@ int lvc_slots_load(lvc_inst *c, lvc_slot_set **out);
 lvc_slot_ent *lvc_slot_find(lvc_slot_set *set, const char *id);
 
 /*
- * A passphrase, described errors.  is_new = 0: the location's
- * (passphrase_file, passphrase_command, $LICVAULT_PASSPHRASE); 1: a new one
- * (new_file, new_command, $LICVAULT_NEW_PASSPHRASE).
+ * A passphrase, described errors.  LVC_PASS_CURRENT: the location's
+ * (passphrase_file, passphrase_command, $LICVAULT_PASSPHRASE, then asking
+ * the user); LVC_PASS_INIT: the same for a first key slot (asked twice);
+ * LVC_PASS_NEW: a new one (new_file, new_command, $LICVAULT_NEW_PASSPHRASE,
+ * then asking twice).
  */
-int lvc_passphrase(lvc_inst *c, int is_new, const char *new_file, const char *new_command, lvc_secret *out);
+enum { LVC_PASS_CURRENT = 0, LVC_PASS_INIT = 1, LVC_PASS_NEW = 2 };
+int lvc_passphrase(lvc_inst *c, int which, const char *new_file, const char *new_command, lvc_secret *out);
 
 /* Write slot `name` wrapping key for pass (the config's KDF limits), read it back, check it opens. */
 int lvc_slot_write(lvc_inst *c, const char *name, const unsigned char *key, const unsigned char *loc,

@@ -11,8 +11,8 @@
  * Passphrases come from, in order: passphrase_file, passphrase_command,
  * $LICVAULT_PASSPHRASE (new ones, for add-key and passwd: the verb's
  * new_passphrase_file= or new_passphrase_command= argument, then
- * $LICVAULT_NEW_PASSPHRASE).  ABI 1.1's host->ask_secret comes last in
- * get_secret, where marked.
+ * $LICVAULT_NEW_PASSPHRASE), then, with ABI 1.1, the application asks its
+ * user (host->ask_secret; twice for a new key slot).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +32,8 @@ typedef struct pass_src {
 	const char *file_key, *command_key, *env;
 	const char *what;             /* "the passphrase", "the new passphrase" */
 	const char *hint;             /* what to set when there is none */
+	int confirm;                  /* asking the user: twice (a new key slot) */
+	int is_new;
 } pass_src;
 
 static int fail_unlock(lvc_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
@@ -230,6 +232,40 @@ static void current_src(lvc_inst *c, pass_src *s)
 	          "or $LICVAULT_PASSPHRASE";
 }
 
+/*
+ * The last source: the application asks its user (ABI 1.1's ask_secret; the
+ * CLI prompts with echo off), into the secret's own locked memory.
+ * LV_E_UNSUPPORTED when the host cannot ask.
+ */
+static int ask_user(lvc_inst *c, const pass_src *s, lvc_secret *out)
+{
+#if LV_DRIVER_ABI_MINOR >= 1
+	if (!LV_HOST_HAS(c->host, ask_secret))
+		return LV_E_UNSUPPORTED;
+	char prompt[900];
+	snprintf(prompt, sizeof prompt, "%s for %s", s->is_new ? "new passphrase" : "passphrase", c->uri);
+	int rc = lvc_secret_alloc(out);
+	size_t len = 0;
+	if (!rc)
+		rc = c->host->ask_secret(c->h, prompt, s->confirm ? LV_SECRET_CONFIRM : 0, (char *)out->p,
+		                         LVC_SECRET_MAX + 1, &len);
+	if (!rc && (!len || len > LVC_SECRET_MAX))
+		rc = c->host->set_error(c->h, LV_E_CONFIG, "%s of %s: an empty passphrase", s->what, c->uri);
+	if (rc) {
+		lvc_secret_free(out);
+		return rc;
+	}
+	out->len = len;
+	c->host->log(c->h, LV_LOG_DEBUG, "%s of %s: asked for", s->what, c->uri);
+	return 0;
+#else
+	(void)c;
+	(void)s;
+	(void)out;
+	return LV_E_UNSUPPORTED;
+#endif
+}
+
 /* A passphrase from the first source that is set; described errors. */
 static int get_secret(lvc_inst *c, const pass_src *s, lvc_secret *out)
 {
@@ -256,15 +292,18 @@ static int get_secret(lvc_inst *c, const pass_src *s, lvc_secret *out)
 	}
 	if (rc != LV_E_NOT_FOUND)
 		return c->host->set_error(c->h, rc, "%s of %s: %s", s->what, c->uri, why);
-	/* ABI 1.1: ask the application here (host->ask_secret), when the host has it. */
+	if ((rc = ask_user(c, s, out)) != LV_E_UNSUPPORTED)
+		return rc;
 	return c->host->set_error(c->h, LV_E_CONFIG, "no source for %s of %s: %s", s->what, c->uri, s->hint);
 }
 
-int lvc_passphrase(lvc_inst *c, int is_new, const char *new_file, const char *new_command, lvc_secret *out)
+int lvc_passphrase(lvc_inst *c, int which, const char *new_file, const char *new_command, lvc_secret *out)
 {
 	pass_src s;
 	current_src(c, &s);
-	if (is_new) {
+	s.confirm = which != LVC_PASS_CURRENT;
+	s.is_new = which == LVC_PASS_NEW;
+	if (s.is_new) {
 		s.file = new_file;
 		s.command = new_command;
 		s.file_key = "new_passphrase_file=";
@@ -335,7 +374,7 @@ static int unlock_with(lvc_inst *c, lvc_slot_set *set)
 	if (rc)
 		return rc;
 	lvc_secret pass = {0};
-	if ((rc = lvc_passphrase(c, 0, NULL, NULL, &pass)))
+	if ((rc = lvc_passphrase(c, LVC_PASS_CURRENT, NULL, NULL, &pass)))
 		return rc;
 	rc = try_slots(c, set, &pass);
 	lvc_secret_free(&pass);
@@ -467,7 +506,7 @@ int lvc_slot_write(lvc_inst *c, const char *name, const unsigned char *key, cons
 int lvc_init_location(lvc_inst *c, const unsigned char *key, const unsigned char *loc, const char *label)
 {
 	lvc_secret pass = {0};
-	int rc = lvc_passphrase(c, 0, NULL, NULL, &pass);
+	int rc = lvc_passphrase(c, LVC_PASS_INIT, NULL, NULL, &pass);
 	if (rc)
 		return rc;
 	unsigned char *k = sodium_malloc(LVC_KEYBYTES), id[LVC_IDBYTES];

@@ -31,7 +31,7 @@ void lvc_secret_free(lvc_secret *s)
 	}
 }
 
-static int secret_alloc(lvc_secret *s)
+int lvc_secret_alloc(lvc_secret *s)
 {
 	s->len = 0;
 	s->p = sodium_malloc(LVC_SECRET_MAX + 1);
@@ -72,7 +72,7 @@ int lvc_secret_from_file(const char *path, int whole, lvc_secret *out, char *why
 		close(fd);
 		return LV_E_CONFIG;
 	}
-	int rc = secret_alloc(out);
+	int rc = lvc_secret_alloc(out);
 	size_t n = 0;
 	while (!rc && n <= LVC_SECRET_MAX) {
 		ssize_t k = read(fd, out->p + n, LVC_SECRET_MAX + 1 - n);
@@ -112,7 +112,7 @@ int lvc_secret_from_env(const char *name, lvc_secret *out, char *why, size_t cap
 		snprintf(why, cap, "$%s is %s", name, n ? "longer than 4096 bytes" : "empty");
 		return LV_E_CONFIG;
 	}
-	if (secret_alloc(out))
+	if (lvc_secret_alloc(out))
 		return LV_E_NOMEM;
 	memcpy(out->p, v, n);
 	if (first_line(out, n)) {
@@ -294,7 +294,7 @@ int lvc_secret_from_command(const char *command, int (*canceled)(void *), void *
 	if (rc)
 		return rc;
 	int fds[2];
-	if ((rc = secret_alloc(out)) || pipe2(fds, O_CLOEXEC) != 0) {
+	if ((rc = lvc_secret_alloc(out)) || pipe2(fds, O_CLOEXEC) != 0) {
 		if (!rc)
 			snprintf(why, cap, "pipe: %s", strerror(errno));
 		rc = rc ? rc : LV_E_CONFIG;

@@ -18,6 +18,8 @@ typedef struct lvc_secret {
 	size_t len;
 } lvc_secret;
 
+/* Room for a secret (LVC_SECRET_MAX + 1 bytes, len 0): 0 or LV_E_NOMEM. */
+int lvc_secret_alloc(lvc_secret *s);
 /* Wipe and free; an empty secret is fine. */
 void lvc_secret_free(lvc_secret *s);
 
