@@ -218,7 +218,7 @@ static int init(void)
 
 static int clean(void)
 {
-	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
+	unsetenv("LICVAULT_PASSPHRASE");
 	fx_volume_destroy_all();
 	lv_context_free(ctx);
 	free(dir);
