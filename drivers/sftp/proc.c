@@ -326,7 +326,7 @@ int sftp_proxy_start(sftp_inst *c)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return sftp_err(c, LV_E_IO, "sftp %s: cannot make a socket pair for the %s: %s", c->where, what,
 		                strerror(errno));
-	int e = sftp_spawn(&c->proxy, argv, 0, sp[1]);
+	int e = sftp_spawn(&c->proxy, argv, !strchr(argv[0], '/'), sp[1]);
 	close(sp[1]);
 	if (e) {
 		close(sp[0]);
