@@ -50,7 +50,13 @@ static int spawn_attrs(posix_spawnattr_t *at)
 	int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&dfl, sigs[i]);
-	int e = posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	/*
+	 * RESETIDS: in a set-user-ID process the child runs as the real user, so
+	 * what the user's own ssh_config makes it do (Match exec, ProxyCommand,
+	 * the jump host's keys) happens with the user's own rights.
+	 */
+	int e = posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                                         POSIX_SPAWN_RESETIDS);
 	e = e ? e : posix_spawnattr_setpgroup(at, 0);
 	e = e ? e : posix_spawnattr_setsigmask(at, &none);
 	e = e ? e : posix_spawnattr_setsigdefault(at, &dfl);

@@ -318,6 +318,32 @@ static int resolve_target(sftp_inst *c, const sftp_sshcfg *g)
 	return 0;
 }
 
+/*
+ * In a set-user-ID process, a file ssh_config names is used only when the
+ * real user could use it (access() checks with the real IDs): the user's
+ * configuration must not reach files that only the set-user-ID owner may read.
+ */
+static int real_user_may(sftp_inst *c, const char *key, const char *path, int mode)
+{
+	if (!getauxval(AT_SECURE) || access(path, mode) == 0)
+		return 1;
+	if (errno == ENOENT && mode != W_OK)
+		return 1; /* nothing to read: skipped later, as any missing file */
+	if (errno == ENOENT) {
+		/* a file to create: its directory */
+		char dir[1024];
+		snprintf(dir, sizeof dir, "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		if (slash && dir[0] && access(dir, W_OK) == 0)
+			return 1;
+	}
+	sftp_debug(c, "ssh_config %s %s: skipped: this process runs set-user-ID and the real user may not %s it", key, path,
+	           mode == W_OK ? "write" : "read");
+	return 0;
+}
+
 /* A list of paths from ssh_config, expanded; unusable ones skipped with a debug line. */
 static int expand_list(sftp_inst *c, const sftp_sshcfg *g, const char *key, int set_only, char **out)
 {
@@ -333,7 +359,9 @@ static int expand_list(sftp_inst *c, const sftp_sshcfg *g, const char *key, int 
 		for (char *w = strtok_r(copy, " ", &save); w && n < SFTP_MAX_LIST; w = strtok_r(NULL, " ", &save)) {
 			int bad;
 			char *e = sftp_expand_tokens(c, w, &bad);
-			if (e)
+			if (e && !real_user_may(c, key, e, R_OK))
+				free(e);
+			else if (e)
 				out[n++] = e;
 			else if (bad)
 				sftp_debug(c, "ssh_config %s %s: skipped (cannot expand %%%c)", key, w, bad);
@@ -390,6 +418,11 @@ static int resolve_identities(sftp_inst *c, const sftp_sshcfg *g)
 		int bad;
 		const char *env = agent[0] == '$' ? getenv(agent + 1) : NULL;
 		c->agent_path = env ? strdup(env) : sftp_expand_tokens(c, agent, &bad);
+		if (c->agent_path && !real_user_may(c, "identityagent", c->agent_path, R_OK | W_OK)) {
+			free(c->agent_path);
+			c->agent_path = NULL;
+			c->use_agent = c->keys.use_agent == 1;
+		}
 	}
 	show(c, "use_agent", c->use_agent ? (c->agent_path ? c->agent_path : "yes ($SSH_AUTH_SOCK)") : "no", src);
 	return 0;
@@ -413,6 +446,11 @@ static int resolve_host_keys(sftp_inst *c, const sftp_sshcfg *g)
 		if ((rc = home_path(".ssh/known_hosts", &c->kh_user[0])))
 			return rc;
 	}
+	if (src == SFTP_SRC_SSH_CONFIG && c->kh_user[0] && !real_user_may(c, "userknownhostsfile", c->kh_user[0], W_OK))
+		return sftp_err(c, LV_E_CONFIG, "sftp %s: UserKnownHostsFile %s: this process runs set-user-ID and the real "
+		                "user may not write that file", c->where, c->kh_user[0]);
+	if (!c->kh_user[0] && (rc = home_path(".ssh/known_hosts", &c->kh_user[0])))
+		return rc;
 	for (size_t i = 0; c->kh_user[i]; i++)
 		show(c, "known_hosts", c->kh_user[i], src);
 	/* the global files: OpenSSH's, set or default, whenever ssh_config is read (read only) */
