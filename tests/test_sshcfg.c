@@ -825,6 +825,62 @@ static void t_bad_ssh_config(void)
 	lv_context_free(ctx);
 }
 
+/*
+ * In a set-user-ID process (a set-user-ID root copy of the CLI run by
+ * `nobody`): ssh_command must be an absolute path, and what the user's
+ * ssh_config makes ssh do runs with the real user's rights (a Match exec
+ * writes the uid it runs as).
+ */
+static void t_setuid(void)
+{
+	NEED_FIXTURE();
+	if (geteuid() != 0 || access("/usr/sbin/runuser", X_OK) != 0) {
+		fprintf(stderr, "  skipped %s: needs root and runuser to make a set-user-ID program\n", __func__);
+		return;
+	}
+	char cli[600], store[600], uidfile[600], drivers[600];
+	snprintf(cli, sizeof cli, "%s/licvault-suid", jf.s.dir);
+	snprintf(store, sizeof store, "%s/suid.db", jf.s.dir);
+	snprintf(uidfile, sizeof uidfile, "%s/suid-uid", jf.s.data);
+	snprintf(drivers, sizeof drivers, "%s", LV_TEST_DRIVER_DIR);
+	CU_ASSERT_EQUAL_FATAL(t_sh(NULL, "cp '%s' '%s' && chown root '%s' && chmod 4755 '%s'", T_CLI, cli, cli, cli), 0);
+	char *sc = ssh_config("suid", "Match exec \"id -u > %s\"\n  Port 1\n", uidfile);
+	chmod(sc, 0644);
+	const char *cases[2][2] = {{"ssh_command = ssh\n", "must be an absolute path"}, {"", NULL}};
+	for (int i = 0; i < 2; i++) {
+		char cfg[600], text[1500];
+		snprintf(cfg, sizeof cfg, "%s/suid-%d.conf", jf.s.dir, i);
+		snprintf(text, sizeof text, "[licvault]\ndriver_path = %s\n[driver \"sftp\"]\nssh_config = %s\n%sconnect_retries = 0\n",
+		         drivers, sc, cases[i][0]);
+		write_text(cfg, text);
+		chmod(cfg, 0644);
+		unlink(uidfile);
+		char *out = NULL;
+		int rc = t_sh(&out, "cd / && runuser -u nobody -- '%s' --config '%s' --store '%s' verify sftp://suid-host/x 2>&1", cli,
+		              cfg, store);
+		CU_ASSERT(rc != 0);
+		if (cases[i][1]) {
+			CU_ASSERT_PTR_NOT_NULL(out && strstr(out, cases[i][1]));
+			CU_ASSERT_EQUAL(access(uidfile, F_OK), -1); /* ssh was never run */
+		} else {
+			/* ssh -G ran, as nobody: the Match exec says so; and ssh_config's Port 1 was used */
+			char *uid = NULL;
+			CU_ASSERT_EQUAL(t_sh(&uid, "cat '%s'", uidfile), 0);
+			CU_ASSERT(uid && atoi(uid) != 0); /* not root */
+			char *nob = NULL;
+			CU_ASSERT_EQUAL(t_sh(&nob, "id -u nobody"), 0);
+			CU_ASSERT(uid && nob && atoi(uid) == atoi(nob));
+			free(nob);
+			free(uid);
+			CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "nobody@suid-host:1")); /* the real user's name */
+		}
+		if (getenv("LV_TEST_VERBOSE") || !out)
+			fprintf(stderr, "\n  set-user-ID case %d: %s", i, out ? out : "(no output)");
+		free(out);
+	}
+	unlink(cli);
+}
+
 LV_SUITE(sshcfg, sshcfg, suite_init, suite_clean,
          {"Host alias: HostName, Port, User, IdentityFile; -vv lines", t_alias},
          {"Host patterns, negation, Include, Match", t_patterns_include_match},
@@ -837,4 +893,5 @@ LV_SUITE(sshcfg, sshcfg, suite_init, suite_clean,
          {"hashed known_hosts written, then read by OpenSSH", t_hashed_known_hosts},
          {"a host beginning with '-' is refused", t_host_dash_refused},
          {"ssh_command pointing at no program", t_ssh_command_missing},
-         {"an ssh_config OpenSSH rejects", t_bad_ssh_config})
+         {"an ssh_config OpenSSH rejects", t_bad_ssh_config},
+         {"set-user-ID: ssh_command absolute, ssh as the real user", t_setuid})

@@ -273,7 +273,7 @@ static int local_user(sftp_inst *c, char **out)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res)
+	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
 		*out = strdup(pw.pw_name);
 	else if (getenv("USER"))
 		*out = strdup(getenv("USER"));

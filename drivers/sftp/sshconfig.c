@@ -291,6 +291,8 @@ int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out)
 
 /* ---- %-tokens and ~ ------------------------------------------------------ */
 
+/* The local user is the real one (getuid), as OpenSSH has it, also in a set-user-ID process. */
+
 static int home_of(const char *name, size_t len, char *buf, size_t cap)
 {
 	struct passwd pw, *res = NULL;
@@ -299,10 +301,10 @@ static int home_of(const char *name, size_t len, char *buf, size_t cap)
 		return -1;
 	memcpy(who, name, len);
 	who[len] = '\0';
-	int r = len ? getpwnam_r(who, &pw, pwbuf, sizeof pwbuf, &res) : getpwuid_r(geteuid(), &pw, pwbuf, sizeof pwbuf, &res);
+	int r = len ? getpwnam_r(who, &pw, pwbuf, sizeof pwbuf, &res) : getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res);
 	if (r || !res)
 		return -1;
-	snprintf(buf, cap, "%s", len ? pw.pw_dir : pw.pw_dir);
+	snprintf(buf, cap, "%s", pw.pw_dir);
 	return 0;
 }
 
@@ -316,10 +318,10 @@ static const char *token(sftp_inst *c, char t, char *buf, size_t cap)
 	case 'n': return c->uri_host;
 	case 'r': return c->user;
 	case 'p': snprintf(buf, cap, "%d", c->port); return buf;
-	case 'i': snprintf(buf, cap, "%u", (unsigned)geteuid()); return buf;
+	case 'i': snprintf(buf, cap, "%u", (unsigned)getuid()); return buf;
 	case 'u':
 	case 'd':
-		if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof pwbuf, &res) || !res)
+		if (getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res) || !res)
 			return NULL;
 		snprintf(buf, cap, "%s", t == 'u' ? pw.pw_name : pw.pw_dir);
 		return buf;
