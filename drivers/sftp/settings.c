@@ -416,7 +416,11 @@ static int resolve_identities(sftp_inst *c, const sftp_sshcfg *g)
 		c->use_agent = 0, src = SFTP_SRC_SSH_CONFIG;
 	if (agent && strcmp(agent, "none") && strcmp(agent, "SSH_AUTH_SOCK")) {
 		int bad;
-		const char *env = agent[0] == '$' ? getenv(agent + 1) : NULL;
+		char var[256] = "";
+		if (agent[0] == '$') /* $VAR or ${VAR}: from the environment */
+			snprintf(var, sizeof var, "%.*s", (int)strcspn(agent + 1 + (agent[1] == '{'), "}"),
+			         agent + 1 + (agent[1] == '{'));
+		const char *env = var[0] ? getenv(var) : NULL;
 		c->agent_path = env ? strdup(env) : sftp_expand_tokens(c, agent, &bad);
 		if (c->agent_path && !real_user_may(c, "identityagent", c->agent_path, R_OK | W_OK)) {
 			free(c->agent_path);
