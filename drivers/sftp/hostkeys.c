@@ -310,13 +310,12 @@ static int server_key_get(sftp_inst *c, server_key *sk)
 	return 0;
 }
 
-static void kh_files_text(sftp_kh *k, int user_only, char *buf, size_t cap)
+/* "FILE, FILE (the file does not exist)" */
+static void kh_files_text(sftp_kh *k, char *buf, size_t cap)
 {
 	size_t l = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < k->n_paths && l + 1 < cap; i++) {
-		if (user_only && !k->paths[i])
-			break;
 		l += (size_t)snprintf(buf + l, cap - l, "%s%s%s", i ? ", " : "", k->paths[i],
 		                      k->missing[i] ? " (the file does not exist)" : "");
 	}
@@ -355,7 +354,7 @@ static int kh_unknown(sftp_inst *c, sftp_kh *k, const server_key *sk)
 	}
 	if (!c->accept_new) {
 		char files[1500];
-		kh_files_text(k, 0, files, sizeof files);
+		kh_files_text(k, files, sizeof files);
 		return sftp_err(c, LV_E_HOST_KEY,
 		                "sftp %s: host %s is not in known_hosts %s; the server's %s key is %s. "
 		                "Check this fingerprint with the server's administrator (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub "
