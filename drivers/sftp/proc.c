@@ -306,7 +306,7 @@ static void argv_text(char *const argv[], char *buf, size_t cap)
 
 int sftp_proxy_start(sftp_inst *c)
 {
-	char buf[2048], line[1200];
+	char buf[2048], *line = NULL;
 	char *argv[32];
 	const char *what;
 	if (c->proxy_jump) {
@@ -319,7 +319,8 @@ int sftp_proxy_start(sftp_inst *c)
 			                c->where, c->proxy_jump);
 	} else {
 		what = "ProxyCommand";
-		snprintf(line, sizeof line, "exec %s", c->proxy_command);
+		if (asprintf(&line, "exec %s", c->proxy_command) < 0)
+			return LV_E_NOMEM;
 		argv[0] = "/bin/sh";
 		argv[1] = "-c";
 		argv[2] = line;
@@ -329,10 +330,13 @@ int sftp_proxy_start(sftp_inst *c)
 	argv_text(argv, shown, sizeof shown);
 	sftp_debug(c, "%s: running %s", what, shown);
 	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		free(line);
 		return sftp_err(c, LV_E_IO, "sftp %s: cannot make a socket pair for the %s: %s", c->where, what,
 		                strerror(errno));
+	}
 	int e = sftp_spawn(&c->proxy, argv, !strchr(argv[0], '/'), sp[1]);
+	free(line);
 	close(sp[1]);
 	if (e) {
 		close(sp[0]);

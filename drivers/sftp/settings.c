@@ -595,7 +595,6 @@ void sftp_settings_free(sftp_inst *c)
 	free(c->dirspec);
 	free(c->user);
 	free(c->hostname);
-	free(c->certificate);
 	free(c->agent_path);
 	free(c->proxy_jump);
 	free(c->proxy_command);

@@ -94,7 +94,6 @@ struct sftp_inst {
 	char *identity[SFTP_MAX_LIST + 1];
 	sftp_src identity_src;
 	int identities_only;     /* IdentitiesOnly yes: agent keys only when they match an identity file */
-	char *certificate;       /* CertificateFile (not supported: logged) */
 	int use_agent;
 	char *agent_path;        /* IdentityAgent path; NULL: $SSH_AUTH_SOCK */
 	char *kh_user[SFTP_MAX_LIST + 1];   /* known_hosts files read; accept-new writes to the first */
