@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -834,8 +835,11 @@ static void t_bad_ssh_config(void)
 static void t_setuid(void)
 {
 	NEED_FIXTURE();
-	if (geteuid() != 0 || access("/usr/sbin/runuser", X_OK) != 0) {
-		fprintf(stderr, "  skipped %s: needs root and runuser to make a set-user-ID program\n", __func__);
+	struct statvfs vfs;
+	if (geteuid() != 0 || access("/usr/sbin/runuser", X_OK) != 0 || statvfs(jf.s.dir, &vfs) != 0 ||
+	    (vfs.f_flag & ST_NOSUID)) {
+		fprintf(stderr, "  skipped %s: needs root, runuser and a temporary directory not mounted nosuid\n",
+		        __func__);
 		return;
 	}
 	char cli[600], store[600], uidfile[600], drivers[600];
