@@ -553,7 +553,8 @@ int lv_localfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 
 int lv_localfs_cleanup(void *inst)
 {
-	/* temporaries of killed runs: ".NAME.tmp-XXXXXXXXXXXX" older than a day */
+	/* temporaries of killed runs, ".NAME.tmp-XXXXXXXXXXXX": the core calls this only while it
+	 * holds the location's lock (ABI 1.1), so each one is a dead run's */
 	lv_localfs *fs = inst;
 	if (fs->dirfd < 0)
 		return 0;
@@ -565,16 +566,18 @@ int lv_localfs_cleanup(void *inst)
 		return 0;
 	}
 	rewinddir(d);
-	time_t now = time(NULL);
+	int removed = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
 			continue;
 		struct stat st;
 		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > 86400)
-			unlinkat(fs->dirfd, de->d_name, 0);
+		    unlinkat(fs->dirfd, de->d_name, 0) == 0)
+			removed++;
 	}
 	closedir(d);
-	return 0;
+	if (removed)
+		fsync(fs->dirfd);
+	return removed;
 }
