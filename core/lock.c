@@ -285,22 +285,24 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 	lv__hex(me.token, rnd, sizeof rnd);
 	lv_err saved;
 	lv__err_save(&run->err, &saved);
+	/* held before it is written: another run of this process that reads it meanwhile sees it live */
+	held_set(me.token, 1);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		me.time = me.refreshed = (long long)time(NULL);
 		int rc = write_lock(loc, &me, 0);
 		lv__err_restore(&run->err, &saved); /* EXISTS (or a location that cannot hold a lock) is handled here */
 		if (rc == 0) {
 			*held = 1;
-			held_set(me.token, 1);
 			snprintf(run->lock_token, sizeof run->lock_token, "%s", me.token);
 			clock_gettime(CLOCK_MONOTONIC, &run->lock_refreshed);
 			run->lock_loc = loc;
 			return 0;
 		}
 		if (rc == LV_E_CANCELED)
-			return rc;
+			break;
 		if (rc != LV_E_EXISTS) {
 			/* a location that cannot hold a lock (read-only) is used without one */
+			held_set(me.token, 0);
 			lv__log(run->ctx, LV_LOG_DEBUG, "no lock at %s (%s); going on without it", loc->uri, lv_error_name(rc));
 			return 0;
 		}
@@ -308,14 +310,20 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		if ((rc = peek_lock(run, loc, &h, why, sizeof why)) || !h.pid) {
 			if (rc == LV_E_NOT_FOUND || attempt == 0)
 				continue; /* the holder just released it, or wrote it half: try again */
+			held_set(me.token, 0);
 			return lv__run_error(run, LV_E_BUSY, "%s is locked by another run (its lock object %s cannot be read: %s)",
 			                     loc->uri, LV_LOCK_NAME, rc ? why : "no holder in it");
 		}
 		const char *reason = stale_reason(run, loc, &h, &me);
-		if (!reason)
+		if (!reason) {
+			held_set(me.token, 0);
 			return busy(run, loc, &h, &me);
+		}
 		take_over(run, loc, &h, reason);
 	}
+	held_set(me.token, 0);
+	if (lv__run_canceled(run))
+		return LV_E_CANCELED;
 	return lv__run_error(run, LV_E_BUSY, "%s is locked by another run", loc->uri);
 }
 
