@@ -178,9 +178,13 @@ static int read_lock(lv_location *loc, holder *h)
 		return rc;
 	char buf[2048];
 	size_t len = 0, n = 0;
-	while (len < sizeof buf - 1 && !(rc = loc->ops->read(r, buf + len, sizeof buf - 1 - len, &n)) && n &&
-	       n <= sizeof buf - 1 - len)
+	while (len < sizeof buf - 1 && !(rc = loc->ops->read(r, buf + len, sizeof buf - 1 - len, &n)) && n) {
+		if (n > sizeof buf - 1 - len) {
+			rc = LV_E_DRIVER_ABI; /* more than asked: nothing it says can be trusted */
+			break;
+		}
 		len += n;
+	}
 	loc->ops->read_close(r);
 	if (rc)
 		return rc;
@@ -307,7 +311,11 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 			return 0;
 		}
 		char why[LV_ERRMSG_MAX];
-		if ((rc = peek_lock(run, loc, &h, why, sizeof why)) || !h.pid) {
+		if ((rc = peek_lock(run, loc, &h, why, sizeof why)) == LV_E_DRIVER_ABI || rc == LV_E_CANCELED) {
+			held_set(me.token, 0);
+			return lv__run_error(run, rc, "cannot read the lock %s at %s: %s", LV_LOCK_NAME, loc->uri, why);
+		}
+		if (rc || !h.pid) {
 			if (rc == LV_E_NOT_FOUND || attempt == 0)
 				continue; /* the holder just released it, or wrote it half: try again */
 			held_set(me.token, 0);
