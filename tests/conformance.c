@@ -503,8 +503,8 @@ static void check_lock(cx *c)
 		lock_race(c, a, b, ta, la, tb, lb);
 		char buf[256];
 		long n = get(b, LOCK_NAME, buf, sizeof buf);
-		EXPECT(c, n == (long)la && !memcmp(buf, ta, la), "the other run reads %s as %ld bytes, not the holder's %zu", LOCK_NAME, n,
-		       la);
+		EXPECT(c, n == (long)la && !memcmp(buf, ta, la), "the other run reads %s as %s, not as the holder wrote it",
+		       LOCK_NAME, n < 0 ? lv_error_name((int)n) : n == (long)la ? "other content" : "another size");
 		handled(b);
 		int rc = OPS(a)->remove ? OPS(a)->remove(INST(a), LOCK_NAME) : LV_E_UNSUPPORTED;
 		EXPECT(c, rc == 0, "the holder's remove of %s: %s: %s", LOCK_NAME, lv_error_name(rc), lv_location_last_error(a));
