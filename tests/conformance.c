@@ -463,8 +463,9 @@ static void check_close(cx *c)
 }
 
 /*
- * The lock as core/lock.c takes it: two runs race for it with a no-replace
- * commit (one wins, the other gets EXISTS), the loser reads who holds it,
+ * The lock as core/lock.c takes it: two runs (a backup and a restore, whose
+ * instance is opened for reading) race for it with a no-replace commit (one
+ * wins, the other gets EXISTS), the loser reads who holds it,
  * the holder removes it (and syncs), a remove of the absent lock is
  * NOT_FOUND, and then the other run can take it.
  */
@@ -496,7 +497,8 @@ static void lock_race(cx *c, struct lv_location *a, struct lv_location *b, const
 static void check_lock(cx *c)
 {
 	begin(c, LVC_LOCK);
-	struct lv_location *a = open_loc(c, LV_OPEN_WRITE), *b = open_loc(c, LV_OPEN_WRITE);
+	/* a backup (opened for writing) and a restore (for reading: it takes the lock too) */
+	struct lv_location *a = open_loc(c, LV_OPEN_WRITE), *b = open_loc(c, LV_OPEN_READ);
 	size_t la, lb;
 	char *ta = content("lock of run A", 1, 0, &la), *tb = content("lock of run B", 2, 0, &lb);
 	if (a && b && ta && tb) {

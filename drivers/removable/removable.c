@@ -607,7 +607,7 @@ static const lv_driver_key rm_keys[] = {
 static const lv_driver rm_driver = {
 	LV_DRIVER_INIT_HEADER,
 	.name = "removable",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.schemes = rm_schemes,
 	.ops = &rm_ops,
 	.keys = rm_keys,
