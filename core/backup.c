@@ -177,7 +177,7 @@ static int backup_one(const lv_license *lic, void *ud)
 		return b->rc = lv__run_error(run, errno == ENOSPC ? LV_E_NO_SPACE : LV_E_IO,
 		                             "cannot write the manifest spool in the temporary directory: %s",
 		                             strerror(errno));
-	if ((rc = lv__buf_put(&b->out, b->rec.data, b->rec.len)))
+	if (lv__buf_put(&b->out, b->rec.data, b->rec.len))
 		return b->rc = lv__run_error(run, LV_E_NOMEM, "out of memory");
 	if (b->out.len >= WRITE_CHUNK && (rc = flush_out(b)))
 		return b->rc = rc;
@@ -207,7 +207,7 @@ static int write_manifest(backup_state *b, const char *name, const lv_manifest_h
 		goto fail;
 	}
 	for (;;) {
-		if ((rc = lv__buf_grow(&buf, WRITE_CHUNK)))
+		if (lv__buf_grow(&buf, WRITE_CHUNK))
 			goto nomem;
 		size_t n = fread(buf.data + buf.len, 1, WRITE_CHUNK, b->spool);
 		buf.len += n;
@@ -218,7 +218,7 @@ static int write_manifest(backup_state *b, const char *name, const lv_manifest_h
 					goto fail;
 				}
 				crc = (uint32_t)crc32(crc, buf.data, (uInt)buf.len);
-				if ((rc = lv__manifest_put_trailer(&buf, crc)))
+				if (lv__manifest_put_trailer(&buf, crc))
 					goto nomem;
 			} else
 				crc = (uint32_t)crc32(crc, buf.data, (uInt)buf.len);

@@ -233,14 +233,15 @@ int lv_context_config_foreach(lv_context *c, int (*cb)(const lv_config_item *, v
 typedef struct show_state {
 	void (*emit)(const char *, void *);
 	void *ud;
-	const char *last;
+	char last[160];          /* the section of the last line ("" before the first) */
+	int last_default;
 } show_state;
 
 static int show_item(const lv_config_item *it, void *p)
 {
 	show_state *st = p;
 	char line[LV_ERRMSG_MAX];
-	if (!st->last || strcmp(st->last, it->section)) {
+	if (strcmp(st->last, it->section) || st->last_default != it->is_default) {
 		const char *sp = strchr(it->section, ' ');
 		if (it->is_default)
 			snprintf(line, sizeof line, "# defaults of [%s]", it->section);
@@ -249,7 +250,8 @@ static int show_item(const lv_config_item *it, void *p)
 		else
 			snprintf(line, sizeof line, "[%s]", it->section);
 		st->emit(line, st->ud);
-		st->last = it->section;
+		snprintf(st->last, sizeof st->last, "%s", it->section);
+		st->last_default = it->is_default;
 	}
 	char extra[600] = "";
 	if (it->help || it->choices)
@@ -269,6 +271,6 @@ int lv_context_show_config(lv_context *c, void (*emit)(const char *, void *), vo
 	char line[LV_ERRMSG_MAX];
 	snprintf(line, sizeof line, "# config file: %s", c->config ? lv__config_file(c->config) : "(none)");
 	emit(line, ud);
-	show_state st = {emit, ud, NULL};
+	show_state st = {emit, ud, "", 0};
 	return lv_context_config_foreach(c, show_item, &st);
 }

@@ -96,7 +96,7 @@ int lv__record_decode(const unsigned char *p, size_t n, lv_license *out, lv_buf 
 	}
 	char *base = (char *)scratch->data;
 #define STR(tag, field)                                                           \
-	if (seen & (1u << tag)) {                                                   \
+	if (seen & (1u << (tag))) {                                                 \
 		if (memchr(base + offs[tag], '\0', lens[tag])) {                        \
 			*why = "text field contains a NUL byte";                            \
 			return LV_E_BACKUP_CORRUPT;                                         \
@@ -110,7 +110,7 @@ int lv__record_decode(const unsigned char *p, size_t n, lv_license *out, lv_buf 
 	STR(LV_TAG_MACHINE, machine)
 #undef STR
 #define NUM(tag, field, type)                                                     \
-	if (seen & (1u << tag)) {                                                   \
+	if (seen & (1u << (tag))) {                                                 \
 		if (lens[tag] != 8) {                                                   \
 			*why = "number field of wrong size";                                \
 			return LV_E_BACKUP_CORRUPT;                                         \
@@ -305,7 +305,7 @@ static int truncated(lv_manifest_reader *m, int rc)
 int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t object_size)
 {
 	memset(m, 0, sizeof *m);
-	int rc = lv__in_init(&m->in, fn, src, 256 * 1024);
+	int rc = lv__in_init(&m->in, fn, src, (size_t)256 * 1024);
 	if (rc)
 		return rc;
 	unsigned char f[64];

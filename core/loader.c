@@ -296,7 +296,8 @@ static int register_driver(lv_context *c, lv_registry *g, void *dl, const lv_dri
 	info->name = strdup(d->name);
 	info->version = strdup(d->version ? d->version : "?");
 	l->path = strdup(info->path);
-	lv_loaded **nd = realloc(g->drivers, (g->n_drivers + 1) * sizeof *nd);
+	/* an array of pointers: sizeof *nd is meant */
+	lv_loaded **nd = realloc(g->drivers, (g->n_drivers + 1) * sizeof *nd); // NOLINT(bugprone-sizeof-expression)
 	if (nd)
 		g->drivers = nd;
 	if (!info->name || !info->version || !l->path || !nd) {
@@ -446,7 +447,7 @@ lv_loaded *lv__driver_at(lv_context *c, size_t i)
 
 const lv_driver_command *lv__driver_commands(const lv_loaded *d)
 {
-	if (d->desc->size < offsetof(lv_driver, commands) + sizeof d->desc->commands)
+	if (d->desc->size < offsetof(lv_driver, commands) + sizeof(void *))
 		return NULL;
 	return d->desc->commands;
 }

@@ -107,6 +107,7 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 		int rc = resolve_named(c, run, uri, scheme, out);
 		if (!rc && !(*loc_name = strdup(scheme))) {
 			free(*out);
+			*out = NULL;
 			rc = LV_E_NOMEM;
 		}
 		return rc;
@@ -195,7 +196,7 @@ static void location_free(lv_location *l)
  */
 static int inherit_location(lv_context *c, lv_host_ctx *parent, const char *uri, char **loc_name)
 {
-	if (*loc_name || !parent || !parent->location_name)
+	if (*loc_name || !parent || !parent->location_name || !uri)
 		return 0;
 	const char *base = location_uri(c, parent->location_name);
 	if (base && !strncmp(uri, base, strlen(base)) && !(*loc_name = strdup(parent->location_name)))
@@ -217,9 +218,9 @@ int lv__location_open(lv_context *c, lv_run *run, lv_host_ctx *parent, const cha
 	if (!rc)
 		rc = inherit_location(c, parent, l->uri, &loc_name);
 	l->hctx->location_name = loc_name;
-	if (rc) {
+	if (rc || !l->uri) {
 		location_free(l);
-		return rc;
+		return rc ? rc : fail(c, run, LV_E_NOMEM, "out of memory opening %s", uri);
 	}
 	lv_loaded *d = lv__driver_for_uri(c, l->uri, scheme, sizeof scheme);
 	if (!d) {

@@ -194,7 +194,7 @@ static int import(restore_state *st)
 		return lv__run_error(run, rc == LV_E_BUSY ? LV_E_BUSY : LV_E_NOT_ALL_STORED, "cannot write the store: %s",
 		                     store_msg(st, rc, "begin"));
 	st->in_txn = 1;
-	if (st->new_id[0] && (rc = lv__store_set_identity(store, st->new_id)))
+	if (st->new_id[0] && lv__store_set_identity(store, st->new_id))
 		return lv__run_error(run, LV_E_NOT_ALL_STORED, "cannot write the machine identity: %s",
 		                     lv_store_last_error(store));
 	run->done = 0;

@@ -280,12 +280,13 @@ int lv_restorer_set_prop(lv_restorer *r, const char *name, const lv_value *value
 	if (nn)
 		r->names = nn;
 	char **nv = nn ? realloc(r->values, (r->n_props + 1) * sizeof *nv) : NULL;
+	if (nv)
+		r->values = nv;
 	if (!n || !nn || !nv) {
 		free(n);
 		free(v);
 		return LV_E_NOMEM;
 	}
-	r->values = nv;
 	r->names[r->n_props] = n;
 	r->values[r->n_props++] = v;
 	return 0;

@@ -56,7 +56,7 @@ int lv_call_read_object(lv_service_call *c, const char *name, char **buf, size_t
 		return rc == LV_E_NOT_FOUND ? rc : lv__drv_rc(c->run, loc, rc, "open", name);
 	lv_buf b = {0};
 	for (;;) {
-		if ((rc = lv__buf_grow(&b, 64 * 1024))) {
+		if (lv__buf_grow(&b, (size_t)64 * 1024)) {
 			rc = LV_E_NOMEM;
 			break;
 		}
@@ -280,7 +280,7 @@ static int reg_put(reg_session *rs, const char *line)
 		rc = lv__buf_put(&rs->out, "\n", 1);
 	if (rc)
 		return lv_call_set_error(rs->call, LV_E_NOMEM, "out of memory");
-	if (rs->out.len >= 256 * 1024) {
+	if (rs->out.len >= (size_t)256 * 1024) {
 		rs->out_crc = (uint32_t)crc32(rs->out_crc, rs->out.data, (uInt)rs->out.len);
 		rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len);
 		rs->out.len = 0;
@@ -415,7 +415,7 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 		rc = rs->loc->ops->read_open(rs->loc->inst, rs->cur_name, &rs->rd);
 		if (rc)
 			return svc_fail(rs, "cannot open %s: %s", rs->cur_name, drv_msg(rs));
-		if (lv__in_init(&rs->in, reg_src_read, rs, 64 * 1024))
+		if (lv__in_init(&rs->in, reg_src_read, rs, (size_t)64 * 1024))
 			return LV_E_NOMEM;
 		rs->have_in = 1;
 		char head[128];
@@ -525,7 +525,7 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 		rc = LV_E_NOMEM;
 		goto out;
 	}
-	if ((rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len))) {
+	if (rs->loc->ops->write(rs->w, rs->out.data, rs->out.len)) {
 		rc = svc_fail(rs, "cannot write %s: %s", rs->new_name, drv_msg(rs));
 		goto out;
 	}

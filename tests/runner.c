@@ -3,9 +3,12 @@
  * runs the suites of tests/test_NAME.c, `lvtest` runs them all.
  */
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -21,8 +24,38 @@ void lv_test_register(lv_test_suite *s)
 	*p = s;
 }
 
+/*
+ * Under the sanitizer job (.ci/sanitize sets LV_SANITIZER_LOGDIR), each run
+ * of `lvtest SUITE` writes its reports, and its children's, under
+ * LOGDIR/SUITE/, so that a report is traced to its suite: the runner starts
+ * itself again with the sanitizers' log_path pointing there.
+ */
+static void sanitizer_logs_per_suite(int argc, char **argv)
+{
+	const char *dir = getenv("LV_SANITIZER_LOGDIR");
+	if (!dir || !*dir || getenv("LV_SANITIZER_SUITE") || argc < 2)
+		return;
+	char sub[4096], opt[8192];
+	snprintf(sub, sizeof sub, "%s/%s", dir, argv[1]);
+	if (mkdir(sub, 0755) != 0 && errno != EEXIST)
+		return;
+	static const char *const vars[][2] = {{"ASAN_OPTIONS", "asan"}, {"UBSAN_OPTIONS", "ubsan"},
+	                                      {"TSAN_OPTIONS", "tsan"}};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i][0]);
+		if (!v)
+			continue;
+		/* a later log_path overrides the earlier one */
+		snprintf(opt, sizeof opt, "%s:log_path=%s/%s", v, sub, vars[i][1]);
+		setenv(vars[i][0], opt, 1);
+	}
+	setenv("LV_SANITIZER_SUITE", argv[1], 1);
+	execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+	sanitizer_logs_per_suite(argc, argv);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	int added = 0;
