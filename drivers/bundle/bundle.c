@@ -158,8 +158,8 @@ static int inner_uri(bundle *b, const char *uri, char **out)
 	if (ends_with_slash(uri))
 		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle:///dir/backup.lvb)", uri);
 	int rc = b->host->uri_parse(b->h, uri, &u);
-	if (rc)
-		return rc;
+	if (rc || !u)
+		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	*out = NULL;
 	if (strcmp(u->scheme, "bundle") != 0)
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: " BUNDLE_FORM, uri);
@@ -222,7 +222,7 @@ static int check_parent(bundle *b, const char *uri, const char *path, size_t len
 		len--;
 	lv_uri *pu = NULL;
 	int rc = b->host->uri_parse(b->h, parent, &pu);
-	if (!rc && (strlen(pu->path) != len || strncmp(pu->path, path, len) != 0))
+	if (!rc && pu && (strlen(pu->path) != len || strncmp(pu->path, path, len) != 0))
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name may not hold an encoded '/' (%%2F)", uri);
 	b->host->uri_free(pu);
 	free(parent);
@@ -238,11 +238,13 @@ static int check_parent(bundle *b, const char *uri, const char *path, size_t len
 static int split_inner(bundle *b, const char *uri, const char *inner)
 {
 	lv_uri *iu = NULL;
+	if (!inner)
+		return b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
 	if (ends_with_slash(inner))
 		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
 	int rc = b->host->uri_parse(b->h, inner, &iu);
-	if (rc)
-		return rc;
+	if (rc || !iu)
+		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", inner);
 	long slash = -1;
 	if (!strcmp(iu->scheme, "bundle")) {
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
@@ -454,22 +456,25 @@ static int corrupt_error(bundle *b, int rc, lvb_dec *d)
 
 /*
  * The scan's first step: open the bundle's file at the inner location and a
- * decoder on it.  1 when there is no bundle (the inner NOT_FOUND is taken
- * back: an answer, not a failure), 0 with *out, or an error (described).
+ * decoder on it.  The reader, or NULL with *rc: 1 when there is no bundle
+ * (the inner NOT_FOUND is taken back: an answer, not a failure), or an
+ * error (described).
  */
-static int scan_open(bundle *b, int saved, struct lv_reader **out)
+static struct lv_reader *scan_open(bundle *b, int saved, int *rc)
 {
 	struct lv_reader *r = calloc(1, sizeof *r);
-	if (!r)
-		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri);
+	if (!r) {
+		*rc = b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri);
+		return NULL;
+	}
 	r->b = b;
-	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
-	if (rc) {
+	if ((*rc = b->iops->read_open(b->iinst, b->file, &r->ir))) {
 		free(r);
-		if (rc != LV_E_NOT_FOUND)
-			return rc; /* described by the inner driver */
-		b->host->error_restore(b->h, saved);
-		return 1;
+		if (*rc == LV_E_NOT_FOUND) {
+			b->host->error_restore(b->h, saved);
+			*rc = 1;
+		}
+		return NULL; /* else described by the inner driver */
 	}
 	if (!b->mtime && b->iops->stat) {
 		lv_object_info info = {0};
@@ -477,12 +482,12 @@ static int scan_open(bundle *b, int saved, struct lv_reader **out)
 			b->mtime = info.mtime;
 		b->host->error_restore(b->h, saved); /* the time is a nicety */
 	}
-	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
+	if ((*rc = lvb_dec_new(&r->dec, inner_read, r))) {
 		reader_free(r);
-		return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
+		*rc = b->host->set_error(b->h, *rc, "bundle %s: out of memory for a decoder", b->uri);
+		return NULL;
 	}
-	*out = r;
-	return 0;
+	return r;
 }
 
 /*
@@ -526,10 +531,10 @@ static int scan_events(bundle *b, struct lv_reader *r)
 				cur->spooled = 1;
 				cur->spool_off = b->spool_len;
 			}
-		} else if (ev.type == LVB_EV_DATA) {
+		} else if (cur && ev.type == LVB_EV_DATA) {
 			if (cur->spooled && spool_write(b, ev.data, ev.len) != 0)
 				cur->spooled = 0; /* no room: read it by inflating again */
-		} else if (ev.type == LVB_EV_OBJECT_END) {
+		} else if (cur && ev.type == LVB_EV_OBJECT_END) {
 			cur->size = ev.size;
 		}
 	}
@@ -574,13 +579,13 @@ static int scan(bundle *b)
 	}
 	int writing = (b->flags & LV_OPEN_WRITE) != 0;
 	int saved = b->host->error_save(b->h);
-	struct lv_reader *r = NULL;
-	int rc = scan_open(b, saved, &r);
+	int rc = 0;
+	struct lv_reader *r = scan_open(b, saved, &rc);
 	if (rc == LV_E_NOMEM)
 		return rc; /* not remembered */
 	b->scanned = 1;
-	b->exists = rc == 0;
-	if (rc)
+	b->exists = r != NULL;
+	if (!r)
 		return b->scan_rc = rc == 1 ? LV_E_NOT_FOUND : rc;
 	rc = scan_events(b, r);
 	if (!rc && r->streaming && !writing)
@@ -716,6 +721,8 @@ static int bundle_remove(void *inst, const char *name)
 /* Free a reader (handed out or the scan's): its read-ahead thread, decoder and inner reader. */
 static void reader_free(struct lv_reader *r)
 {
+	if (!r)
+		return;
 	bundle *b = r->b;
 	b->host->untrack(b->h, r); /* a no-op for one not handed out */
 	ahead_free(r);             /* stops the thread before its decoder goes */
@@ -878,9 +885,9 @@ static int next_chunk(struct lv_reader *r, char *why, size_t cap)
  */
 
 #define AH_NIN 8
-#define AH_IN_SIZE (256u * 1024u)
+#define AH_IN_SIZE ((size_t)256 * 1024)
 #define AH_NOUT 4
-#define AH_OUT_SIZE (1u << 20)
+#define AH_OUT_SIZE ((size_t)1 << 20)
 
 typedef struct ahead {
 	pthread_t th;

@@ -58,8 +58,8 @@ int lvb_name_ok(const char *name, size_t len)
 /* ======================================================================== */
 /* Decoder                                                                  */
 
-#define DEC_IN (64u * 1024u)
-#define DEC_OUT (256u * 1024u)
+#define DEC_IN ((size_t)64 * 1024)
+#define DEC_OUT ((size_t)256 * 1024)
 
 enum { S_HEADER, S_TOP, S_OBJ, S_DATA, S_DONE };
 enum { PAD_NONE, PAD_BLOCK, PAD_FINAL };

@@ -437,12 +437,12 @@ int lfs_commit(lv_writer *w, unsigned flags)
 		r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
 	} else {
 		r = (int)syscall(SYS_renameat2, fs->dirfd, w->tmp, fs->dirfd, w->name, RENAME_NOREPLACE);
-		if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+		if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) { /* EOPNOTSUPP is ENOTSUP here */
 			/* no RENAME_NOREPLACE here: link() never replaces */
 			r = linkat(fs->dirfd, w->tmp, fs->dirfd, w->name, 0);
 			if (r == 0)
 				unlinkat(fs->dirfd, w->tmp, 0);
-			else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+			else if (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK) {
 				/* no hard links (exFAT, FAT): check, then rename */
 				struct stat st;
 				if (fstatat(fs->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0)

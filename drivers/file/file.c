@@ -70,8 +70,8 @@ static int uri_dir(const lv_host *host, lv_host_ctx *h, const char *uri, char **
 {
 	lv_uri *u = NULL;
 	int rc = parse_uri(host, h, uri, &u);
-	if (rc)
-		return rc;
+	if (rc || !u)
+		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	*out = NULL;
 	if (!u->scheme[0])
 		rc = plain_dir(host, h, u->path, out);

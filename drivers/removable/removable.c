@@ -99,8 +99,8 @@ static int parse_uri(const lv_host *host, lv_host_ctx *h, const char *uri, rm_ur
 {
 	memset(out, 0, sizeof *out);
 	int rc = host_parse(host, h, uri, &out->u);
-	if (rc)
-		return rc;
+	if (rc || !out->u)
+		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	const lv_uri *u = out->u;
 	if (strcmp(u->scheme, "removable") != 0 || u->inner)
 		rc = host->set_error(h, LV_E_BAD_URI, "'%s' is not a removable URI: " RM_FORM, uri);
@@ -359,7 +359,7 @@ static int walk(rm_inst *r, const rm_uri *u, const rm_mount *m, unsigned flags, 
 		return host->set_error(h, LV_E_IO, "volume '%s' is no longer mounted at %s (or another mount covers it)",
 		                       r->name, m->mnt);
 	}
-	for (size_t i = 0; i < u->nseg; i++) {
+	for (size_t i = 0; i < u->nseg && u->seg[i]; i++) {
 		const char *seg = u->seg[i];
 		if ((flags & LV_OPEN_WRITE) && mkdirat(fd, seg, 0700) != 0 && errno != EEXIST) {
 			int e = errno;
@@ -394,21 +394,26 @@ static int walk(rm_inst *r, const rm_uri *u, const rm_mount *m, unsigned flags, 
 	return 0;
 }
 
-static char *join_dir(const char *mnt, const rm_uri *u)
+/* The mount point and the decoded sub/dir path: "/media/STICK/a/b" (one '/' between the parts). */
+static char *join_dir(const char *mnt, const char *path)
 {
-	size_t n = strlen(mnt) + 2;
-	for (size_t i = 0; i < u->nseg; i++)
-		n += strlen(u->seg[i]) + 1;
+	size_t ml = strlen(mnt), n = ml + strlen(path) + 2;
 	char *s = malloc(n);
 	if (!s)
 		return NULL;
-	strcpy(s, mnt);
-	for (size_t i = 0; i < u->nseg; i++) {
-		size_t l = strlen(s);
-		if (l == 0 || s[l - 1] != '/')
-			strcat(s, "/");
-		strcat(s, u->seg[i]);
+	memcpy(s, mnt, ml + 1);
+	for (const char *p = path;;) {
+		p += strspn(p, "/");
+		size_t k = strcspn(p, "/");
+		if (!k)
+			break;
+		if (ml == 0 || s[ml - 1] != '/')
+			s[ml++] = '/';
+		memcpy(s + ml, p, k);
+		ml += k;
+		p += k;
 	}
+	s[ml] = '\0';
 	return s;
 }
 
@@ -416,8 +421,8 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 {
 	rm_uri u;
 	int rc = parse_uri(host, h, uri, &u);
-	if (rc)
-		return rc;
+	if (rc || !u.u)
+		return rc ? rc : LV_E_IO; /* never 0 without a URI */
 	int allow_fixed = 0;
 	rm_table t = {0};
 	rm_inst *r = NULL;
@@ -429,12 +434,15 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 	}
 	rm_table_identify(&t);
 	const rm_mount *m = NULL;
-	if ((rc = choose(host, h, &t, u.u->host, allow_fixed, flags, &m)))
+	if ((rc = choose(host, h, &t, u.u->host, allow_fixed, flags, &m)) || !m) {
+		if (!rc)
+			rc = host->set_error(h, LV_E_IO, "no mount chosen for volume '%s'", u.u->host);
 		goto out;
+	}
 	const char *type = rm_mount_fstype(m);
 	int fat = fat_names_for(type);
 	const char *why;
-	for (size_t i = 0; fat && i < u.nseg; i++)
+	for (size_t i = 0; fat && i < u.nseg && u.seg[i]; i++)
 		if (lfs_fat_name_ok(u.seg[i], &why)) {
 			rc = host->set_error(h, LV_E_BAD_URI, "directory '%s' on %s volume '%s': %s", u.seg[i], type, u.u->host, why);
 			goto out;
@@ -451,7 +459,7 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 	r->name = strdup(u.u->host);
 	r->mnt = strdup(m->mnt);
 	r->mnt_esc = strdup(m->mnt_esc);
-	r->dir = join_dir(m->mnt, &u);
+	r->dir = join_dir(m->mnt, u.u->path);
 	if (!r->name || !r->mnt || !r->mnt_esc || !r->dir) {
 		rc = LV_E_NOMEM;
 		goto out;
