@@ -647,6 +647,15 @@ static void test_bad_uris(void)
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, "bundle:relative.lvb", 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/.hidden"), 0, NULL), LV_E_BAD_URI);
+	/* an encoded '/' in the file name; bundle+ a plain path is a bundle URI */
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/a%2Fb.lvb"), 0, NULL), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+%s/%s", "uri/plain.lvb"), 0, NULL), 0);
+	CU_ASSERT(t_file_size(P("uri/plain.lvb")) > 0);
+	/* a message names the URI, never its password */
+	char msg[1024];
+	CU_ASSERT_EQUAL(run(ctx, s, "bundle+sftp://user:s3cret@localhost:1/dir/", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "bundle+sftp://user:***@localhost:1/dir/"));
+	CU_ASSERT_PTR_NULL(strstr(msg, "s3cret"));
 	/* a missing bundle is NOT_FOUND for a restore, not corrupt */
 	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("uri/none.lvb"), NULL), LV_E_NOT_FOUND);
 	/* a percent-encoded name in a URI */

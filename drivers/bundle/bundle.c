@@ -57,7 +57,7 @@ typedef struct bundle {
 	const lv_host *host;
 	lv_host_ctx *h;
 	unsigned flags;
-	char *uri;
+	char *uri;                /* for messages: a password in it masked */
 	char *parent;             /* the inner location */
 	char *file;               /* the bundle's object name in it */
 	lv_location *loc;
@@ -136,6 +136,28 @@ static int ends_with_slash(const char *uri)
 	return n && uri[n - 1] == '/' && !strpbrk(uri, "?#");
 }
 
+/* A copy of uri for messages: the password of a "scheme://user:password@host" in it masked. */
+static char *masked(const char *uri)
+{
+	size_t n = strlen(uri);
+	char *out = malloc(n + 4); /* "***" for a password of 1 byte at least */
+	if (!out)
+		return NULL;
+	memcpy(out, uri, n + 1);
+	char *auth = strstr(out, "://");
+	if (!auth)
+		return out;
+	auth += 3;
+	char *end = auth + strcspn(auth, "/?#");
+	char *at = memchr(auth, '@', (size_t)(end - auth));
+	char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon && at - colon > 1) {
+		memmove(colon + 4, at, strlen(at) + 1);
+		memcpy(colon + 1, "***", 3);
+	}
+	return out;
+}
+
 /* a followed by b, malloc'd */
 static char *concat(const char *a, const char *b)
 {
@@ -149,28 +171,29 @@ static char *concat(const char *a, const char *b)
 #define BUNDLE_FORM "bundle+INNER-URI (bundle+file:///dir/x.lvb, bundle+/dir/x.lvb) or bundle:///abs/x.lvb"
 
 /*
- * The inner URI of a bundle URI (malloc'd): INNER of bundle+INNER, or
- * file:///abs/x.lvb for bundle:///abs/x.lvb.  Errors are described.
+ * The inner URI of the bundle URI `raw` (malloc'd): INNER of bundle+INNER,
+ * or file:///abs/x.lvb for bundle:///abs/x.lvb.  Errors are described,
+ * naming `uri` (raw with its password masked).
  */
-static int inner_uri(bundle *b, const char *uri, char **out)
+static int inner_uri(bundle *b, const char *uri, const char *raw, char **out)
 {
 	lv_uri *u = NULL;
-	if (ends_with_slash(uri))
-		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle:///dir/backup.lvb)", uri);
-	int rc = b->host->uri_parse(b->h, uri, &u);
+	if (ends_with_slash(raw))
+		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+	int rc = b->host->uri_parse(b->h, raw, &u);
 	if (rc || !u)
 		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	*out = NULL;
 	if (strcmp(u->scheme, "bundle") != 0)
-		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: " BUNDLE_FORM, uri);
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: use " BUNDLE_FORM, uri);
 	else if (u->inner && !u->inner[0])
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': no inner URI after 'bundle+'", uri);
 	else if (u->inner)
 		*out = strdup(u->inner);
-	else if (u->host || u->user || u->port || u->query || strchr(uri, '#') || u->path[0] != '/')
-		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': " BUNDLE_FORM, uri);
+	else if (u->host || u->user || u->port || u->query || strchr(raw, '#') || u->path[0] != '/')
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: use " BUNDLE_FORM, uri);
 	else /* the path as written, percent-escapes and all, after "bundle:" */
-		*out = concat("file:", strchr(uri, ':') + 1);
+		*out = concat("file:", strchr(raw, ':') + 1);
 	if (!rc && !*out)
 		rc = b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
 	b->host->uri_free(u);
@@ -244,7 +267,7 @@ static int split_inner(bundle *b, const char *uri, const char *inner)
 		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
 	int rc = b->host->uri_parse(b->h, inner, &iu);
 	if (rc || !iu)
-		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", inner);
+		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	long slash = -1;
 	if (!strcmp(iu->scheme, "bundle")) {
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
@@ -355,12 +378,12 @@ static int bundle_open(const lv_host *host, lv_host_ctx *h, const char *uri, uns
 	b->pfd = -1;
 	int rc;
 	char *inner = NULL;
-	if (!(b->uri = strdup(uri))) {
+	if (!(b->uri = masked(uri))) {
 		rc = host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
 		goto fail;
 	}
-	if (!(rc = inner_uri(b, uri, &inner)))
-		rc = split_inner(b, uri, inner);
+	if (!(rc = inner_uri(b, b->uri, uri, &inner)))
+		rc = split_inner(b, b->uri, inner);
 	free(inner);
 	if (rc || (rc = read_config(b)))
 		goto fail;

@@ -74,8 +74,10 @@ static int location_dir(const lv_host *host, lv_host_ctx *h, const char *uri, ch
 	if ((rc = host->uri_parse(h, uri, &u)))
 		return rc; /* BAD_URI, described by the host */
 	const char *name = u->host;
-	if (strcmp(u->scheme, "skel") != 0 || u->inner || u->user || u->port || u->query || !name ||
-	    (u->path[0] && strcmp(u->path, "/") != 0) || !host->name_valid(h, name) || name[0] == '.')
+	if (u->user || u->password) /* not echoed: the URI may hold a password */
+		rc = host->set_error(h, LV_E_BAD_URI, "a skel URI with a user or password: expected skel://NAME/");
+	else if (strcmp(u->scheme, "skel") != 0 || u->inner || u->port || u->query || !name ||
+	         (u->path[0] && strcmp(u->path, "/") != 0) || !host->name_valid(h, name) || name[0] == '.')
 		rc = host->set_error(h, LV_E_BAD_URI, "'%s': expected skel://NAME/ (NAME: a plain name)", uri);
 	else if ((size_t)snprintf(dir, cap, "%s/%s", base.text, name) >= cap)
 		rc = host->set_error(h, LV_E_BAD_URI, "'%s': the path %s/%s is too long", uri, base.text, name);
