@@ -17,7 +17,8 @@
  *
  * The conformance suite (tests/conformance.c) must fail each flaw in the
  * check that covers it, and pass "none".  It keeps its own list of open
- * writers (no host tracking), as a driver of ABI 1.0 does.  For tests only.
+ * writers (no host tracking, as a driver of ABI 1.0 does: its close deals
+ * with them); its readers are tracked.  For tests only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,13 @@ struct lv_reader {
 	lv_reader *r;
 };
 
+static void f_read_close(lv_reader *r);
+
+static void release_reader(void *r)
+{
+	f_read_close(r);
+}
+
 static int f_read_open(void *inst, const char *name, lv_reader **out)
 {
 	flawed *f = inst;
@@ -154,6 +162,10 @@ static int f_read_open(void *inst, const char *name, lv_reader **out)
 		return rc;
 	}
 	r->f = f;
+	if ((rc = f->host->track(f->h, r, release_reader))) {
+		f_read_close(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -165,6 +177,7 @@ static int f_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 
 static void f_read_close(lv_reader *r)
 {
+	r->f->host->untrack(r->f->h, r);
 	r->f->ops->read_close(r->r);
 	free(r);
 }
