@@ -651,6 +651,15 @@ static void test_bad_uris(void)
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/a%2Fb.lvb"), 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+%s/%s", "uri/plain.lvb"), 0, NULL), 0);
 	CU_ASSERT(t_file_size(P("uri/plain.lvb")) > 0);
+	/* a stack inside: the file name is the innermost URI's; the layers stay in the parent
+	 * (bundle+flawed+file:///d/x.lvb writes x.lvb through flawed+file:///d) */
+	lv_context *sc = t_context();
+	lv_context_add_driver_dir(sc, LV_TEST_BUILD_DIR "/testdrivers");
+	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), 0, NULL), 0);
+	CU_ASSERT(t_file_size(P("uri/stacked.lvb")) > 0);
+	CU_ASSERT_EQUAL(t_verify(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), NULL), 0);
+	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
+	lv_context_free(sc);
 	/* a message names the URI, never its password */
 	char msg[1024];
 	CU_ASSERT_EQUAL(run(ctx, s, "bundle+sftp://user:s3cret@localhost:1/dir/", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);

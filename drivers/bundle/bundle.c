@@ -229,13 +229,13 @@ static char *parent_of(const char *inner, int is_uri, const char *path, long *sl
 }
 
 /*
- * Does b->parent decode to path[0..len), the decoded path before the file
+ * Does `parent` decode to path[0..len), the decoded path before the file
  * name?  Not when the name held an encoded '/' (%2F): then the raw split
  * was elsewhere.  Trailing slashes are compared without (see ends_with_slash).
  */
-static int check_parent(bundle *b, const char *uri, const char *path, size_t len)
+static int check_parent(bundle *b, const char *uri, const char *parent_in, const char *path, size_t len)
 {
-	char *parent = strdup(b->parent);
+	char *parent = strdup(parent_in);
 	if (!parent)
 		return b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
 	size_t n = strlen(parent);
@@ -253,46 +253,66 @@ static int check_parent(bundle *b, const char *uri, const char *path, size_t len
 }
 
 /*
+ * The innermost URI of a stack (INNER of "crypt+INNER", itself maybe a
+ * stack): *base gets where it begins in `inner`; the layers before it are
+ * kept as they are.  A bundle in the stack is refused.  Errors are described.
+ */
+static int stack_base(bundle *b, const char *uri, const char *inner, const char **base)
+{
+	*base = inner;
+	for (;;) {
+		lv_uri *u = NULL;
+		if (ends_with_slash(*base))
+			return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+		int rc = b->host->uri_parse(b->h, *base, &u);
+		if (rc || !u)
+			return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+		if (!strcmp(u->scheme, "bundle"))
+			rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
+		else if (u->inner) /* "A+" and then INNER as given: skip the layer */
+			*base += strlen(*base) - strlen(u->inner);
+		int layer = u->inner != NULL;
+		b->host->uri_free(u);
+		if (rc || !layer)
+			return rc;
+	}
+}
+
+/*
  * Split INNER into b->parent, the inner location, and b->file, the bundle's
- * object name there (its last path segment, percent-decoded by the host;
- * a plain path is taken as written).  The parent is checked to decode to
- * the path before the name: an encoded '/' (%2F) in the name is refused.
+ * object name there: the last path segment of the innermost URI of the
+ * stack (percent-decoded by the host; a plain path is taken as written);
+ * the layers of a stack stay in the parent (bundle+crypt+sftp://h/d/x.lvb:
+ * crypt+sftp://h/d and x.lvb).  The parent is checked to decode to the path
+ * before the name: an encoded '/' (%2F) in the name is refused.
  */
 static int split_inner(bundle *b, const char *uri, const char *inner)
 {
-	lv_uri *iu = NULL;
+	const char *base = inner;
 	if (!inner)
 		return b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
-	if (ends_with_slash(inner))
-		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
-	int rc = b->host->uri_parse(b->h, inner, &iu);
-	if (rc || !iu)
+	int rc = stack_base(b, uri, inner, &base);
+	lv_uri *iu = NULL;
+	if (rc || (rc = b->host->uri_parse(b->h, base, &iu)) || !iu)
 		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	long slash = -1;
-	if (!strcmp(iu->scheme, "bundle")) {
-		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
-		goto out;
-	}
-	if (!(b->parent = parent_of(inner, iu->scheme[0] != '\0', iu->path, &slash))) {
+	char *parent = parent_of(base, iu->scheme[0] != '\0', iu->path, &slash);
+	if (!parent)
 		rc = slash < 0 ? b->host->set_error(b->h, LV_E_BAD_URI, "'%s' names no file: bundle+sftp://host/dir/backup.lvb", uri)
 		               : b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
-		goto out;
-	}
-	if (!(b->file = strdup(iu->path + slash + 1))) {
+	else if (!(b->file = strdup(iu->path + slash + 1)) || !(b->parent = malloc(strlen(inner) + strlen(parent) + 1)))
 		rc = b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
-		goto out;
-	}
-	if (!b->file[0]) {
+	else if (!b->file[0])
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
-		goto out;
-	}
-	if (!b->host->name_valid(b->h, b->file) || b->file[0] == '.') {
+	else if (!b->host->name_valid(b->h, b->file) || b->file[0] == '.')
 		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name must be 1 to 255 bytes and not start with '.'", uri);
-		goto out;
+	else {
+		/* the stack's layers, then the parent */
+		snprintf(b->parent, strlen(inner) + strlen(parent) + 1, "%.*s%s", (int)(base - inner), inner, parent);
+		if (slash > 0 && iu->scheme[0])
+			rc = check_parent(b, uri, parent, iu->path, (size_t)slash);
 	}
-	if (slash > 0 && iu->scheme[0])
-		rc = check_parent(b, uri, iu->path, (size_t)slash);
-out:
+	free(parent);
 	b->host->uri_free(iu);
 	return rc;
 }
