@@ -7,6 +7,8 @@
  */
 #include "backup.h"
 
+#include "confcheck.h"
+
 #include "license.h"
 #include "lock.h"
 #include "set.h"
@@ -121,6 +123,7 @@ typedef struct backup_state {
 	lv_buf out;              /* pending pack bytes */
 	lv_buf rec;              /* the record being encoded */
 	uint64_t offset;         /* pack bytes so far */
+	uint64_t man_bytes;      /* manifest bytes written */
 	uint32_t pack_crc;
 	FILE *spool;             /* manifest entries, written after the pack */
 	uint64_t count, restricted;
@@ -222,6 +225,7 @@ static int write_manifest(backup_state *b, const char *name, const lv_manifest_h
 					goto nomem;
 			} else
 				crc = (uint32_t)crc32(crc, buf.data, (uInt)buf.len);
+			b->man_bytes += buf.len;
 			if (buf.len && (rc = loc->ops->write(w, buf.data, buf.len))) {
 				rc = lv__drv_rc(run, loc, rc, "write", name);
 				goto fail;
@@ -259,7 +263,17 @@ fail:
 	return rc;
 }
 
-/* Lock the location, look at what it holds, and name the new generation. */
+/* A set object whose generation is out of range: never a base for the next number. */
+static int check_strays(lv_run *run, lv_location *loc, const lv_set_scan *scan)
+{
+	if (!scan->n_strays)
+		return 0;
+	return lv__run_error(run, LV_E_BACKUP_CORRUPT,
+	                     "%s at %s looks like a backup object but its generation number is out of range (1 to %llu); licvault never writes such a name: remove it, then back up again",
+	                     scan->strays[0], loc->uri, (unsigned long long)LV_GEN_MAX);
+}
+
+/* Lock the location, put right what a dead run left, look at what it holds, name the new generation. */
 static int backup_prepare(backup_state *b, lv_set_scan *scan, unsigned flags, int *locked)
 {
 	lv_run *run = b->run;
@@ -267,16 +281,56 @@ static int backup_prepare(backup_state *b, lv_set_scan *scan, unsigned flags, in
 	int rc = lv__lock_take(run, loc, "backup", locked);
 	if (!rc)
 		rc = lv__set_scan(run, loc, scan);
-	if (rc)
+	if (rc || (rc = check_strays(run, loc, scan)))
 		return rc;
-	if (scan->has_manifest && !(flags & LV_BACKUP_OVERWRITE))
+	lv__set_tidy(run, loc, scan);
+	const lv_gen *newest = lv__scan_newest(scan);
+	if (newest && !(flags & LV_BACKUP_OVERWRITE))
 		return lv__run_error(run, LV_E_BACKUP_EXISTS,
-		                     "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
-		                     loc->uri, (unsigned long long)scan->newest_manifest);
+		                     "a backup is already at %s (generation %llu); add a new generation with the overwrite flag (licvault backup --overwrite)",
+		                     loc->uri, (unsigned long long)newest->gen);
 	b->gen = scan->newest_any + 1;
-	lv__gen_name(b->pack_name, sizeof b->pack_name, b->gen, "pack");
-	lv__gen_name(b->man_name, sizeof b->man_name, b->gen, "manifest");
+	if (b->gen > LV_GEN_MAX)
+		return lv__run_error(run, LV_E_BACKUP_CORRUPT, "%s: the generation numbers are used up (%llu)", loc->uri,
+		                     (unsigned long long)scan->newest_any);
+	lv__gen_name(b->pack_name, sizeof b->pack_name, b->gen, "pack", 2);
+	lv__gen_name(b->man_name, sizeof b->man_name, b->gen, "manifest", 2);
 	return 0;
+}
+
+/*
+ * BACKUP_SHRINK: a backup of no license, or of fewer than half the licenses
+ * of the newest generation there, replaces good backups with a worse one
+ * (an emptied or damaged store): only when the caller says so.
+ */
+static int check_shrink(backup_state *b, const lv_set_scan *scan, unsigned flags)
+{
+	if (flags & LV_BACKUP_ALLOW_SHRINK)
+		return 0;
+	lv_run *run = b->run;
+	const lv_gen *newest = lv__scan_newest(scan);
+	lv_manifest_hdr h = {0};
+	if (newest) {
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		int rc = lv__set_read_header(run, b->loc, newest, &h);
+		if (rc == LV_E_BACKUP_CORRUPT) {
+			h.count = 0; /* a damaged newest generation is no measure */
+			lv__err_restore(&run->err, &saved);
+		} else if (rc)
+			return rc; /* the newest cannot be read: no measure, so no backup over it */
+	}
+	if (b->count && b->count * 2 >= h.count)
+		return 0;
+	if (!b->count)
+		return lv__run_error(run, LV_E_BACKUP_SHRINK,
+		                     "the store has no license to back up%s%s; nothing was written (back it up anyway with the allow-shrink flag: licvault backup --allow-shrink)",
+		                     newest ? ", and the newest backup at the location holds " : "",
+		                     newest ? "licenses" : "");
+	return lv__run_error(run, LV_E_BACKUP_SHRINK,
+	                     "this backup would hold %llu licenses, fewer than half of the %llu of generation %llu at %s; nothing was written (back it up anyway with the allow-shrink flag: licvault backup --allow-shrink)",
+	                     (unsigned long long)b->count, (unsigned long long)h.count,
+	                     (unsigned long long)newest->gen, b->loc->uri);
 }
 
 /* Stream every license into the pack through the writer thread, then commit the pack. */
@@ -358,27 +412,162 @@ static int publish(backup_state *b, lv_store *store)
 	return rc;
 }
 
-/* The new set is whole: remove the older generations, manifests first. */
-static void prune(backup_state *b, const lv_set_scan *scan)
+/*
+ * The size of object name at the location (stat, else a listing): 0 when
+ * it is absent, UINT64_MAX when the driver cannot tell.  A failure of the
+ * driver fails the check (described).
+ */
+static int stored_size(backup_state *b, const char *name, uint64_t *size)
 {
 	lv_run *run = b->run;
 	lv_location *loc = b->loc;
-	lv_err saved;
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < scan->n_old; i++) {
-			uint64_t g;
-			const char *ext;
-			if (!lv__gen_parse(scan->old[i], &g, &ext) || g >= b->gen)
-				continue;
-			if ((pass == 0) != (strcmp(ext, "manifest") == 0))
-				continue;
-			lv__err_save(&run->err, &saved);
-			int r = loc->ops->remove ? loc->ops->remove(loc->inst, scan->old[i]) : LV_E_UNSUPPORTED;
-			if (r && r != LV_E_NOT_FOUND)
-				lv__log(run->ctx, LV_LOG_WARN, "could not remove the older %s at %s: %s", scan->old[i],
-				        loc->uri, run->err.msg[0] ? run->err.msg : lv_error_name(r));
+	lv_object_info info = {0};
+	*size = UINT64_MAX;
+	if (loc->ops->stat) {
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		int rc = loc->ops->stat(loc->inst, name, &info);
+		if (rc == LV_E_NOT_FOUND || rc == LV_E_UNSUPPORTED)
 			lv__err_restore(&run->err, &saved);
+		if (!rc) {
+			*size = info.size;
+			return 0;
 		}
+		if (rc == LV_E_NOT_FOUND) {
+			*size = 0;
+			return 0;
+		}
+		if (rc != LV_E_UNSUPPORTED)
+			return lv__drv_rc(run, loc, rc, "stat", name);
+	}
+	lv_set_scan scan;
+	int rc = lv__set_scan(run, loc, &scan);
+	if (rc)
+		return rc;
+	const lv_gen *g = lv__scan_find(&scan, b->gen);
+	int pack = strstr(name, ".pack") != NULL;
+	*size = !g || !(pack ? g->has_pack : g->has_manifest) ? 0 : pack ? g->pack_size : g->manifest_size;
+	lv__set_scan_free(&scan);
+	return 0;
+}
+
+static int verify_cb(const lv_license *lic, uint64_t index, void *ud)
+{
+	(void)lic;
+	(void)index;
+	return lv__run_canceled(ud) ? LV_E_CANCELED : 0;
+}
+
+/*
+ * Before any older generation goes: the new set is whole at the location.
+ * Its objects hold the bytes sent (a server may acknowledge writes it did
+ * not store); with verify_after_backup, every checksum read back.
+ */
+static int check_new_set(backup_state *b, int verify)
+{
+	lv_run *run = b->run;
+	const char *names[2] = {b->man_name, b->pack_name};
+	uint64_t sent[2] = {b->man_bytes, b->offset};
+	for (int i = 0; i < 2; i++) {
+		uint64_t got;
+		int rc = stored_size(b, names[i], &got);
+		if (rc)
+			return rc;
+		if (got != UINT64_MAX && got != sent[i])
+			return lv__run_error(run, LV_E_IO,
+			                     "%s at %s holds %llu bytes, %llu were written: the location did not store what it acknowledged; the older generations are kept",
+			                     names[i], b->loc->uri, (unsigned long long)got, (unsigned long long)sent[i]);
+	}
+	if (!verify)
+		return 0;
+	lv_set set = {.run = run, .loc = b->loc, .want = b->gen};
+	uint64_t bytes = run->bytes;
+	int rc = lv__set_open(&set);
+	if (!rc)
+		rc = lv__set_walk(&set, verify_cb, run);
+	lv__set_close(&set);
+	run->bytes = bytes;
+	return rc;
+}
+
+/* After a failed check: the new generation goes, so the newest at the location is a whole one. */
+static void drop_new_set(backup_state *b)
+{
+	lv_gen g = {.gen = b->gen, .format = 2, .has_manifest = 1, .has_pack = 1};
+	lv_err saved;
+	lv__err_save(&b->run->err, &saved);
+	lv__set_remove_gen(b->run, b->loc, &g);
+	lv__err_restore(&b->run->err, &saved);
+}
+
+/*
+ * Packs without a manifest older than the oldest generation left (a prune
+ * cut short, or a first backup that never published) go with the prune.
+ */
+static void prune_orphans(backup_state *b, const lv_set_scan *scan, uint64_t oldest)
+{
+	for (size_t i = 0; i < scan->n_gens; i++) {
+		const lv_gen *g = &scan->gens[i];
+		if (g->has_manifest || !g->has_pack || g->gen >= oldest)
+			continue;
+		lv_err saved;
+		lv__err_save(&b->run->err, &saved);
+		if (lv__set_remove_gen(b->run, b->loc, g) == 0)
+			lv__log(b->run->ctx, LV_LOG_INFO, "removed the pack of generation %llu at %s, which had no manifest",
+			        (unsigned long long)g->gen, b->loc->uri);
+		lv__err_restore(&b->run->err, &saved);
+	}
+}
+
+/*
+ * The new set is whole: keep the newest `keep` generations (the new one
+ * among them), remove the older ones, oldest first, each manifest before its
+ * pack.  A removal that fails stops the prune: what is left is said.
+ */
+static void prune(backup_state *b, const lv_set_scan *scan, int64_t keep)
+{
+	lv_run *run = b->run;
+	size_t have = lv__scan_count(scan) + 1; /* the older generations and the new one */
+	uint64_t oldest = b->gen;
+	for (size_t i = 0; i < scan->n_gens; i++) {
+		const lv_gen *g = &scan->gens[i];
+		if (!g->has_manifest || g->gen >= b->gen)
+			continue;
+		if ((int64_t)have <= keep) {
+			oldest = g->gen < oldest ? g->gen : oldest;
+			continue;
+		}
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		lv__err_clear(&run->err);
+		int rc = lv__set_remove_gen(run, b->loc, g);
+		char why[LV_ERRMSG_MAX];
+		snprintf(why, sizeof why, "%s", run->err.msg);
+		lv__err_restore(&run->err, &saved);
+		if (rc) {
+			lv__run_note(run, "backed up as generation %llu; pruning stopped: %s; %zu generations are left at %s (keep = %lld)",
+			             (unsigned long long)b->gen, why, have, b->loc->uri, (long long)keep);
+			lv__log(run->ctx, LV_LOG_WARN, "%s", run->note);
+			return;
+		}
+		lv__log(run->ctx, LV_LOG_INFO, "pruned generation %llu at %s (keep = %lld)", (unsigned long long)g->gen,
+		        b->loc->uri, (long long)keep);
+		have--;
+	}
+	prune_orphans(b, scan, oldest);
+}
+
+/* The core's values for this location: keep, verify_after_backup. */
+static int backup_settings(backup_state *b, int64_t *keep, int *verify)
+{
+	lv_config_value v;
+	const char *lname = b->loc->hctx->location_name;
+	int rc = lv__core_value(b->run->ctx, lname, "keep", &v, &b->run->err);
+	*keep = v.number;
+	if (!rc)
+		rc = lv__core_value(b->run->ctx, lname, "verify_after_backup", &v, &b->run->err);
+	*verify = (int)v.number;
+	return rc;
 }
 
 /* After a failure: drop what was begun, without touching the recorded failure. */
@@ -425,12 +614,13 @@ static int backup_dry_run(backup_state *b, lv_store *store, unsigned flags)
 	int rc = lv__set_scan(run, b->loc, &scan);
 	if (rc)
 		return rc;
-	uint64_t newest = scan.newest_manifest, next = scan.newest_any + 1;
-	int exists = scan.has_manifest;
+	const lv_gen *ng = lv__scan_newest(&scan);
+	uint64_t newest = ng ? ng->gen : 0, next = scan.newest_any + 1;
+	int exists = ng != NULL;
 	lv__set_scan_free(&scan);
 	if (exists && !(flags & LV_BACKUP_OVERWRITE))
 		return lv__run_error(run, LV_E_BACKUP_EXISTS,
-		                     "a backup is already at %s (generation %llu); replace it with the overwrite flag (licvault backup --overwrite)",
+		                     "a backup is already at %s (generation %llu); add a new generation with the overwrite flag (licvault backup --overwrite)",
 		                     b->loc->uri, (unsigned long long)newest);
 	if (store->ops.count(store->impl, &run->total))
 		run->total = 0;
@@ -450,6 +640,13 @@ static int backup_dry_run(backup_state *b, lv_store *store, unsigned flags)
 	return 0;
 }
 
+static int sync_location(backup_state *b)
+{
+	lv_location *loc = b->loc;
+	int rc = loc->ops->sync ? loc->ops->sync(loc->inst) : 0;
+	return rc ? lv__drv_rc(b->run, loc, rc, "sync", "") : 0;
+}
+
 int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
 {
 	lv_store *store = NULL;
@@ -467,14 +664,24 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 		rc = backup_dry_run(&b, store, flags);
 		goto out;
 	}
-	if ((rc = backup_prepare(&b, &scan, flags, &locked)) || (rc = write_pack(&b, store)) ||
-	    (rc = publish(&b, store)))
+	int64_t keep;
+	int verify;
+	if ((rc = backup_settings(&b, &keep, &verify)) || (rc = backup_prepare(&b, &scan, flags, &locked)))
 		goto out;
-	prune(&b, &scan);
-	if (b.loc->ops->sync && (rc = b.loc->ops->sync(b.loc->inst))) {
-		rc = lv__drv_rc(run, b.loc, rc, "sync", "");
+	uint64_t in_store = 1;
+	if (!(flags & LV_BACKUP_ALLOW_SHRINK) && store->ops.count(store->impl, &in_store) == 0 && !in_store &&
+	    (rc = check_shrink(&b, &scan, flags)))
+		goto out; /* an empty store: said before anything is written */
+	if ((rc = write_pack(&b, store)) || (rc = check_shrink(&b, &scan, flags)) || (rc = publish(&b, store)))
+		goto out;
+	/* durable (a bundle is published here), then checked whole, before anything older goes */
+	if ((rc = sync_location(&b)) || (rc = check_new_set(&b, verify))) {
+		drop_new_set(&b); /* not known whole (or canceled): the newest left is a whole one */
 		goto out;
 	}
+	prune(&b, &scan, keep);
+	if ((rc = sync_location(&b)))
+		goto out;
 	lv__run_progress(run, 1);
 	lv__log(run->ctx, LV_LOG_INFO, "backed up %llu licenses (%llu restricted) to %s as %s",
 	        (unsigned long long)b.count, (unsigned long long)b.restricted, b.loc->uri, b.man_name);

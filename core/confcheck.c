@@ -2,7 +2,7 @@
  * Checking and showing the config file against the core's keys and the
  * loaded drivers' declared keys.
  */
-#include "location.h"
+#include "confcheck.h"
 #include "uri.h"
 
 #include <errno.h>
@@ -14,7 +14,16 @@
 static const lv_driver_key core_keys_licvault[] = {
 	{"store", LV_KEY_PATH, NULL, "the license store file", 0, 0, NULL, 0},
 	{"driver_path", LV_KEY_LIST, NULL, "directories searched for drivers first (':'-separated)", 0, 0, NULL, 0},
+	{"keep", LV_KEY_INT, "3", "generations (whole backups) a location keeps; older ones are pruned after a backup",
+	 1, 1000, NULL, 0},
+	{"verify_after_backup", LV_KEY_BOOL, "no",
+	 "read the new backup back and check every checksum before older generations are pruned", 0, 0, NULL, 0},
+	{"lock_stale_after", LV_KEY_INT, "900",
+	 "seconds after which a lock its holder stopped refreshing (another machine or container) counts as stale",
+	 60, 604800, NULL, 0},
 	{NULL, 0, NULL, NULL, 0, 0, NULL, 0}};
+/* The core's keys a [location "NAME"] may set for itself. */
+static const char *const core_location_keys[] = {"keep", "verify_after_backup", "lock_stale_after", NULL};
 static const lv_driver_key core_keys_service[] = {
 	{"restores_per_day", LV_KEY_INT, "4", "restores one machine may make per UTC day", 1, 1000000, NULL, 0},
 	{"max_machines", LV_KEY_INT, "4", "distinct machines a license may be restored on", 1, 64, NULL, 0},
@@ -84,6 +93,9 @@ static int check_location_key(lv_context *c, const lv_conf_entry *e, const char 
 		                     lv__config_section_line(c->config, e->section), lname);
 	if (!strcmp(e->key, "uri"))
 		return 0;
+	for (const char *const *k = core_location_keys; *k; k++)
+		if (!strcmp(*k, e->key))
+			return check_value(c, e, find_key(core_keys_licvault, *k));
 	const char *uri = lv__config_get(c->config, e->section, "uri", 0);
 	lv_loaded *outer = NULL;
 	for (const char *u = uri; u && *u;) {
@@ -129,6 +141,34 @@ int lv_context_check_config(lv_context *c)
 		if (rc)
 			return rc;
 	}
+	return 0;
+}
+
+/* ---- the core's own values -------------------------------------------------- */
+
+int lv__core_value(lv_context *c, const char *location, const char *key, lv_config_value *out, lv_err *err)
+{
+	memset(out, 0, sizeof *out);
+	const lv_driver_key *k = find_key(core_keys_licvault, key);
+	if (!k)
+		return lv__err_set(err, LV_E_INVALID_ARG, "no core key '%s'", key);
+	const lv_conf_entry *e = NULL;
+	char sec[160];
+	if (location) {
+		snprintf(sec, sizeof sec, "location %s", location);
+		e = lv__config_entry(c->config, sec, key, 0);
+	}
+	if (!e)
+		e = lv__config_entry(c->config, "licvault", key, 0);
+	out->set = e != NULL;
+	out->text = e ? e->value : k->def;
+	out->where = e ? lv__config_file(c->config) : "default";
+	size_t cl;
+	const char *canon;
+	char why[256];
+	if (out->text && lv__config_parse(k, out->text, &out->number, &cl, &canon, why, sizeof why))
+		return lv__err_set(err, LV_E_CONFIG, "%s:%d: %s = '%s': %s", lv__config_file(c->config), e ? e->line : 0,
+		                   key, out->text, why);
 	return 0;
 }
 

@@ -39,6 +39,7 @@ static const struct {
 	{"NOMEM", "out of memory"},
 	{"EXISTS", "already exists"},
 	{"CORRUPT", "malformed file"},
+	{"BACKUP_SHRINK", "the backup would hold far fewer licenses than the newest backup at the location"},
 };
 
 const char *lv_error_name(int code)

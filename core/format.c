@@ -234,7 +234,7 @@ int lv__manifest_put_header(lv_buf *b, const lv_manifest_hdr *h)
 {
 	unsigned char f[8 + 4 + 8 * 6 + 4];
 	memcpy(f, LV_MANIFEST_MAGIC, 8);
-	lv__put_u32(f + 8, LV_FORMAT_VERSION);
+	lv__put_u32(f + 8, LV_MANIFEST_VERSION);
 	lv__put_u64(f + 12, h->generation);
 	lv__put_u64(f + 20, (uint64_t)h->created);
 	lv__put_u64(f + 28, h->count);
@@ -249,6 +249,8 @@ int lv__manifest_put_header(lv_buf *b, const lv_manifest_hdr *h)
 		rc = put_short_str(b, h->machine_id);
 	if (!rc)
 		rc = put_short_str(b, h->pack_name);
+	if (!rc)
+		rc = put_short_str(b, h->host);
 	return rc;
 }
 
@@ -272,7 +274,8 @@ int lv__manifest_put_trailer(lv_buf *b, uint32_t crc)
 	return lv__buf_put(b, f, 12);
 }
 
-static int read_short_str(lv_manifest_reader *m, char *out, size_t cap, const char *what)
+/* A string of the header: bytes 0x21..0x7E without '/' (spaces too when `spaces`). */
+static int read_short_str_ex(lv_manifest_reader *m, char *out, size_t cap, const char *what, int spaces)
 {
 	unsigned char h[2];
 	int rc = lv__in_read(&m->in, h, 2);
@@ -287,11 +290,16 @@ static int read_short_str(lv_manifest_reader *m, char *out, size_t cap, const ch
 		return rc;
 	out[n] = '\0';
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x21 || (unsigned char)out[i] > 0x7e || out[i] == '/') {
+		if ((unsigned char)out[i] < (spaces ? 0x20 : 0x21) || (unsigned char)out[i] > 0x7e || out[i] == '/') {
 			snprintf(m->why, sizeof m->why, "manifest %s has a forbidden character", what);
 			return LV_E_BACKUP_CORRUPT;
 		}
 	return 0;
+}
+
+static int read_short_str(lv_manifest_reader *m, char *out, size_t cap, const char *what)
+{
+	return read_short_str_ex(m, out, cap, what, 0);
 }
 
 static int truncated(lv_manifest_reader *m, int rc)
@@ -316,12 +324,13 @@ int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t
 		return LV_E_BACKUP_CORRUPT;
 	}
 	uint32_t version = lv__get_u32(f + 8);
-	if (version != LV_FORMAT_VERSION) {
-		snprintf(m->why, sizeof m->why, "manifest format version %u, this licvault reads %u",
-		         version, LV_FORMAT_VERSION);
+	if (version != 1 && version != LV_MANIFEST_VERSION) {
+		snprintf(m->why, sizeof m->why, "manifest format version %u, this licvault reads 1 and %u",
+		         version, LV_MANIFEST_VERSION);
 		return LV_E_BACKUP_CORRUPT;
 	}
 	lv_manifest_hdr *h = &m->hdr;
+	h->version = version;
 	h->generation = lv__get_u64(f + 12);
 	h->created = (int64_t)lv__get_u64(f + 20);
 	h->count = lv__get_u64(f + 28);
@@ -330,7 +339,8 @@ int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t
 	h->pack_crc = lv__get_u32(f + 60);
 	if ((rc = read_short_str(m, h->backup_id, sizeof h->backup_id, "backup id")) ||
 	    (rc = read_short_str(m, h->machine_id, sizeof h->machine_id, "machine id")) ||
-	    (rc = read_short_str(m, h->pack_name, sizeof h->pack_name, "pack name")))
+	    (rc = read_short_str(m, h->pack_name, sizeof h->pack_name, "pack name")) ||
+	    (version >= 2 && (rc = read_short_str_ex(m, h->host, sizeof h->host, "host", 1))))
 		return truncated(m, rc);
 	/* Each entry takes at least 19 bytes: a count the object cannot hold is a lie. */
 	if (object_size != UINT64_MAX && h->count > object_size / 19) {
@@ -427,17 +437,18 @@ void lv__manifest_end(lv_manifest_reader *m)
 
 /* ---- names ------------------------------------------------------------- */
 
-void lv__gen_name(char *out, size_t cap, uint64_t gen, const char *ext)
+void lv__gen_name(char *out, size_t cap, uint64_t gen, const char *ext, int format)
 {
-	snprintf(out, cap, LV_OBJ_PREFIX "%016llx.%s", (unsigned long long)gen, ext);
+	snprintf(out, cap, "%s%016llx.%s", format == 1 ? LV_OBJ_PREFIX : LV_OBJ_PREFIX2, (unsigned long long)gen, ext);
 }
 
-int lv__gen_parse(const char *name, uint64_t *gen, const char **ext)
+int lv__gen_parse(const char *name, uint64_t *gen, const char **ext, int *format)
 {
-	size_t pl = strlen(LV_OBJ_PREFIX);
-	if (strncmp(name, LV_OBJ_PREFIX, pl) != 0)
+	int f = !strncmp(name, LV_OBJ_PREFIX2, strlen(LV_OBJ_PREFIX2)) ? 2
+	      : !strncmp(name, LV_OBJ_PREFIX, strlen(LV_OBJ_PREFIX)) ? 1 : 0;
+	if (!f)
 		return 0;
-	const char *p = name + pl;
+	const char *p = name + strlen(f == 2 ? LV_OBJ_PREFIX2 : LV_OBJ_PREFIX);
 	uint64_t g = 0;
 	for (int i = 0; i < LV_GEN_DIGITS; i++) {
 		char c = p[i];
@@ -447,9 +458,11 @@ int lv__gen_parse(const char *name, uint64_t *gen, const char **ext)
 		else return 0;
 		g = (g << 4) | (uint64_t)d;
 	}
-	if (p[LV_GEN_DIGITS] != '.')
+	if (p[LV_GEN_DIGITS] != '.' || !p[LV_GEN_DIGITS + 1])
 		return 0;
 	*gen = g;
 	*ext = p + LV_GEN_DIGITS + 1;
-	return 1;
+	if (format)
+		*format = f;
+	return g == 0 || g > LV_GEN_MAX ? -1 : 1;
 }

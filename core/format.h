@@ -12,11 +12,15 @@
 #define LV_PACK_MAGIC "LVPACK\r\n"
 #define LV_MANIFEST_MAGIC "LVMANIF\n"
 #define LV_MANIFEST_END "LVMEND\r\n"
-#define LV_FORMAT_VERSION 1u
+#define LV_FORMAT_VERSION 1u          /* of the pack */
+#define LV_MANIFEST_VERSION 2u        /* written; version 1 manifests are read too */
 #define LV_PACK_HEADER_LEN 16u
 #define LV_RECORD_MAX (LV_PAYLOAD_MAX + 64u * 1024u)
-#define LV_OBJ_PREFIX "licvault-"
+#define LV_OBJ_PREFIX "licvault-"     /* set format 1: licvault-<16 hex>.<ext> */
+#define LV_OBJ_PREFIX2 "licvault-g"   /* set format 2: licvault-g<16 hex>.<ext> */
 #define LV_GEN_DIGITS 16
+/* The largest generation number: G + 1 never wraps, and G fits an int64. */
+#define LV_GEN_MAX ((uint64_t)1 << 62)
 
 /* Record field tags. */
 enum {
@@ -67,6 +71,8 @@ typedef struct lv_manifest_hdr {
 	char backup_id[33];      /* 128-bit random, hex */
 	char machine_id[65];     /* the backing-up store's identity */
 	char pack_name[129];
+	uint32_t version;        /* of the manifest: 1 or 2 */
+	char host[256];          /* version 2: the host name of the writer ("" in version 1) */
 } lv_manifest_hdr;
 
 typedef struct lv_manifest_entry {
@@ -100,9 +106,14 @@ int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t
 int lv__manifest_next(lv_manifest_reader *m, lv_manifest_entry *e);
 void lv__manifest_end(lv_manifest_reader *m);
 
-/* Object names of generation g. */
-void lv__gen_name(char *out, size_t cap, uint64_t gen, const char *ext);
-/* Parse "licvault-<16 hex>.<ext>": 1 and *gen when it is one. */
-int lv__gen_parse(const char *name, uint64_t *gen, const char **ext);
+/* Object names of generation g, in set format 2 (licvault-g<16 hex>.<ext>) or 1. */
+void lv__gen_name(char *out, size_t cap, uint64_t gen, const char *ext, int format);
+/*
+ * Parse a set object's name, "licvault-g<16 hex>.<ext>" (format 2) or
+ * "licvault-<16 hex>.<ext>" (format 1): 1 and *gen, *ext, *format when it is
+ * one; -1 when it is one but its generation is out of range (0, or above
+ * LV_GEN_MAX); 0 when it is not a set object.
+ */
+int lv__gen_parse(const char *name, uint64_t *gen, const char **ext, int *format);
 
 #endif

@@ -26,18 +26,109 @@ static int verify_cb(const lv_license *lic, uint64_t index, void *ud)
 	return 0;
 }
 
+/* Check generation `want` (0: the newest) whole; set->hdr tells which was checked. */
+static int verify_one(lv_run *run, lv_location *loc, uint64_t want, lv_set *set)
+{
+	*set = (lv_set){.run = run, .loc = loc, .want = want};
+	run->done = 0;
+	int rc = lv__set_open(set);
+	if (!rc) {
+		run->total = set->hdr.count;
+		rc = lv__set_walk(set, verify_cb, run);
+	}
+	lv__set_close(set);
+	return rc;
+}
+
+/*
+ * The newest generation, read consistently: a backup publishing meanwhile
+ * (verify takes no lock) may add a generation or prune the one being read.
+ * When the newest changed under a failed check, the check runs again on
+ * the new newest (a few times): a location is never called corrupt for a
+ * generation that was replaced while it was read.
+ */
+static int verify_newest(lv_run *run, lv_location *loc, lv_set *set)
+{
+	for (int attempt = 0;; attempt++) {
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		int rc = verify_one(run, loc, 0, set);
+		if (rc != LV_E_BACKUP_CORRUPT || attempt == 3)
+			return rc;
+		lv_set_scan scan;
+		lv_err failure;
+		lv__err_save(&run->err, &failure);
+		int changed = 0;
+		if (lv__set_scan(run, loc, &scan) == 0) {
+			const lv_gen *g = lv__scan_newest(&scan);
+			const lv_gen *same = lv__scan_find(&scan, set->want);
+			changed = (g && g->gen != set->want) || !same || !same->has_manifest || !same->has_pack;
+			lv__set_scan_free(&scan);
+		}
+		lv__err_restore(&run->err, changed ? &saved : &failure);
+		if (!changed)
+			return rc;
+		lv__log(run->ctx, LV_LOG_INFO, "generation %llu at %s changed while it was read; reading the newest again",
+		        (unsigned long long)set->want, loc->uri);
+	}
+}
+
+/* Every generation, oldest first; the run fails (naming them) when any is damaged. */
+static int verify_all(lv_run *run, lv_location *loc)
+{
+	lv_set_scan scan;
+	int rc = lv__set_scan(run, loc, &scan);
+	if (rc)
+		return rc;
+	lv_buf bad = {0}, good = {0};
+	size_t n_bad = 0, n = 0;
+	lv_err first = {0};
+	for (size_t i = 0; i < scan.n_gens && !lv__run_canceled(run); i++) {
+		if (!scan.gens[i].has_manifest)
+			continue;
+		n++;
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		lv_set set;
+		int r = verify_one(run, loc, scan.gens[i].gen, &set);
+		if (r && !n_bad++)
+			lv__err_save(&run->err, &first);
+		lv__err_restore(&run->err, &saved);
+		lv__buf_printf(r ? &bad : &good, "%s%llu", (r ? bad.len : good.len) ? ", " : "",
+		               (unsigned long long)scan.gens[i].gen);
+	}
+	lv__set_scan_free(&scan);
+	lv__buf_put(&bad, "", 1);
+	lv__buf_put(&good, "", 1);
+	if (lv__run_canceled(run))
+		rc = LV_E_CANCELED;
+	else if (!n)
+		rc = lv__run_error(run, LV_E_NOT_FOUND, "no backup at %s", loc->uri);
+	else if (n_bad)
+		rc = lv__run_error(run, first.code == LV_E_BACKUP_CORRUPT ? LV_E_BACKUP_CORRUPT : first.code,
+		                   "%zu of %zu generations at %s are damaged (%s; whole: %s); the first: %s", n_bad, n,
+		                   loc->uri, (char *)bad.data, good.len > 1 ? (char *)good.data : "none", first.msg);
+	else
+		lv__run_note(run, "all %zu generations at %s are whole (%s)", n, loc->uri, (char *)good.data);
+	lv__buf_free(&bad);
+	lv__buf_free(&good);
+	return rc;
+}
+
 int lv__do_verify(lv_run *run, const char *uri)
 {
 	lv_location *loc = NULL;
 	int rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_READ, &loc);
 	if (rc)
 		return rc;
-	lv_set set = {.run = run, .loc = loc};
-	if (!(rc = lv__set_open(&set))) {
-		run->total = set.hdr.count;
-		rc = lv__set_walk(&set, verify_cb, run);
-	}
-	if (!rc) {
+	lv_set set = {0};
+	if (run->all_generations)
+		rc = verify_all(run, loc);
+	else if (run->generation)
+		rc = verify_one(run, loc, run->generation, &set);
+	else
+		rc = verify_newest(run, loc, &set);
+	if (!rc && !run->all_generations) {
 		lv__run_progress(run, 1);
 		lv__run_note(run, "backup at %s is whole: %llu licenses, generation %llu", loc->uri,
 		             (unsigned long long)set.hdr.count, (unsigned long long)set.hdr.generation);
@@ -45,7 +136,6 @@ int lv__do_verify(lv_run *run, const char *uri)
 	}
 	run->result.licenses = set.hdr.count;
 	run->result.bytes = run->bytes;
-	lv__set_close(&set);
 	lv__location_close(loc);
 	return rc;
 }
@@ -257,6 +347,37 @@ static int restore_dry_run(restore_state *st)
 	return 0;
 }
 
+/*
+ * The newest generation is damaged: name the newest older one that
+ * verifies, so the user can choose it (there is no silent fallback).
+ */
+static void suggest_older(lv_run *run, lv_location *loc, uint64_t damaged)
+{
+	lv_set_scan scan;
+	lv_err failure;
+	lv__err_save(&run->err, &failure);
+	uint64_t found = 0;
+	if (lv__set_scan(run, loc, &scan) == 0) {
+		for (size_t i = scan.n_gens; i-- > 0 && !found && !lv__run_canceled(run);) {
+			const lv_gen *g = &scan.gens[i];
+			if (!g->has_manifest || (damaged && g->gen >= damaged))
+				continue;
+			lv__err_clear(&run->err);
+			lv_set set;
+			if (verify_one(run, loc, g->gen, &set) == 0)
+				found = g->gen;
+		}
+		lv__set_scan_free(&scan);
+	}
+	lv__err_clear(&run->err);
+	if (found)
+		lv__run_error(run, failure.code,
+		              "%s; the newest older generation that verifies is %llu: restore it with licvault restore --generation %llu",
+		              failure.msg, (unsigned long long)found, (unsigned long long)found);
+	else
+		lv__err_restore(&run->err, &failure);
+}
+
 int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
 {
 	restore_state st = {.run = run, .flags = flags};
@@ -267,9 +388,10 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 		return rc;
 	if ((rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_READ, &st.loc)))
 		goto out;
-	st.set = (lv_set){.run = run, .loc = st.loc};
+	st.set = (lv_set){.run = run, .loc = st.loc, .want = run->generation};
 	if (!(flags & LV_RESTORE_DRY_RUN) && (rc = lv__lock_take(run, st.loc, "restore", &locked)))
 		goto out;
+	st.set.tidy = locked;
 	if ((rc = lv__set_open(&st.set)))
 		goto out;
 	run->total = st.set.hdr.count;
@@ -295,6 +417,8 @@ out:
 	if (!rc || rc == LV_E_RESTORE_LIMIT)
 		run->result.generation = (int64_t)st.set.hdr.generation;
 	restore_cleanup(&st);
+	if (rc == LV_E_BACKUP_CORRUPT && !run->generation && st.loc)
+		suggest_older(run, st.loc, st.set.want);
 	free(st.decision);
 	lv__set_close(&st.set);
 	lv__lock_release(run, st.loc, locked);

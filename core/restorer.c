@@ -3,9 +3,11 @@
  * report through one status callback.
  */
 #include "backup.h"
+#include "format.h"
 #include "restore.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,6 +143,31 @@ static int check_start(lv_restorer *r, int kind, unsigned flags, lv_status_cb cb
 	return LV_E_INVALID_ARG;
 }
 
+/* The Generation property: unset or "newest" (0), a number, or for verify "all". */
+static int generation_prop(lv_restorer *r, int kind, uint64_t *gen, int *all)
+{
+	lv_value v;
+	*gen = 0;
+	*all = 0;
+	if (kind == KIND_BACKUP || lv_restorer_get_prop(r, LV_PROP_GENERATION, &v) || !strcmp(v.u.str, "newest"))
+		return 0;
+	if (kind == KIND_VERIFY && !strcmp(v.u.str, "all")) {
+		*all = 1;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long g = strtoull(v.u.str, &end, 10);
+	if (!v.u.str[0] || *end || errno || g == 0 || g > LV_GEN_MAX || v.u.str[0] == '-') {
+		snprintf(r->errmsg, sizeof r->errmsg,
+		         "Generation = '%s': expected a generation number, \"newest\"%s", v.u.str,
+		         kind == KIND_VERIFY ? " or \"all\"" : "");
+		return LV_E_INVALID_ARG;
+	}
+	*gen = g;
+	return 0;
+}
+
 static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
 {
 	if (!r)
@@ -164,6 +191,10 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 		snprintf(r->errmsg, sizeof r->errmsg, "the %s property is not set", prop);
 		return LV_E_NO_PATH;
 	}
+	uint64_t gen = 0;
+	int all = 0;
+	if ((rc = generation_prop(r, kind, &gen, &all)))
+		return rc;
 	char *uri = strdup(v.u.str);
 	if (!uri)
 		return LV_E_NOMEM;
@@ -172,6 +203,8 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 	r->kind = kind;
 	r->flags = flags;
 	lv__run_init(&r->run, r->ctx, cb, ud);
+	r->run.generation = gen;
+	r->run.all_generations = all;
 	r->errmsg[0] = '\0';
 	r->state = ST_RUNNING;
 	if (pthread_create(&r->thread, NULL, worker, r) != 0) {

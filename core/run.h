@@ -27,6 +27,8 @@ typedef struct lv_run {
 	struct timespec last_emit;
 	char lock_token[33];      /* the token of the location lock this run holds */
 	lv_run_result result;     /* what the run did (lv_restorer_result) */
+	uint64_t generation;      /* restore, verify: the generation to read (0: the newest) */
+	int all_generations;      /* verify: every generation */
 	/* files no driver may write over: the store's (lv_host.protected_file) */
 	struct { uint64_t dev, ino; } protected[4];
 	size_t n_protected;

@@ -7,6 +7,8 @@
  */
 #include "set.h"
 
+#include "host.h"
+
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -17,44 +19,77 @@
 
 /* ---- scanning ----------------------------------------------------------- */
 
-static int valid_object_name(const char *n)
-{
-	size_t l = strnlen(n, 256);
-	return l > 0 && l < 256 && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..");
-}
-
 struct scan_state {
 	lv_set_scan *s;
 	int bad;
 };
 
+static lv_gen *gen_slot(lv_set_scan *s, uint64_t g, int format)
+{
+	for (size_t i = 0; i < s->n_gens; i++)
+		if (s->gens[i].gen == g && s->gens[i].format == format)
+			return &s->gens[i];
+	lv_gen *n = realloc(s->gens, (s->n_gens + 1) * sizeof *n);
+	if (!n)
+		return NULL;
+	s->gens = n;
+	lv_gen *e = &n[s->n_gens++];
+	memset(e, 0, sizeof *e);
+	e->gen = g;
+	e->format = format;
+	e->manifest_size = e->pack_size = UINT64_MAX;
+	return e;
+}
+
+static int add_name(char ***list, size_t *n, const char *name)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l)
+		return LV_E_NOMEM;
+	*list = l;
+	if (!(l[*n] = strdup(name)))
+		return LV_E_NOMEM;
+	(*n)++;
+	return 0;
+}
+
 static int scan_cb(const lv_object_info *info, void *ud)
 {
 	struct scan_state *st = ud;
 	lv_set_scan *s = st->s;
-	if (!info || !info->name || !valid_object_name(info->name)) {
+	if (!info || !info->name || !lv__object_name_valid(info->name)) {
 		st->bad = 1;
 		return 1;
 	}
-	uint64_t gen;
+	uint64_t g;
 	const char *ext;
-	if (!lv__gen_parse(info->name, &gen, &ext))
+	int format;
+	int k = lv__gen_parse(info->name, &g, &ext, &format);
+	if (k == 0)
 		return 0;
 	s->n_objects++;
-	if (gen > s->newest_any)
-		s->newest_any = gen;
-	if (!strcmp(ext, "manifest") && gen >= s->newest_manifest) {
-		s->newest_manifest = gen;
-		s->has_manifest = 1;
-	}
-	char **n = realloc(s->old, (s->n_old + 1) * sizeof *n);
-	if (!n)
+	if (k < 0)
+		return add_name(&s->strays, &s->n_strays, info->name);
+	if (g > s->newest_any)
+		s->newest_any = g;
+	lv_gen *e = gen_slot(s, g, format);
+	if (!e)
 		return LV_E_NOMEM;
-	s->old = n;
-	if (!(n[s->n_old] = strdup(info->name)))
-		return LV_E_NOMEM;
-	s->n_old++;
+	if (!strcmp(ext, "manifest")) {
+		e->has_manifest = 1;
+		e->manifest_size = info->size;
+	} else if (!strcmp(ext, "pack")) {
+		e->has_pack = 1;
+		e->pack_size = info->size;
+	} else
+		return add_name(&e->others, &e->n_others, info->name);
 	return 0;
+}
+
+static int gen_cmp(const void *a, const void *b)
+{
+	const lv_gen *x = a, *y = b;
+	return x->gen < y->gen ? -1 : x->gen > y->gen ? 1 : x->format - y->format;
 }
 
 int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out)
@@ -72,22 +107,124 @@ int lv__set_scan(lv_run *run, lv_location *loc, lv_set_scan *out)
 	else if (rc == LV_E_NOT_FOUND) {
 		lv__err_restore(&run->err, &saved);
 		rc = 0; /* the location does not exist yet: empty */
-	}
-	else
+	} else
 		rc = lv__drv_rc(run, loc, rc, "list", "objects");
 	if (rc)
 		lv__set_scan_free(out);
+	else if (out->n_gens > 1)
+		qsort(out->gens, out->n_gens, sizeof *out->gens, gen_cmp);
 	return rc;
 }
 
 void lv__set_scan_free(lv_set_scan *s)
 {
-	for (size_t i = 0; i < s->n_old; i++)
-		free(s->old[i]);
-	free(s->old);
+	for (size_t i = 0; i < s->n_gens; i++) {
+		for (size_t k = 0; k < s->gens[i].n_others; k++)
+			free(s->gens[i].others[k]);
+		free(s->gens[i].others);
+	}
+	free(s->gens);
+	for (size_t i = 0; i < s->n_strays; i++)
+		free(s->strays[i]);
+	free(s->strays);
 	memset(s, 0, sizeof *s);
 }
 
+const lv_gen *lv__scan_newest(const lv_set_scan *s)
+{
+	for (size_t i = s->n_gens; i-- > 0;)
+		if (s->gens[i].has_manifest)
+			return &s->gens[i];
+	return NULL;
+}
+
+const lv_gen *lv__scan_find(const lv_set_scan *s, uint64_t g)
+{
+	const lv_gen *found = NULL;
+	for (size_t i = 0; i < s->n_gens; i++)
+		if (s->gens[i].gen == g && (!found || s->gens[i].has_manifest))
+			found = &s->gens[i];
+	return found;
+}
+
+size_t lv__scan_count(const lv_set_scan *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_gens; i++)
+		n += s->gens[i].has_manifest != 0;
+	return n;
+}
+
+/* ---- putting things right -------------------------------------------------- */
+
+/* Remove name, the run's record untouched; 0 or the driver's code (NOT_FOUND is 0). */
+static int remove_quietly(lv_run *run, lv_location *loc, const char *name, char *why, size_t cap)
+{
+	lv_err saved;
+	lv__err_save(&run->err, &saved);
+	lv__err_clear(&run->err);
+	int rc = loc->ops->remove(loc->inst, name);
+	if (rc == LV_E_NOT_FOUND)
+		rc = 0;
+	if (rc)
+		snprintf(why, cap, "%s", run->err.msg[0] ? run->err.msg : lv_strerror(rc));
+	lv__err_restore(&run->err, &saved);
+	return rc;
+}
+
+int lv__set_remove_gen(lv_run *run, lv_location *loc, const lv_gen *g)
+{
+	char name[64], why[LV_ERRMSG_MAX];
+	static const char *const ext[] = {"manifest", "pack"};
+	for (int i = 0; i < 2; i++) {
+		if (!(i ? g->has_pack : g->has_manifest))
+			continue;
+		lv__gen_name(name, sizeof name, g->gen, ext[i], g->format);
+		int rc = remove_quietly(run, loc, name, why, sizeof why);
+		if (rc)
+			return lv__run_error(run, rc, "cannot remove %s at %s: %s", name, loc->uri, why);
+	}
+	return 0;
+}
+
+void lv__set_tidy(lv_run *run, lv_location *loc, lv_set_scan *scan)
+{
+	int drv = 0;
+	lv_buf names = {0};
+	if (loc->ops->cleanup) {
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		drv = loc->ops->cleanup(loc->inst); /* ABI 1.1: how many it put right */
+		if (drv < 0)
+			lv__log(run->ctx, LV_LOG_WARN, "cleaning up %s: %s", loc->uri,
+			        run->err.msg[0] && !saved.code ? run->err.msg : lv_error_name(drv));
+		lv__err_restore(&run->err, &saved);
+	}
+	size_t removed = 0;
+	const lv_gen *newest = lv__scan_newest(scan);
+	for (size_t i = 0; i < scan->n_gens; i++) {
+		lv_gen *g = &scan->gens[i];
+		/* a pack above the newest manifest: a backup that never published (a pack below
+		 * it may be what is left of a damaged generation: the prune decides on it) */
+		if (g->has_manifest || !g->has_pack || !newest || g->gen < newest->gen)
+			continue;
+		char name[64], why[LV_ERRMSG_MAX];
+		lv__gen_name(name, sizeof name, g->gen, "pack", g->format);
+		if (remove_quietly(run, loc, name, why, sizeof why)) {
+			lv__log(run->ctx, LV_LOG_WARN, "could not remove %s, left by an interrupted run at %s: %s", name,
+			        loc->uri, why);
+			continue;
+		}
+		g->has_pack = 0;
+		lv__buf_printf(&names, "%s%s", removed++ ? ", " : "", name);
+	}
+	lv__buf_put(&names, "", 1);
+	if (removed || drv > 0)
+		lv__log(run->ctx, LV_LOG_WARN, "put right what an interrupted run left at %s: %s%s%s%d object%s of the driver's",
+		        loc->uri, removed ? "removed " : "", removed ? (char *)names.data : "", removed ? "; " : "",
+		        drv > 0 ? drv : 0, drv == 1 ? "" : "s");
+	lv__buf_free(&names);
+}
 
 /* ---- objects ------------------------------------------------------------ */
 
@@ -186,8 +323,22 @@ int lv__set_manifest_fail(lv_set *set, lv_manifest_reader *m, int rc)
 	return rc;
 }
 
-/* The newest manifest's name and size (UINT64_MAX when the driver cannot tell). */
-static int find_newest(lv_set *set)
+/* "1, 4 and 7" (the generations that have a manifest), for messages. */
+static void gens_text(const lv_set_scan *s, char *out, size_t cap)
+{
+	size_t n = 0, k = lv__scan_count(s), seen = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < s->n_gens && n + 24 < cap; i++) {
+		if (!s->gens[i].has_manifest)
+			continue;
+		seen++;
+		n += (size_t)snprintf(out + n, cap - n, "%s%llu", seen == 1 ? "" : seen == k ? " and " : ", ",
+		                      (unsigned long long)s->gens[i].gen);
+	}
+}
+
+/* The wanted set's manifest name, format and size (UINT64_MAX when the driver cannot tell). */
+static int find_set(lv_set *set)
 {
 	lv_run *run = set->run;
 	lv_location *loc = set->loc;
@@ -195,24 +346,53 @@ static int find_newest(lv_set *set)
 	int rc = lv__set_scan(run, loc, &scan);
 	if (rc)
 		return rc;
-	if (!scan.has_manifest) {
-		rc = scan.n_objects
-		         ? lv__run_error(run, LV_E_BACKUP_CORRUPT,
-		                         "the backup at %s has no manifest (%d object%s of an interrupted or damaged backup)",
-		                         loc->uri, scan.n_objects, scan.n_objects == 1 ? "" : "s")
-		         : lv__run_error(run, LV_E_NOT_FOUND, "no backup at %s", loc->uri);
+	if (set->tidy)
+		lv__set_tidy(run, loc, &scan);
+	const lv_gen *g = set->want ? lv__scan_find(&scan, set->want) : lv__scan_newest(&scan);
+	if (!g || !g->has_manifest) {
+		char have[256];
+		gens_text(&scan, have, sizeof have);
+		if (set->want)
+			rc = lv__run_error(run, LV_E_NOT_FOUND, "%s holds no generation %llu%s%s%s", loc->uri,
+			                   (unsigned long long)set->want, have[0] ? " (it holds " : "", have,
+			                   have[0] ? ")" : "");
+		else if (scan.n_objects)
+			rc = lv__run_error(run, LV_E_BACKUP_CORRUPT,
+			                   "the backup at %s has no manifest (%d object%s of an interrupted or damaged backup)",
+			                   loc->uri, scan.n_objects, scan.n_objects == 1 ? "" : "s");
+		else
+			rc = lv__run_error(run, LV_E_NOT_FOUND, "no backup at %s", loc->uri);
 		lv__set_scan_free(&scan);
 		return rc;
 	}
-	lv__gen_name(set->man_name, sizeof set->man_name, scan.newest_manifest, "manifest");
+	set->format = g->format;
+	set->want = g->gen;
+	lv__gen_name(set->man_name, sizeof set->man_name, g->gen, "manifest", g->format);
+	set->man_size = g->manifest_size;
 	lv__set_scan_free(&scan);
-	set->man_size = UINT64_MAX;
-	lv_object_info info = {0};
-	lv_err saved;
-	lv__err_save(&run->err, &saved);
-	if (loc->ops->stat && loc->ops->stat(loc->inst, set->man_name, &info) == 0)
-		set->man_size = info.size;
-	lv__err_restore(&run->err, &saved); /* the size is a hint: read it when it cannot be had */
+	if (set->man_size == UINT64_MAX && loc->ops->stat) {
+		lv_object_info info = {0};
+		lv_err saved;
+		lv__err_save(&run->err, &saved);
+		if (loc->ops->stat(loc->inst, set->man_name, &info) == 0)
+			set->man_size = info.size;
+		lv__err_restore(&run->err, &saved); /* the size is a hint: read it when it cannot be had */
+	}
+	return 0;
+}
+
+/* The manifest is of its own generation, and names its pack by the same rule. */
+static int check_names(lv_set *set, const lv_manifest_hdr *h)
+{
+	char expect[64], man_expect[64];
+	lv__gen_name(expect, sizeof expect, h->generation, "pack", set->format);
+	lv__gen_name(man_expect, sizeof man_expect, h->generation, "manifest", set->format);
+	if (strcmp(h->pack_name, expect) != 0 || strcmp(man_expect, set->man_name) != 0)
+		return lv__set_corrupt(set->run, set->loc, set->man_name,
+		                       "the manifest names a pack that is not of its own generation");
+	if ((set->format == 2) != (h->version >= 2))
+		return lv__set_corrupt(set->run, set->loc, set->man_name,
+		                       "the manifest's format version does not match its name");
 	return 0;
 }
 
@@ -220,7 +400,7 @@ int lv__set_open(lv_set *set)
 {
 	lv_run *run = set->run;
 	lv_location *loc = set->loc;
-	int rc = find_newest(set);
+	int rc = find_set(set);
 	if (rc)
 		return rc;
 	/* pass 1: the whole manifest, its structure and its checksum, read once from the
@@ -249,12 +429,25 @@ int lv__set_open(lv_set *set)
 		return rc;
 	}
 	set->spool = tee.copy;
-	char expect[64], man_expect[64];
-	lv__gen_name(expect, sizeof expect, set->hdr.generation, "pack");
-	lv__gen_name(man_expect, sizeof man_expect, set->hdr.generation, "manifest");
-	if (strcmp(set->hdr.pack_name, expect) != 0 || strcmp(man_expect, set->man_name) != 0)
-		return lv__set_corrupt(run, loc, set->man_name, "the manifest names a pack that is not of its own generation");
-	return 0;
+	return check_names(set, &set->hdr);
+}
+
+int lv__set_read_header(lv_run *run, lv_location *loc, const lv_gen *g, lv_manifest_hdr *out)
+{
+	lv_set set = {.run = run, .loc = loc, .want = g->gen, .format = g->format, .man_size = g->manifest_size};
+	lv__gen_name(set.man_name, sizeof set.man_name, g->gen, "manifest", g->format);
+	lv_obj_src src = {run, loc, NULL, set.man_name};
+	int rc = loc->ops->read_open(loc->inst, set.man_name, &src.r);
+	if (rc) /* NOT_FOUND: it went away since the listing (not damage) */
+		return lv__drv_rc(run, loc, rc, "open", set.man_name);
+	lv_manifest_reader m;
+	rc = lv__manifest_begin(&m, lv__obj_read, &src, set.man_size);
+	if (rc)
+		lv__set_manifest_fail(&set, &m, rc);
+	*out = m.hdr;
+	lv__manifest_end(&m);
+	lv__obj_close(&src);
+	return rc ? rc : check_names(&set, out);
 }
 
 void lv__set_close(lv_set *set)

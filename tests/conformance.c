@@ -200,11 +200,22 @@ static uint64_t generation(const char *name, const char *prefix, const char *suf
 	return g;
 }
 
-/* A backup set's object (licvault-<16 hex>.pack or .manifest): its generation, else 0. */
+/* A backup set's object (licvault-g<16 hex>.pack or .manifest; format 1 without the g): its generation, else 0. */
 static uint64_t set_generation(const char *name)
 {
-	uint64_t g = generation(name, "licvault-", ".pack");
-	return g ? g : generation(name, "licvault-", ".manifest");
+	static const char *const forms[][2] = {{"licvault-g", ".pack"}, {"licvault-g", ".manifest"},
+	                                       {"licvault-", ".pack"},  {"licvault-", ".manifest"}};
+	uint64_t g = 0;
+	for (size_t i = 0; i < 4 && !g; i++)
+		g = generation(name, forms[i][0], forms[i][1]);
+	return g;
+}
+
+/* The names of generation g's objects, as the core writes them (set format 2). */
+static void set_names(uint64_t g, char *pack, char *man, size_t cap)
+{
+	snprintf(pack, cap, "licvault-g%016" PRIx64 ".pack", g);
+	snprintf(man, cap, "licvault-g%016" PRIx64 ".manifest", g);
 }
 
 static uint64_t registry_generation(const char *name)
@@ -529,19 +540,30 @@ static void check_lock(cx *c)
 	end(c);
 }
 
-/* The newest set generation listed, and whether it is whole (pack and manifest). */
-static uint64_t newest_set(const names *ns, int *whole)
+/* The generations listed (each once, newest first, at most n), and whether each is whole. */
+static int listed_gens(const names *ns, uint64_t *gens, int *whole, int n)
 {
-	uint64_t g = 0;
+	int k = 0;
 	for (int i = 0; i < ns->n; i++) {
-		uint64_t x = set_generation(ns->v[i]);
-		g = x > g ? x : g;
+		uint64_t g = set_generation(ns->v[i]);
+		int j = 0;
+		while (g && j < k && gens[j] != g)
+			j++;
+		if (!g || j < k || k == n)
+			continue;
+		while (j > 0 && gens[j - 1] < g) { /* insert, newest first */
+			gens[j] = gens[j - 1];
+			j--;
+		}
+		gens[j] = g;
+		k++;
 	}
-	char p[64], m[64];
-	snprintf(p, sizeof p, "licvault-%016" PRIx64 ".pack", g);
-	snprintf(m, sizeof m, "licvault-%016" PRIx64 ".manifest", g);
-	*whole = has(ns, p) && has(ns, m);
-	return g;
+	for (int i = 0; i < k; i++) {
+		char p[64], m[64];
+		set_names(gens[i], p, m, sizeof p);
+		whole[i] = has(ns, p) && has(ns, m);
+	}
+	return k;
 }
 
 /* Write and commit object `name` of `label` and `size` bytes (seed g), as the core writes a set's object. */
@@ -571,57 +593,87 @@ static void expect_set_object(cx *c, struct lv_location *l, const char *name, co
 	free(got);
 }
 
-/* One backup as core/backup.c makes it: generation G = newest + 1, pack, manifest, older ones removed, sync. */
+#define PACK_BYTES 300000
+#define MANIFEST_BYTES 900
+#define KEEP 2 /* generations a backup keeps (the core's `keep`, 2 here) */
+
+/* Once published (after sync), the core checks each new object's size with stat (or list). */
+static void expect_stored_size(cx *c, struct lv_location *l, const char *name, const char *label, uint64_t g, size_t size)
+{
+	size_t len;
+	free(content(label, g, size, &len));
+	lv_object_info info = {0};
+	int rc = OPS(l)->stat ? OPS(l)->stat(INST(l), name, &info) : LV_E_UNSUPPORTED;
+	if (rc == LV_E_UNSUPPORTED) {
+		handled(l);
+		return; /* the core then lists: history_restore checks the listing */
+	}
+	EXPECT(c, rc == 0 && (info.size == len || info.size == UINT64_MAX),
+	       "stat of %s, just published, gave %s, %" PRIu64 " bytes, not the %zu written: the core keeps the older "
+	       "generations of a location that does not store what it acknowledged", name, lv_error_name(rc), info.size, len);
+	handled(l);
+}
+
+/*
+ * One backup as core/backup.c makes it: generation G = the newest listed
+ * + 1; pack, then manifest; sync (a container publishes here); the new
+ * objects' sizes checked; the generations beyond the newest KEEP removed,
+ * oldest first, each manifest before its pack (an absent one is fine); sync.
+ */
 static uint64_t history_backup(cx *c, struct lv_location *l)
 {
 	names ns;
-	int whole, rc = listed(l, &ns);
+	uint64_t gens[NAMES_MAX];
+	int whole[NAMES_MAX], rc = listed(l, &ns);
 	EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
-	uint64_t old = newest_set(&ns, &whole), g = old + 1;
+	int k = listed_gens(&ns, gens, whole, NAMES_MAX);
+	uint64_t g = (k ? gens[0] : 0) + 1;
 	char pack[64], man[64];
-	snprintf(pack, sizeof pack, "licvault-%016" PRIx64 ".pack", g);
-	snprintf(man, sizeof man, "licvault-%016" PRIx64 ".manifest", g);
-	if (rc || put_set_object(c, l, pack, "pack", g, 300000) || put_set_object(c, l, man, "manifest", g, 900))
+	set_names(g, pack, man, sizeof pack);
+	if (rc || put_set_object(c, l, pack, "pack", g, PACK_BYTES) || put_set_object(c, l, man, "manifest", g, MANIFEST_BYTES))
 		return 0;
-	/* the older generations: manifests first, then the rest */
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < ns.n; i++) {
-			uint64_t x = set_generation(ns.v[i]);
-			int is_man = strstr(ns.v[i], ".manifest") != NULL;
-			if (!x || x >= g || is_man != (pass == 0))
-				continue;
-			rc = OPS(l)->remove(INST(l), ns.v[i]);
-			EXPECT(c, rc == 0, "remove of the older %s: %s: %s", ns.v[i], lv_error_name(rc), lv_location_last_error(l));
+	rc = OPS(l)->sync ? OPS(l)->sync(INST(l)) : 0;
+	EXPECT(c, rc == 0, "sync after the new generation's commits: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	expect_stored_size(c, l, man, "manifest", g, MANIFEST_BYTES);
+	expect_stored_size(c, l, pack, "pack", g, PACK_BYTES);
+	for (int i = k - 1; i >= KEEP - 1; i--) { /* with the new one, KEEP are left */
+		char op[64], om[64];
+		set_names(gens[i], op, om, sizeof op);
+		const char *each[2] = {om, op};
+		for (int j = 0; j < 2; j++) {
+			rc = has(&ns, each[j]) ? OPS(l)->remove(INST(l), each[j]) : 0;
+			EXPECT(c, rc == 0 || rc == LV_E_NOT_FOUND, "remove of the older %s: %s: %s", each[j], lv_error_name(rc),
+			       lv_location_last_error(l));
+			handled(l);
 		}
+	}
 	rc = OPS(l)->sync ? OPS(l)->sync(INST(l)) : 0;
 	EXPECT(c, rc == 0, "sync at the end of a backup: %s: %s", lv_error_name(rc), lv_location_last_error(l));
-	return rc ? 0 : g;
+	return c->check_failed ? 0 : g;
 }
 
-/* What a restore then sees: generation g alone, whole and as written. */
+/*
+ * What a restore then sees: generation g the newest, whole and as written;
+ * no generation the backup removed; every older one kept, whole and
+ * readable (a container holding the newest generation alone is fine).
+ */
 static void history_restore(cx *c, struct lv_location *l, uint64_t g)
 {
 	names ns;
-	int whole, rc = listed(l, &ns);
+	uint64_t gens[NAMES_MAX];
+	int whole[NAMES_MAX], rc = listed(l, &ns);
 	EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
-	uint64_t newest = newest_set(&ns, &whole);
-	EXPECT(c, newest == g && whole, "after backup %" PRIu64 " the newest whole generation listed is %" PRIu64 "%s", g,
-	       newest, whole ? "" : " (incomplete)");
-	for (int i = 0; i < ns.n; i++) {
-		uint64_t x = set_generation(ns.v[i]);
-		EXPECT(c, !x || x == g, "%s is listed after it was removed", ns.v[i]);
+	int k = listed_gens(&ns, gens, whole, NAMES_MAX);
+	EXPECT(c, k > 0 && gens[0] == g && whole[0], "after backup %" PRIu64 " the newest generation listed is %" PRIu64 "%s",
+	       g, k ? gens[0] : 0, k && !whole[0] ? " (incomplete)" : "");
+	EXPECT(c, k <= KEEP, "%d generations are listed after a backup that kept %d: a removed one is still listed", k, KEEP);
+	for (int i = 0; i < k && i < KEEP; i++) {
+		char pack[64], man[64];
+		set_names(gens[i], pack, man, sizeof pack);
+		EXPECT(c, whole[i], "generation %" PRIu64 " is listed incomplete", gens[i]);
+		expect_set_object(c, l, man, "manifest", gens[i], MANIFEST_BYTES);
+		expect_set_object(c, l, pack, "pack", gens[i], PACK_BYTES);
 	}
-	char pack[64], man[64];
-	snprintf(pack, sizeof pack, "licvault-%016" PRIx64 ".pack", g);
-	snprintf(man, sizeof man, "licvault-%016" PRIx64 ".manifest", g);
-	if (OPS(l)->stat) {
-		lv_object_info info = {0};
-		rc = OPS(l)->stat(INST(l), man, &info);
-		EXPECT(c, rc == 0 && info.size != 0, "stat of %s: %s, size %" PRIu64, man, lv_error_name(rc), info.size);
-		handled(l);
-	}
-	expect_set_object(c, l, man, "manifest", g, 900);
-	expect_set_object(c, l, pack, "pack", g, 300000);
 }
 
 static void check_history(cx *c)

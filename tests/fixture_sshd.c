@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -254,7 +258,38 @@ int t_sshd_write_config(const t_sshd *s, const char *path, const char *extra)
 	return write_file(path, text, 0644);
 }
 
-int t_sshd_start(t_sshd *s, char *why, size_t whylen)
+/* An sshd_config: `listen` (Port and ListenAddress lines, or "" for sshd -i) and `extra` lines. */
+static void sshd_config_text(const t_sshd *s, char *cfg, size_t cap, const char *listen, const char *extra)
+{
+	snprintf(cfg, cap,
+	         "# licvault test sshd: loopback only\n"
+	         "%s"
+	         "AddressFamily inet\n"
+	         "HostKey %s\n"
+	         "PidFile none\n"
+	         "UsePAM no\n"
+	         "StrictModes no\n"
+	         "PermitRootLogin prohibit-password\n"
+	         "AuthorizedKeysFile %s\n"
+	         "PubkeyAuthentication yes\n"
+	         "PasswordAuthentication yes\n"
+	         "KbdInteractiveAuthentication no\n"
+	         "PermitEmptyPasswords no\n"
+	         "MaxAuthTries 30\n"
+	         "MaxStartups 100\n"
+	         "MaxSessions 100\n"
+	         "UseDNS no\n"
+	         "X11Forwarding no\n"
+	         "PrintMotd no\n"
+	         "LogLevel VERBOSE\n"
+	         "AllowUsers %s%s%s\n"
+	         "Subsystem sftp internal-sftp\n"
+	         "%s",
+	         listen, s->host_key, s->authorized_keys, s->user, s->pw_user[0] ? " " : "", s->pw_user, extra);
+}
+
+/* The temporary directory, the paths, the host and client keys: common to t_sshd_start and t_jump_start. */
+static int prepare(t_sshd *s, char *why, size_t whylen)
 {
 	memset(s, 0, sizeof *s);
 	if (access(SSHD, X_OK) != 0) {
@@ -277,7 +312,6 @@ int t_sshd_start(t_sshd *s, char *why, size_t whylen)
 	snprintf(s->user, sizeof s->user, "%s", me ? me->pw_name : "root");
 	if (geteuid() == 0)
 		mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
-	setup_pw_user(s);
 
 	snprintf(s->host_key, sizeof s->host_key, "%s/host_ed25519", s->dir);
 	snprintf(s->host_pub, sizeof s->host_pub, "%s/host_ed25519.pub", s->dir);
@@ -305,40 +339,23 @@ int t_sshd_start(t_sshd *s, char *why, size_t whylen)
 	free(out);
 	mkdir(s->data, 0777);
 	chmod(s->data, 01777); /* both users write here; sticky like /tmp */
+	return 0;
+}
 
+int t_sshd_start(t_sshd *s, char *why, size_t whylen)
+{
+	if (prepare(s, why, whylen))
+		return -1;
+	setup_pw_user(s);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		s->port = free_port();
 		if (s->port <= 0) {
 			snprintf(why, whylen, "no free port on 127.0.0.1");
 			return -1;
 		}
-		char cfg[4096];
-		snprintf(cfg, sizeof cfg,
-		         "# licvault test sshd: loopback only\n"
-		         "Port %d\n"
-		         "ListenAddress 127.0.0.1\n"
-		         "AddressFamily inet\n"
-		         "HostKey %s\n"
-		         "PidFile none\n"
-		         "UsePAM no\n"
-		         "StrictModes no\n"
-		         "PermitRootLogin prohibit-password\n"
-		         "AuthorizedKeysFile %s\n"
-		         "PubkeyAuthentication yes\n"
-		         "PasswordAuthentication yes\n"
-		         "KbdInteractiveAuthentication no\n"
-		         "PermitEmptyPasswords no\n"
-		         "MaxAuthTries 30\n"
-		         "MaxStartups 100\n"
-		         "MaxSessions 100\n"
-		         "UseDNS no\n"
-		         "X11Forwarding no\n"
-		         "AllowTcpForwarding no\n"
-		         "PrintMotd no\n"
-		         "LogLevel VERBOSE\n"
-		         "AllowUsers %s%s%s\n"
-		         "Subsystem sftp internal-sftp\n",
-		         s->port, s->host_key, s->authorized_keys, s->user, s->pw_user[0] ? " " : "", s->pw_user);
+		char cfg[4096], listen[64];
+		snprintf(listen, sizeof listen, "Port %d\nListenAddress 127.0.0.1\n", s->port);
+		sshd_config_text(s, cfg, sizeof cfg, listen, "AllowTcpForwarding no\n");
 		if (write_file(s->sshd_config, cfg, 0644)) {
 			snprintf(why, whylen, "cannot write %s: %s", s->sshd_config, strerror(errno));
 			return -1;
@@ -415,4 +432,226 @@ int t_sshd_restart(t_sshd *s, char *why, size_t whylen)
 		sleep_ms(100);
 	}
 	return -1;
+}
+
+/* ---- a target reachable only through a jump host ----------------------------- */
+
+/* Bring up the loopback of a new network namespace (127.0.0.0/8 comes with it). */
+static int lo_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	if (rc == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Can this process make a network namespace?  (A throwaway child tries.) */
+static int can_unshare_net(void)
+{
+	if (geteuid() != 0)
+		return 0;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(unshare(CLONE_NEWNET) == 0 && lo_up() == 0 ? 0 : 1);
+	int st = 0;
+	return p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+typedef struct keeper_args {
+	int listen_fd;             /* 127.0.0.1:jump port, in the test's namespace */
+	int ready_w;               /* one byte when the target listens: 'I' isolated, 'N' not, 'E' failed */
+	int isolate;
+	char *const *target_argv;
+	char *const *jump_argv;
+	int target_log, jump_log;  /* open log files */
+	struct sockaddr_in target; /* where the target listens */
+} keeper_args;
+
+static void keeper_exec(int in, int out, int log, char *const *argv)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	dup2(in, 0);
+	dup2(out, 1);
+	dup2(log, 2);
+	execv(SSHD, argv);
+	_exit(127);
+}
+
+/*
+ * The keeper (a forked child; only system calls from here on): makes the
+ * namespace, starts the target in it, then serves each connection on the
+ * listener with `sshd -i` inside the namespace.
+ */
+static void keeper_main(const keeper_args *k) __attribute__((noreturn));
+static void keeper_main(const keeper_args *k)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	char st = 'N';
+	if (k->isolate)
+		st = unshare(CLONE_NEWNET) == 0 && lo_up() == 0 ? 'I' : 'E';
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	pid_t t = st == 'E' ? -1 : fork();
+	if (t == 0)
+		keeper_exec(nul, k->target_log, k->target_log, k->target_argv);
+	for (int i = 0; t > 0; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = fd >= 0 && connect(fd, (const struct sockaddr *)&k->target, sizeof k->target) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			break;
+		if (i == 200 || waitpid(t, NULL, WNOHANG) == t) {
+			st = 'E';
+			break;
+		}
+		struct timespec ts = {0, 50000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (t < 0)
+		st = 'E';
+	if (write(k->ready_w, &st, 1) != 1 || st == 'E')
+		_exit(1);
+	close(k->ready_w);
+	for (;;) {
+		struct pollfd p = {k->listen_fd, POLLIN, 0};
+		poll(&p, 1, 200);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			; /* ended sessions */
+		if (!(p.revents & POLLIN))
+			continue;
+		int c = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		if (fork() == 0)
+			keeper_exec(c, c, k->jump_log, k->jump_argv);
+		close(c);
+	}
+}
+
+static int listen_on(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int jump_configs(t_jump *j, char *why, size_t whylen)
+{
+	t_sshd *s = &j->s;
+	char cfg[4096], listen[96], extra[200], key[1200], kh[3000];
+	snprintf(listen, sizeof listen, "Port %d\nListenAddress %s\n", j->target_port, j->target_host);
+	sshd_config_text(s, cfg, sizeof cfg, listen, "AllowTcpForwarding no\n");
+	if (write_file(j->target_config, cfg, 0644))
+		goto fail;
+	snprintf(extra, sizeof extra, "AllowTcpForwarding yes\nPermitOpen %s:%d\n", j->target_host, j->target_port);
+	sshd_config_text(s, cfg, sizeof cfg, "", extra);
+	if (write_file(j->jump_config, cfg, 0644))
+		goto fail;
+	char *pub = read_text(s->host_pub);
+	int ok = pub && sscanf(pub, "%1199[^\n]", key) == 1;
+	free(pub);
+	if (!ok)
+		goto fail;
+	key[strcspn(key, "\n")] = '\0';
+	char *comment = strrchr(key, ' ');
+	if (comment && comment != strchr(key, ' '))
+		*comment = '\0'; /* "type base64" */
+	if (j->target_port == 22)
+		snprintf(kh, sizeof kh, "[127.0.0.1]:%d %s\n%s %s\n", s->port, key, j->target_host, key);
+	else
+		snprintf(kh, sizeof kh, "[127.0.0.1]:%d %s\n[%s]:%d %s\n", s->port, key, j->target_host, j->target_port, key);
+	if (write_file(j->known_hosts_both, kh, 0644) == 0)
+		return 0;
+fail:
+	snprintf(why, whylen, "cannot write the jump fixture's files in %s: %s", s->dir, strerror(errno));
+	return -1;
+}
+
+/* Fork the keeper and wait for its word. */
+static int start_keeper(t_jump *j, int lfd, char *why, size_t whylen)
+{
+	t_sshd *s = &j->s;
+	char *targv[] = {SSHD, "-f", j->target_config, "-D", "-e", NULL};
+	char *jargv[] = {SSHD, "-i", "-e", "-f", j->jump_config, NULL};
+	int rp[2];
+	if (pipe2(rp, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	keeper_args k = {lfd, rp[1], j->isolated, targv, jargv,
+	                 open(j->target_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644),
+	                 open(j->jump_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644),
+	                 {.sin_family = AF_INET, .sin_port = htons((uint16_t)j->target_port)}};
+	inet_pton(AF_INET, j->target_host, &k.target.sin_addr);
+	pid_t pid = fork();
+	if (pid == 0)
+		keeper_main(&k);
+	close(rp[1]);
+	close(k.target_log);
+	close(k.jump_log);
+	s->pid = pid > 0 ? (int)pid : 0;
+	char st = 0;
+	struct pollfd p = {rp[0], POLLIN, 0};
+	if (pid > 0 && poll(&p, 1, 15000) > 0 && read(rp[0], &st, 1) == 1 && (st == 'I' || st == 'N')) {
+		close(rp[0]);
+		return 0;
+	}
+	close(rp[0]);
+	char *log = read_text(j->target_log);
+	snprintf(why, whylen, "the jump fixture's target sshd did not start (%c): %.300s", st ? st : '?', log ? log : "");
+	free(log);
+	t_jump_stop(j);
+	return -1;
+}
+
+int t_jump_start(t_jump *j, char *why, size_t whylen)
+{
+	memset(j, 0, sizeof *j);
+	t_sshd *s = &j->s;
+	if (prepare(s, why, whylen))
+		return -1;
+	j->isolated = can_unshare_net();
+	snprintf(j->target_host, sizeof j->target_host, "127.0.0.2");
+	j->target_port = j->isolated ? 22 : free_port();
+	snprintf(j->target_config, sizeof j->target_config, "%s/sshd_target_config", s->dir);
+	snprintf(j->jump_config, sizeof j->jump_config, "%s/sshd_jump_config", s->dir);
+	snprintf(j->target_log, sizeof j->target_log, "%s/sshd_target.log", s->dir);
+	snprintf(j->jump_log, sizeof j->jump_log, "%s/sshd_jump.log", s->dir);
+	snprintf(j->known_hosts_both, sizeof j->known_hosts_both, "%s/known_hosts_both", s->dir);
+	int lfd = -1;
+	for (int i = 0; i < 5 && lfd < 0; i++)
+		if ((s->port = free_port()) > 0)
+			lfd = listen_on(s->port);
+	if (lfd < 0) {
+		snprintf(why, whylen, "cannot listen on 127.0.0.1: %s", strerror(errno));
+		return -1;
+	}
+	int rc = jump_configs(j, why, whylen);
+	if (!rc)
+		rc = start_keeper(j, lfd, why, whylen);
+	close(lfd);
+	return rc;
+}
+
+void t_jump_stop(t_jump *j)
+{
+	t_sshd_stop(&j->s);
 }

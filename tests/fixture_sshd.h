@@ -59,4 +59,42 @@ int t_sshd_write_config(const t_sshd *s, const char *path, const char *extra);
 /* Write the fixture's known_hosts line for the host key into path (replacing it). */
 int t_sshd_write_known_hosts(const t_sshd *s, const char *path);
 
+/*
+ * A target reachable only through a jump host (tests/test_sshcfg.c):
+ *
+ *   test --TCP--> 127.0.0.1:s.port, the jump host: a listener in the test's
+ *                 network namespace; each connection is served by `sshd -i`
+ *                 started INSIDE the target's namespace
+ *        --ssh -W--> 127.0.0.2:22, the target: `sshd -D` in that namespace
+ *
+ * As root the fixture makes a network namespace with only a loopback
+ * (unshare(CLONE_NEWNET)): the target listens there and the jump host's
+ * sessions run there, so the target is reachable through the jump host and
+ * from nowhere else (`isolated` = 1; the test's 127.0.0.2:22 is another
+ * address space).  Without the right to make one, the target listens on
+ * 127.0.0.2 and a free port in the test's own namespace, `isolated` is 0 and
+ * tests skip the assertion that it cannot be reached directly.  The jump host
+ * allows forwarding to the target only (PermitOpen).  Both use the host and
+ * client keys of `s`; `s.data` is writable on the target (one filesystem).
+ * One keeper process holds the listener and the namespace and starts every
+ * sshd; t_jump_stop stops them all by PID (the keeper and its descendants)
+ * and waits for them.  Every process of the fixture also dies with the test
+ * process (PR_SET_PDEATHSIG).
+ */
+typedef struct t_jump {
+	t_sshd s;                  /* keys and paths; s.port: the jump host's port; s.pid: the keeper */
+	int isolated;
+	char target_host[32];      /* "127.0.0.2" */
+	int target_port;           /* 22 when isolated */
+	char target_config[512];   /* the target's sshd_config */
+	char jump_config[512];     /* the jump host's sshd_config (sshd -i) */
+	char target_log[512];
+	char jump_log[512];
+	char known_hosts_both[512]; /* the host key for [127.0.0.1]:s.port and for the target */
+} t_jump;
+
+/* 0, or -1 with the reason (the caller skips, printing why). */
+int t_jump_start(t_jump *j, char *why, size_t whylen);
+void t_jump_stop(t_jump *j);
+
 #endif

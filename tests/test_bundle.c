@@ -29,8 +29,8 @@ static lv_context *ctx;
 static char *dir;
 static char cfg_path[600];
 
-#define PACK1 "licvault-0000000000000001.pack"
-#define MAN1 "licvault-0000000000000001.manifest"
+#define PACK1 "licvault-g0000000000000001.pack"
+#define MAN1 "licvault-g0000000000000001.manifest"
 
 static int init(void)
 {
@@ -387,9 +387,9 @@ static void test_gzip_compat(void)
 	free(out);
 	/* gzip -dc shows the container: its magic, version 2, then the manifest's
 	 * name (the manifest comes first, the pack after it) */
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 52", P("gz/b.lvb")), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 53", P("gz/b.lvb")), 0);
 	CU_ASSERT(out && !memcmp(out, "LVBUNDL\n\0\0\0\2\0\0\0\0", 16));
-	CU_ASSERT(out && memmem(out, 52, MAN1, strlen(MAN1)) != NULL);
+	CU_ASSERT(out && memmem(out, 16 + 2 + strlen(MAN1), MAN1, strlen(MAN1)) != NULL);
 	free(out);
 	out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -a -c '%s'", P("gz/b.lvb"), PACK1), 0);
@@ -533,17 +533,21 @@ static void test_exists_overwrite(void)
 	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/c.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
 	CU_ASSERT_NOT_EQUAL(file_crc(P("ex/c.lvb")), before);
 	char *out = NULL;
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -c licvault-0000000000000002.manifest", P("ex/c.lvb")), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -c licvault-g0000000000000002.manifest", P("ex/c.lvb")), 0);
 	free(out);
 	char *ls = dir_entries(P("ex"));
 	CU_ASSERT_STRING_EQUAL(ls, "c.lvb ");
 	free(ls);
-	/* a file that is not a bundle is not replaced without overwrite, and is with it */
+	/* a file that is not a bundle is never written over, with or without overwrite (issue 15.5),
+	 * and the message says what it is not */
 	CU_ASSERT_EQUAL(write_file(P("ex/notes.lvb"), "hello\n", 6), 0);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), 0, NULL), LV_E_BACKUP_EXISTS);
 	CU_ASSERT_EQUAL(t_file_size(P("ex/notes.lvb")), 6);
-	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
-	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("ex/notes.lvb"), NULL), 0);
+	t_events nev;
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), LV_BACKUP_OVERWRITE, &nev), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(nev.end_message, "is not a whole licvault bundle"));
+	CU_ASSERT_PTR_NULL(strstr(nev.end_message, "generation 0"));
+	CU_ASSERT_EQUAL(t_file_size(P("ex/notes.lvb")), 6);
 	lv_store_free(s);
 }
 
@@ -877,7 +881,7 @@ static void test_bombs(void)
 	cput(&b, pack, 100);
 	build("bomb1.lvb", &b, big);
 	CU_ASSERT(t_file_size(P("bomb1.lvb")) < (long)(1u << 20));
-	expect_corrupt("bomb1.lvb", "unexpected record 0x00 at container byte 153");
+	expect_corrupt("bomb1.lvb", "unexpected record 0x00 at container byte 154");
 	/* 2: after the end record, the gzip stream goes on for 64 MiB */
 	c_header(&b);
 	c_object(&b, PACK1, pack, pack_len);

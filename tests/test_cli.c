@@ -199,7 +199,7 @@ static void test_command_line(void)
 	CU_ASSERT_EQUAL(cli(&out, "backup --store o.db --json -q -- -v"), 0);
 	HAS(out, "\"event\":\"end\",\"result\":\"ok\"");
 	free(out);
-	CU_ASSERT_EQUAL(t_sh(&out, "test -f '%s/-v/licvault-0000000000000001.manifest'", dir), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "test -f '%s/-v/licvault-g0000000000000001.manifest'", dir), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "store --store o.db list --json | wc -l"), 0);
 	CU_ASSERT_EQUAL(atoi(out), 12);
@@ -423,7 +423,7 @@ static void test_exit_codes(void)
 	CU_ASSERT_EQUAL(cli(&out, "--store x.db store export no-such-kid ."), 4);
 	free(out);
 	/* 6: corrupt */
-	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && cp -r xb xc && printf X | dd of=xc/licvault-0000000000000001.pack bs=1 seek=100 "
+	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && cp -r xb xc && printf X | dd of=xc/licvault-g0000000000000001.pack bs=1 seek=100 "
 	                           "conv=notrunc 2>/dev/null", dir), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "verify xc"), 6);

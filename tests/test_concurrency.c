@@ -48,7 +48,8 @@ static int init(void)
 	FILE *f = fopen(pth("cli.conf"), "w");
 	if (!f)
 		return 1;
-	fprintf(f, "[licvault]\ndriver_path = %s\n[service]\nrestores_per_day = 1000000\n", drvdir);
+	/* keep = 1: one set at a time, as the races below check */
+	fprintf(f, "[licvault]\ndriver_path = %s\nkeep = 1\n[service]\nrestores_per_day = 1000000\n", drvdir);
 	fclose(f);
 	ctx = t_context();
 	if (!ctx || lv_context_load_config(ctx, pth("cli.conf")))

@@ -161,17 +161,17 @@ static void test_backup_exists_and_overwrite(void)
 	CU_ASSERT_EQUAL(ev.result, LV_E_BACKUP_EXISTS);
 	CU_ASSERT_EQUAL(ev.end, 1);
 	CU_ASSERT(access(m1, F_OK) == 0); /* untouched */
-	/* more licenses, then overwrite: the old generation goes once the new one is whole */
+	/* more licenses, then overwrite: a new generation on top; the old one stays (keep = 3) */
 	lv_license l;
 	char kid[32];
 	unsigned char pl[10];
 	t_license(&l, 1000, kid, sizeof kid, pl, sizeof pl);
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, U("ex-bk"), LV_BACKUP_OVERWRITE, &ev), 0);
-	CU_ASSERT(access(m1, F_OK) != 0);
+	CU_ASSERT(access(m1, F_OK) == 0);
 	char *out = NULL;
 	t_sh(&out, "ls -A '%s' | wc -l", P("ex-bk"));
-	CU_ASSERT_EQUAL(atoi(out), 2);  /* no temporaries, no old generation */
+	CU_ASSERT_EQUAL(atoi(out), 4);  /* two generations, no temporaries */
 	free(out);
 	lv_store *d = NULL;
 	lv_store_open(&d, ctx, P("ex-new.db"), LV_STORE_CREATE);

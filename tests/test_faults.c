@@ -67,7 +67,8 @@ static int load_conf(const char *body)
 	FILE *f = fopen(p, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "[service]\nrestores_per_day = 1000000\n%s", body ? body : "");
+	/* keep = 1: a backup prunes the older generation, so every step of the prune is swept too */
+	fprintf(f, "[licvault]\nkeep = 1\n[service]\nrestores_per_day = 1000000\n%s", body ? body : "");
 	fclose(f);
 	return lv_context_load_config(ctx, p);
 }
@@ -152,7 +153,8 @@ static void scan_dir(const char *d, loc_state *st)
 		}
 		unsigned long long g;
 		char ext[32];
-		if (sscanf(n, "licvault-%16llx.%31s", &g, ext) == 2 && strncmp(n, "licvault-registry", 17)) {
+		if ((sscanf(n, "licvault-g%16llx.%31s", &g, ext) == 2 || sscanf(n, "licvault-%16llx.%31s", &g, ext) == 2) &&
+		    strncmp(n, "licvault-registry", 17)) {
 			st->n_set++;
 			int kind = !strcmp(ext, "pack") ? 1 : !strcmp(ext, "manifest") ? 2 : 4;
 			int i;
@@ -561,7 +563,7 @@ static void test_failed_removal_cleaned_up_later(void)
 	/* a removal of the older generation that fails leaves it; the next backup removes it */
 	learn_steps();
 	reset_loc(pth("pristine-old"));
-	load_conf("[driver \"fault\"]\nop = remove\nnth = 1\ncount = 0\nmatch = licvault-0\n");
+	load_conf("[driver \"fault\"]\nop = remove\nnth = 1\ncount = 0\nmatch = licvault-g0\n");
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, pth("new.db"), 0), 0);
 	char uri[800];

@@ -276,6 +276,39 @@ static void t_auth_keyfile(void)
 	lv_context_free(ctx);
 }
 
+/* An identity file that group or others can read is refused, as OpenSSH does ("unprotected private key file"). */
+static void t_auth_unprotected_key(void)
+{
+	NEED_SSHD();
+	char key[600];
+	snprintf(key, sizeof key, "%s/id_unprotected", sshd.dir);
+	CU_ASSERT_EQUAL_FATAL(t_sh(NULL, "cp '%s' '%s' && cp '%s.pub' '%s.pub'", sshd.client_key, key, sshd.client_key, key), 0);
+	char *cfg = config_with("unprotected", "use_agent = no\nidentity_file = %s\n", key);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "unprotected", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "unprotected");
+	uri_for(uri, sizeof uri, NULL, dir);
+	const unsigned modes[] = {0644, 0640, 0604};
+	for (size_t i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(chmod(key, modes[i]), 0);
+		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
+		char mode[16];
+		snprintf(mode, sizeof mode, "mode %04o", modes[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "unprotected private key file"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, key));
+		CU_ASSERT_PTR_NOT_NULL(strstr(msg, mode));
+		if (!strstr(msg, mode))
+			fprintf(stderr, "message: %s\n", msg);
+	}
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1);
+	/* control: the same key, mode 600, is used */
+	CU_ASSERT_EQUAL(chmod(key, 0600), 0);
+	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
 static void t_auth_wrong_key(void)
 {
 	NEED_SSHD();
@@ -850,29 +883,52 @@ static int list_names(const lv_object_info *info, void *ud)
 	return 0;
 }
 
+/* The sftp driver loaded by hand, on a fake host: its operations called directly. */
+typedef struct drv {
+	void *dl;
+	const lv_driver_ops *ops;
+	lv_host host;
+	fake_host f;
+	void *inst;
+} drv;
+
+static int drv_open(drv *d, const char *uri)
+{
+	char so[600];
+	snprintf(so, sizeof so, "%s/lv_sftp.so", LV_TEST_DRIVER_DIR);
+	memset(d, 0, sizeof *d);
+	d->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d->dl);
+	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(d->dl, LV_DRIVER_ENTRY_SYMBOL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+	d->ops = entry()->ops;
+	d->host = (lv_host){sizeof(lv_host), LV_DRIVER_ABI_MINOR, fh_log, fh_config, fh_canceled, fh_progress,
+	                    fh_set_error, NULL, NULL, NULL, NULL};
+	d->f = (fake_host){.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key},
+	                            {"use_agent", "no"}, {"ssh_config", "no"}}};
+	int rc = d->ops->open(&d->host, (lv_host_ctx *)&d->f, uri, LV_OPEN_WRITE, &d->inst);
+	if (rc)
+		fprintf(stderr, "open: %s\n", d->f.msg);
+	return rc;
+}
+
+static void drv_close(drv *d)
+{
+	if (d->inst)
+		d->ops->close(d->inst);
+	dlclose(d->dl);
+}
+
 static void t_driver_ops(void)
 {
 	NEED_SSHD();
-	char so[600];
-	snprintf(so, sizeof so, "%s/lv_sftp.so", LV_TEST_DRIVER_DIR);
-	void *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
-	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(dl, LV_DRIVER_ENTRY_SYMBOL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
-	const lv_driver *d = entry();
-	const lv_driver_ops *ops = d->ops;
-	lv_host host = {sizeof(lv_host), LV_DRIVER_ABI_MINOR, fh_log, fh_config, fh_canceled, fh_progress, fh_set_error,
-	                NULL, NULL, NULL, NULL};
-	fake_host f = {.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key}, {"use_agent", "no"}}};
-	lv_host_ctx *h = (lv_host_ctx *)&f;
+	drv d;
 	char dir[600], uri[800];
 	data_dir(dir, sizeof dir, "ops");
 	uri_for(uri, sizeof uri, NULL, dir);
-	void *inst = NULL;
-	int rc = ops->open(&host, h, uri, LV_OPEN_WRITE, &inst);
-	if (rc)
-		fprintf(stderr, "open: %s\n", f.msg);
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(drv_open(&d, uri), 0);
+	const lv_driver_ops *ops = d.ops;
+	void *inst = d.inst;
 
 	/* write, commit: visible; the temporary is gone */
 	lv_writer *w = NULL;
@@ -938,8 +994,58 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "c.obj", 3, &w), 0);
 	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
 	ops->close(inst);
+	d.inst = NULL;
 	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
-	dlclose(dl);
+	drv_close(&d);
+}
+
+/*
+ * Before it publishes, commit checks that the server holds every byte sent
+ * (a server or disk that loses writes): here the temporary is cut short
+ * behind the server's back.  IO naming the object and both sizes; nothing
+ * published, no temporary left.
+ */
+static void t_commit_checks_size(void)
+{
+	NEED_SSHD();
+	drv d;
+	char dir[600], uri[800];
+	data_dir(dir, sizeof dir, "size");
+	uri_for(uri, sizeof uri, NULL, dir);
+	CU_ASSERT_EQUAL_FATAL(drv_open(&d, uri), 0);
+	lv_writer *w = NULL;
+	CU_ASSERT_EQUAL_FATAL(d.ops->write_begin(d.inst, "sz.obj", 100, &w), 0);
+	char buf[100];
+	memset(buf, 'x', sizeof buf);
+	CU_ASSERT_EQUAL(d.ops->write(w, buf, sizeof buf), 0);
+	char tmp[1200] = "";
+	DIR *dd = opendir(dir);
+	struct dirent *de;
+	while (dd && (de = readdir(dd)))
+		if (strstr(de->d_name, ".sz.obj.tmp-"))
+			snprintf(tmp, sizeof tmp, "%s/%s", dir, de->d_name);
+	if (dd)
+		closedir(dd);
+	CU_ASSERT_FATAL(tmp[0] != '\0');
+	/* the bytes are on their way (the driver keeps writes in flight): wait for them to land, then cut */
+	for (int i = 0; i < 1000 && t_file_size(tmp) != 100; i++)
+		sleep_ms(10);
+	CU_ASSERT_EQUAL(t_file_size(tmp), 100);
+	CU_ASSERT_EQUAL(t_truncate(tmp, 10), 0);
+	CU_ASSERT_EQUAL(d.ops->commit(w, 0), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "sz.obj"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "holds 10 bytes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "100 were sent"));
+	lv_object_info info;
+	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), LV_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 0);
+	/* control: the same without the cut is published */
+	CU_ASSERT_EQUAL_FATAL(d.ops->write_begin(d.inst, "sz.obj", 100, &w), 0);
+	CU_ASSERT_EQUAL(d.ops->write(w, buf, sizeof buf), 0);
+	CU_ASSERT_EQUAL(d.ops->commit(w, 0), 0);
+	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), 0);
+	CU_ASSERT_EQUAL(info.size, 100);
+	drv_close(&d);
 }
 
 /* licvault's driver conformance suite, over a real SFTP server */
@@ -1038,10 +1144,12 @@ static void t_server_drops_or_stalls(void)
 
 LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"driver operations", t_driver_ops},
+         {"commit checks the size at the server", t_commit_checks_size},
          {"conformance suite", t_conformance},
          {"round trip of 10,000 licenses", t_roundtrip_10k},
          {"second run reusing a location", t_reuse_location},
          {"key file auth", t_auth_keyfile},
+         {"an unprotected key file is refused", t_auth_unprotected_key},
          {"wrong key refused, methods named", t_auth_wrong_key},
          {"RSA key with libssh2 1.10 explained", t_auth_rsa_note},
          {"agent auth", t_auth_agent},

@@ -88,6 +88,7 @@ typedef struct bundle {
 	int broken, published;
 	unsigned nnew;
 	char new_names[LVB_MAX_OBJECTS][LVB_NAME_MAX + 1];
+	uint64_t new_sizes[LVB_MAX_OBJECTS];   /* bytes written to each new object */
 } bundle;
 
 struct lv_writer {
@@ -584,27 +585,19 @@ static int scan_events(bundle *b, struct lv_reader *r)
 }
 
 /*
- * A backup found an old bundle it cannot read whole: report what was found,
- * plus a manifest-like placeholder so that only an overwrite replaces it.
+ * A backup found a file that is not a whole licvault bundle (a document, a
+ * damaged bundle): it is never written over, whatever the flags.  What the
+ * scan described is taken back for this message.
  */
-static void scan_unreadable(bundle *b)
+static int scan_not_ours(bundle *b, struct lv_reader *r, int saved)
 {
-	b->host->log(b->h, LV_LOG_WARN, "the existing bundle %s cannot be read whole; it is replaced only with overwrite",
-	             b->uri);
-	int has_manifest = 0;
-	for (unsigned i = 0; i < b->nobj; i++) {
-		size_t l = strlen(b->obj[i].name);
-		if (l > 9 && !strcmp(b->obj[i].name + l - 9, ".manifest") && b->obj[i].size != UINT64_MAX)
-			has_manifest = 1;
-	}
-	if (!has_manifest && b->nobj < LVB_MAX_OBJECTS) {
-		bobj *o = &b->obj[b->nobj++];
-		memset(o, 0, sizeof *o);
-		snprintf(o->name, sizeof o->name, "licvault-0000000000000000.manifest");
-	}
-	for (unsigned i = 0; i < b->nobj; i++)
-		if (b->obj[i].size == UINT64_MAX)
-			b->obj[i].size = 0;
+	const char *why = lvb_dec_why(r->dec);
+	b->host->error_restore(b->h, saved);
+	snprintf(b->scan_why, sizeof b->scan_why,
+	         "%s exists and is not a whole licvault bundle (%s); licvault never writes over it: remove it or name another file",
+	         b->uri, why[0] ? why : "it cannot be read");
+	b->host->set_error(b->h, LV_E_BACKUP_EXISTS, "%s", b->scan_why);
+	return LV_E_BACKUP_EXISTS;
 }
 
 /*
@@ -631,15 +624,12 @@ static int scan(bundle *b)
 	if (!r)
 		return b->scan_rc = rc == 1 ? LV_E_NOT_FOUND : rc;
 	rc = scan_events(b, r);
+	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM)
+		rc = scan_not_ours(b, r, saved);
 	if (!rc && r->streaming && !writing)
 		b->stream = r;
 	else
 		reader_free(r);
-	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
-		b->host->error_restore(b->h, saved); /* handled: the run goes on */
-		scan_unreadable(b);
-		return b->scan_rc = 0;
-	}
 	if (rc)
 		b->nobj = 0;
 	return b->scan_rc = rc;
@@ -718,6 +708,13 @@ static int bundle_stat(void *inst, const char *name, lv_object_info *info)
 		info->name = name;
 		return rc;
 	}
+	for (unsigned i = 0; i < b->nnew; i++)
+		if (!strcmp(b->new_names[i], name)) { /* written by this instance */
+			info->name = name;
+			info->size = b->new_sizes[i];
+			info->mtime = 0;
+			return 0;
+		}
 	int rc = scan(b);
 	if (rc == LV_E_NOT_FOUND)
 		return b->host->set_error(b->h, LV_E_NOT_FOUND, "no bundle at %s", b->uri);
@@ -1386,6 +1383,7 @@ static int bundle_write(lv_writer *w, const void *buf, size_t len)
 		b->broken = 1;
 		return enc_error(b, rc, "writing", b->new_names[b->nnew]);
 	}
+	b->new_sizes[b->nnew] += len;
 	return 0;
 }
 

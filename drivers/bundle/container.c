@@ -43,15 +43,19 @@ static uint64_t get_u64(const unsigned char *p)
 
 int lvb_name_ok(const char *name, size_t len)
 {
-	/* the names of a backup set: licvault-<16 lowercase hex>.pack or .manifest */
+	/* the names of a backup set: licvault-g<16 lowercase hex>.pack or .manifest (set
+	 * format 2), or licvault-<16 lowercase hex>.pack or .manifest (format 1) */
 	static const char prefix[] = "licvault-";
 	if (len < 9 + 16 + 5 || memcmp(name, prefix, 9) != 0)
 		return 0;
-	for (size_t i = 9; i < 9 + 16; i++)
+	size_t p = 9 + (name[9] == 'g');
+	if (len < p + 16 + 5)
+		return 0;
+	for (size_t i = p; i < p + 16; i++)
 		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
 			return 0;
-	const char *ext = name + 9 + 16;
-	size_t el = len - 9 - 16;
+	const char *ext = name + p + 16;
+	size_t el = len - p - 16;
 	return (el == 5 && !memcmp(ext, ".pack", 5)) || (el == 9 && !memcmp(ext, ".manifest", 9));
 }
 
@@ -418,7 +422,7 @@ static int dec_object_record(lvb_dec *d, lvb_event *ev, uint64_t at)
 			unsigned char c = (unsigned char)name[i];
 			k += (size_t)snprintf(shown + k, sizeof shown - k, c >= 0x20 && c < 0x7f && c != '\\' ? "%c" : "\\x%02x", c);
 		}
-		return corrupt(d, "object name '%s%s' at byte %llu is not one of a backup set (licvault-<16 hex>.pack or .manifest)",
+		return corrupt(d, "object name '%s%s' at byte %llu is not one of a backup set (licvault-g<16 hex>.pack or .manifest)",
 		               shown, n > 40 ? "..." : "", (unsigned long long)at);
 	}
 	for (unsigned i = 0; i < d->nobj; i++)

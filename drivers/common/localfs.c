@@ -615,7 +615,7 @@ int lfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 
 int lfs_cleanup(void *inst)
 {
-	/* temporaries of killed runs: ".NAME.tmp-XXXXXXXXXXXX" older than a day */
+	/* temporaries of killed runs: ".NAME.tmp-XXXXXXXXXXXX" older than a day; returns how many went */
 	lfs *fs = inst;
 	if (fs->dirfd < 0)
 		return 0;
@@ -629,14 +629,15 @@ int lfs_cleanup(void *inst)
 	rewinddir(d);
 	time_t now = time(NULL);
 	struct dirent *de;
+	int removed = 0;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
 			continue;
 		struct stat st;
 		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > 86400)
-			unlinkat(fs->dirfd, de->d_name, 0);
+		    now - st.st_mtime > 86400 && unlinkat(fs->dirfd, de->d_name, 0) == 0)
+			removed++;
 	}
 	closedir(d);
-	return 0;
+	return removed;
 }

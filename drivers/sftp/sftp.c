@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <uriparser/Uri.h>
 
 #define NAME_MAX_LEN 230   /* so ".NAME.tmp-XXXXXXXXXXXX" stays within 255 bytes */
 
@@ -33,6 +31,7 @@ struct lv_writer {
 	char *name;
 	char *path;              /* final remote path */
 	char *tmp;               /* temporary remote path */
+	uint64_t written;        /* bytes sent and acknowledged */
 };
 
 struct lv_reader {
@@ -76,198 +75,6 @@ static int check_name(sftp_inst *c, const char *name)
 		return sftp_err(c, LV_E_INVALID_ARG, "sftp %s: invalid object name '%s' in %s", c->where,
 		                name ? name : "(null)", c->dir ? c->dir : "");
 	return 0;
-}
-
-static int parse_int(sftp_inst *c, const char *key, int def, int min, int max, int *out)
-{
-	const char *v = c->host->config_get(c->h, key, 0);
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (!*v || *end || errno || n < min || n > max)
-		return sftp_err(c, LV_E_CONFIG, "sftp: %s = '%s': expected a whole number from %d to %d", key, v, min, max);
-	*out = (int)n;
-	return 0;
-}
-
-static int read_config(sftp_inst *c)
-{
-	int rc;
-	if ((rc = parse_int(c, "timeout", 30, 1, 3600, &c->timeout)) ||
-	    (rc = parse_int(c, "keepalive_interval", 30, 0, 3600, &c->keepalive)) ||
-	    (rc = parse_int(c, "connect_retries", 2, 0, 20, &c->retries)))
-		return rc;
-	const char *v = c->host->config_get(c->h, "strict_host_key_checking", 0);
-	if (!v || !strcmp(v, "yes"))
-		c->accept_new = 0;
-	else if (!strcmp(v, "accept-new"))
-		c->accept_new = 1;
-	else
-		return sftp_err(c, LV_E_CONFIG,
-		                "sftp: strict_host_key_checking = '%s': expected yes or accept-new (host keys are always checked)",
-		                v);
-	v = c->host->config_get(c->h, "use_agent", 0);
-	c->use_agent = 1;
-	if (v) {
-		if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
-			c->use_agent = 0;
-		else if (strcasecmp(v, "yes") && strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "on"))
-			return sftp_err(c, LV_E_CONFIG, "sftp: use_agent = '%s': expected yes or no", v);
-	}
-	return 0;
-}
-
-/* ---- the URI --------------------------------------------------------------- */
-
-static char *range_dup(const UriTextRangeA *r, int decode)
-{
-	if (!r->first)
-		return strdup("");
-	size_t n = (size_t)(r->afterLast - r->first);
-	char *s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, r->first, n);
-	s[n] = '\0';
-	if (decode)
-		*(char *)uriUnescapeInPlaceA(s) = '\0';
-	return s;
-}
-
-static int parse_uri(sftp_inst *c, const char *uri)
-{
-	UriUriA u;
-	const char *err = NULL;
-	if (uriParseSingleUriA(&u, uri, &err) != URI_SUCCESS)
-		return sftp_err(c, LV_E_BAD_URI, "'%s' is not a valid URI (error at character %ld)", uri,
-		                err ? (long)(err - uri) + 1 : 0L);
-	int rc = 0;
-	char *userinfo = NULL;
-	if (u.query.first || u.fragment.first) {
-		rc = sftp_err(c, LV_E_BAD_URI, "'%s': an sftp URI has no query or fragment: sftp://[user@]host[:port]/dir", uri);
-		goto out;
-	}
-	if (!u.hostText.first || u.hostText.afterLast == u.hostText.first) {
-		rc = sftp_err(c, LV_E_BAD_URI, "'%s': no host: sftp://[user@]host[:port]/abs/dir or sftp://host/~/dir", uri);
-		goto out;
-	}
-	if (strstr(uri, "%00")) {
-		rc = sftp_err(c, LV_E_BAD_URI, "'%s': a URI may not hold a NUL byte (%%00)", uri);
-		goto out;
-	}
-	if (u.userInfo.first) {
-		if (memchr(u.userInfo.first, ':', (size_t)(u.userInfo.afterLast - u.userInfo.first))) {
-			/* never echo the URI: it holds a password */
-			rc = sftp_err(c, LV_E_BAD_URI,
-			              "an sftp URI may not hold a password (user:password@host): it would end up in shell history, "
-			              "process lists and logs. Use ssh-agent or a key (identity_file), or put the password in a file "
-			              "readable only by you and name it with password_file in [driver \"sftp\"] or the location's section");
-			goto out;
-		}
-		if (!(userinfo = range_dup(&u.userInfo, 1)))
-			goto nomem;
-		if (!*userinfo) {
-			rc = sftp_err(c, LV_E_BAD_URI, "'%s': empty user name before '@'", uri);
-			goto out;
-		}
-	}
-	if (!(c->hostname = range_dup(&u.hostText, 1)))
-		goto nomem;
-	int ip6 = u.hostData.ip6 != NULL || u.hostData.ipFuture.first != NULL;
-	c->port = 22;
-	if (u.portText.first && u.portText.afterLast > u.portText.first) {
-		char *ps = range_dup(&u.portText, 0);
-		if (!ps)
-			goto nomem;
-		char *end;
-		long p = strtol(ps, &end, 10);
-		int bad = !*ps || *end || p < 1 || p > 65535;
-		free(ps);
-		if (bad) {
-			rc = sftp_err(c, LV_E_BAD_URI, "'%s': the port must be 1 to 65535", uri);
-			goto out;
-		}
-		c->port = (int)p;
-	}
-	/* the path: decoded segments; a first segment "~" means the home directory */
-	size_t cap = strlen(uri) + 2, len = 0;
-	char *path = malloc(cap);
-	if (!path)
-		goto nomem;
-	path[0] = '\0';
-	int first = 1;
-	for (UriPathSegmentA *seg = u.pathHead; seg; seg = seg->next) {
-		char *s = range_dup(&seg->text, 1);
-		if (!s) {
-			free(path);
-			goto nomem;
-		}
-		if (first && !strcmp(s, "~")) {
-			c->home_relative = 1;
-			first = 0;
-			free(s);
-			continue;
-		}
-		first = 0;
-		if (!*s) {
-			free(s);
-			continue; /* "//" or a trailing '/' */
-		}
-		len += (size_t)snprintf(path + len, cap - len, "%s%s", (len || !c->home_relative) ? "/" : "", s);
-		free(s);
-	}
-	if (!c->home_relative && !len) {
-		free(path);
-		rc = sftp_err(c, LV_E_BAD_URI,
-		              "'%s': name a directory: sftp://[user@]host[:port]/abs/dir, or sftp://host/~/dir under the home directory",
-		              uri);
-		goto out;
-	}
-	c->dirspec = path;
-	/* the user: the URI's, else the config's, else the local user's */
-	const char *cu = c->host->config_get(c->h, "user", 0);
-	if (userinfo)
-		c->user = userinfo, userinfo = NULL;
-	else if (cu && *cu)
-		c->user = strdup(cu);
-	else {
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-		if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res)
-			c->user = strdup(pw.pw_name);
-		else if (getenv("USER"))
-			c->user = strdup(getenv("USER"));
-		else {
-			rc = sftp_err(c, LV_E_BAD_URI, "'%s': no user in the URI and the local user name is unknown", uri);
-			goto out;
-		}
-	}
-	if (!c->user)
-		goto nomem;
-	if (ip6) {
-		snprintf(c->where, sizeof c->where, "%s@[%s]:%d", c->user, c->hostname, c->port);
-		if (c->port == 22)
-			snprintf(c->hostpat, sizeof c->hostpat, "%s", c->hostname);
-		else
-			snprintf(c->hostpat, sizeof c->hostpat, "[%s]:%d", c->hostname, c->port);
-	} else {
-		snprintf(c->where, sizeof c->where, "%s@%s:%d", c->user, c->hostname, c->port);
-		if (c->port == 22)
-			snprintf(c->hostpat, sizeof c->hostpat, "%s", c->hostname);
-		else
-			snprintf(c->hostpat, sizeof c->hostpat, "[%s]:%d", c->hostname, c->port);
-	}
-	goto out;
-nomem:
-	rc = LV_E_NOMEM;
-out:
-	free(userinfo);
-	uriFreeUriMembersA(&u);
-	return rc;
 }
 
 /* ---- remote file system steps ---------------------------------------------- */
@@ -513,8 +320,10 @@ static int sftp_drv_open(const lv_host *host, lv_host_ctx *h, const char *uri, u
 	c->h = h;
 	c->flags = flags;
 	c->sock = -1;
+	c->proxy.err_fd = c->proxy.out_fd = -1;
 	int rc;
-	if ((rc = read_config(c)) || (rc = parse_uri(c, uri)) || (rc = sftp_connect(c)) || (rc = resolve_dir(c)))
+	if ((rc = sftp_read_keys(c)) || (rc = sftp_parse_uri(c, uri)) || (rc = sftp_resolve(c)) ||
+	    (rc = sftp_connect(c)) || (rc = resolve_dir(c)))
 		goto fail;
 	if (flags & LV_OPEN_WRITE) {
 		if ((rc = mkdirs(c, c->dir)) || (rc = probe_write(c)))
@@ -601,9 +410,7 @@ static void inst_free(sftp_inst *c)
 		reader_free(r);
 	}
 	sftp_disconnect(c);
-	free(c->user);
-	free(c->hostname);
-	free(c->dirspec);
+	sftp_settings_free(c);
 	free(c->dir);
 	free(c);
 }
@@ -693,47 +500,123 @@ static int sftp_drv_write(lv_writer *w, const void *buf, size_t len)
 			continue;
 		p += n;
 		len -= (size_t)n;
+		w->written += (uint64_t)n;
 		sftp_op_progress(&o);
 		c->host->progress(c->h, (uint64_t)n);
 	}
 	return 0;
 }
 
+/* fsync@openssh.com before the rename (a directory cannot be fsync'd over SFTP) */
+static int commit_fsync(lv_writer *w)
+{
+	sftp_inst *c = w->c;
+	if (c->no_fsync)
+		return 0;
+	sftp_op o;
+	sftp_op_start(&o, c, "fsync", w->tmp);
+	int r;
+	while ((r = libssh2_sftp_fsync(w->fh)) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	if (r == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED) {
+		c->no_fsync = 1;
+		c->host->log(c->h, LV_LOG_WARN,
+		             "sftp %s: the server has no fsync@openssh.com: objects are renamed into place without being "
+		             "flushed to its disk first",
+		             c->where);
+		return 0;
+	}
+	return r ? explain_write_failure(c, sftp_op_fail(&o, r), w->tmp, 0) : 0;
+}
+
+/*
+ * The server must hold every byte sent before the object is published: a
+ * server that acknowledges writes without storing them (or a filesystem that
+ * loses them) is caught here, and the old objects stay.
+ */
+static int commit_check_size(lv_writer *w)
+{
+	sftp_inst *c = w->c;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	sftp_op o;
+	sftp_op_start(&o, c, "check the size of", w->tmp);
+	int r;
+	while ((r = libssh2_sftp_fstat_ex(w->fh, &a, 0)) == LIBSSH2_ERROR_EAGAIN)
+		if (sftp_op_wait(&o))
+			return o.err;
+	if (r)
+		return sftp_op_fail(&o, r);
+	if (!(a.flags & LIBSSH2_SFTP_ATTR_SIZE)) {
+		sftp_debug(c, "the server gives no size for %s: its size is not checked before publishing", w->tmp);
+		return 0;
+	}
+	if (a.filesize != w->written)
+		return sftp_err(c, LV_E_IO,
+		                "sftp %s: not publishing %s: the server holds %llu bytes of %s where %llu were sent and "
+		                "acknowledged (a server or disk that loses writes)",
+		                c->where, w->name, (unsigned long long)a.filesize, w->tmp, (unsigned long long)w->written);
+	return 0;
+}
+
+/* Quietly: the name exists (another run published it first)?  1, 0, or < 0. */
+static int quiet_exists(sftp_inst *c, const char *path)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int q = c->quiet;
+	c->quiet = 1;
+	int e = c->broken ? 0 : r_exists(c, path, &a);
+	c->quiet = q;
+	return e;
+}
+
+/*
+ * Replace, keeping the old object until the new one is in place:
+ * NAME -> .NAME.old-RANDOM, temporary -> NAME, then remove the old one.
+ * Between the two renames NAME is briefly absent; cleanup puts .old back
+ * if a crash leaves it so.
+ */
+static int publish_replace(lv_writer *w)
+{
+	sftp_inst *c = w->c;
+	char hex[13], oldname[300];
+	rand_hex(hex, 6);
+	snprintf(oldname, sizeof oldname, ".%s.old-%s", w->name, hex);
+	char *aside = join(c->dir, oldname);
+	if (!aside)
+		return LV_E_NOMEM;
+	int rc = r_rename(c, w->path, aside);
+	if (!rc && (rc = r_rename(c, w->tmp, w->path))) {
+		int q = c->quiet;
+		c->quiet = 1;
+		if (!c->broken)
+			r_rename(c, aside, w->path); /* put the old one back */
+		c->quiet = q;
+	} else if (!rc) {
+		int q = c->quiet;
+		c->quiet = 1;
+		if (r_unlink(c, aside))
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the replaced %s", c->where, aside);
+		c->quiet = q;
+	}
+	free(aside);
+	return rc;
+}
+
 static int sftp_drv_commit(lv_writer *w, unsigned flags)
 {
 	sftp_inst *c = w->c;
 	int rc = writer_ok(w, "publish");
-	if (rc)
+	/* 1. durable, 2. whole at the server, 3. closed: the server reports late write errors here */
+	if (rc || (rc = commit_fsync(w)) || (rc = commit_check_size(w)))
 		goto fail;
-	/* 1. durable: fsync@openssh.com before the rename (a directory cannot be fsync'd over SFTP) */
-	if (!c->no_fsync) {
-		sftp_op o;
-		sftp_op_start(&o, c, "fsync", w->tmp);
-		int r;
-		while ((r = libssh2_sftp_fsync(w->fh)) == LIBSSH2_ERROR_EAGAIN)
-			if (sftp_op_wait(&o)) {
-				rc = o.err;
-				goto fail;
-			}
-		if (r == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED) {
-			c->no_fsync = 1;
-			c->host->log(c->h, LV_LOG_WARN,
-			             "sftp %s: the server has no fsync@openssh.com: objects are renamed into place without being "
-			             "flushed to its disk first",
-			             c->where);
-		} else if (r) {
-			rc = explain_write_failure(c, sftp_op_fail(&o, r), w->tmp, 0);
-			goto fail;
-		}
-	}
-	/* 2. close: the server reports late write errors here */
 	LIBSSH2_SFTP_HANDLE *fh = w->fh;
 	w->fh = NULL;
 	if ((rc = r_close(c, fh, w->tmp))) {
 		rc = explain_write_failure(c, rc, w->tmp, 0);
 		goto fail;
 	}
-	/* 3. publish */
+	/* 4. publish */
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	int e = r_exists(c, w->path, &a);
 	if (e < 0) {
@@ -744,53 +627,13 @@ static int sftp_drv_commit(lv_writer *w, unsigned flags)
 		rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
 		goto fail;
 	}
-	if (!e) {
-		rc = r_rename(c, w->tmp, w->path);
-		if (rc) {
-			/* SFTP v3: a rename onto an existing name fails (another run published first) */
-			int q = c->quiet;
-			c->quiet = 1;
-			int now = c->broken ? 0 : r_exists(c, w->path, &a);
-			c->quiet = q;
-			if (now == 1)
-				rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
-			goto fail;
-		}
-	} else {
-		/*
-		 * Replace, keeping the old object until the new one is in place:
-		 * NAME -> .NAME.old-RANDOM, temporary -> NAME, then remove the old one.
-		 * Between the two renames NAME is briefly absent; cleanup puts .old back
-		 * if a crash leaves it so.
-		 */
-		char hex[13], oldname[300];
-		rand_hex(hex, 6);
-		snprintf(oldname, sizeof oldname, ".%s.old-%s", w->name, hex);
-		char *aside = join(c->dir, oldname);
-		if (!aside) {
-			rc = LV_E_NOMEM;
-			goto fail;
-		}
-		if ((rc = r_rename(c, w->path, aside))) {
-			free(aside);
-			goto fail;
-		}
-		if ((rc = r_rename(c, w->tmp, w->path))) {
-			int q = c->quiet;
-			c->quiet = 1;
-			if (!c->broken)
-				r_rename(c, aside, w->path); /* put the old one back */
-			c->quiet = q;
-			free(aside);
-			goto fail;
-		}
-		int q = c->quiet;
-		c->quiet = 1;
-		if (r_unlink(c, aside))
-			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the replaced %s", c->where, aside);
-		c->quiet = q;
-		free(aside);
-	}
+	if (e)
+		rc = publish_replace(w);
+	else if ((rc = r_rename(c, w->tmp, w->path)) && quiet_exists(c, w->path) == 1)
+		/* SFTP v3: a rename onto an existing name fails (another run published first) */
+		rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
+	if (rc)
+		goto fail;
 	writer_free(w);
 	return 0;
 fail:
@@ -1147,8 +990,9 @@ static const lv_driver_ops sftp_ops = {
 
 static const char *const sftp_schemes[] = {"sftp", NULL};
 
-static const lv_driver_key sftp_keys[] = {
-	{"user", LV_KEY_STRING, NULL, "user name when the URI names none (default: the local user)", 0, 0, NULL, 0},
+static const lv_driver_key sftp_key_decls[] = {
+	{"user", LV_KEY_STRING, NULL, "user name when the URI names none (default: ssh_config's User, else the local user)",
+	 0, 0, NULL, 0},
 	{"known_hosts", LV_KEY_PATH, "~/.ssh/known_hosts", "OpenSSH known_hosts file the server's host key is checked against",
 	 0, 0, NULL, 0},
 	{"strict_host_key_checking", LV_KEY_ENUM, "yes",
@@ -1165,6 +1009,12 @@ static const lv_driver_key sftp_keys[] = {
 	{"keepalive_interval", LV_KEY_INT, "30", "seconds between SSH keepalives while waiting (0 = off)", 0, 3600, NULL, 0},
 	{"connect_retries", LV_KEY_INT, "2", "connection attempts after the first one fails (backoff 1, 2, 4... s)", 0, 20,
 	 NULL, 0},
+	{"ssh_config", LV_KEY_STRING, "yes",
+	 "read OpenSSH's client configuration for the host with `ssh -G`: yes, no, or an absolute FILE (passed as -F)", 0, 0,
+	 NULL, 0},
+	{"ssh_command", LV_KEY_PATH, "ssh",
+	 "the ssh program for ssh_config and ProxyJump (default: ssh from PATH; an absolute path when set-user-ID)", 0, 0,
+	 NULL, 0},
 	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
 };
 
@@ -1174,7 +1024,7 @@ static const lv_driver sftp_driver = {
 	.version = "1.0.0",
 	.schemes = sftp_schemes,
 	.ops = &sftp_ops,
-	.keys = sftp_keys,
+	.keys = sftp_key_decls,
 };
 
 LV_DRIVER_ENTRY

@@ -60,7 +60,8 @@ typedef enum lv_error {
 	LV_E_NOMEM = -22,               /* out of memory */
 	LV_E_EXISTS = -23,              /* an object of that name already exists (drivers) */
 	LV_E_CORRUPT = -24,             /* a file (license file, store) is malformed */
-	LV_E__LAST = -25
+	LV_E_BACKUP_SHRINK = -25,       /* the backup would hold far fewer licenses than the newest one there */
+	LV_E__LAST = -26
 } lv_error;
 
 /** Short name of an error ("BACKUP_EXISTS"); "OK" for 0, "UNKNOWN" otherwise. */

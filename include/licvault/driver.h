@@ -28,7 +28,8 @@
  *    driver may return: LV_E_NOT_FOUND, LV_E_EXISTS, LV_E_NO_SPACE, LV_E_IO,
  *    LV_E_AUTH, LV_E_HOST_KEY, LV_E_BAD_URI, LV_E_CONFIG, LV_E_CANCELED,
  *    LV_E_UNSUPPORTED, LV_E_INVALID_ARG, LV_E_NOMEM, LV_E_BACKUP_CORRUPT
- *    (for container formats such as bundle).  A code outside the public
+ *    and LV_E_BACKUP_EXISTS (for container formats such as bundle: a file
+ *    that is not one of theirs stands where they would write).  A code outside the public
  *    set (positive, or past the last) fails the run with LV_E_DRIVER_ABI.
  *    Before returning an error the driver describes it with
  *    host->set_error (what failed, on what, why); it never prints, never

@@ -354,9 +354,17 @@ typedef void (*lv_status_cb)(int status, int result, const lv_value *value, void
 #define LV_RESTORE_INDIVIDUALIZE 0x2u /* allow individualizing the store */
 #define LV_BACKUP_DRY_RUN       0x4u  /* change nothing: say what would be written (see lv_restorer_backup) */
 #define LV_RESTORE_DRY_RUN      0x8u  /* change nothing: say what would be restored (see lv_restorer_restore) */
+#define LV_BACKUP_ALLOW_SHRINK  0x10u /* back up even an empty store, or one holding fewer than half the
+                                         licenses of the newest generation at the location */
 
 #define LV_PROP_BACKUP_PATH "BackupPath"
 #define LV_PROP_RESTORE_PATH "RestorePath"
+/**
+ * Which generation a restore or verify reads: a decimal number, "newest"
+ * (also when unset), or for verify "all" (every generation, oldest first,
+ * each checked whole; the run fails when any is damaged).
+ */
+#define LV_PROP_GENERATION "Generation"
 
 /**
  * Create a backup-restorer on a store.  ctx and store must outlive it.
