@@ -229,9 +229,7 @@ int lv__host_ask_secret(lv_host_ctx *h, const char *prompt, unsigned flags, char
 		return LV_E_INVALID_ARG;
 	lv_context *c = h->ctx;
 	if (!c->secret_cb)
-		return lv__host_set_error(h, LV_E_UNSUPPORTED,
-		                          "%s is needed, and no passphrase source is configured (and the application cannot ask for one)",
-		                          prompt);
+		return LV_E_UNSUPPORTED; /* an answer, not described: the driver says what is missing */
 	buf[0] = '\0';
 	int rc = c->secret_cb(prompt, flags, buf, cap, c->secret_ud);
 	buf[cap - 1] = '\0';

@@ -250,8 +250,8 @@ static void test_roundtrip_file(void)
 	lv_store_free(s);
 	/* a second generation over the first */
 	CU_ASSERT_EQUAL(run(ctx, pth("src.db"), uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT(t_file_size(pth("rt/licvault-0000000000000002.pack")) > 0);
-	CU_ASSERT(t_file_size(pth("rt/licvault-0000000000000001.pack")) < 0);
+	CU_ASSERT(t_file_size(pth("rt/licvault-g0000000000000002.pack")) > 0);
+	CU_ASSERT(t_file_size(pth("rt/licvault-g0000000000000001.pack")) > 0); /* keep = 3: the first stays */
 	CU_ASSERT_EQUAL(restore_into_copy(ctx, uri, &rc, msg, sizeof msg), dig_src);
 	free(pack);
 	free(man);
@@ -355,15 +355,15 @@ static void edit(const char *p, long cut_from, long cut_len, long swap_a, long s
 	free(b);
 }
 
-#define PACK2 "licvault-0000000000000002.pack"
-#define MAN2 "licvault-0000000000000002.manifest"
+#define PACK2 "licvault-g0000000000000002.pack"
+#define MAN2 "licvault-g0000000000000002.manifest"
 
 static void test_tampering(void)
 {
 	char *out = NULL;
 	/* generation 1 (kept aside), then 2 */
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri_of("ta"), 'b', 0, NULL, 0), 0);
-	t_copy_file(pth("ta/licvault-0000000000000001.pack"), pth("gen1.pack"));
+	t_copy_file(pth("ta/licvault-g0000000000000001.pack"), pth("gen1.pack"));
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri_of("ta"), 'b', LV_BACKUP_OVERWRITE, NULL, 0), 0);
 	t_copy_dir(pth("ta"), pth("ta-pristine"), 0);
 	long size = t_file_size(pth("ta/" PACK2));
@@ -458,7 +458,7 @@ static void test_wrong_passphrase(void)
 	setenv("LICVAULT_PASSPHRASE", "not the passphrase", 1);
 	CU_ASSERT_EQUAL(run(ctx, pth("src.db"), uri_of("wp"), 'b', LV_BACKUP_OVERWRITE, NULL, 0), LV_E_AUTH);
 	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
-	CU_ASSERT(t_file_size(pth("wp/licvault-0000000000000002.pack")) < 0);
+	CU_ASSERT(t_file_size(pth("wp/licvault-g0000000000000002.pack")) < 0);
 	CU_ASSERT_EQUAL(restore_into_copy(ctx, uri_of("wp"), &rc, NULL, 0), dig_src);
 }
 
@@ -703,7 +703,7 @@ static void test_removable(void)
 	CU_ASSERT_EQUAL(run(c, pth("src.db"), "crypt+removable://LVCRYPTT/lic", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(restore_into_copy(c, "crypt+removable://LVCRYPTT/lic", &rc, msg, sizeof msg), dig_src);
 	char p[700];
-	snprintf(p, sizeof p, "%s/lic/licvault-0000000000000001.pack", v.mnt);
+	snprintf(p, sizeof p, "%s/lic/licvault-g0000000000000001.pack", v.mnt);
 	CU_ASSERT(starts_with_magic(p));
 	lv_context_free(c);
 	fx_volume_destroy(&v);
@@ -729,7 +729,7 @@ static void test_sftp(void)
 	int rc;
 	CU_ASSERT_EQUAL(restore_into_copy(c, uri, &rc, msg, sizeof msg), dig_src);
 	char p[700];
-	snprintf(p, sizeof p, "%s/lic/licvault-0000000000000001.pack", s.data);
+	snprintf(p, sizeof p, "%s/lic/licvault-g0000000000000001.pack", s.data);
 	CU_ASSERT(starts_with_magic(p));
 	snprintf(p, sizeof p, "%s/lic/" SLOT0, s.data);
 	CU_ASSERT_EQUAL(t_file_size(p), 256);

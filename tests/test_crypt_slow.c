@@ -458,7 +458,7 @@ static int faults_ready(void)
 	int rc = t_backup(ctx, a, uri, 0, NULL);
 	t_copy_dir(pth("loc-old"), pth("loc-new"), 0);
 	snprintf(uri, sizeof uri, "crypt+file://%s", pth("loc-new"));
-	t_sh(NULL, "rm -f '%s'/licvault-0*", pth("loc-new"));
+	t_sh(NULL, "rm -f '%s'/licvault-g0*", pth("loc-new"));
 	rc = rc ? rc : t_backup(ctx, b, uri, 0, NULL);
 	lv_store_free(a);
 	lv_store_free(b);
@@ -542,7 +542,7 @@ static void listing_case(int objects, const char *words)
 	t_copy_dir(pth("pristine-old"), pth("loc"), 0);
 	char *out = NULL, pw2[800], uri[800], msg[1100];
 	if (!objects)
-		t_sh(NULL, "rm -f '%s'/licvault-0*", pth("loc"));
+		t_sh(NULL, "rm -f '%s'/licvault-g0*", pth("loc"));
 	snprintf(pw2, sizeof pw2, "%s/pw2", dir);
 	write_text(pw2, "the second\n", 0600);
 	snprintf(uri, sizeof uri, "crypt+file://%s", pth("loc"));

@@ -246,8 +246,8 @@ static void t_reuse_location(void)
 	l.rights |= LV_RIGHT_BACKUP;
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
 	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);        /* one manifest, one pack */
-	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 6);        /* three generations (keep = 3) */
+	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 3);
 	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
 	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 241);   /* 300 - 60 restricted + 1 */
 	lv_store_free(s);
@@ -902,8 +902,9 @@ static int drv_open(drv *d, const char *uri)
 	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(d->dl, LV_DRIVER_ENTRY_SYMBOL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
 	d->ops = entry()->ops;
-	d->host = (lv_host){sizeof(lv_host), LV_DRIVER_ABI_MINOR, fh_log, fh_config, fh_canceled, fh_progress,
-	                    fh_set_error, NULL, NULL, NULL, NULL};
+	d->host = (lv_host){.size = sizeof(lv_host), .abi_minor = LV_DRIVER_ABI_MINOR, .log = fh_log,
+	                    .config_get = fh_config, .canceled = fh_canceled, .progress = fh_progress,
+	                    .set_error = fh_set_error};
 	d->f = (fake_host){.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key},
 	                            {"use_agent", "no"}, {"ssh_config", "no"}}};
 	int rc = d->ops->open(&d->host, (lv_host_ctx *)&d->f, uri, LV_OPEN_WRITE, &d->inst);

@@ -418,3 +418,11 @@ unsigned long t_store_digest(lv_store *s)
 	lv_store_foreach(s, digest_cb, &c);
 	return c;
 }
+
+void t_ignore_status(int status, int result, const lv_value *value, void *ud)
+{
+	(void)status;
+	(void)result;
+	(void)value;
+	(void)ud;
+}

@@ -63,6 +63,9 @@ int t_make_store(lv_context *ctx, const char *path, int n, lv_store **out);
 void t_license(lv_license *l, int i, char *kid, size_t kidcap, unsigned char *payload, size_t plen);
 
 /* Run a backup/restore/verify synchronously; collect events. */
+/* A status callback that ignores every event (a run needs one). */
+void t_ignore_status(int status, int result, const lv_value *value, void *ud);
+
 typedef struct t_events {
 	int begin, end, restricted, refused, connecting, disconnecting, progress, individualize;
 	int result;

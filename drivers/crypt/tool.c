@@ -19,6 +19,7 @@
 
 #include "crypt_int.h"
 #include "licvault/licvault.h"
+#include "licvault/sys/location.h"
 
 /* The driver's descriptor: its entry function, linked in. */
 const lv_driver *lv_driver_entry(void);

@@ -279,8 +279,9 @@ typedef struct lv_host {
 	 * for and where ("passphrase for crypt+sftp://nas/lic").  The secret is
 	 * written to buf (cap bytes, NUL-terminated; the driver's own memory, so
 	 * it can be locked and wiped) and *len gets its length.  flags:
-	 * LV_SECRET_CONFIRM.  LV_E_UNSUPPORTED when the application gave no way
-	 * to ask; LV_E_CANCELED when the user declined.  Never log the secret.
+	 * LV_SECRET_CONFIRM.  LV_E_UNSUPPORTED, not described (the driver says
+	 * which source is missing), when the application gave no way to ask;
+	 * LV_E_CANCELED when the user declined.  Never log the secret.
 	 */
 	int (*ask_secret)(lv_host_ctx *h, const char *prompt, unsigned flags, char *buf, size_t cap,
 	                  size_t *len);
