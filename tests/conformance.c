@@ -476,7 +476,8 @@ static void check_close(cx *c)
 /*
  * The lock as core/lock.c takes it: two runs (a backup and a restore, whose
  * instance is opened for reading) race for it with a no-replace commit (one
- * wins, the other gets EXISTS), the loser reads who holds it,
+ * wins, the other gets EXISTS), the loser reads who holds it, the holder
+ * refreshes it (a replacing commit, or UNSUPPORTED) and reads it back,
  * the holder removes it (and syncs), a remove of the absent lock is
  * NOT_FOUND, and then the other run can take it.
  */
@@ -519,7 +520,18 @@ static void check_lock(cx *c)
 		EXPECT(c, n == (long)la && !memcmp(buf, ta, la), "the other run reads %s as %s, not as the holder wrote it",
 		       LOCK_NAME, n < 0 ? lv_error_name((int)n) : n == (long)la ? "other content" : "another size");
 		handled(b);
-		int rc = OPS(a)->remove ? OPS(a)->remove(INST(a), LOCK_NAME) : LV_E_UNSUPPORTED;
+		/* the holder refreshes it while it runs: replaced in place, or not at all */
+		int rc = put(a, LOCK_NAME, tb, lb, LV_COMMIT_REPLACE);
+		EXPECT(c, rc == 0 || rc == LV_E_UNSUPPORTED, "the holder's refresh of %s (a replacing commit): %s: %s", LOCK_NAME,
+		       lv_error_name(rc), lv_location_last_error(a));
+		handled(a);
+		const char *now = rc ? ta : tb;
+		size_t nl = rc ? la : lb;
+		n = get(a, LOCK_NAME, buf, sizeof buf); /* read before its release, as the core does */
+		EXPECT(c, n == (long)nl && !memcmp(buf, now, nl), "the holder reads %s back as %s, not as it %s it", LOCK_NAME,
+		       n < 0 ? lv_error_name((int)n) : "other content", rc ? "wrote" : "refreshed");
+		handled(a);
+		rc = OPS(a)->remove ? OPS(a)->remove(INST(a), LOCK_NAME) : LV_E_UNSUPPORTED;
 		EXPECT(c, rc == 0, "the holder's remove of %s: %s: %s", LOCK_NAME, lv_error_name(rc), lv_location_last_error(a));
 		rc = OPS(a)->sync ? OPS(a)->sync(INST(a)) : 0;
 		EXPECT(c, rc == 0, "sync after the lock's removal: %s: %s", lv_error_name(rc), lv_location_last_error(a));

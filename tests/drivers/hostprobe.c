@@ -153,6 +153,8 @@ static int cmd_secret(probe *p, const char *prompt, int confirm, lv_emit_cb emit
 	char buf[128], line[256];
 	size_t len = 0;
 	int rc = p->host->ask_secret(p->h, prompt, confirm ? LV_SECRET_CONFIRM : 0, buf, sizeof buf, &len);
+	if (rc == LV_E_UNSUPPORTED) /* an answer, not described: the driver says what is missing */
+		return p->host->set_error(p->h, rc, "hostprobe: %s is needed, and there is no way to ask for it", prompt);
 	if (rc)
 		return rc;
 	snprintf(line, sizeof line, "got %zu:%s", len, buf);
