@@ -304,9 +304,14 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		}
 		if (rc == LV_E_CANCELED)
 			break;
+		if (rc == LV_E_NOT_FOUND)
+			continue; /* its temporary went (another run putting things right): write it again */
 		if (rc != LV_E_EXISTS) {
-			/* a location that cannot hold a lock (read-only) is used without one */
 			held_set(me.token, 0);
+			if (strcmp(op, "restore") != 0) /* a run that writes must hold the lock */
+				return lv__run_error(run, rc, "cannot take the lock %s at %s: %s", LV_LOCK_NAME, loc->uri,
+				                     lv_strerror(rc));
+			/* a location a restore cannot write (read-only medium) is read without one */
 			lv__log(run->ctx, LV_LOG_DEBUG, "no lock at %s (%s); going on without it", loc->uri, lv_error_name(rc));
 			return 0;
 		}
