@@ -835,46 +835,6 @@ static void t_cancel_blocked(void)
 
 /* ---- the driver's own operations (commit flags, abort, list) -------------- */
 
-typedef struct fake_host {
-	char msg[2048];
-	int code;
-	const char *keys[8][2];
-} fake_host;
-
-static void fh_log(lv_host_ctx *h, int level, const char *fmt, ...)
-{
-	(void)h;
-	if (level > LV_LOG_WARN && !getenv("LV_TEST_VERBOSE"))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static const char *fh_config(lv_host_ctx *h, const char *key, unsigned i)
-{
-	fake_host *f = (fake_host *)h;
-	for (int k = 0; k < 8 && f->keys[k][0]; k++)
-		if (!strcmp(f->keys[k][0], key) && i-- == 0)
-			return f->keys[k][1];
-	return NULL;
-}
-
-static int fh_canceled(lv_host_ctx *h) { (void)h; return 0; }
-static void fh_progress(lv_host_ctx *h, uint64_t b) { (void)h; (void)b; }
-static int fh_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
-{
-	fake_host *f = (fake_host *)h;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
-	va_end(ap);
-	f->code = code;
-	return code;
-}
-
 static int list_names(const lv_object_info *info, void *ud)
 {
 	char *buf = ud;
@@ -883,41 +843,44 @@ static int list_names(const lv_object_info *info, void *ud)
 	return 0;
 }
 
-/* The sftp driver loaded by hand, on a fake host: its operations called directly. */
+/*
+ * The sftp driver's operations called directly, on the real host
+ * (lv_location_open): what the driver describes is read with msg().
+ */
 typedef struct drv {
-	void *dl;
+	lv_context *ctx;
+	lv_location *loc;
 	const lv_driver_ops *ops;
-	lv_host host;
-	fake_host f;
 	void *inst;
 } drv;
 
 static int drv_open(drv *d, const char *uri)
 {
-	char so[600];
-	snprintf(so, sizeof so, "%s/lv_sftp.so", LV_TEST_DRIVER_DIR);
 	memset(d, 0, sizeof *d);
-	d->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d->dl);
-	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(d->dl, LV_DRIVER_ENTRY_SYMBOL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
-	d->ops = entry()->ops;
-	d->host = (lv_host){.size = sizeof(lv_host), .abi_minor = LV_DRIVER_ABI_MINOR, .log = fh_log,
-	                    .config_get = fh_config, .canceled = fh_canceled, .progress = fh_progress,
-	                    .set_error = fh_set_error};
-	d->f = (fake_host){.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key},
-	                            {"use_agent", "no"}, {"ssh_config", "no"}}};
-	int rc = d->ops->open(&d->host, (lv_host_ctx *)&d->f, uri, LV_OPEN_WRITE, &d->inst);
-	if (rc)
-		fprintf(stderr, "open: %s\n", d->f.msg);
-	return rc;
+	d->ctx = ctx_with(sshd.config_path);
+	int rc = lv_location_open(&d->loc, d->ctx, uri, LV_OPEN_WRITE);
+	if (rc) {
+		fprintf(stderr, "open %s: %s\n", uri, lv_context_last_error(d->ctx));
+		return rc;
+	}
+	d->ops = lv_location_driver_ops(d->loc);
+	d->inst = lv_location_driver_instance(d->loc);
+	return 0;
+}
+
+/* The location's recorded failure, then forgotten (the first failure wins until cleared). */
+static const char *drv_msg(drv *d)
+{
+	static char m[2048];
+	snprintf(m, sizeof m, "%s", lv_location_last_error(d->loc) ? lv_location_last_error(d->loc) : "");
+	lv_location_clear_error(d->loc);
+	return m;
 }
 
 static void drv_close(drv *d)
 {
-	if (d->inst)
-		d->ops->close(d->inst);
-	dlclose(d->dl);
+	lv_location_close(d->loc);
+	lv_context_free(d->ctx);
 }
 
 static void t_driver_ops(void)
@@ -991,13 +954,13 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL(ops->space(inst, &fr, &tot), 0);
 	CU_ASSERT(tot > 0 && fr <= tot);
 	CU_ASSERT_EQUAL(ops->sync(inst), 0);
-	/* a writer left open at close is aborted */
+	/* a writer left open at close is aborted (the host releases what the driver tracks) */
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "c.obj", 3, &w), 0);
 	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
-	ops->close(inst);
-	d.inst = NULL;
-	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
+	CU_ASSERT_EQUAL(ops->read_open(inst, "a.obj", &r), 0);
 	drv_close(&d);
+	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 1); /* the test's own junk only */
 }
 
 /*
@@ -1034,9 +997,10 @@ static void t_commit_checks_size(void)
 	CU_ASSERT_EQUAL(t_file_size(tmp), 100);
 	CU_ASSERT_EQUAL(t_truncate(tmp, 10), 0);
 	CU_ASSERT_EQUAL(d.ops->commit(w, 0), LV_E_IO);
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "sz.obj"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "holds 10 bytes"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "100 were sent"));
+	const char *m = drv_msg(&d);
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "sz.obj"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "holds 10 bytes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "100 were sent"));
 	lv_object_info info;
 	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), LV_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 0);

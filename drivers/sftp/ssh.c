@@ -42,11 +42,17 @@ int sftp_err(sftp_inst *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (c->quiet) {
-		c->host->log(c->h, LV_LOG_DEBUG, "%s", msg);
-		return code;
-	}
 	return c->host->set_error(c->h, code, "%s", msg);
+}
+
+int sftp_err_save(sftp_inst *c)
+{
+	return c->host->error_save(c->h);
+}
+
+void sftp_err_restore(sftp_inst *c, int saved)
+{
+	c->host->error_restore(c->h, saved);
 }
 
 void sftp_debug(sftp_inst *c, const char *fmt, ...)
@@ -505,7 +511,6 @@ int sftp_cleanup_session(sftp_inst *c)
 {
 	if (!c->cleanup_mode) {
 		c->cleanup_mode = 1;
-		c->quiet = 1;
 		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
 	}
 	if (c->s && c->sftp && !c->broken)
@@ -526,5 +531,4 @@ int sftp_cleanup_session(sftp_inst *c)
 void sftp_cleanup_end(sftp_inst *c)
 {
 	c->cleanup_mode = 0;
-	c->quiet = 0;
 }
