@@ -283,6 +283,9 @@ static void sshd_config_text(const t_sshd *s, char *cfg, size_t cap, const char 
 	         "PrintMotd no\n"
 	         "LogLevel VERBOSE\n"
 	         "AllowUsers %s%s%s\n"
+	         /* a session's command (a Subsystem program) runs under the user's shell: SHLVL=1 keeps bash from
+	            reading ~/.bashrc, as it does when run by sshd (slow or noisy on a developer's machine) */
+	         "SetEnv SHLVL=1\n"
 	         "Subsystem sftp %s%s%s\n"
 	         "%s",
 	         listen, s->host_key, s->authorized_keys, s->user, s->pw_user[0] ? " " : "", s->pw_user,

@@ -1013,6 +1013,52 @@ static void t_commit_checks_size(void)
 	drv_close(&d);
 }
 
+/* ---- retention (issue 18) ------------------------------------------------------ */
+
+static int collect_gens(const lv_generation_info *g, void *ud)
+{
+	int64_t *v = ud;
+	if (v[0] < 63)
+		v[1 + v[0]] = g->generation;
+	v[0]++;
+	return 0;
+}
+
+/* keep + 1 backups over sftp: the newest `keep` generations stay, the older one went, oldest first. */
+static void retention(int keep)
+{
+	char *cfg = config_with("keep", "ssh_config = no\nuse_agent = no\nidentity_file = %s\n[licvault]\nkeep = %d\n",
+	                        sshd.client_key, keep);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "keep", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "keep");
+	uri_for(uri, sizeof uri, NULL, dir);
+	int backups = keep + 1;
+	for (int i = 0; i < backups; i++)
+		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', i ? LV_BACKUP_OVERWRITE : 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(count_files(dir, ".manifest", 0), keep);
+	CU_ASSERT_EQUAL(count_files(dir, ".pack", 0), keep);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0); /* no temporary */
+	CU_ASSERT_EQUAL(count_files(dir, "licvault.lock", 0), 0);
+	int64_t v[64] = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(ctx, uri, 0, collect_gens, v), 0);
+	CU_ASSERT_EQUAL(v[0], keep);
+	CU_ASSERT_EQUAL(v[1], 2);             /* generation 1 was pruned */
+	CU_ASSERT_EQUAL(v[keep], backups);    /* the newest stays */
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 8);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_retention(void)
+{
+	NEED_SSHD();
+	retention(1);
+	retention(3);
+	retention(20);
+}
+
 /* licvault's driver conformance suite, over a real SFTP server */
 static void t_conformance(void)
 {
@@ -1113,6 +1159,7 @@ LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"conformance suite", t_conformance},
          {"round trip of 10,000 licenses", t_roundtrip_10k},
          {"second run reusing a location", t_reuse_location},
+         {"retention: keep 1, 3 and 20", t_retention},
          {"key file auth", t_auth_keyfile},
          {"an unprotected key file is refused", t_auth_unprotected_key},
          {"wrong key refused, methods named", t_auth_wrong_key},

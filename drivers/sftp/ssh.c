@@ -183,6 +183,21 @@ int sftp_op_wait(sftp_op *o)
 		o->err = sftp_err(c, LV_E_CANCELED, "sftp %s: %s%s%s canceled", c->where, o->step, sp, p);
 		return o->err;
 	}
+	if (c->sftp) {
+		/*
+		 * libssh2 1.10 answers EAGAIN for ever on an SFTP channel the server
+		 * closed (its sftp-server ended, the link stays): data sent before
+		 * the EOF is read first (libssh2_channel_eof says 0 while some is
+		 * left), so once it says EOF no answer can come.
+		 */
+		LIBSSH2_CHANNEL *ch = libssh2_sftp_get_channel(c->sftp);
+		if (ch && libssh2_channel_eof(ch)) {
+			sftp_mark_broken(c, "the server closed the SFTP channel (its sftp-server ended)");
+			o->err = sftp_err(c, LV_E_IO, "sftp %s: connection lost while trying to %s%s%s: %s", c->where, o->step, sp,
+			                  p, c->broken_why);
+			return o->err;
+		}
+	}
 	int64_t now = sftp_now_ms();
 	int64_t dl = o->deadline;
 	if (c->cleanup_mode && c->cleanup_deadline < dl)

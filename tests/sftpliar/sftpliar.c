@@ -26,8 +26,8 @@
  *   when before|after  before (default): the request never reaches the server;
  *                    after: the server carries it out, its answer is withheld
  *   once PATH        drop only while PATH does not exist; create it on dropping
- *   refuse-after-drop  while the `once` file exists, end every session at once
- *                    (a server that stays unreachable after the drop)
+ *   refuse-after-drop  while the `once` file exists, end every new connection at
+ *                    once (a server that stays unreachable after the drop)
  *   truncate N       writes to matching files: the server stores only their
  *                    first N bytes; the wrapper acknowledges the rest itself
  *   ack-writes       the same as truncate 0: every write acknowledged, none stored
@@ -459,6 +459,41 @@ static void flush(int fd, buf *b)
 	}
 }
 
+/*
+ * refuse-after-drop: end the whole SSH connection (the sshd process that
+ * serves it is the nearest sshd above us), so the client fails at once, as
+ * with a server that cannot be reached.  An SFTP subsystem that merely
+ * exits at its start leaves libssh2 1.10 waiting in libssh2_sftp_init.
+ */
+static void hang_up(void) __attribute__((noreturn));
+static void hang_up(void)
+{
+	if (logfile)
+		fprintf(logfile, "refused\n"), fflush(logfile);
+	pid_t p = getppid();
+	for (int depth = 0; depth < 4 && p > 1; depth++) {
+		char path[64], comm[64] = "", stat[512] = "";
+		snprintf(path, sizeof path, "/proc/%ld/comm", (long)p);
+		FILE *f = fopen(path, "re");
+		if (f && fgets(comm, sizeof comm, f) && !strncmp(comm, "sshd", 4)) {
+			fclose(f);
+			kill(p, SIGKILL);
+			_exit(1);
+		}
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof path, "/proc/%ld/stat", (long)p);
+		f = fopen(path, "re");
+		char *rp = f && fgets(stat, sizeof stat, f) ? strrchr(stat, ')') : NULL;
+		if (f)
+			fclose(f);
+		long pp = 0;
+		char st;
+		p = rp && sscanf(rp + 1, " %c %ld", &st, &pp) == 2 ? (pid_t)pp : 0;
+	}
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -466,11 +501,8 @@ int main(int argc, char **argv)
 		read_conf(argv[1]);
 	if (cf.log[0] && (logfile = fopen(cf.log, "ae")))
 		fprintf(logfile, "session %ld\n", (long)getpid()), fflush(logfile);
-	if (cf.refuse && cf.once[0] && access(cf.once, F_OK) == 0) {
-		if (logfile)
-			fprintf(logfile, "refused\n"), fflush(logfile);
-		return 1;
-	}
+	if (cf.refuse && cf.once[0] && access(cf.once, F_OK) == 0)
+		hang_up();
 	start_server();
 	for (int fd = 0; fd < 2; fd++)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
