@@ -353,7 +353,9 @@ static void sweep_one(sweep_ctx *x, int k, int after)
 	snprintf(request, sizeof request, "%s", t_liar_request(x->l, n));
 	int man = t_liar_find(x->l, "rename", ".manifest", 1);
 	int reached = man && (man < n || (after && man == n));
-	CU_ASSERT(t_liar_dropped(x->l));
+	/* unfiltered, the last request or two of a clean run may not come (libssh2's read-ahead varies):
+	 * then the run went through whole */
+	CU_ASSERT(t_liar_dropped(x->l) || (!sw->only_type && !sw->only_part && rc == 0));
 	if (rc)
 		CU_ASSERT(msg[0] != '\0'); /* a failure says what, where and why */
 	t_liar_set(x->l, "%s", "");
