@@ -32,7 +32,7 @@ int lv__store_for_run(lv_store *s, lv_store **out, lv_err *err);
 void lv__store_run_release(lv_store *orig, lv_store *run);
 /* The store's size in bytes (ops.size), UINT64_MAX when unknown. */
 uint64_t lv__store_size(lv_store *s);
-/* Host identity: a digest of /etc/machine-id (or $LICVAULT_HOST_ID in tests). */
+/* Host identity: a digest of /etc/machine-id (or $LICVAULT_HOST_ID in the test build, LV_TEST_HOOKS). */
 int lv__host_id(char *out, size_t cap);
 /* A new random machine identity (hex). */
 int lv__identity_new(char *machine_id, size_t cap);
