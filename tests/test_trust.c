@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture_volume.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
@@ -461,10 +462,121 @@ static void test_setuid_environment(void)
 	}
 }
 
+/* ---- named locations and passwords ----------------------------------------------- */
+
+static lv_context *ctx_with_config(const char *name, const char *text)
+{
+	char *cfg = S(name);
+	FILE *f = fopen(cfg, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	lv_context *c = t_context();
+	CU_ASSERT_EQUAL(lv_context_load_config(c, cfg), 0);
+	return c;
+}
+
+/* NAME:sub never leaves the location, however its dots are written (issue 16 point 4). */
+static void test_named_location_stays_inside(void)
+{
+	char *loc = S("loc"), *base = S("loc/base");
+	sh_ok("mkdir -p '%s'", base);
+	char text[1200];
+	snprintf(text, sizeof text, "[location \"nas\"]\nuri = file://%s\n[location \"plain\"]\nuri = %s\n", base, base);
+	lv_context *c = ctx_with_config("loc.conf", text);
+	lv_store *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, S("loc.db"), 5, &st), 0);
+	static const char *const bad[] = {"nas:%2e%2e/x", "nas:%2E%2e/x", "nas:.%2e/x", "nas:sub/%2e%2e/%2e%2e/x",
+	                                  "nas:..%2fx", "nas:%2e%2e", "nas:%2e%2e?q", "bundle+nas:%2e%2e/x.lvb",
+	                                  "plain:../x", "nas:../x"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		t_events ev;
+		int rc = t_backup(c, st, bad[i], 0, &ev);
+		if (rc != LV_E_BAD_URI)
+			fprintf(stderr, "\n  %s: %s (%s)\n", bad[i], lv_error_name(rc), ev.end_message);
+		CU_ASSERT_EQUAL(rc, LV_E_BAD_URI);
+		CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "'..' may not leave the location"));
+	}
+	/* nothing was written next to the location: only base is there */
+	CU_ASSERT_EQUAL(fx_dir_entries(loc), 1);
+	/* the control: an escaped space is a name like any other */
+	CU_ASSERT_EQUAL(t_backup(c, st, "nas:sub%20dir", 0, NULL), 0);
+	struct stat sb;
+	CU_ASSERT_EQUAL(stat(P(base, "sub dir"), &sb), 0);
+	lv_store_free(st);
+	lv_context_free(c);
+}
+
+static char log_seen[16384];
+static void log_cb(int level, const char *line, void *ud)
+{
+	(void)level;
+	(void)ud;
+	strncat(log_seen, line, sizeof log_seen - strlen(log_seen) - 2);
+	strcat(log_seen, "\n");
+}
+
+static void show_line(const char *line, void *ud)
+{
+	log_cb(0, line, ud);
+}
+
+#define SECRET "S3cr3tPw"
+
+/* A password in a location's uri: refused by config check as by a run, shown nowhere (issue 16 point 5). */
+static void test_password_never_shown(void)
+{
+	lv_context *c = ctx_with_config("pw.conf", "[location \"pw\"]\nuri = sftp://u:" SECRET "@127.0.0.1:1/x\n");
+	lv_context_set_log(c, LV_LOG_DEBUG, log_cb, NULL);
+	log_seen[0] = '\0';
+	CU_ASSERT_EQUAL(lv_context_check_config(c), LV_E_CONFIG);
+	const char *msg = lv_context_last_error(c);
+	HAS(msg, "pw.conf:2: location \"pw\": uri: a URI may not hold a password");
+	CU_ASSERT_PTR_NULL(strstr(msg, SECRET));
+	/* config show masks it */
+	CU_ASSERT_EQUAL(lv_context_show_config(c, show_line, NULL), 0);
+	HAS(log_seen, "uri = sftp://u:********@127.0.0.1:1/x");
+	/* a run refuses every form, and never quotes it */
+	lv_store *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, S("pw.db"), 2, &st), 0);
+	static const char *const uris[] = {"pw:", "pw:sub", "bundle+pw:x.lvb", "sftp://u:" SECRET "@127.0.0.1:1/x",
+	                                   "crypt+sftp://u:" SECRET "@h/x", "sftp://u:" SECRET "@h/a b",
+	                                   "s3://KEY:" SECRET "@bucket/x"};
+	for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
+		t_events ev;
+		CU_ASSERT_EQUAL(t_backup(c, st, uris[i], 0, &ev), LV_E_BAD_URI);
+		HAS(ev.end_message, "may not hold a password");
+		CU_ASSERT_PTR_NULL(strstr(ev.end_message, SECRET));
+		char *r = NULL;
+		CU_ASSERT_EQUAL(lv_context_resolve(c, uris[i], &r, NULL), LV_E_BAD_URI);
+		CU_ASSERT_PTR_NULL(strstr(lv_context_last_error(c), SECRET));
+	}
+	CU_ASSERT_PTR_NULL(strstr(log_seen, SECRET));
+	lv_store_free(st);
+	lv_context_free(c);
+	/* the CLI: config check fails (exit 2); so does every command that needs the config, and neither its
+	 * output nor its log at debug level shows the password */
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && '%s' --config pw.conf config check", dir, T_CLI), 2);
+	HAS(out, "may not hold a password");
+	CU_ASSERT_PTR_NULL(strstr(out, SECRET));
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && '%s' --config pw.conf config show; '%s' --config pw.conf --store pw.db "
+	                          "-vv --log-file pw.log backup pw:; '%s' --config pw.conf --json --store pw.db backup "
+	                          "pw:sub; cat pw.log",
+	                     dir, T_CLI, T_CLI, T_CLI),
+	                0);
+	HAS(out, "may not hold a password");
+	CU_ASSERT_PTR_NULL(strstr(out, SECRET));
+	free(out);
+}
+
 LV_SUITE(trust, trust, init, clean,
          {"driver files refused before dlopen: no constructor runs", test_driver_files},
          {"driver folders others may write are not searched", test_driver_folders},
          {"the current directory is never searched", test_no_current_directory},
          {"config files others may write are refused", test_config_files},
          {"the test hooks are in the test build only", test_hooks_only_in_test_build},
-         {"a set-user-ID program ignores the environment", test_setuid_environment})
+         {"a set-user-ID program ignores the environment", test_setuid_environment},
+         {"NAME:%2e%2e/x never leaves the location", test_named_location_stays_inside},
+         {"a password in a URI is refused and never shown", test_password_never_shown})
