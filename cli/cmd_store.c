@@ -100,7 +100,8 @@ static int stdout_gone(void)
 int cmd_store_list(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	/* read-only: licenses can be listed from a read-only or full filesystem */
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	out_flush_each_line(0);   /* one write per buffer, not per license */
@@ -138,7 +139,7 @@ int cmd_store_import(cli *c)
 int cmd_store_export(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	lv_license *l = NULL;

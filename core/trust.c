@@ -54,17 +54,24 @@ static int private_group(uid_t uid, gid_t gid)
 	return 1;
 }
 
-int lv__trust_stat(const char *path, const struct stat *st, int ancestor, char *why, size_t cap)
+int lv__trust_owner(const char *path, const struct stat *st, char *why, size_t cap)
 {
 	uid_t me = geteuid();
-	if (st->st_uid != 0 && st->st_uid != me) {
-		char owner[64], self[64];
-		user_name(st->st_uid, owner, sizeof owner);
-		user_name(me, self, sizeof self);
-		snprintf(why, cap, "%s: bad owner: it belongs to %s (uid %u), not to root or to %s, who runs this program; refused",
-		         path, owner, (unsigned)st->st_uid, self);
-		return LV_E_CONFIG;
-	}
+	if (st->st_uid == 0 || st->st_uid == me)
+		return 0;
+	char owner[64], self[64];
+	user_name(st->st_uid, owner, sizeof owner);
+	user_name(me, self, sizeof self);
+	snprintf(why, cap, "%s: bad owner: it belongs to %s (uid %u), not to root or to %s, who runs this program; refused",
+	         path, owner, (unsigned)st->st_uid, self);
+	return LV_E_CONFIG;
+}
+
+int lv__trust_stat(const char *path, const struct stat *st, int ancestor, char *why, size_t cap)
+{
+	int rc = lv__trust_owner(path, st, why, cap);
+	if (rc)
+		return rc;
 	mode_t m = st->st_mode;
 	int sticky = ancestor && S_ISDIR(m) && (m & S_ISVTX); /* /tmp: others cannot rename what is ours */
 	if ((m & S_IWOTH) && !sticky) {

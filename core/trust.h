@@ -15,6 +15,9 @@
 
 #include "error.h"
 
+/* Owned by root or the caller?  0, or LV_E_CONFIG with why naming path and its owner. */
+int lv__trust_owner(const char *path, const struct stat *st, char *why, size_t cap);
+
 /*
  * May the caller trust a file or directory with this status?  Owned by root
  * or the caller; not writable by others; writable by its group only when
