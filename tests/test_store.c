@@ -111,8 +111,8 @@ static int add_one(lv_store *s, int i)
 /* A store path that is a dangling symbolic link: the store is made at its end, mode 0600 whatever the umask. */
 static void test_dangling_link_made_0600(void)
 {
-	char *link = S("link.db"), *target = S("land/deep/store.db");
-	sh_ok("ln -s '%s' '%s'", target, link);
+	char *link = S("link.db"), *target = S("land/store.db");
+	sh_ok("mkdir -p '%s' && ln -s '%s' '%s'", S("land"), target, link);
 	mode_t old = umask(0);
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, link, LV_STORE_CREATE), 0);
@@ -126,7 +126,17 @@ static void test_dangling_link_made_0600(void)
 	CU_ASSERT_EQUAL(t_count(s), 1);
 	lv_store_free(s);
 	/* nothing else is left beside it (no private file of the making) */
-	CU_ASSERT_EQUAL(fx_dir_entries(S("land/deep")), 1);
+	CU_ASSERT_EQUAL(fx_dir_entries(S("land")), 1);
+	/* a link into folders that do not exist yet: they are made (0700), the store 0600 */
+	char *far = S("far/deep/s2.db"), *link2 = S("link2.db");
+	sh_ok("ln -s '%s' '%s'", far, link2);
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, link2, LV_STORE_CREATE), 0);
+	CU_ASSERT_EQUAL(add_one(s, 2), 0);
+	lv_store_free(s);
+	CU_ASSERT_EQUAL_FATAL(stat(far, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+	CU_ASSERT_EQUAL_FATAL(stat(S("far/deep"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0700);
 }
 
 /* A symbolic link of another user on the store path is refused, before anything is made or read. */
