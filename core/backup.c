@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define WRITE_CHUNK (1u << 20)   /* 1 MiB per driver write: large calls are fast over SFTP */
@@ -55,6 +56,8 @@ static void *pw_main(void *arg)
 		int rc = pw->rc ? 0 : pw->loc->ops->write(pw->w, pw->pending.data, pw->pending.len);
 		if (rc)
 			rc = lv__drv_rc(pw->run, pw->loc, rc, "write", pw->name);
+		else if (!pw->rc)
+			rc = lv__lock_refresh(pw->run); /* this thread has the instance now */
 		pthread_mutex_lock(&pw->m);
 		if (rc && !pw->rc)
 			pw->rc = rc;
@@ -404,6 +407,11 @@ static int publish(backup_state *b, lv_store *store)
 	if (lv_store_identity(store, &id) == 0)
 		snprintf(h.machine_id, sizeof h.machine_id, "%s", id.machine_id);
 	snprintf(h.pack_name, sizeof h.pack_name, "%s", b->pack_name);
+	if (gethostname(h.host, sizeof h.host - 1) != 0)
+		h.host[0] = '\0';
+	for (char *p = h.host; *p; p++) /* the manifest's rule for its strings */
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '/')
+			*p = '?';
 	int rc = write_manifest(b, b->man_name, &h);
 	if (rc && b->manifest_maybe_published)
 		b->pack_committed = 0; /* the manifest may stand: its pack must too */

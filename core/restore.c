@@ -17,6 +17,8 @@
 
 /* ---- verify -------------------------------------------------------------- */
 
+static int verify_one(lv_run *run, lv_location *loc, uint64_t want, lv_set *set);
+
 static int verify_cb(const lv_license *lic, uint64_t index, void *ud)
 {
 	lv_run *run = ud;
@@ -24,6 +26,15 @@ static int verify_cb(const lv_license *lic, uint64_t index, void *ud)
 	run->done = index + 1;
 	lv__run_progress(run, 0);
 	return 0;
+}
+
+int lv__verify_generation(lv_run *run, lv_location *loc, uint64_t want, lv_manifest_hdr *hdr)
+{
+	lv_set set;
+	int rc = verify_one(run, loc, want, &set);
+	if (hdr)
+		*hdr = set.hdr;
+	return rc;
 }
 
 /* Check generation `want` (0: the newest) whole; set->hdr tells which was checked. */

@@ -26,6 +26,8 @@ typedef struct lv_run {
 	uint64_t done, total, bytes;
 	struct timespec last_emit;
 	char lock_token[33];      /* the token of the location lock this run holds */
+	struct lv_location *lock_loc; /* where it holds it (lock.c), NULL when none */
+	struct timespec lock_refreshed; /* when it last refreshed it (monotonic) */
 	lv_run_result result;     /* what the run did (lv_restorer_result) */
 	uint64_t generation;      /* restore, verify: the generation to read (0: the newest) */
 	int all_generations;      /* verify: every generation */

@@ -8,6 +8,7 @@
 #include "set.h"
 
 #include "host.h"
+#include "lock.h"
 
 #include <stdio.h>
 #include <errno.h>
@@ -233,8 +234,11 @@ int lv__obj_read(void *p, void *buf, size_t cap, size_t *n)
 	lv_obj_src *s = p;
 	if (lv__run_canceled(s->run))
 		return LV_E_CANCELED;
+	int rc = lv__lock_refresh(s->run);
+	if (rc)
+		return rc;
 	*n = 0;
-	int rc = s->loc->ops->read(s->r, buf, cap, n);
+	rc = s->loc->ops->read(s->r, buf, cap, n);
 	if (rc)
 		return lv__drv_rc(s->run, s->loc, rc, "read", s->name);
 	if (*n > cap)

@@ -377,8 +377,13 @@ typedef struct lv_driver_ops {
 	/** Free and total bytes at the location; may be NULL. */
 	int (*space)(void *inst, uint64_t *free_bytes, uint64_t *total_bytes);
 	/**
-	 * Remove temporaries left by killed runs (older than a run could be or
-	 * proven dead).  May be NULL.
+	 * Put right what killed runs left: remove the driver's temporaries,
+	 * restore or remove objects it set aside, abort unfinished uploads.
+	 * Since ABI 1.1 the core calls it only while it holds the location's
+	 * lock (right after taking it), so whatever such a run left is dead
+	 * (ABI 1.0 drivers removed only temporaries old enough).  Returns how
+	 * many objects it put right (>= 0; 0 from an ABI 1.0 driver), or a
+	 * negative error (logged by the core, never fatal).  May be NULL.
 	 */
 	int (*cleanup)(void *inst);
 	/**

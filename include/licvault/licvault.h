@@ -359,6 +359,90 @@ LV_EXTERN const char *lv_status_name(int status);
 typedef void (*lv_status_cb)(int status, int result, const lv_value *value, void *ud);
 
 /* ======================================================================= */
+/* History: what a location holds (no store needed)                        */
+
+/** Whether a generation was checked whole (lv_generation_info.whole). */
+#define LV_GEN_UNCHECKED 0   /* only its manifest's header was read */
+#define LV_GEN_WHOLE 1       /* every object and checksum checked */
+#define LV_GEN_DAMAGED 2     /* a check failed: `problem` says which */
+
+/** One generation (a whole backup) at a location. */
+typedef struct lv_generation_info {
+	int64_t generation;
+	int format;              /* its set format: 2, or 1 (written before history existed) */
+	int64_t created;         /* seconds since the epoch, UTC (from its manifest) */
+	const char *host;        /* the host name of the writer ("" for format 1) */
+	const char *machine_id;  /* the machine identity of the backed-up store, "" when it had none */
+	const char *backup_id;   /* 32 hex digits, unique to this backup */
+	uint64_t licenses;       /* licenses in it */
+	uint64_t restricted;     /* licenses left out when it was written (no backup right) */
+	uint64_t bytes;          /* its objects' size at the location; UINT64_MAX when unknown */
+	int whole;               /* LV_GEN_* */
+	const char *problem;     /* why it is damaged (LV_GEN_DAMAGED), else NULL */
+} lv_generation_info;
+
+#define LV_LIST_VERIFY 0x1u  /* check every generation whole (reads every pack) */
+
+/**
+ * Call cb for each generation at uri, oldest first.  Without
+ * LV_LIST_VERIFY only the manifests' headers are read (not the packs); a
+ * manifest that cannot be read is reported as LV_GEN_DAMAGED.  Strings are
+ * valid during the callback; a non-zero return from cb stops and is
+ * returned.  No store and no lock are needed.  Errors (the location cannot
+ * be opened or listed): lv_context_last_error.
+ */
+LV_EXTERN int lv_generations_list(lv_context *ctx, const char *uri, unsigned flags,
+                                  int (*cb)(const lv_generation_info *g, void *ud), void *ud);
+
+/**
+ * Call cb for each license of a generation (0: the newest), in key ID
+ * order, read from its manifest and pack with every checksum checked; the
+ * record is valid during the callback.  A damaged generation fails with
+ * LV_E_BACKUP_CORRUPT after the licenses read before the damage.
+ */
+LV_EXTERN int lv_generation_licenses(lv_context *ctx, const char *uri, int64_t generation,
+                                     int (*cb)(const lv_license *lic, void *ud), void *ud);
+
+#define LV_FORGET_DRY_RUN 0x1u /* say what would be removed, remove nothing */
+
+/**
+ * Prune by hand, under the location's lock, with a backup's rules: keep the
+ * newest `keep` generations (keep > 0), or remove generation `generation`
+ * (keep == 0).  The last generation that verifies is never removed (a
+ * forget that would is refused with LV_E_INVALID_ARG saying so); each
+ * generation goes manifest first, so a forget cut short leaves only whole
+ * generations.  cb (may be NULL) gets each generation removed (or, with
+ * LV_FORGET_DRY_RUN, that would be).  LV_E_BUSY when another run holds the
+ * lock; LV_E_NOT_FOUND for a generation that is not there.
+ */
+LV_EXTERN int lv_generations_forget(lv_context *ctx, const char *uri, unsigned keep, int64_t generation,
+                                    unsigned flags, int (*cb)(const lv_generation_info *g, void *ud),
+                                    void *ud);
+
+/** The holder of a location's lock (lv_unlock). */
+typedef struct lv_lock_info {
+	const char *host;        /* the holder's host name */
+	const char *op;          /* "backup", "restore", "forget" */
+	int64_t pid;
+	int64_t since;           /* when it was taken, seconds since the epoch */
+	int64_t refreshed;       /* when its holder last refreshed it */
+	int here;                /* 1: the holder runs on this machine, in this PID namespace */
+	int stale;               /* 1: the next run would take it over (holder gone, or not refreshed) */
+} lv_lock_info;
+
+#define LV_UNLOCK_FORCE 0x1u   /* remove the lock, whoever holds it */
+
+/**
+ * Show the holder of uri's lock (cb, may be NULL) and, with
+ * LV_UNLOCK_FORCE, remove the lock.  Without the flag a held lock is left
+ * and the call returns LV_E_BUSY; LV_E_NOT_FOUND when there is no lock.
+ * Removing a live run's lock lets a second run write beside it: only when
+ * you know its holder is gone.
+ */
+LV_EXTERN int lv_unlock(lv_context *ctx, const char *uri, unsigned flags,
+                        int (*cb)(const lv_lock_info *lock, void *ud), void *ud);
+
+/* ======================================================================= */
 /* Backup-restorer (the original's WMCreateBackupRestorer)                 */
 
 #define LV_BACKUP_OVERWRITE     0x1u  /* add a new generation where a backup is (the original's "replace") */
