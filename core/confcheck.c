@@ -211,30 +211,11 @@ static const lv_driver_key *declared(lv_context *c, const char *sec, const char 
 	return NULL;
 }
 
-/* uri with the password of any layer masked ("sftp://u:********@h/x"); malloc'd. */
-static char *mask_uri_password(const char *uri)
-{
-	char *out = strdup(uri);
-	for (char *p = out; p && (p = strstr(p, "://"));) {
-		p += 3;
-		char *at = strchr(p, '@'), *slash = strchr(p, '/');
-		char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-		if (colon && (!slash || at < slash)) {
-			char *m = lv__asprintf("%.*s********%s", (int)(colon + 1 - out), out, at);
-			size_t off = (size_t)(colon + 1 - out) + 8;
-			free(out);
-			out = m;
-			p = out ? out + off : NULL;
-		}
-	}
-	return out;
-}
-
 static int emit_entry(lv_context *c, const lv_conf_entry *e, int (*cb)(const lv_config_item *, void *), void *ud)
 {
 	const lv_driver_key *k = declared(c, e->section, e->key);
 	int secret = is_secret(k, e->key);
-	char *masked = !strcmp(e->key, "uri") ? mask_uri_password(e->value) : NULL;
+	char *masked = !strcmp(e->key, "uri") ? lv__uri_mask(e->value, "********") : NULL;
 	lv_config_item it = {e->section, e->key, secret ? "********" : masked ? masked : e->value,
 	                     lv__config_file(c->config), e->line, 0, secret, k ? k->help : NULL,
 	                     k && k->type == LV_KEY_ENUM ? k->choices : NULL, k ? k->type : -1};

@@ -121,6 +121,26 @@ static int text_has_password(const char *uri)
 	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
 }
 
+char *lv__uri_mask(const char *uri, const char *stars)
+{
+	char *out = strdup(uri);
+	size_t sl = strlen(stars);
+	for (char *p = out; p && (p = strstr(p, "://"));) {
+		p += 3;
+		char *end = p + strcspn(p, "/?#");
+		char *at = memchr(p, '@', (size_t)(end - p));
+		char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+		if (!colon)
+			continue;
+		size_t keep = (size_t)(colon + 1 - out);
+		char *m = lv__asprintf("%.*s%s%s", (int)keep, out, stars, at);
+		free(out);
+		out = m;
+		p = out ? out + keep + sl : NULL;
+	}
+	return out;
+}
+
 int lv__uri_holds_password(const char *uri)
 {
 	for (const char *u = uri; u && *u;) {
@@ -149,8 +169,12 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 	char scheme[128];
 	*loc_name = NULL;
 	/* every URI comes through here: one with a password goes no further, and is never shown */
-	if (lv__uri_holds_password(uri))
-		return fail(c, run, LV_E_BAD_URI, "%s", lv__password_advice);
+	if (lv__uri_holds_password(uri)) {
+		char *shown = lv__uri_mask(uri, "***");
+		fail(c, run, LV_E_BAD_URI, "'%s': %s", shown ? shown : "(a URI)", lv__password_advice);
+		free(shown);
+		return LV_E_BAD_URI;
+	}
 	size_t pl = lv__uri_stack_prefix(uri);
 	if (pl) {
 		/* A+REST: resolve REST (a URI, a plain path or a named location), keep A */
@@ -173,9 +197,12 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 	if (scheme[0] && is_location(c, scheme)) {
 		int rc = resolve_named(c, run, uri, scheme, out);
 		if (!rc && lv__uri_holds_password(*out)) { /* the location's own uri */
+			char *shown = lv__uri_mask(*out, "***");
 			free(*out);
 			*out = NULL;
-			return fail(c, run, LV_E_BAD_URI, "location \"%s\": %s", scheme, lv__password_advice);
+			fail(c, run, LV_E_BAD_URI, "location \"%s\" ('%s'): %s", scheme, shown ? shown : "?", lv__password_advice);
+			free(shown);
+			return LV_E_BAD_URI;
 		}
 		if (!rc && !(*loc_name = strdup(scheme))) {
 			free(*out);
