@@ -123,6 +123,8 @@ static int text_has_password(const char *uri)
 
 char *lv__uri_mask(const char *uri, const char *stars)
 {
+	if (!uri || !stars)
+		return NULL;
 	char *out = strdup(uri);
 	size_t sl = strlen(stars);
 	for (char *p = out; p && (p = strstr(p, "://"));) {

@@ -202,17 +202,16 @@ int lv__store_file_copy(const char *path, char **copy, lv_err *err)
 		e = copy_file(wal, dbwal);
 		what = wal;
 	}
-	free(wal);
-	free(dbwal);
-	free(dir);
 	if (e) {
 		lv__err_set(err, e == ENOMEM ? LV_E_NOMEM : errno_code(e), "cannot copy %s to a private folder: %s", what,
 		            strerror(e));
 		lv__store_file_copy_free(db);
-		return err->code;
-	}
-	*copy = db;
-	return 0;
+	} else
+		*copy = db;
+	free(wal);
+	free(dbwal);
+	free(dir);
+	return e ? err->code : 0;
 }
 
 void lv__store_file_copy_free(char *copy)
@@ -247,7 +246,7 @@ void lv__store_file_bytes(char *buf, size_t cap, uint64_t n)
 {
 	if (n == UINT64_MAX)
 		snprintf(buf, cap, "an unknown amount");
-	else if (n >= 1024 * 1024)
+	else if (n >= (uint64_t)1024 * 1024)
 		snprintf(buf, cap, "%.1f MiB (%llu bytes)", (double)n / (1024.0 * 1024.0), (unsigned long long)n);
 	else
 		snprintf(buf, cap, "%llu bytes", (unsigned long long)n);

@@ -22,7 +22,7 @@
 #endif
 /* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem
  * (SQLite's -shm takes 32 KiB, and the first write to its -wal a page or two) */
-#define FULL_BELOW (256 * 1024)
+#define FULL_BELOW ((uint64_t)256 * 1024)
 #define LV_STR_(x) #x
 #define LV_STR(x) LV_STR_(x)
 
