@@ -294,7 +294,8 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 	for (int attempt = 0; attempt < 3; attempt++) {
 		me.time = me.refreshed = (long long)time(NULL);
 		int rc = write_lock(loc, &me, 0);
-		lv__err_restore(&run->err, &saved); /* EXISTS (or a location that cannot hold a lock) is handled here */
+		if (rc && lv__err_valid(rc) && (rc == LV_E_EXISTS || rc == LV_E_NOT_FOUND || !strcmp(op, "restore")))
+			lv__err_restore(&run->err, &saved); /* handled below */
 		if (rc == 0) {
 			*held = 1;
 			snprintf(run->lock_token, sizeof run->lock_token, "%s", me.token);
@@ -304,9 +305,13 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		}
 		if (rc == LV_E_CANCELED)
 			break;
+		if (rc == LV_E_NOT_FOUND && strcmp(op, "restore") != 0)
+			continue; /* its temporary went (another run putting things right): write it again */
 		if (rc != LV_E_EXISTS) {
-			/* a location that cannot hold a lock (read-only) is used without one */
 			held_set(me.token, 0);
+			if (strcmp(op, "restore") != 0 || !lv__err_valid(rc)) /* a run that writes must hold the lock */
+				return lv__drv_rc(run, loc, rc, "take the lock", LV_LOCK_NAME);
+			/* a location a restore cannot write (read-only medium) is read without one */
 			lv__log(run->ctx, LV_LOG_DEBUG, "no lock at %s (%s); going on without it", loc->uri, lv_error_name(rc));
 			return 0;
 		}

@@ -125,12 +125,7 @@ static int is_pack(const char *name)
 
 /* ---- the URI --------------------------------------------------------------- */
 
-/*
- * Does the path of `uri` end with '/' (a URI without query or fragment)?
- * Checked before host->uri_parse: WORKAROUND, to go when core/uri.c is
- * fixed, whose uri_parse (main fd89448) reads out of bounds on such a path
- * (uriparser's empty last segment).  A bundle URI ending so names no file.
- */
+/* Does the path of `uri` end with '/' (a URI without query or fragment)?  Then it names no file. */
 static int ends_with_slash(const char *uri)
 {
 	size_t n = strlen(uri);

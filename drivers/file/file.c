@@ -44,32 +44,11 @@ static int plain_dir(const lv_host *host, lv_host_ctx *h, const char *path, char
 	return *out ? 0 : host->set_error(h, LV_E_NOMEM, "out of memory opening %s", path);
 }
 
-/*
- * host->uri_parse.  WORKAROUND, to go when core/uri.c is fixed: the host's
- * uri_parse (main fd89448) reads out of bounds when a path ends with '/'
- * (uriparser's empty last segment), so such a URI is parsed without its
- * trailing slashes, which name the same folder.
- */
-static int parse_uri(const lv_host *host, lv_host_ctx *h, const char *uri, lv_uri **out)
-{
-	size_t n = strlen(uri);
-	if (!n || uri[n - 1] != '/' || !strchr(uri, ':') || strpbrk(uri, "?#"))
-		return host->uri_parse(h, uri, out);
-	char *t = strdup(uri);
-	if (!t)
-		return host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
-	while (n > 0 && t[n - 1] == '/')
-		t[--n] = '\0';
-	int rc = host->uri_parse(h, t, out);
-	free(t);
-	return rc;
-}
-
 /* The local directory a URI names: *out malloc'd.  Errors are described. */
 static int uri_dir(const lv_host *host, lv_host_ctx *h, const char *uri, char **out)
 {
 	lv_uri *u = NULL;
-	int rc = parse_uri(host, h, uri, &u);
+	int rc = host->uri_parse(h, uri, &u);
 	if (rc || !u)
 		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	*out = NULL;

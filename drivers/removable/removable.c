@@ -73,32 +73,11 @@ static int split_path(const lv_host *host, lv_host_ctx *h, const char *uri, rm_u
 	return 0;
 }
 
-/*
- * host->uri_parse.  WORKAROUND, to go when core/uri.c is fixed: the host's
- * uri_parse (main fd89448) reads out of bounds when a path ends with '/'
- * (uriparser's empty last segment), so such a URI is parsed without its
- * trailing slashes, which name the same directory.
- */
-static int host_parse(const lv_host *host, lv_host_ctx *h, const char *uri, lv_uri **out)
-{
-	size_t n = strlen(uri);
-	if (!n || uri[n - 1] != '/' || strpbrk(uri, "?#"))
-		return host->uri_parse(h, uri, out);
-	char *t = strdup(uri);
-	if (!t)
-		return host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
-	while (n > 0 && t[n - 1] == '/')
-		t[--n] = '\0';
-	int rc = host->uri_parse(h, t, out);
-	free(t);
-	return rc;
-}
-
 /* removable://KEY/sub/dir, split and decoded by the host.  Errors are described. */
 static int parse_uri(const lv_host *host, lv_host_ctx *h, const char *uri, rm_uri *out)
 {
 	memset(out, 0, sizeof *out);
-	int rc = host_parse(host, h, uri, &out->u);
+	int rc = host->uri_parse(h, uri, &out->u);
 	if (rc || !out->u)
 		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
 	const lv_uri *u = out->u;
