@@ -7,7 +7,7 @@
 int cmd_identity(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	lv_identity id;

@@ -348,8 +348,10 @@ static int run_command(cli *c, int kind, const char *what, unsigned flags)
 		        uri_for_display(resolved), driver ? driver : "?");
 	free(resolved);
 	lv_store *store = NULL;
+	/* a backup only reads the store (read-only: it can be rescued from a read-only or full filesystem);
+	 * a restore into a store that does not exist makes it only when it commits */
 	int rc = kind == 'v' ? interim_verify_store(c, &store)
-	                     : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : 0);
+	                     : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : LV_STORE_READONLY);
 	if (rc)
 		return not_started(&v, rc, lv_context_last_error(c->ctx));
 	int ex;

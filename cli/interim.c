@@ -30,7 +30,7 @@ int interim_verify_store(cli *c, lv_store **out)
 	free(p);
 	if (rc == 0)
 		return 0;
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = secure_getenv("TMPDIR");
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/licvault-verify-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
