@@ -33,7 +33,7 @@ int store_open(cli *c, lv_store **out, unsigned flags)
 	return rc;
 }
 
-static void json_license(const lv_license *l)
+void json_license(const lv_license *l)
 {
 	jw j;
 	jw_begin(&j, "type", "license");
