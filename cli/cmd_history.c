@@ -285,7 +285,7 @@ int cmd_forget(cli *c)
 	int rc = 0;
 	int override = run_in_background(forget_job, stop_hist, &a, "stopping after the generation being removed...", &rc);
 	const char *verb = a.dry ? "would be removed" : "removed";
-	if (override && !a.dry && !c->json)
+	if (override && !a.dry)
 		out_note("forget: stopped after %llu generation%s removed; the location holds only whole generations",
 		         (unsigned long long)a.h.n, a.h.n == 1 ? "" : "s");
 	else if (!rc && !c->json && !c->quiet && a.h.n == 0)

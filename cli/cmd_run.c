@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+
 #include "cli.h"
 
 typedef struct run_view {
@@ -359,13 +360,19 @@ static int run_command(cli *c, int kind, const char *what, unsigned flags)
 		        uri_for_display(resolved), driver ? driver : "?");
 	keys_guard(c, resolved ? resolved : v.uri, 0);
 	free(resolved);
-	/* verify needs no store; restore creates one when missing */
+	/* verify needs no store; restore creates one when missing, and removes it again when it restored nothing */
+	char *made = kind == 'r' ? store_path(c) : NULL;
+	if (made && access(made, F_OK) == 0) {
+		free(made);
+		made = NULL;
+	}
 	lv_store *store = NULL;
 	int rc = kind == 'v' ? 0 : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : 0);
-	if (rc)
-		return not_started(&v, rc, lv_context_last_error(c->ctx));
-	ex = run_with(&v, store);
+	ex = rc ? not_started(&v, rc, lv_context_last_error(c->ctx)) : run_with(&v, store);
 	lv_store_free(store);
+	if (made && (opt_has(c, OPT_DRY_RUN) || !v.has_res || v.res.restored == 0))
+		store_remove_files(made);
+	free(made);
 	return ex;
 }
 
