@@ -262,8 +262,8 @@ void secret_restore_tty(void);
 /** Did licvault decline to ask (no terminal, answers that never matched)? The exit code then (2), else 0. */
 int secret_declined(void);
 /**
- * When the location `uri` (resolved) holds a key (a crypt+ layer), or
- * always when `always`: no core dump from here on (prctl(PR_SET_DUMPABLE, 0),
+ * When the location `uri` (as given or resolved) holds a key (a crypt+
+ * layer), or always when `always`: no core dump from here on (prctl(PR_SET_DUMPABLE, 0),
  * RLIMIT_CORE 0), process-wide, until licvault exits.  Logs it at debug.
  */
 void keys_guard(cli *c, const char *uri, int always);

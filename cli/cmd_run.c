@@ -358,8 +358,8 @@ static int run_command(cli *c, int kind, const char *what, unsigned flags)
 	if (lv_context_resolve(c->ctx, v.uri, &resolved, &driver) == 0)
 		cli_log(LV_LOG_DEBUG, "%s: %s is %s, served by the %s driver", what, uri_for_display(v.uri),
 		        uri_for_display(resolved), driver ? driver : "?");
-	keys_guard(c, resolved ? resolved : v.uri, 0);
 	free(resolved);
+	keys_guard(c, v.uri, 0);
 	/* verify needs no store; restore creates one when missing, and removes it again when it restored nothing */
 	char *made = kind == 'r' ? store_path(c) : NULL;
 	if (made && access(made, F_OK) == 0) {

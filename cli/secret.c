@@ -218,9 +218,16 @@ static int holds_key(const char *uri)
 void keys_guard(cli *c, const char *uri, int always)
 {
 	static int done;
-	(void)c;
-	if (done || (!always && !holds_key(uri)))
+	if (done)
 		return;
+	if (!always) {
+		char *resolved = NULL;   /* a named location ("nas:") may be a crypt+ one */
+		const char *driver = NULL;
+		int key = holds_key(uri) || (lv_context_resolve(c->ctx, uri, &resolved, &driver) == 0 && holds_key(resolved));
+		free(resolved);
+		if (!key)
+			return;
+	}
 	done = 1;
 	struct rlimit none = {0, 0};
 	int a = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), b = setrlimit(RLIMIT_CORE, &none);
