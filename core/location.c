@@ -407,6 +407,7 @@ int lv_context_locations(lv_context *c, int (*cb)(const lv_location_info *, void
 		lv_host_ctx h = {.ctx = c, .drv = d};
 		struct enum_state st = {cb, ud, d->desc->name};
 		int rc = d->ops.enumerate(&lv__host_table, &h, enum_tramp, &st);
+		lv__host_ctx_free_strings(&h); /* what config_value handed out */
 		if (rc && rc != LV_E_UNSUPPORTED)
 			lv__log(c, LV_LOG_WARN, "driver '%s': enumerate failed: %s", d->desc->name, lv_error_name(rc));
 	}

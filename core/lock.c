@@ -178,9 +178,13 @@ static int read_lock(lv_location *loc, holder *h)
 		return rc;
 	char buf[2048];
 	size_t len = 0, n = 0;
-	while (len < sizeof buf - 1 && !(rc = loc->ops->read(r, buf + len, sizeof buf - 1 - len, &n)) && n &&
-	       n <= sizeof buf - 1 - len)
+	while (len < sizeof buf - 1 && !(rc = loc->ops->read(r, buf + len, sizeof buf - 1 - len, &n)) && n) {
+		if (n > sizeof buf - 1 - len) {
+			rc = LV_E_DRIVER_ABI; /* more than asked: nothing it says can be trusted */
+			break;
+		}
 		len += n;
+	}
 	loc->ops->read_close(r);
 	if (rc)
 		return rc;
@@ -285,37 +289,54 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 	lv__hex(me.token, rnd, sizeof rnd);
 	lv_err saved;
 	lv__err_save(&run->err, &saved);
+	/* held before it is written: another run of this process that reads it meanwhile sees it live */
+	held_set(me.token, 1);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		me.time = me.refreshed = (long long)time(NULL);
 		int rc = write_lock(loc, &me, 0);
-		lv__err_restore(&run->err, &saved); /* EXISTS (or a location that cannot hold a lock) is handled here */
+		if (rc && lv__err_valid(rc) && (rc == LV_E_EXISTS || rc == LV_E_NOT_FOUND || !strcmp(op, "restore")))
+			lv__err_restore(&run->err, &saved); /* handled below */
 		if (rc == 0) {
 			*held = 1;
-			held_set(me.token, 1);
 			snprintf(run->lock_token, sizeof run->lock_token, "%s", me.token);
 			clock_gettime(CLOCK_MONOTONIC, &run->lock_refreshed);
 			run->lock_loc = loc;
 			return 0;
 		}
 		if (rc == LV_E_CANCELED)
-			return rc;
+			break;
+		if (rc == LV_E_NOT_FOUND && strcmp(op, "restore") != 0)
+			continue; /* its temporary went (another run putting things right): write it again */
 		if (rc != LV_E_EXISTS) {
-			/* a location that cannot hold a lock (read-only) is used without one */
+			held_set(me.token, 0);
+			if (strcmp(op, "restore") != 0 || !lv__err_valid(rc)) /* a run that writes must hold the lock */
+				return lv__drv_rc(run, loc, rc, "take the lock", LV_LOCK_NAME);
+			/* a location a restore cannot write (read-only medium) is read without one */
 			lv__log(run->ctx, LV_LOG_DEBUG, "no lock at %s (%s); going on without it", loc->uri, lv_error_name(rc));
 			return 0;
 		}
 		char why[LV_ERRMSG_MAX];
-		if ((rc = peek_lock(run, loc, &h, why, sizeof why)) || !h.pid) {
+		if ((rc = peek_lock(run, loc, &h, why, sizeof why)) == LV_E_DRIVER_ABI || rc == LV_E_CANCELED) {
+			held_set(me.token, 0);
+			return lv__run_error(run, rc, "cannot read the lock %s at %s: %s", LV_LOCK_NAME, loc->uri, why);
+		}
+		if (rc || !h.pid) {
 			if (rc == LV_E_NOT_FOUND || attempt == 0)
 				continue; /* the holder just released it, or wrote it half: try again */
+			held_set(me.token, 0);
 			return lv__run_error(run, LV_E_BUSY, "%s is locked by another run (its lock object %s cannot be read: %s)",
 			                     loc->uri, LV_LOCK_NAME, rc ? why : "no holder in it");
 		}
 		const char *reason = stale_reason(run, loc, &h, &me);
-		if (!reason)
+		if (!reason) {
+			held_set(me.token, 0);
 			return busy(run, loc, &h, &me);
+		}
 		take_over(run, loc, &h, reason);
 	}
+	held_set(me.token, 0);
+	if (lv__run_canceled(run))
+		return LV_E_CANCELED;
 	return lv__run_error(run, LV_E_BUSY, "%s is locked by another run", loc->uri);
 }
 

@@ -130,7 +130,7 @@ void lv_restorer_free(lv_restorer *r)
 /* Why a run cannot start; 0 when it can. */
 static int check_start(lv_restorer *r, int kind, unsigned flags, lv_status_cb cb)
 {
-	unsigned allowed = kind == KIND_BACKUP ? LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN
+	unsigned allowed = kind == KIND_BACKUP ? LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN | LV_BACKUP_ALLOW_SHRINK
 	                 : kind == KIND_RESTORE ? LV_RESTORE_INDIVIDUALIZE | LV_RESTORE_DRY_RUN : 0;
 	if (!cb)
 		snprintf(r->errmsg, sizeof r->errmsg, "a run needs a status callback");

@@ -291,6 +291,31 @@ static int reg_put(reg_session *rs, const char *line)
 }
 
 /* Advance to the next "kid" line of the current registry, validating it. */
+/* A machine ID as the registry keeps it: 1 to 64 lower-case hex digits. */
+static int machine_ok(const char *m, size_t n)
+{
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((m[i] >= '0' && m[i] <= '9') || (m[i] >= 'a' && m[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* "M1 M2 ...": 1 to MAX_MACHINES_CAP machine IDs separated by single spaces. */
+static int machines_ok(const char *list)
+{
+	unsigned n = 0;
+	for (const char *p = list;;) {
+		size_t l = strcspn(p, " ");
+		if (!machine_ok(p, l) || ++n > MAX_MACHINES_CAP)
+			return 0;
+		if (!p[l])
+			return 1;
+		p += l + 1;
+	}
+}
+
 static int reg_next(reg_session *rs)
 {
 	rs->have_line = 0;
@@ -317,8 +342,9 @@ static int reg_next(reg_session *rs)
 	char *kid = rs->line + 4;
 	char *sp = strchr(kid, ' ');
 	size_t kl = sp ? (size_t)(sp - kid) : strlen(kid);
-	if (!lv__kid_valid(kid, kl) || !sp)
-		return svc_fail(rs, "%s: malformed entry", rs->cur_name);
+	if (!lv__kid_valid(kid, kl) || !sp || !machines_ok(sp + 1))
+		return svc_fail(rs, "%s: the entry of %.*s does not follow the registry's format (1 to %d machine IDs of 1 to 64 lower-case hex digits, single spaces)",
+		                rs->cur_name, (int)(kl < 130 ? kl : 130), kid, MAX_MACHINES_CAP);
 	char k[LV_KID_MAX + 1];
 	memcpy(k, kid, kl);
 	k[kl] = '\0';
@@ -361,6 +387,34 @@ static int reg_src_read(void *p, void *buf, size_t cap, size_t *n)
 	return rc ? (rc < 0 && rc > LV_E__LAST ? rc : LV_E_IO) : 0;
 }
 
+/*
+ * Today's restores of this store, and DAILY_LIMIT when they reach
+ * restores_per_day.  Inside the import's write transaction (bi_end) no other
+ * restore of the store can count between this check and the increment.
+ */
+static int daily_check(lv_service_call *call, unsigned long *n)
+{
+	lv_store *st = call->store;
+	unsigned per_day = cfg_uint(call->run->ctx, "restores_per_day", 4, 1000000);
+	char day[32] = "", cnt[32] = "", today[16];
+	int64_t now = now_utc();
+	utc_day(today, sizeof today, now);
+	*n = 0;
+	if (st->ops.meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
+	    st->ops.meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
+		*n = strtoul(cnt, NULL, 10);
+	if (*n < per_day)
+		return 0;
+	char when[64];
+	time_t next = (time_t)(now - (now % 86400) + 86400);
+	struct tm nt;
+	gmtime_r(&next, &nt);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &nt);
+	return lv_call_set_error(call, LV_E_DAILY_LIMIT,
+	                         "this machine has made its %u restores for today; it may try again after %s", per_day,
+	                         when);
+}
+
 static int bi_begin(void *ud, lv_service_call *call, void **session)
 {
 	(void)ud;
@@ -373,25 +427,12 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	rs->max_machines = cfg_uint(ctx, "max_machines", 4, MAX_MACHINES_CAP);
 	*session = rs;
 
-	/* the per-day limit, kept with the store (a machine = a store) */
-	unsigned per_day = cfg_uint(ctx, "restores_per_day", 4, 1000000);
-	lv_store *st = call->store;
-	char day[32] = "", cnt[32] = "";
-	int64_t now = now_utc();
-	char today[16];
-	utc_day(today, sizeof today, now);
-	if (st->ops.meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
-	    st->ops.meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0 &&
-	    strtoul(cnt, NULL, 10) >= per_day) {
-		char when[64];
-		time_t next = (time_t)(now - (now % 86400) + 86400);
-		struct tm nt;
-		gmtime_r(&next, &nt);
-		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &nt);
-		return lv_call_set_error(call, LV_E_DAILY_LIMIT,
-		                         "this machine has made its %u restores for today; it may try again after %s",
-		                         per_day, when);
-	}
+	/* the per-day limit, kept with the store (a machine = a store): checked early here, and
+	 * again, authoritatively, inside the import's write transaction (bi_end) */
+	unsigned long today_n;
+	int rc0 = daily_check(call, &today_n);
+	if (rc0)
+		return rc0;
 
 	/* the registry: at [service] location, else at the backup location */
 	const char *sloc = lv_context_config_get(ctx, "service", "location");
@@ -467,7 +508,8 @@ static int bi_decide(void *session, lv_service_call *call, const char *kid, int 
 			return svc_fail(rs, "%s: entry of %s names no machine", rs->cur_name, kid);
 		if ((rc = reg_next(rs)) < 0)
 			return rc;
-	} else if (call->backup_machine_id[0])
+	} else if (machine_ok(call->backup_machine_id, strlen(call->backup_machine_id)))
+		/* the backup's writer (a manifest's machine ID that is no registry machine ID is left out) */
 		snprintf(machines[nm++], sizeof machines[0], "%s", call->backup_machine_id);
 	int known = 0;
 	for (unsigned i = 0; i < nm; i++)
@@ -507,7 +549,11 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 	if (!rs)
 		return 0;
 	int rc = 0;
+	unsigned long today_n = 0;
 	if (!commit || !rs->w)
+		goto out;
+	/* in the import's write transaction: the authoritative count of today's restores */
+	if ((rc = daily_check(call, &today_n)))
 		goto out;
 	/* the rest of the current registry, then its checksum checked and ours written */
 	while (rs->have_line) {
@@ -549,18 +595,17 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 	}
 	if (rs->loc->ops->sync)
 		rs->loc->ops->sync(rs->loc->inst);
-	/* count the restore for today */
+	/* count the restore for today, in the same transaction */
 	{
 		lv_store *st = call->store;
-		char day[32] = "", cnt[32] = "", today[16];
+		char cnt[32], today[16];
 		utc_day(today, sizeof today, now_utc());
-		unsigned long n = 0;
-		if (st->ops.meta_get(st->impl, "restore_day", day, sizeof day) == 0 && !strcmp(day, today) &&
-		    st->ops.meta_get(st->impl, "restore_count", cnt, sizeof cnt) == 0)
-			n = strtoul(cnt, NULL, 10);
-		snprintf(cnt, sizeof cnt, "%lu", n + 1);
-		if (st->ops.meta_set(st->impl, "restore_day", today) || st->ops.meta_set(st->impl, "restore_count", cnt))
-			lv_call_log(call, LV_LOG_WARN, "could not count today's restore in the store");
+		snprintf(cnt, sizeof cnt, "%lu", today_n + 1);
+		if (st->ops.meta_set(st->impl, "restore_day", today) || st->ops.meta_set(st->impl, "restore_count", cnt)) {
+			rc = lv_call_set_error(call, LV_E_NOT_ALL_STORED, "cannot count today's restore in the store: %s",
+			                       lv_store_last_error(st));
+			goto out;
+		}
 	}
 	rc = 0;
 out:

@@ -114,14 +114,18 @@ static int split_rfc3986(const char *uri, lv_buf *buf, uri_parts *o, char *why, 
 		}
 		o->port = (int)v;
 	}
-	/* the path: from the first segment's start to the last one's end (with the leading '/') */
-	const char *ps = u.pathHead ? u.pathHead->text.first : NULL, *pe = u.pathTail ? u.pathTail->text.afterLast : NULL;
-	if (ps && (u.absolutePath || u.hostText.first || (ps > uri && ps[-1] == '/')))
-		ps--; /* keep the '/' that starts an absolute path */
+	/* the path, taken from the string itself (uriparser points an empty last segment, as in
+	 * a trailing '/', at a static): after the scheme and the authority, up to '?' or '#' */
+	const char *ps = uri + n + 1; /* after "scheme:" */
+	if (ps[0] == '/' && ps[1] == '/')
+		ps += 2 + strcspn(ps + 2, "/?#");
+	const char *pe = ps + strcspn(ps, "?#");
 	if (!rc)
-		rc = ps ? put_decoded(buf, &o->path, ps, pe) : lv__buf_put(buf, "", 1);
-	if (!rc && !ps)
-		o->path = buf->len - 1;
+		rc = put_decoded(buf, &o->path, ps, pe);
+	if (!rc && u.fragment.first) {
+		snprintf(why, cap, "'%s': a location URI has no fragment ('#...')", uri);
+		rc = LV_E_BAD_URI;
+	}
 	if (!rc && u.query.first) {
 		o->query = buf->len;
 		rc = lv__buf_printf(buf, "%.*s", (int)(u.query.afterLast - u.query.first), u.query.first) ||

@@ -1,9 +1,15 @@
 /*
  * The driver conformance suite (see conformance.h).  Each check opens the
- * location afresh, as a run would.
+ * location afresh, as a run would, and calls the driver's operations the
+ * way the core does; an error the core handles (an expected NOT_FOUND, the
+ * EXISTS of a lock taken by another run) is taken back afterwards, as the
+ * core takes it back (lv_location_clear_error), so the next failure is
+ * described by its own message.
  */
 #include "conformance.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,35 +17,102 @@
 
 #include "licvault/sys/location.h"
 
+/* Every object the suite writes begins with this, so that it removes only its own. */
+#define MARK "lvconform: "
+#define LOCK_NAME "licvault.lock"
+#define NAMES_MAX 256
+
+static const struct {
+	const char *name, *title;
+} checks[LVC__N] = {
+	[LVC_PREFLIGHT] = {"preflight", "the location holds no licvault object the suite did not write"},
+	[LVC_WRITE_READ] = {"write-read", "write, commit, read back, visible from a new instance"},
+	[LVC_ABORT] = {"abort", "nothing visible before commit, abort leaves nothing"},
+	[LVC_NO_REPLACE] = {"no-replace", "commit never replaces unless asked; replace is atomic"},
+	[LVC_LIST_REMOVE] = {"list-remove", "list (never a temporary), remove, NOT_FOUND for an absent object, sync"},
+	[LVC_CLOSE] = {"close", "close with a writer and a reader still open publishes nothing"},
+	[LVC_LOCK] = {"lock", "the lock object as the core takes, reads and removes it"},
+	[LVC_HISTORY] = {"history", "backup generations written, listed, read back, older ones removed"},
+	[LVC_REGISTRY] = {"registry", "a restore's registry object, written through an instance opened for reading"},
+	[LVC_CANCEL] = {"cancel", "a canceled write fails by commit at the latest and publishes nothing"},
+	[LVC_LARGE] = {"large", "a large object, written in 1 MiB chunks and read back with its CRC"},
+};
+
+const char *lvc_check_name(int check)
+{
+	return check >= 0 && check < LVC__N ? checks[check].name : check == LVC__N ? "cleanup" : "?";
+}
+
+const char *lvc_check_title(int check)
+{
+	return check >= 0 && check < LVC__N ? checks[check].title : "?";
+}
+
 typedef struct cx {
 	lv_context *ctx;
 	const char *uri;
-	int verbose;
-	int failed, ran;
-	const char *check;
+	char shown[1024]; /* the URI as printed: a password masked */
+	lvc_options o;
+	int check;        /* the check running */
 	int check_failed;
+	lvc_result res;
 } cx;
 
-#define EXPECT(c, cond, ...)                                                       \
-	do {                                                                           \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "conformance: %s: %s: ", (c)->uri, (c)->check);        \
-			fprintf(stderr, __VA_ARGS__);                                          \
-			fprintf(stderr, " (%s:%d)\n", __FILE__, __LINE__);                     \
-			(c)->check_failed = 1;                                                 \
-		}                                                                          \
+static void failf(cx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void failf(cx *c, const char *fmt, ...)
+{
+	fprintf(c->o.out, "conformance: %s: %s: ", c->shown, lvc_check_name(c->check));
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(c->o.out, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->o.out);
+	c->check_failed = 1;
+}
+
+#define EXPECT(c, cond, ...)        \
+	do {                            \
+		if (!(cond))                \
+			failf((c), __VA_ARGS__); \
 	} while (0)
+
+/* The URI with the password of scheme://user:password@host masked. */
+static void mask_uri(const char *uri, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", uri);
+	char *auth = strstr(out, "://");
+	if (!auth)
+		return;
+	auth += 3;
+	char *end = auth + strcspn(auth, "/?#");
+	char *at = memchr(auth, '@', (size_t)(end - auth));
+	char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon && at - colon > 1) {
+		char rest[1024];
+		snprintf(rest, sizeof rest, "%s", at);
+		snprintf(colon + 1, cap - (size_t)(colon + 1 - out), "***%s", rest);
+	}
+}
+
+/* ---- the operations, as the core calls them ----------------------------------- */
+
+#define OPS(l) lv_location_driver_ops(l)
+#define INST(l) lv_location_driver_instance(l)
 
 static struct lv_location *open_loc(cx *c, unsigned flags)
 {
 	struct lv_location *l = NULL;
 	int rc = lv_location_open(&l, c->ctx, c->uri, flags);
-	EXPECT(c, rc == 0, "open failed: %s: %s", lv_error_name(rc), lv_context_last_error(c->ctx));
+	EXPECT(c, rc == 0, "open (%s) failed: %s: %s", flags & LV_OPEN_WRITE ? "write" : "read", lv_error_name(rc),
+	       lv_context_last_error(c->ctx));
 	return rc ? NULL : l;
 }
 
-#define OPS(l) lv_location_driver_ops(l)
-#define INST(l) lv_location_driver_instance(l)
+/* Forget an error the core would handle here (an expected NOT_FOUND or EXISTS). */
+static void handled(struct lv_location *l)
+{
+	lv_location_clear_error(l);
+}
 
 static int put(struct lv_location *l, const char *name, const void *data, size_t len, unsigned flags)
 {
@@ -65,7 +138,9 @@ static long get(struct lv_location *l, const char *name, char *buf, size_t cap)
 	for (;;) {
 		size_t n = 0;
 		rc = OPS(l)->read(r, buf + total, cap - total, &n);
-		if (rc || n == 0 || n > cap - total)
+		if (!rc && n > cap - total)
+			rc = LV_E_DRIVER_ABI; /* more than asked */
+		if (rc || n == 0)
 			break;
 		total += n;
 		if (total == cap)
@@ -76,26 +151,32 @@ static long get(struct lv_location *l, const char *name, char *buf, size_t cap)
 }
 
 typedef struct names {
-	int n;
-	char v[64][256];
+	int n, total;
+	char v[NAMES_MAX][256];
 } names;
 
 static int list_cb(const lv_object_info *info, void *ud)
 {
 	names *ns = ud;
-	if (ns->n < 64)
-		snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", info->name);
+	ns->total++;
+	if (ns->n < NAMES_MAX)
+		snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", info && info->name ? info->name : "");
 	return 0;
 }
 
+/* List into ns: 0, or the driver's error (a location that does not exist yet lists empty). */
 static int listed(struct lv_location *l, names *ns)
 {
 	memset(ns, 0, sizeof *ns);
 	int rc = OPS(l)->list(INST(l), list_cb, ns);
-	return rc == LV_E_NOT_FOUND ? 0 : rc;
+	if (rc == LV_E_NOT_FOUND) {
+		handled(l);
+		return 0;
+	}
+	return rc;
 }
 
-static int has(names *ns, const char *name)
+static int has(const names *ns, const char *name)
 {
 	for (int i = 0; i < ns->n; i++)
 		if (!strcmp(ns->v[i], name))
@@ -103,54 +184,140 @@ static int has(names *ns, const char *name)
 	return 0;
 }
 
-static void begin(cx *c, const char *check)
+/* name = licvault-<16 hex><suffix>: its generation, else 0. */
+static uint64_t generation(const char *name, const char *prefix, const char *suffix)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix);
+	if (strncmp(name, prefix, pl) != 0 || strlen(name) != pl + 16 + sl || strcmp(name + pl + 16, suffix) != 0)
+		return 0;
+	uint64_t g = 0;
+	for (size_t i = pl; i < pl + 16; i++) {
+		char ch = name[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return 0;
+		g = g * 16 + (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+	}
+	return g;
+}
+
+/* A backup set's object (licvault-g<16 hex>.pack or .manifest; format 1 without the g): its generation, else 0. */
+static uint64_t set_generation(const char *name)
+{
+	static const char *const forms[][2] = {{"licvault-g", ".pack"}, {"licvault-g", ".manifest"},
+	                                       {"licvault-", ".pack"},  {"licvault-", ".manifest"}};
+	uint64_t g = 0;
+	for (size_t i = 0; i < 4 && !g; i++)
+		g = generation(name, forms[i][0], forms[i][1]);
+	return g;
+}
+
+/* The names of generation g's objects, as the core writes them (set format 2). */
+static void set_names(uint64_t g, char *pack, char *man, size_t cap)
+{
+	snprintf(pack, cap, "licvault-g%016" PRIx64 ".pack", g);
+	snprintf(man, cap, "licvault-g%016" PRIx64 ".manifest", g);
+}
+
+static uint64_t registry_generation(const char *name)
+{
+	return generation(name, "licvault-registry-", ".reg");
+}
+
+/* Deterministic content: MARK, a label, then n pseudo-random bytes from seed. */
+static char *content(const char *label, uint64_t seed, size_t n, size_t *len)
+{
+	char head[128];
+	int hl = snprintf(head, sizeof head, MARK "%s %" PRIu64 "\n", label, seed);
+	char *p = malloc((size_t)hl + n);
+	if (!p)
+		return NULL;
+	memcpy(p, head, (size_t)hl);
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		p[(size_t)hl + i] = (char)(x >> 24);
+	}
+	*len = (size_t)hl + n;
+	return p;
+}
+
+/* Is object `name` at l one the suite wrote (it begins with MARK)? */
+static int ours(struct lv_location *l, const char *name)
+{
+	char buf[sizeof MARK];
+	long n = get(l, name, buf, sizeof buf - 1);
+	if (n < 0)
+		handled(l);
+	return n == (long)strlen(MARK) && !memcmp(buf, MARK, strlen(MARK));
+}
+
+static void begin(cx *c, int check)
 {
 	c->check = check;
 	c->check_failed = 0;
-	c->ran++;
+	c->res.ran++;
 }
 
 static void end(cx *c)
 {
-	if (c->check_failed)
-		c->failed++;
-	if (c->verbose)
-		fprintf(stderr, "conformance: %s: %s: %s\n", c->uri, c->check, c->check_failed ? "FAILED" : "ok");
+	if (c->check_failed) {
+		c->res.failed++;
+		c->res.failed_mask |= 1u << c->check;
+	}
+	if (c->o.verbose)
+		fprintf(c->o.out, "conformance: %s: %s (%s): %s\n", c->shown, lvc_check_name(c->check),
+		        lvc_check_title(c->check), c->check_failed ? "FAILED" : "ok");
 }
 
-static void clear(cx *c)
+/* ---- the checks ------------------------------------------------------------------- */
+
+/* Remove what the suite left (conf-*, its own licvault objects); refuse a location holding someone else's. */
+static void clear(cx *c, int refuse)
 {
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (!l)
 		return;
 	names ns;
-	if (listed(l, &ns) == 0 && OPS(l)->remove)
-		for (int i = 0; i < ns.n; i++)
-			if (!strncmp(ns.v[i], "conf-", 5))
-				OPS(l)->remove(INST(l), ns.v[i]);
+	int rc = listed(l, &ns);
+	EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	for (int i = 0; !rc && i < ns.n; i++) {
+		const char *n = ns.v[i];
+		int theirs = !strncmp(n, "licvault", 8) && !ours(l, n);
+		if (theirs && refuse) {
+			failf(c, "the location holds %s, which the suite did not write (a backup?): run the suite on a "
+			         "location of its own", n);
+			continue;
+		}
+		if (!theirs && (!strncmp(n, "conf-", 5) || !strncmp(n, "licvault", 8)) && OPS(l)->remove &&
+		    OPS(l)->remove(INST(l), n) != 0)
+			handled(l); /* the checks say what does not work */
+	}
+	if (OPS(l)->sync && OPS(l)->sync(INST(l)) != 0)
+		handled(l);
 	lv_location_close(l);
 }
 
 static void check_write_read(cx *c)
 {
-	begin(c, "write, commit, read back");
+	begin(c, LVC_WRITE_READ);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (l) {
 		const char *text = "hello, licvault driver";
 		int rc = put(l, "conf-a.obj", text, strlen(text), 0);
-		EXPECT(c, rc == 0, "commit: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		EXPECT(c, rc == 0, "commit of conf-a.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 		char buf[256];
 		long n = get(l, "conf-a.obj", buf, sizeof buf);
-		EXPECT(c, n == (long)strlen(text) && !memcmp(buf, text, (size_t)n), "read back %ld bytes, wrong content", n);
+		EXPECT(c, n == (long)strlen(text) && !memcmp(buf, text, (size_t)n), "conf-a.obj read back as %ld bytes, not the %zu written",
+		       n, strlen(text));
 		rc = put(l, "conf-empty.obj", "", 0, 0);
-		EXPECT(c, rc == 0, "an empty object: %s", lv_error_name(rc));
+		EXPECT(c, rc == 0, "an empty object: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 		n = get(l, "conf-empty.obj", buf, sizeof buf);
 		EXPECT(c, n == 0, "an empty object read back as %ld", n);
 		if (OPS(l)->stat) {
 			lv_object_info info = {0};
 			rc = OPS(l)->stat(INST(l), "conf-a.obj", &info);
-			EXPECT(c, rc == 0 && info.size == strlen(text), "stat: %s, size %llu", lv_error_name(rc),
-			       (unsigned long long)info.size);
+			EXPECT(c, rc == 0 && info.size == strlen(text), "stat of conf-a.obj: %s, size %" PRIu64, lv_error_name(rc),
+			       info.size);
 		}
 		lv_location_close(l);
 	}
@@ -158,7 +325,7 @@ static void check_write_read(cx *c)
 	l = open_loc(c, LV_OPEN_READ);
 	if (l) {
 		char buf[64];
-		EXPECT(c, get(l, "conf-a.obj", buf, sizeof buf) > 0, "not visible from a new instance");
+		EXPECT(c, get(l, "conf-a.obj", buf, sizeof buf) > 0, "conf-a.obj is not visible from a new instance");
 		lv_location_close(l);
 	}
 	end(c);
@@ -166,89 +333,407 @@ static void check_write_read(cx *c)
 
 static void check_abort(cx *c)
 {
-	begin(c, "abort leaves nothing");
+	begin(c, LVC_ABORT);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (l) {
 		lv_writer *w = NULL;
 		int rc = OPS(l)->write_begin(INST(l), "conf-aborted.obj", 10, &w);
-		EXPECT(c, rc == 0, "write_begin: %s", lv_error_name(rc));
+		EXPECT(c, rc == 0, "write_begin: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		names ns;
 		if (!rc) {
-			OPS(l)->write(w, "0123456789", 10);
-			/* not visible before commit */
-			names ns;
+			rc = OPS(l)->write(w, "0123456789", 10);
+			EXPECT(c, rc == 0, "write: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 			listed(l, &ns);
-			EXPECT(c, !has(&ns, "conf-aborted.obj"), "visible before commit");
+			EXPECT(c, !has(&ns, "conf-aborted.obj"), "conf-aborted.obj is listed before its commit");
 			for (int i = 0; i < ns.n; i++)
-				EXPECT(c, ns.v[i][0] != '.', "a temporary is listed: %s", ns.v[i]);
+				EXPECT(c, ns.v[i][0] != '.', "list shows %s, a temporary", ns.v[i]);
 			OPS(l)->abort(w);
 		}
-		names ns;
 		listed(l, &ns);
-		EXPECT(c, !has(&ns, "conf-aborted.obj"), "visible after abort");
+		EXPECT(c, !has(&ns, "conf-aborted.obj"), "conf-aborted.obj is listed after abort");
 		char buf[16];
-		EXPECT(c, get(l, "conf-aborted.obj", buf, sizeof buf) == LV_E_NOT_FOUND, "readable after abort");
+		long n = get(l, "conf-aborted.obj", buf, sizeof buf);
+		EXPECT(c, n == LV_E_NOT_FOUND, "read_open after abort gave %s, not NOT_FOUND", n < 0 ? lv_error_name((int)n) : "an object");
+		handled(l);
 		lv_location_close(l);
 	}
 	end(c);
 }
 
-static void check_exists_and_replace(cx *c)
+static void check_no_replace(cx *c)
 {
-	begin(c, "commit never replaces unless asked; replace is atomic");
+	begin(c, LVC_NO_REPLACE);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (l) {
-		put(l, "conf-r.obj", "old", 3, 0);
-		int rc = put(l, "conf-r.obj", "new!", 4, 0);
-		EXPECT(c, rc == LV_E_EXISTS, "a second commit without REPLACE gave %s, not EXISTS", lv_error_name(rc));
+		int rc = put(l, "conf-r.obj", "old", 3, 0);
+		EXPECT(c, rc == 0, "commit of conf-r.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		rc = put(l, "conf-r.obj", "new!", 4, 0);
+		EXPECT(c, rc == LV_E_EXISTS, "a second commit without LV_COMMIT_REPLACE gave %s, not EXISTS", lv_error_name(rc));
+		handled(l);
 		char buf[16];
 		long n = get(l, "conf-r.obj", buf, sizeof buf);
-		EXPECT(c, n == 3 && !memcmp(buf, "old", 3), "the old object changed");
+		EXPECT(c, n == 3 && !memcmp(buf, "old", 3), "the refused commit changed the object");
 		rc = put(l, "conf-r.obj", "new!", 4, LV_COMMIT_REPLACE);
-		EXPECT(c, rc == 0 || rc == LV_E_UNSUPPORTED, "commit with REPLACE: %s", lv_error_name(rc));
-		if (rc == 0) {
-			n = get(l, "conf-r.obj", buf, sizeof buf);
-			EXPECT(c, n == 4 && !memcmp(buf, "new!", 4), "not replaced");
-		}
+		EXPECT(c, rc == 0 || rc == LV_E_UNSUPPORTED, "commit with LV_COMMIT_REPLACE: %s: %s", lv_error_name(rc),
+		       lv_location_last_error(l));
+		handled(l);
+		n = get(l, "conf-r.obj", buf, sizeof buf);
+		EXPECT(c, rc != 0 || (n == 4 && !memcmp(buf, "new!", 4)), "commit with LV_COMMIT_REPLACE did not replace");
 		names ns;
 		listed(l, &ns);
 		int count = 0;
 		for (int i = 0; i < ns.n; i++)
 			count += !strcmp(ns.v[i], "conf-r.obj");
-		EXPECT(c, count == 1, "listed %d times", count);
+		EXPECT(c, count == 1, "conf-r.obj is listed %d times", count);
 		lv_location_close(l);
 	}
 	end(c);
 }
 
-static void check_list_remove_notfound(cx *c)
+/* Every name listed is an object name (driver.h, OBJECTS) and none a temporary. */
+static void check_names(cx *c, const names *ns)
 {
-	begin(c, "list, remove, not found");
+	for (int i = 0; i < ns->n; i++) {
+		const char *n = ns->v[i];
+		EXPECT(c, n[0] && strlen(n) < 256 && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, ".."),
+		       "list shows '%s', not an object name", n);
+		EXPECT(c, n[0] != '.', "list shows %s: a name starting with '.' is a temporary, which list never shows", n);
+	}
+}
+
+static void check_list_remove(cx *c)
+{
+	begin(c, LVC_LIST_REMOVE);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (l) {
 		put(l, "conf-l1.obj", "1", 1, 0);
 		put(l, "conf-l2.obj", "22", 2, 0);
 		names ns;
 		int rc = listed(l, &ns);
-		EXPECT(c, rc == 0 && has(&ns, "conf-l1.obj") && has(&ns, "conf-l2.obj"), "list: %s", lv_error_name(rc));
-		if (OPS(l)->remove) {
+		EXPECT(c, rc == 0 && has(&ns, "conf-l1.obj") && has(&ns, "conf-l2.obj"), "list: %s, conf-l1.obj %s, conf-l2.obj %s",
+		       lv_error_name(rc), has(&ns, "conf-l1.obj") ? "listed" : "missing", has(&ns, "conf-l2.obj") ? "listed" : "missing");
+		check_names(c, &ns);
+		if (!OPS(l)->remove)
+			failf(c, "no remove operation: the core cannot remove its lock or older generations");
+		else {
 			rc = OPS(l)->remove(INST(l), "conf-l1.obj");
-			EXPECT(c, rc == 0, "remove: %s", lv_error_name(rc));
+			EXPECT(c, rc == 0, "remove of conf-l1.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 			listed(l, &ns);
-			EXPECT(c, !has(&ns, "conf-l1.obj") && has(&ns, "conf-l2.obj"), "removed the wrong object");
+			EXPECT(c, !has(&ns, "conf-l1.obj") && has(&ns, "conf-l2.obj"), "after remove of conf-l1.obj, list shows %s",
+			       has(&ns, "conf-l1.obj") ? "it still" : "conf-l2.obj gone");
 			rc = OPS(l)->remove(INST(l), "conf-l1.obj");
-			EXPECT(c, rc == LV_E_NOT_FOUND, "remove of a missing object gave %s", lv_error_name(rc));
+			EXPECT(c, rc == LV_E_NOT_FOUND, "remove of an absent object gave %s, not NOT_FOUND", lv_error_name(rc));
+			handled(l);
 		}
 		char buf[8];
-		EXPECT(c, get(l, "conf-missing.obj", buf, sizeof buf) == LV_E_NOT_FOUND, "read_open of a missing object");
+		long n = get(l, "conf-missing.obj", buf, sizeof buf);
+		EXPECT(c, n == LV_E_NOT_FOUND, "read_open of an absent object gave %s, not NOT_FOUND", n < 0 ? lv_error_name((int)n) : "an object");
+		handled(l);
 		if (OPS(l)->stat) {
 			lv_object_info info;
 			rc = OPS(l)->stat(INST(l), "conf-missing.obj", &info);
-			EXPECT(c, rc == LV_E_NOT_FOUND, "stat of a missing object gave %s", lv_error_name(rc));
+			EXPECT(c, rc == LV_E_NOT_FOUND, "stat of an absent object gave %s, not NOT_FOUND", lv_error_name(rc));
+			handled(l);
 		}
 		if (OPS(l)->sync) {
 			rc = OPS(l)->sync(INST(l));
-			EXPECT(c, rc == 0, "sync: %s", lv_error_name(rc));
+			EXPECT(c, rc == 0, "sync: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 		}
+		lv_location_close(l);
+	}
+	end(c);
+}
+
+static void check_close(cx *c)
+{
+	begin(c, LVC_CLOSE);
+	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
+	if (l) {
+		int rc = put(l, "conf-held.obj", "held", 4, 0);
+		EXPECT(c, rc == 0, "commit of conf-held.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		lv_reader *r = NULL;
+		lv_writer *w = NULL;
+		rc = OPS(l)->read_open(INST(l), "conf-held.obj", &r);
+		EXPECT(c, rc == 0, "read_open of conf-held.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		rc = OPS(l)->write_begin(INST(l), "conf-left.obj", 5, &w);
+		EXPECT(c, rc == 0, "write_begin of conf-left.obj: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		if (!rc)
+			OPS(l)->write(w, "left!", 5);
+		lv_location_close(l); /* with both still open: close aborts the writer */
+	}
+	l = open_loc(c, LV_OPEN_READ);
+	if (l) {
+		char buf[8];
+		long n = get(l, "conf-left.obj", buf, sizeof buf);
+		EXPECT(c, n == LV_E_NOT_FOUND, "a writer left open at close was published (read_open gave %s)",
+		       n < 0 ? lv_error_name((int)n) : "the object");
+		handled(l);
+		lv_location_close(l);
+	}
+	end(c);
+}
+
+/*
+ * The lock as core/lock.c takes it: two runs (a backup and a restore, whose
+ * instance is opened for reading) race for it with a no-replace commit (one
+ * wins, the other gets EXISTS), the loser reads who holds it, the holder
+ * refreshes it (a replacing commit, or UNSUPPORTED) and reads it back,
+ * the holder removes it (and syncs), a remove of the absent lock is
+ * NOT_FOUND, and then the other run can take it.
+ */
+static void lock_race(cx *c, struct lv_location *a, struct lv_location *b, const char *text_a, size_t len_a,
+                      const char *text_b, size_t len_b)
+{
+	lv_writer *wa = NULL, *wb = NULL;
+	int ra = OPS(a)->write_begin(INST(a), LOCK_NAME, len_a, &wa);
+	int rb = OPS(b)->write_begin(INST(b), LOCK_NAME, len_b, &wb);
+	EXPECT(c, ra == 0 && rb == 0, "two runs' write_begin of %s: %s and %s: %s", LOCK_NAME, lv_error_name(ra),
+	       lv_error_name(rb), lv_location_last_error(ra ? a : b));
+	if (ra || rb) {
+		if (!ra)
+			OPS(a)->abort(wa);
+		if (!rb)
+			OPS(b)->abort(wb);
+		return;
+	}
+	ra = OPS(a)->write(wa, text_a, len_a);
+	rb = OPS(b)->write(wb, text_b, len_b);
+	ra = ra ? (OPS(a)->abort(wa), ra) : OPS(a)->commit(wa, 0);
+	EXPECT(c, ra == 0, "the first commit of %s: %s: %s", LOCK_NAME, lv_error_name(ra), lv_location_last_error(a));
+	rb = rb ? (OPS(b)->abort(wb), rb) : OPS(b)->commit(wb, 0);
+	EXPECT(c, rb == LV_E_EXISTS, "a second run's commit of %s, taken by another, gave %s, not EXISTS: two runs would "
+	                             "write the location at once", LOCK_NAME, lv_error_name(rb));
+	handled(b);
+}
+
+static void check_lock(cx *c)
+{
+	begin(c, LVC_LOCK);
+	/* a backup (opened for writing) and a restore (for reading: it takes the lock too) */
+	struct lv_location *a = open_loc(c, LV_OPEN_WRITE), *b = open_loc(c, LV_OPEN_READ);
+	size_t la, lb;
+	char *ta = content("lock of run A", 1, 0, &la), *tb = content("lock of run B", 2, 0, &lb);
+	if (a && b && ta && tb) {
+		lock_race(c, a, b, ta, la, tb, lb);
+		char buf[256];
+		long n = get(b, LOCK_NAME, buf, sizeof buf);
+		EXPECT(c, n == (long)la && !memcmp(buf, ta, la), "the other run reads %s as %s, not as the holder wrote it",
+		       LOCK_NAME, n < 0 ? lv_error_name((int)n) : n == (long)la ? "other content" : "another size");
+		handled(b);
+		/* the holder refreshes it while it runs: replaced in place, or not at all */
+		int rc = put(a, LOCK_NAME, tb, lb, LV_COMMIT_REPLACE);
+		EXPECT(c, rc == 0 || rc == LV_E_UNSUPPORTED, "the holder's refresh of %s (a replacing commit): %s: %s", LOCK_NAME,
+		       lv_error_name(rc), lv_location_last_error(a));
+		handled(a);
+		const char *now = rc ? ta : tb;
+		size_t nl = rc ? la : lb;
+		n = get(a, LOCK_NAME, buf, sizeof buf); /* read before its release, as the core does */
+		EXPECT(c, n == (long)nl && !memcmp(buf, now, nl), "the holder reads %s back as %s, not as it %s it", LOCK_NAME,
+		       n < 0 ? lv_error_name((int)n) : "other content", rc ? "wrote" : "refreshed");
+		handled(a);
+		rc = OPS(a)->remove ? OPS(a)->remove(INST(a), LOCK_NAME) : LV_E_UNSUPPORTED;
+		EXPECT(c, rc == 0, "the holder's remove of %s: %s: %s", LOCK_NAME, lv_error_name(rc), lv_location_last_error(a));
+		rc = OPS(a)->sync ? OPS(a)->sync(INST(a)) : 0;
+		EXPECT(c, rc == 0, "sync after the lock's removal: %s: %s", lv_error_name(rc), lv_location_last_error(a));
+		rc = OPS(b)->remove ? OPS(b)->remove(INST(b), LOCK_NAME) : LV_E_UNSUPPORTED;
+		EXPECT(c, rc == LV_E_NOT_FOUND, "remove of the lock, removed already, gave %s, not NOT_FOUND", lv_error_name(rc));
+		handled(b);
+		rc = put(b, LOCK_NAME, tb, lb, 0);
+		EXPECT(c, rc == 0, "taking %s once it was released: %s: %s", LOCK_NAME, lv_error_name(rc), lv_location_last_error(b));
+		n = get(a, LOCK_NAME, buf, sizeof buf);
+		EXPECT(c, n == (long)lb && !memcmp(buf, tb, lb), "the new holder's %s reads back wrong", LOCK_NAME);
+		rc = OPS(b)->remove ? OPS(b)->remove(INST(b), LOCK_NAME) : LV_E_UNSUPPORTED;
+		EXPECT(c, rc == 0, "remove of %s: %s: %s", LOCK_NAME, lv_error_name(rc), lv_location_last_error(b));
+	}
+	free(ta);
+	free(tb);
+	lv_location_close(a);
+	lv_location_close(b);
+	end(c);
+}
+
+/* The generations listed (each once, newest first, at most n), and whether each is whole. */
+static int listed_gens(const names *ns, uint64_t *gens, int *whole, int n)
+{
+	int k = 0;
+	for (int i = 0; i < ns->n; i++) {
+		uint64_t g = set_generation(ns->v[i]);
+		int j = 0;
+		while (g && j < k && gens[j] != g)
+			j++;
+		if (!g || j < k || k == n)
+			continue;
+		while (j > 0 && gens[j - 1] < g) { /* insert, newest first */
+			gens[j] = gens[j - 1];
+			j--;
+		}
+		gens[j] = g;
+		k++;
+	}
+	for (int i = 0; i < k; i++) {
+		char p[64], m[64];
+		set_names(gens[i], p, m, sizeof p);
+		whole[i] = has(ns, p) && has(ns, m);
+	}
+	return k;
+}
+
+/* Write and commit object `name` of `label` and `size` bytes (seed g), as the core writes a set's object. */
+static int put_set_object(cx *c, struct lv_location *l, const char *name, const char *label, uint64_t g, size_t size)
+{
+	size_t len;
+	char *data = content(label, g, size, &len);
+	int rc = data ? put(l, name, data, len, 0) : LV_E_NOMEM;
+	EXPECT(c, rc == 0, "commit of %s: %s: %s", name, lv_error_name(rc), lv_location_last_error(l));
+	free(data);
+	return rc;
+}
+
+/* Does object `name` read back as what put_set_object wrote? */
+static void expect_set_object(cx *c, struct lv_location *l, const char *name, const char *label, uint64_t g, size_t size)
+{
+	size_t len;
+	char *want = content(label, g, size, &len), *got = malloc(len + 1);
+	long n = want && got ? get(l, name, got, len + 1) : LV_E_NOMEM;
+	if (n < 0)
+		failf(c, "%s cannot be read back: %s: %s", name, lv_error_name((int)n), lv_location_last_error(l));
+	else
+		EXPECT(c, n == (long)len && !memcmp(got, want, len), "%s reads back as %ld bytes%s, not the %zu written", name, n,
+		       n == (long)len ? " of other content" : "", len);
+	handled(l);
+	free(want);
+	free(got);
+}
+
+#define PACK_BYTES 300000
+#define MANIFEST_BYTES 900
+#define KEEP 2 /* generations a backup keeps (the core's `keep`, 2 here) */
+
+/* Once published (after sync), the core checks each new object's size with stat (or list). */
+static void expect_stored_size(cx *c, struct lv_location *l, const char *name, const char *label, uint64_t g, size_t size)
+{
+	size_t len;
+	free(content(label, g, size, &len));
+	lv_object_info info = {0};
+	int rc = OPS(l)->stat ? OPS(l)->stat(INST(l), name, &info) : LV_E_UNSUPPORTED;
+	if (rc == LV_E_UNSUPPORTED) {
+		handled(l);
+		return; /* the core then lists: history_restore checks the listing */
+	}
+	EXPECT(c, rc == 0 && (info.size == len || info.size == UINT64_MAX),
+	       "stat of %s, just published, gave %s, %" PRIu64 " bytes, not the %zu written: the core keeps the older "
+	       "generations of a location that does not store what it acknowledged", name, lv_error_name(rc), info.size, len);
+	handled(l);
+}
+
+/*
+ * One backup as core/backup.c makes it: generation G = the newest listed
+ * + 1; pack, then manifest; sync (a container publishes here); the new
+ * objects' sizes checked; the generations beyond the newest KEEP removed,
+ * oldest first, each manifest before its pack (an absent one is fine); sync.
+ */
+static uint64_t history_backup(cx *c, struct lv_location *l)
+{
+	names ns;
+	uint64_t gens[NAMES_MAX];
+	int whole[NAMES_MAX], rc = listed(l, &ns);
+	EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	int k = listed_gens(&ns, gens, whole, NAMES_MAX);
+	uint64_t g = (k ? gens[0] : 0) + 1;
+	char pack[64], man[64];
+	set_names(g, pack, man, sizeof pack);
+	if (rc || put_set_object(c, l, pack, "pack", g, PACK_BYTES) || put_set_object(c, l, man, "manifest", g, MANIFEST_BYTES))
+		return 0;
+	rc = OPS(l)->sync ? OPS(l)->sync(INST(l)) : 0;
+	EXPECT(c, rc == 0, "sync after the new generation's commits: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	expect_stored_size(c, l, man, "manifest", g, MANIFEST_BYTES);
+	expect_stored_size(c, l, pack, "pack", g, PACK_BYTES);
+	for (int i = k - 1; i >= KEEP - 1; i--) { /* with the new one, KEEP are left */
+		char op[64], om[64];
+		set_names(gens[i], op, om, sizeof op);
+		const char *each[2] = {om, op};
+		for (int j = 0; j < 2; j++) {
+			rc = has(&ns, each[j]) ? OPS(l)->remove(INST(l), each[j]) : 0;
+			EXPECT(c, rc == 0 || rc == LV_E_NOT_FOUND, "remove of the older %s: %s: %s", each[j], lv_error_name(rc),
+			       lv_location_last_error(l));
+			handled(l);
+		}
+	}
+	rc = OPS(l)->sync ? OPS(l)->sync(INST(l)) : 0;
+	EXPECT(c, rc == 0, "sync at the end of a backup: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	return c->check_failed ? 0 : g;
+}
+
+/*
+ * What a restore then sees: generation g the newest, whole and as written;
+ * no generation the backup removed; every older one kept, whole and
+ * readable (a container holding the newest generation alone is fine).
+ */
+static void history_restore(cx *c, struct lv_location *l, uint64_t g)
+{
+	names ns;
+	uint64_t gens[NAMES_MAX];
+	int whole[NAMES_MAX], rc = listed(l, &ns);
+	EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+	int k = listed_gens(&ns, gens, whole, NAMES_MAX);
+	EXPECT(c, k > 0 && gens[0] == g && whole[0], "after backup %" PRIu64 " the newest generation listed is %" PRIu64 "%s",
+	       g, k ? gens[0] : 0, k && !whole[0] ? " (incomplete)" : "");
+	EXPECT(c, k <= KEEP, "%d generations are listed after a backup that kept %d: a removed one is still listed", k, KEEP);
+	for (int i = 0; i < k && i < KEEP; i++) {
+		char pack[64], man[64];
+		set_names(gens[i], pack, man, sizeof pack);
+		EXPECT(c, whole[i], "generation %" PRIu64 " is listed incomplete", gens[i]);
+		expect_set_object(c, l, man, "manifest", gens[i], MANIFEST_BYTES);
+		expect_set_object(c, l, pack, "pack", gens[i], PACK_BYTES);
+	}
+}
+
+static void check_history(cx *c)
+{
+	begin(c, LVC_HISTORY);
+	for (int round = 0; round < 3 && !c->check_failed; round++) {
+		struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
+		uint64_t g = l ? history_backup(c, l) : 0;
+		lv_location_close(l);
+		if (!g)
+			break;
+		if ((l = open_loc(c, LV_OPEN_READ)))
+			history_restore(c, l, g);
+		lv_location_close(l);
+	}
+	end(c);
+}
+
+/* The built-in license service: its registry's next generation, written through the restore's read-only instance. */
+static void check_registry(cx *c)
+{
+	begin(c, LVC_REGISTRY);
+	struct lv_location *l = open_loc(c, LV_OPEN_READ);
+	uint64_t g = 0;
+	if (l) {
+		names ns;
+		int rc = listed(l, &ns);
+		EXPECT(c, rc == 0, "list: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		for (int i = 0; i < ns.n; i++)
+			g = registry_generation(ns.v[i]) > g ? registry_generation(ns.v[i]) : g;
+		char name[64], old[64];
+		snprintf(old, sizeof old, "licvault-registry-%016" PRIx64 ".reg", g);
+		snprintf(name, sizeof name, "licvault-registry-%016" PRIx64 ".reg", ++g);
+		if (!put_set_object(c, l, name, "registry", g, 200)) {
+			expect_set_object(c, l, name, "registry", g, 200);
+			if (g > 1 && (rc = OPS(l)->remove(INST(l), old)) != 0) {
+				EXPECT(c, rc == LV_E_NOT_FOUND, "remove of the older %s: %s: %s", old, lv_error_name(rc), lv_location_last_error(l));
+				handled(l);
+			}
+			rc = OPS(l)->sync ? OPS(l)->sync(INST(l)) : 0;
+			EXPECT(c, rc == 0, "sync after the registry was written: %s: %s", lv_error_name(rc), lv_location_last_error(l));
+		}
+		lv_location_close(l);
+	}
+	if (!c->check_failed && (l = open_loc(c, LV_OPEN_READ))) {
+		char name[64];
+		snprintf(name, sizeof name, "licvault-registry-%016" PRIx64 ".reg", g);
+		expect_set_object(c, l, name, "registry", g, 200);
 		lv_location_close(l);
 	}
 	end(c);
@@ -256,12 +741,12 @@ static void check_list_remove_notfound(cx *c)
 
 static void check_cancel(cx *c)
 {
-	begin(c, "cancellation");
+	begin(c, LVC_CANCEL);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
 	if (l) {
 		lv_writer *w = NULL;
 		int rc = OPS(l)->write_begin(INST(l), "conf-cancel.obj", 1 << 20, &w);
-		EXPECT(c, rc == 0, "write_begin: %s", lv_error_name(rc));
+		EXPECT(c, rc == 0, "write_begin: %s: %s", lv_error_name(rc), lv_location_last_error(l));
 		if (!rc) {
 			static char chunk[64 * 1024];
 			lv_location_set_canceled(l, 1);
@@ -273,8 +758,9 @@ static void check_cancel(cx *c)
 				got = OPS(l)->commit(w, 0);
 			else
 				OPS(l)->abort(w);
-			EXPECT(c, got == LV_E_CANCELED, "a canceled run gave %s, not CANCELED", lv_error_name(got));
+			EXPECT(c, got == LV_E_CANCELED, "a canceled run's write or commit gave %s, not CANCELED", lv_error_name(got));
 			lv_location_set_canceled(l, 0);
+			handled(l);
 			names ns;
 			listed(l, &ns);
 			EXPECT(c, !has(&ns, "conf-cancel.obj"), "a canceled object was published");
@@ -284,62 +770,78 @@ static void check_cancel(cx *c)
 	end(c);
 }
 
+/* Write mib MiB in 1 MiB chunks (CRC in *crc): 0 or the error. */
+static int put_large(struct lv_location *l, unsigned mib, unsigned char *buf, uLong *crc)
+{
+	size_t chunk = 1u << 20;
+	lv_writer *w = NULL;
+	int rc = OPS(l)->write_begin(INST(l), "conf-large.obj", (uint64_t)mib << 20, &w);
+	for (unsigned i = 0; !rc && i < mib; i++) {
+		for (size_t k = 0; k < chunk; k++)
+			buf[k] = (unsigned char)(k * 13 + i * 7 + (k >> 11));
+		*crc = crc32(*crc, buf, (uInt)chunk);
+		if ((rc = OPS(l)->write(w, buf, chunk)))
+			OPS(l)->abort(w);
+	}
+	return w && !rc ? OPS(l)->commit(w, 0) : rc;
+}
+
 static void check_large(cx *c, unsigned mib)
 {
-	begin(c, "large object");
+	begin(c, LVC_LARGE);
 	struct lv_location *l = open_loc(c, LV_OPEN_WRITE);
-	if (l) {
-		size_t chunk = 1 << 20;
-		unsigned char *buf = malloc(chunk);
-		uLong crc = crc32(0L, Z_NULL, 0);
-		lv_writer *w = NULL;
-		int rc = OPS(l)->write_begin(INST(l), "conf-large.obj", (uint64_t)mib << 20, &w);
-		EXPECT(c, rc == 0, "write_begin: %s", lv_error_name(rc));
-		for (unsigned i = 0; !rc && i < mib; i++) {
-			for (size_t k = 0; k < chunk; k++)
-				buf[k] = (unsigned char)(k * 13 + i * 7 + (k >> 11));
-			crc = crc32(crc, buf, (uInt)chunk);
-			rc = OPS(l)->write(w, buf, chunk);
-		}
-		if (!rc)
-			rc = OPS(l)->commit(w, 0);
-		else
-			OPS(l)->abort(w);
+	unsigned char *buf = malloc(1u << 20);
+	if (l && buf) {
+		uLong crc = crc32(0L, Z_NULL, 0), back = crc;
+		int rc = put_large(l, mib, buf, &crc);
 		EXPECT(c, rc == 0, "writing %u MiB: %s: %s", mib, lv_error_name(rc), lv_location_last_error(l));
 		lv_reader *r = NULL;
 		uint64_t total = 0;
-		uLong back = crc32(0L, Z_NULL, 0);
 		if (!rc && !(rc = OPS(l)->read_open(INST(l), "conf-large.obj", &r))) {
 			size_t n;
-			while (!(rc = OPS(l)->read(r, buf, chunk, &n)) && n) {
+			while (!(rc = OPS(l)->read(r, buf, 1u << 20, &n)) && n) {
 				back = crc32(back, buf, (uInt)n);
 				total += n;
 			}
 			OPS(l)->read_close(r);
 		}
-		EXPECT(c, rc == 0 && total == ((uint64_t)mib << 20) && back == crc, "read back %llu bytes, CRC %s",
-		       (unsigned long long)total, back == crc ? "ok" : "wrong");
+		EXPECT(c, rc == 0 && total == ((uint64_t)mib << 20) && back == crc, "read back %" PRIu64 " bytes (%s), CRC %s",
+		       total, lv_error_name(rc), back == crc ? "ok" : "wrong");
 		if (OPS(l)->remove)
 			OPS(l)->remove(INST(l), "conf-large.obj");
-		free(buf);
-		lv_location_close(l);
 	}
+	free(buf);
+	lv_location_close(l);
 	end(c);
 }
 
-int lv_conformance_run(lv_context *ctx, const char *uri, unsigned large_mib, int verbose, int *ran)
+int lvc_run(lv_context *ctx, const char *uri, const lvc_options *opt, lvc_result *res)
 {
-	cx c = {ctx, uri, verbose, 0, 0, NULL, 0};
-	clear(&c);
-	check_write_read(&c);
-	check_abort(&c);
-	check_exists_and_replace(&c);
-	check_list_remove_notfound(&c);
-	check_cancel(&c);
-	if (large_mib)
-		check_large(&c, large_mib);
-	clear(&c);
-	if (ran)
-		*ran = c.ran;
-	return c.failed;
+	cx c;
+	memset(&c, 0, sizeof c);
+	c.ctx = ctx;
+	c.uri = uri;
+	if (opt)
+		c.o = *opt;
+	if (!c.o.out)
+		c.o.out = stderr;
+	mask_uri(uri, c.shown, sizeof c.shown);
+	begin(&c, LVC_PREFLIGHT);
+	clear(&c, 1);
+	end(&c);
+	if (!c.check_failed) {
+		void (*const order[])(cx *) = {check_write_read, check_abort, check_no_replace, check_list_remove, check_close,
+		                               check_lock, check_history, check_registry, check_cancel};
+		for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+			order[i](&c);
+		if (c.o.large_mib)
+			check_large(&c, c.o.large_mib);
+		c.check = LVC__N; /* cleaning up: not a check */
+		int failed = c.check_failed;
+		clear(&c, 0);
+		c.check_failed = failed;
+	}
+	if (res)
+		*res = c.res;
+	return c.res.failed;
 }

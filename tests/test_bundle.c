@@ -651,6 +651,24 @@ static void test_bad_uris(void)
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, "bundle:relative.lvb", 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/.hidden"), 0, NULL), LV_E_BAD_URI);
+	/* an encoded '/' in the file name; bundle+ a plain path is a bundle URI */
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/a%2Fb.lvb"), 0, NULL), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+%s/%s", "uri/plain.lvb"), 0, NULL), 0);
+	CU_ASSERT(t_file_size(P("uri/plain.lvb")) > 0);
+	/* a stack inside: the file name is the innermost URI's; the layers stay in the parent
+	 * (bundle+flawed+file:///d/x.lvb writes x.lvb through flawed+file:///d) */
+	lv_context *sc = t_context();
+	lv_context_add_driver_dir(sc, LV_TEST_BUILD_DIR "/testdrivers");
+	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), 0, NULL), 0);
+	CU_ASSERT(t_file_size(P("uri/stacked.lvb")) > 0);
+	CU_ASSERT_EQUAL(t_verify(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), NULL), 0);
+	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
+	lv_context_free(sc);
+	/* a message names the URI, never its password */
+	char msg[1024];
+	CU_ASSERT_EQUAL(run(ctx, s, "bundle+sftp://user:s3cret@localhost:1/dir/", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "bundle+sftp://user:***@localhost:1/dir/"));
+	CU_ASSERT_PTR_NULL(strstr(msg, "s3cret"));
 	/* a missing bundle is NOT_FOUND for a restore, not corrupt */
 	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("uri/none.lvb"), NULL), LV_E_NOT_FOUND);
 	/* a percent-encoded name in a URI */
@@ -698,6 +716,23 @@ static void test_level_key(void)
 	CU_ASSERT_EQUAL(run(c, s, BU("lvl/l12.lvb"), 'b', 0, NULL, 0), LV_E_CONFIG);
 	CU_ASSERT_EQUAL(t_file_size(P("lvl/l12.lvb")), -1);
 	lv_context_free(c);
+	/* threads is a boolean like any other: "on" works (the bundle's own parser once refused it,
+	 * after config check had accepted it); "maybe" is refused at check and at backup alike */
+	const char *vals[2] = {"on", "maybe"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(cfg, sizeof cfg, "%s/threads-%s.conf", dir, vals[i]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(cfg, "w"));
+		fprintf(f, "[driver \"bundle\"]\nthreads = %s\n", vals[i]);
+		fclose(f);
+		c = t_context();
+		CU_ASSERT_EQUAL(lv_context_load_config(c, cfg), 0);
+		CU_ASSERT_EQUAL(lv_context_check_config(c), i ? LV_E_CONFIG : 0);
+		char msg[1024] = "";
+		CU_ASSERT_EQUAL(run(c, s, BU(i ? "lvl/maybe.lvb" : "lvl/on.lvb"), 'b', 0, msg, sizeof msg), i ? LV_E_CONFIG : 0);
+		if (i) /* the host's message: file, line, key, what was expected */
+			CU_ASSERT_PTR_NOT_NULL(strstr(msg, "threads-maybe.conf:2: threads = 'maybe'"));
+		lv_context_free(c);
+	}
 	lv_store_free(s);
 }
 
@@ -959,15 +994,25 @@ static void test_flat_memory(void)
 
 /* ---- other locations --------------------------------------------------------------------- */
 
-static void test_conformance_passthrough(void)
+static void test_conformance(void)
 {
-	/* objects that are not the set's own pass through to the inner location: the driver
-	 * conformance suite's objects behave as the file driver's */
-	int ran = 0;
-	CU_ASSERT_EQUAL(lv_conformance_run(ctx, BU("conf/c.lvb"), 4, getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
-	CU_ASSERT(ran >= 6);
-	/* and none of them went into a bundle */
-	CU_ASSERT_EQUAL(t_file_size(P("conf/c.lvb")), -1);
+	/* the conformance suite: its single objects, the lock and the registry pass through to the
+	 * inner location beside the bundle (as the file driver's); its backup generations go into
+	 * the bundle, one bundle per backup */
+	lvc_options o = {4, getenv("LV_TEST_VERBOSE") != NULL, NULL};
+	lvc_result res;
+	CU_ASSERT_EQUAL(lvc_run(ctx, BU("conf/c.lvb"), &o, &res), 0);
+	CU_ASSERT_EQUAL(res.ran, LVC__N);
+	/* the last generation's bundle stays, whole; nothing of the suite's is left beside it */
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s' && ls -A '%s' | grep -vc '^c.lvb$'", P("conf/c.lvb"), P("conf")), 1);
+	CU_ASSERT_EQUAL(atoi(out), 0);
+	free(out);
+	/* again (the suite knows its own bundle), and after bundle+ a plain path */
+	CU_ASSERT_EQUAL(lvc_run(ctx, BU("conf/c.lvb"), &o, &res), 0);
+	o.large_mib = 0;
+	CU_ASSERT_EQUAL(lvc_run(ctx, path("bundle+%s/%s", "conf/plain.lvb"), &o, &res), 0);
+	CU_ASSERT(t_file_size(P("conf/plain.lvb")) > 0);
 }
 
 static void test_over_sftp(void)
@@ -1065,7 +1110,7 @@ LV_SUITE(bundle, bundle, init, clean,
          {"a canceled restore changes nothing", test_canceled_restore},
          {"no usable TMPDIR", test_no_tmpdir},
          {"URIs", test_bad_uris},
-         {"level key", test_level_key},
+         {"level and threads keys", test_level_key},
          {"truncated bundles", test_truncated},
          {"flipped bytes", test_flipped_bytes},
          {"names not the set's own, checksums", test_bad_names},
@@ -1073,6 +1118,6 @@ LV_SUITE(bundle, bundle, init, clean,
          {"trailing garbage", test_trailing_garbage},
          {"version 2 gzip members", test_members},
          {"flat memory", test_flat_memory},
-         {"side objects pass the conformance suite", test_conformance_passthrough},
+         {"the conformance suite", test_conformance},
          {"over sftp", test_over_sftp},
          {"fuzz smoke round", test_fuzz_smoke})

@@ -45,7 +45,8 @@ static void write_conf(const char *fault)
 	FILE *f = fopen(pth("cli.conf"), "w");
 	if (!f)
 		return;
-	fprintf(f, "[licvault]\ndriver_path = %s\n[service]\nrestores_per_day = 1000000\n", drvdir);
+	/* keep = 1: a backup prunes the older generation, so kills during the prune are swept too */
+	fprintf(f, "[licvault]\ndriver_path = %s\nkeep = 1\n[service]\nrestores_per_day = 1000000\n", drvdir);
 	if (fault)
 		fprintf(f, "[driver \"fault\"]\n%s", fault);
 	fclose(f);

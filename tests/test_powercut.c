@@ -62,14 +62,14 @@ typedef struct pc_case {
 	int overwrite;       /* backup --overwrite */
 	int refused;         /* the run ends with "a backup is already at" and changes nothing */
 	int registry;        /* RESTORE: where the registry is written */
-	unsigned keep;       /* history: generations kept (0: none yet; add rows with 1 and 3) */
+	unsigned keep;       /* history: generations kept ([licvault] keep; 0 means 1) */
 } pc_case;
 
 /*
- * One row per swept run.  History (`keep`) is one more column: once it
- * exists, a row such as
- *   {"file://, --overwrite, keep 3", BACKUP, .start = START_OLD, .overwrite = 1, .keep = 3},
- * sweeps a run with keep_args() on its command line, under the same checks.
+ * One row per swept run.  History (`keep`) is one more column: keep 1 (the
+ * old set pruned once the new one is whole) unless the row says 3 (the old
+ * set stays beside the new one); the checks are the same: after every cut
+ * the newest set restores, and it is the old one or the new one, whole.
  */
 static const pc_case cases[] = {
 	{"file://, first backup", BACKUP, .start = START_NONE},
@@ -79,6 +79,8 @@ static const pc_case cases[] = {
 	{"bundle+file://, --overwrite over the old bundle", BACKUP, .bundle = 1, .start = START_OLD, .overwrite = 1},
 	{"bundle+file://, no --overwrite over the old bundle (refused)", BACKUP, .bundle = 1, .start = START_OLD,
 	 .refused = 1},
+	{"file://, --overwrite, keep 3", BACKUP, .start = START_OLD, .overwrite = 1, .keep = 3},
+	{"bundle+file://, --overwrite, keep 3", BACKUP, .bundle = 1, .start = START_OLD, .overwrite = 1, .keep = 3},
 	{"restore, registry at the backup location (replaces generation 1)", RESTORE, .start = START_OLD,
 	 .registry = REG_AT_BACKUP},
 	{"restore, registry at [service] location (a new directory)", RESTORE, .start = START_NONE,
@@ -88,14 +90,11 @@ static const pc_case cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-/* The CLI arguments of a history setting ("" today: there is no history yet). */
+/* The CLI arguments of a history setting: none (keep is a config key: write_conf). */
 static const char *keep_args(const pc_case *c)
 {
-	static char buf[32];
-	if (!c->keep)
-		return "";
-	snprintf(buf, sizeof buf, "--keep %u ", c->keep);
-	return buf;
+	(void)c;
+	return "";
 }
 
 /* ---- the suite's state ---------------------------------------------------- */
@@ -257,7 +256,7 @@ static const char *write_conf(const pc_case *c)
 	FILE *f = fopen(p, "w");
 	if (!f)
 		return p;
-	fprintf(f, "[service]\nrestores_per_day = 1000000\n");
+	fprintf(f, "[licvault]\nkeep = %u\n[service]\nrestores_per_day = 1000000\n", c && c->keep ? c->keep : 1);
 	if (c && c->op == RESTORE && c->registry == REG_AT_SERVICE)
 		fprintf(f, "location = file://%s/svc/reg\n", mnt);
 	fclose(f);

@@ -301,6 +301,38 @@ static int fh_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
 	return code;
 }
 
+static int fh_name_valid(lv_host_ctx *h, const char *name)
+{
+	(void)h;
+	return name && *name && strlen(name) < 256 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+static int fh_tracked; /* writers and readers localfs has open (track minus untrack) */
+
+static int fh_track(lv_host_ctx *h, void *handle, void (*release)(void *handle))
+{
+	(void)h;
+	(void)handle;
+	(void)release;
+	fh_tracked++;
+	return 0;
+}
+
+static void fh_untrack(lv_host_ctx *h, void *handle)
+{
+	(void)h;
+	(void)handle;
+	fh_tracked--;
+}
+
+static int fh_protected_file(lv_host_ctx *h, uint64_t dev, uint64_t ino)
+{
+	(void)h;
+	(void)dev;
+	(void)ino;
+	return 0;
+}
+
 static const lv_host fake_host = {
 	.size = sizeof(lv_host),
 	.abi_minor = LV_DRIVER_ABI_MINOR,
@@ -309,6 +341,10 @@ static const lv_host fake_host = {
 	.canceled = fh_canceled,
 	.progress = fh_progress,
 	.set_error = fh_set_error,
+	.name_valid = fh_name_valid,
+	.track = fh_track,
+	.untrack = fh_untrack,
+	.protected_file = fh_protected_file,
 };
 
 static void test_fat_names(void)
@@ -317,70 +353,86 @@ static void test_fat_names(void)
 	const char *good[] = {"licvault-0000000000000001.pack", "a b", "x.y.z", "UPPER", "émoji-ü", "a+b=c,d;e[f]",
 	                      "'quoted'"};
 	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-		CU_ASSERT_EQUAL(lv_localfs_fat_name_ok(good[i], &why), 0);
+		CU_ASSERT_EQUAL(lfs_fat_name_ok(good[i], &why), 0);
 	const char *bad[] = {"a:b", "a*b", "a?b", "a\"b", "a<b", "a>b", "a|b", "a\\b", "a/b", "tab\there", "dot.",
 	                     "space ", ""};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		why = NULL;
-		CU_ASSERT_EQUAL(lv_localfs_fat_name_ok(bad[i], &why), LV_E_INVALID_ARG);
+		CU_ASSERT_EQUAL(lfs_fat_name_ok(bad[i], &why), LV_E_INVALID_ARG);
 		CU_ASSERT_PTR_NOT_NULL(why);
 	}
 	char longname[300];
 	memset(longname, 'a', 256);
 	longname[256] = '\0';
-	CU_ASSERT_EQUAL(lv_localfs_fat_name_ok(longname, &why), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(lfs_fat_name_ok(longname, &why), LV_E_INVALID_ARG);
 	longname[255] = '\0';
-	CU_ASSERT_EQUAL(lv_localfs_fat_name_ok(longname, &why), 0);
+	CU_ASSERT_EQUAL(lfs_fat_name_ok(longname, &why), 0);
 
 	/* a localfs with FAT names refuses such a name before writing anything */
 	char *d = t_tmpdir();
-	lv_localfs *fs = NULL;
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_open(&fs, &fake_host, NULL, d, LV_OPEN_WRITE, 1), 0);
+	lfs *fs = NULL;
+	CU_ASSERT_EQUAL_FATAL(lfs_open(&fs, &fake_host, NULL, d, LV_OPEN_WRITE, 1), 0);
 	lv_writer *w = NULL;
-	CU_ASSERT_EQUAL(lv_localfs_write_begin(fs, "bad:name", 10, &w), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(lfs_write_begin(fs, "bad:name", 10, &w), LV_E_INVALID_ARG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "bad:name"));
 	CU_ASSERT_EQUAL(fx_dir_entries(d), 0);
-	lv_localfs_close(fs);
+	lfs_close(fs);
 	/* without FAT names (the file driver) the same name is fine */
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_open(&fs, &fake_host, NULL, d, LV_OPEN_WRITE, 0), 0);
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_write_begin(fs, "ok:name", 10, &w), 0);
-	CU_ASSERT_EQUAL(lv_localfs_write(w, "x", 1), 0);
-	CU_ASSERT_EQUAL(lv_localfs_commit(w, 0), 0);
-	CU_ASSERT_EQUAL(fx_dir_entries(d), 1);
-	lv_localfs_close(fs);
+	CU_ASSERT_EQUAL_FATAL(lfs_open(&fs, &fake_host, NULL, d, LV_OPEN_WRITE, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(lfs_write_begin(fs, "ok:name", 10, &w), 0);
+	CU_ASSERT_EQUAL(fh_tracked, 1); /* the writer is tracked until it is committed */
+	CU_ASSERT_EQUAL(lfs_write(w, "x", 1), 0);
+	CU_ASSERT_EQUAL(lfs_commit(w, 0), 0);
+	CU_ASSERT_EQUAL(fh_tracked, 0);
+	lv_reader *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lfs_read_open(fs, "ok:name", &r), 0);
+	CU_ASSERT_EQUAL(fh_tracked, 1);
+	lfs_read_close(r);
+	CU_ASSERT_EQUAL(fh_tracked, 0);
+	/* a name of 255 bytes has a temporary too; one starting with '.' is a temporary's */
+	char name255[256];
+	memset(name255, 'n', 255);
+	name255[255] = '\0';
+	CU_ASSERT_EQUAL_FATAL(lfs_write_begin(fs, name255, 1, &w), 0);
+	CU_ASSERT_EQUAL(lfs_commit(w, 0), 0);
+	CU_ASSERT_EQUAL(lfs_write_begin(fs, ".hidden", 1, &w), LV_E_INVALID_ARG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "temporaries"));
+	CU_ASSERT_EQUAL(fx_dir_entries(d), 2);
+	CU_ASSERT_EQUAL(fh_tracked, 0);
+	lfs_close(fs);
 	free(d);
 }
 
 static void test_localfs_limits(void)
 {
 	char *d = t_tmpdir();
-	lv_localfs *fs = NULL;
+	lfs *fs = NULL;
 	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_open_fd(&fs, &fake_host, NULL, fd, d, 1), 0);
-	CU_ASSERT_EQUAL(lv_localfs_dirfd(fs), fd);
+	CU_ASSERT_EQUAL_FATAL(lfs_open_fd(&fs, &fake_host, NULL, fd, d, 1), 0);
+	CU_ASSERT_EQUAL(lfs_dirfd(fs), fd);
 	/* the largest object: a bigger size_hint, or writes past it, are NO_SPACE naming the limit */
-	lv_localfs_set_max_size(fs, 100, "FAT");
+	lfs_set_max_size(fs, 100, "FAT");
 	lv_writer *w = NULL;
-	CU_ASSERT_EQUAL(lv_localfs_write_begin(fs, "big", 101, &w), LV_E_NO_SPACE);
+	CU_ASSERT_EQUAL(lfs_write_begin(fs, "big", 101, &w), LV_E_NO_SPACE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "FAT"));
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_write_begin(fs, "grows", UINT64_MAX, &w), 0);
+	CU_ASSERT_EQUAL_FATAL(lfs_write_begin(fs, "grows", UINT64_MAX, &w), 0);
 	char buf[60] = {0};
-	CU_ASSERT_EQUAL(lv_localfs_write(w, buf, 60), 0);
-	CU_ASSERT_EQUAL(lv_localfs_write(w, buf, 40), 0); /* exactly the limit */
-	CU_ASSERT_EQUAL(lv_localfs_write(w, buf, 1), LV_E_NO_SPACE);
+	CU_ASSERT_EQUAL(lfs_write(w, buf, 60), 0);
+	CU_ASSERT_EQUAL(lfs_write(w, buf, 40), 0); /* exactly the limit */
+	CU_ASSERT_EQUAL(lfs_write(w, buf, 1), LV_E_NO_SPACE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "100 bytes"));
-	lv_localfs_abort(w);
-	lv_localfs_set_max_size(fs, 0, NULL);
+	lfs_abort(w);
+	lfs_set_max_size(fs, 0, NULL);
 	/* the space check: a hint above the free space is refused up front, naming both */
-	lv_localfs_set_space_check(fs, 1);
-	CU_ASSERT_EQUAL(lv_localfs_write_begin(fs, "huge", UINT64_MAX - 1, &w), LV_E_NO_SPACE);
+	lfs_set_space_check(fs, 1);
+	CU_ASSERT_EQUAL(lfs_write_begin(fs, "huge", UINT64_MAX - 1, &w), LV_E_NO_SPACE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "18446744073709551614"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(fh_msg, "free"));
-	CU_ASSERT_EQUAL_FATAL(lv_localfs_write_begin(fs, "fits", 10, &w), 0);
-	CU_ASSERT_EQUAL(lv_localfs_commit(w, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(lfs_write_begin(fs, "fits", 10, &w), 0);
+	CU_ASSERT_EQUAL(lfs_commit(w, 0), 0);
 	CU_ASSERT_EQUAL(fx_dir_entries(d), 1); /* no temporaries left */
-	lv_localfs_close(fs);
+	lfs_close(fs);
 	free(d);
 }
 
@@ -390,7 +442,8 @@ static void test_uri_errors(void)
 	t_events ev;
 	const char *bad[] = {"removable:///dir", "removable://STICK/a/../b", "removable://STICK:80/x",
 	                     "removable://user@STICK/x", "removable://STICK/x?q=1", "removable://STICK/a%2Fb",
-	                     "removable://ST%00ICK/x"};
+	                     "removable://ST%00ICK/x", "removable://STICK/x#frag", "removable+file:///x",
+	                     "removable://STICK/a/%2E%2E/b"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		CU_ASSERT_EQUAL(t_backup(ctx_fixed, s, bad[i], 0, &ev), LV_E_BAD_URI);
 		CU_ASSERT(ev.end_message[0] != '\0');
@@ -657,10 +710,10 @@ static void conformance(const char *fstype, const char *label)
 		return;
 	fx_volume *v = vol();
 	CU_ASSERT_EQUAL_FATAL(fx_volume_make(v, dir, fstype, label, 32, NULL), 0);
-	int ran = 0;
-	CU_ASSERT_EQUAL(lv_conformance_run(ctx_fixed, path("removable://%s/conf", label), 8,
-	                                   getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
-	CU_ASSERT(ran >= 6);
+	lvc_options o = {8, getenv("LV_TEST_VERBOSE") != NULL, NULL};
+	lvc_result res;
+	CU_ASSERT_EQUAL(lvc_run(ctx_fixed, path("removable://%s/conf", label), &o, &res), 0);
+	CU_ASSERT_EQUAL(res.ran, LVC__N);
 	fx_volume_destroy(v);
 }
 

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -229,6 +231,108 @@ static void test_registry_corrupt(void)
 	lv_store_free(src);
 }
 
+/* Rewrite a registry's lines and its checksum line (so only the format can refuse it). */
+static void write_registry(const char *path, const char *body)
+{
+	char text[4096];
+	snprintf(text, sizeof text, "licvault-registry 1\n%s", body);
+	uLong crc = crc32(0L, (const Bytef *)text, (uInt)strlen(text));
+	FILE *f = fopen(path, "w");
+	fprintf(f, "%scrc %08lx\n", text, crc & 0xffffffffUL);
+	fclose(f);
+}
+
+static void test_registry_format(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rf-src.db"), 8, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("rf-bk"), 0, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "rf-m%d.db", i);
+		lv_store *m = fresh(name);
+		CU_ASSERT_EQUAL(t_restore(ctx, m, P("rf-bk"), LV_RESTORE_INDIVIDUALIZE, NULL), 0);
+		lv_store_free(m);
+	}
+	/* what licvault wrote follows the documented format, line by line */
+	char *reg = t_find(P("rf-bk"), ".reg");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_sh(&out, "grep -v -E -c '^(licvault-registry 1|kid [!-~]{1,128}( [0-9a-f]{1,64}){1,64}|crc [0-9a-f]{8})$' '%s'",
+	                     reg), 1); /* grep -c finds no other line: exit 1, count 0 */
+	CU_ASSERT(out && atoi(out) == 0);
+	free(out);
+	/* a registry that does not follow it (a double space, upper-case hex), though its checksum holds:
+	 * refused, never copied on or rewritten */
+	const char *bad[] = {"kid kid-000001 ab  cd\n", "kid kid-000001 ABCD\n"};
+	for (int i = 0; i < 2; i++) {
+		write_registry(reg, bad[i]);
+		unsigned long size = (unsigned long)t_file_size(reg);
+		lv_store *m = fresh(i ? "rf-x1.db" : "rf-x0.db");
+		t_events ev;
+		CU_ASSERT_EQUAL(t_restore(ctx, m, P("rf-bk"), LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_SERVICE_UNAVAILABLE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "does not follow the registry's format"));
+		CU_ASSERT_EQUAL((unsigned long)t_file_size(reg), size);
+		CU_ASSERT_EQUAL(t_count(m), 0);
+		lv_store_free(m);
+	}
+	free(reg);
+	lv_store_free(src);
+}
+
+typedef struct day_run {
+	lv_context *c;
+	lv_store *s;
+	const char *uri;
+	int rc;
+} day_run;
+
+static void *day_restore(void *p)
+{
+	day_run *d = p;
+	d->rc = t_restore(d->c, d->s, d->uri, 0, NULL);
+	return NULL;
+}
+
+static void test_daily_limit_two_at_once(void)
+{
+	/* restores_per_day = 1: two restores of one store at once, one of them only */
+	char cfg[600];
+	snprintf(cfg, sizeof cfg, "%s/day1.conf", dir);
+	FILE *f = fopen(cfg, "w");
+	fprintf(f, "[service]\nrestores_per_day = 1\nmax_machines = 64\n");
+	fclose(f);
+	lv_context *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_context_new(&c), 0);
+	CU_ASSERT_EQUAL_FATAL(lv_context_load_config(c, cfg), 0);
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("d2-src.db"), 400, &src), 0);
+	/* two backups: two locations, so the location lock does not order the restores; the store does */
+	CU_ASSERT_EQUAL_FATAL(t_backup(c, src, P("d2-bkA"), 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(c, src, P("d2-bkB"), 0, NULL), 0);
+	for (int round = 0; round < 3; round++) {
+		char name[32];
+		snprintf(name, sizeof name, "d2-t%d.db", round);
+		lv_store *t = NULL;
+		CU_ASSERT_EQUAL_FATAL(t_make_store(c, P(name), 1, &t), 0);
+		day_run a = {c, t, P("d2-bkA"), -99}, b = {c, t, P("d2-bkB"), -99};
+		pthread_t ta, tb;
+		pthread_create(&ta, NULL, day_restore, &a);
+		pthread_create(&tb, NULL, day_restore, &b);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		int ok = (a.rc == 0) + (b.rc == 0);
+		CU_ASSERT_EQUAL(ok, 1);
+		int other = a.rc ? a.rc : b.rc;
+		CU_ASSERT(other == LV_E_DAILY_LIMIT || other == LV_E_BUSY);
+		if (other != LV_E_DAILY_LIMIT && other != LV_E_BUSY)
+			fprintf(stderr, "\n  the other restore: %s\n", lv_error_name(other));
+		lv_store_free(t);
+	}
+	lv_store_free(src);
+	lv_context_free(c);
+}
+
 static void test_registry_unreachable(void)
 {
 	lv_store *src = NULL;
@@ -340,5 +444,7 @@ LV_SUITE(rules, rules, init, clean,
          {"four distinct machines per license", test_machine_limit},
          {"per-day limit and its reset", test_daily_limit},
          {"corrupt registry is SERVICE_UNAVAILABLE", test_registry_corrupt},
+         {"the registry written follows its documented format", test_registry_format},
+         {"restores_per_day = 1: two restores at once, one of them", test_daily_limit_two_at_once},
          {"unreachable registry is SERVICE_UNAVAILABLE", test_registry_unreachable},
          {"an application's own service", test_custom_service})

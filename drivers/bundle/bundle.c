@@ -57,7 +57,7 @@ typedef struct bundle {
 	const lv_host *host;
 	lv_host_ctx *h;
 	unsigned flags;
-	char *uri;
+	char *uri;                /* for messages: a password in it masked */
 	char *parent;             /* the inner location */
 	char *file;               /* the bundle's object name in it */
 	lv_location *loc;
@@ -73,7 +73,6 @@ typedef struct bundle {
 	bobj obj[LVB_MAX_OBJECTS];
 	int spool_fd;
 	uint64_t spool_len;
-	struct lv_reader *readers;
 	struct lv_reader *stream;  /* the scan's stream, stopped where the pack begins */
 
 	/* the new bundle */
@@ -84,7 +83,6 @@ typedef struct bundle {
 	char pname[LVB_NAME_MAX + 1];
 	uint64_t psize;           /* the pack's bytes, once committed */
 	int pack_done;
-	int described;            /* the last error is described already */
 	lv_writer *iw;            /* the inner object being written */
 	struct lv_writer *open_w; /* our object writer: one at a time */
 	int broken, published;
@@ -101,7 +99,6 @@ struct lv_writer {
 
 struct lv_reader {
 	bundle *b;
-	struct lv_reader *next;
 	unsigned idx;
 	/* from the spool */
 	int spooled;
@@ -128,119 +125,191 @@ static int is_pack(const char *name)
 
 /* ---- the URI --------------------------------------------------------------- */
 
-static int hexval(int c)
+/* Does the path of `uri` end with '/' (a URI without query or fragment)?  Then it names no file. */
+static int ends_with_slash(const char *uri)
 {
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
+	size_t n = strlen(uri);
+	return n && uri[n - 1] == '/' && !strpbrk(uri, "?#");
+}
+
+/* A copy of uri for messages: the password of a "scheme://user:password@host" in it masked. */
+static char *masked(const char *uri)
+{
+	size_t n = strlen(uri);
+	char *out = malloc(n + 4); /* "***" for a password of 1 byte at least */
+	if (!out)
+		return NULL;
+	memcpy(out, uri, n + 1);
+	char *auth = strstr(out, "://");
+	if (!auth)
+		return out;
+	auth += 3;
+	char *end = auth + strcspn(auth, "/?#");
+	char *at = memchr(auth, '@', (size_t)(end - auth));
+	char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon && at - colon > 1) {
+		memmove(colon + 4, at, strlen(at) + 1);
+		memcpy(colon + 1, "***", 3);
+	}
+	return out;
+}
+
+/* a followed by b, malloc'd */
+static char *concat(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 1;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s", a, b);
+	return p;
+}
+
+#define BUNDLE_FORM "bundle+INNER-URI (bundle+file:///dir/x.lvb, bundle+/dir/x.lvb) or bundle:///abs/x.lvb"
+
+/*
+ * The inner URI of the bundle URI `raw` (malloc'd): INNER of bundle+INNER,
+ * or file:///abs/x.lvb for bundle:///abs/x.lvb.  Errors are described,
+ * naming `uri` (raw with its password masked).
+ */
+static int inner_uri(bundle *b, const char *uri, const char *raw, char **out)
+{
+	lv_uri *u = NULL;
+	if (ends_with_slash(raw))
+		return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+	int rc = b->host->uri_parse(b->h, raw, &u);
+	if (rc || !u)
+		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+	*out = NULL;
+	if (strcmp(u->scheme, "bundle") != 0)
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: use " BUNDLE_FORM, uri);
+	else if (u->inner && !u->inner[0])
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': no inner URI after 'bundle+'", uri);
+	else if (u->inner)
+		*out = strdup(u->inner);
+	else if (u->host || u->user || u->port || u->query || strchr(raw, '#') || u->path[0] != '/')
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' is not a bundle URI: use " BUNDLE_FORM, uri);
+	else /* the path as written, percent-escapes and all, after "bundle:" */
+		*out = concat("file:", strchr(raw, ':') + 1);
+	if (!rc && !*out)
+		rc = b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
+	b->host->uri_free(u);
+	return rc;
 }
 
 /*
- * Split the inner URI into the parent location and the file name (the last
- * path segment, percent-decoded).
+ * The parent of `inner` (raw: INNER without its last path segment, keeping
+ * the root '/' and a query) and where its last segment begins.  The decoded
+ * path `path` (the host's) tells where the segments are; *slash gets the
+ * index of its last '/', or -1 when it has none.
  */
-static int split_uri(bundle *b, const char *uri)
+static char *parent_of(const char *inner, int is_uri, const char *path, long *slash)
 {
-	const lv_host *host = b->host;
-	char *inner = NULL;
-	if (!strncmp(uri, "bundle+", 7))
-		inner = strdup(uri + 7);
-	else if (!strncmp(uri, "bundle:///", 10)) {
-		size_t n = strlen(uri + 9) + 8;
-		if ((inner = malloc(n)))
-			snprintf(inner, n, "file://%s", uri + 9);
-	} else
-		return host->set_error(b->h, LV_E_BAD_URI,
-		                       "'%s': a bundle URI is bundle+INNER-URI (bundle+file:///dir/x.lvb) or bundle:///abs/x.lvb", uri);
+	const char *ls = strrchr(path, '/');
+	*slash = ls ? (long)(ls - path) : -1;
+	if (!ls)
+		return is_uri ? NULL : strdup("."); /* a relative "x.lvb": the current directory */
+	size_t end = is_uri ? strcspn(inner, "?#") : strlen(inner);
+	size_t cut = end;
+	while (cut > 0 && inner[cut - 1] != '/')
+		cut--;
+	if (cut == 0) {
+		*slash = -1; /* the '/' came from an escape: no segment to split off */
+		return NULL;
+	}
+	size_t keep = *slash == 0 ? cut : cut - 1; /* the root keeps its '/' */
+	size_t n = keep + strlen(inner + end) + 1;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%.*s%s", (int)keep, inner, inner + end);
+	return p;
+}
+
+/*
+ * Does `parent` decode to path[0..len), the decoded path before the file
+ * name?  Not when the name held an encoded '/' (%2F): then the raw split
+ * was elsewhere.  Trailing slashes are compared without (see ends_with_slash).
+ */
+static int check_parent(bundle *b, const char *uri, const char *parent_in, const char *path, size_t len)
+{
+	char *parent = strdup(parent_in);
+	if (!parent)
+		return b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
+	size_t n = strlen(parent);
+	while (n > 0 && parent[n - 1] == '/' && !strpbrk(parent, "?#"))
+		parent[--n] = '\0';
+	while (len > 0 && path[len - 1] == '/')
+		len--;
+	lv_uri *pu = NULL;
+	int rc = b->host->uri_parse(b->h, parent, &pu);
+	if (!rc && pu && (strlen(pu->path) != len || strncmp(pu->path, path, len) != 0))
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name may not hold an encoded '/' (%%2F)", uri);
+	b->host->uri_free(pu);
+	free(parent);
+	return rc;
+}
+
+/*
+ * The innermost URI of a stack (INNER of "crypt+INNER", itself maybe a
+ * stack): *base gets where it begins in `inner`; the layers before it are
+ * kept as they are.  A bundle in the stack is refused.  Errors are described.
+ */
+static int stack_base(bundle *b, const char *uri, const char *inner, const char **base)
+{
+	*base = inner;
+	for (;;) {
+		lv_uri *u = NULL;
+		if (ends_with_slash(*base))
+			return b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+		int rc = b->host->uri_parse(b->h, *base, &u);
+		if (rc || !u)
+			return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+		if (!strcmp(u->scheme, "bundle"))
+			rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
+		else if (u->inner) /* "A+" and then INNER as given: skip the layer */
+			*base += strlen(*base) - strlen(u->inner);
+		int layer = u->inner != NULL;
+		b->host->uri_free(u);
+		if (rc || !layer)
+			return rc;
+	}
+}
+
+/*
+ * Split INNER into b->parent, the inner location, and b->file, the bundle's
+ * object name there: the last path segment of the innermost URI of the
+ * stack (percent-decoded by the host; a plain path is taken as written);
+ * the layers of a stack stay in the parent (bundle+crypt+sftp://h/d/x.lvb:
+ * crypt+sftp://h/d and x.lvb).  The parent is checked to decode to the path
+ * before the name: an encoded '/' (%2F) in the name is refused.
+ */
+static int split_inner(bundle *b, const char *uri, const char *inner)
+{
+	const char *base = inner;
 	if (!inner)
-		return LV_E_NOMEM;
-	int rc = 0;
-	if (!inner[0]) {
-		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': no inner URI after 'bundle+'", uri);
-		goto out;
+		return b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
+	int rc = stack_base(b, uri, inner, &base);
+	lv_uri *iu = NULL;
+	if (rc || (rc = b->host->uri_parse(b->h, base, &iu)) || !iu)
+		return rc ? rc : b->host->set_error(b->h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+	long slash = -1;
+	char *parent = parent_of(base, iu->scheme[0] != '\0', iu->path, &slash);
+	if (!parent)
+		rc = slash < 0 ? b->host->set_error(b->h, LV_E_BAD_URI, "'%s' names no file: bundle+sftp://host/dir/backup.lvb", uri)
+		               : b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
+	else if (!(b->file = strdup(iu->path + slash + 1)) || !(b->parent = malloc(strlen(inner) + strlen(parent) + 1)))
+		rc = b->host->set_error(b->h, LV_E_NOMEM, "out of memory opening %s", uri);
+	else if (!b->file[0])
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
+	else if (!b->host->name_valid(b->h, b->file) || b->file[0] == '.')
+		rc = b->host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name must be 1 to 255 bytes and not start with '.'", uri);
+	else {
+		/* the stack's layers, then the parent */
+		snprintf(b->parent, strlen(inner) + strlen(parent) + 1, "%.*s%s", (int)(base - inner), inner, parent);
+		if (slash > 0 && iu->scheme[0])
+			rc = check_parent(b, uri, parent, iu->path, (size_t)slash);
 	}
-	if (!strncmp(inner, "bundle+", 7) || !strncmp(inner, "bundle:", 7)) {
-		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': a bundle cannot hold a bundle", uri);
-		goto out;
-	}
-	size_t end = strcspn(inner, "?#");
-	/* where the path begins: after scheme://authority, after scheme:, or at 0 (a plain path) */
-	size_t path = 0;
-	int authority = 0, opaque = 0;
-	size_t s = strspn(inner, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
-	if (s > 0 && s < end && inner[s] == ':') {
-		if (inner[s + 1] == '/' && inner[s + 2] == '/') {
-			authority = 1;
-			const char *p = memchr(inner + s + 3, '/', end - (s + 3));
-			path = p ? (size_t)(p - inner) : end;
-		} else {
-			opaque = 1;
-			path = s + 1;
-		}
-	}
-	size_t slash = end;
-	for (size_t i = end; i > path; i--)
-		if (inner[i - 1] == '/') {
-			slash = i - 1;
-			break;
-		}
-	size_t fstart;
-	char *parent;
-	if (slash == end) {
-		if (authority) {
-			rc = host->set_error(b->h, LV_E_BAD_URI, "'%s' names no file: bundle+sftp://host/dir/backup.lvb", uri);
-			goto out;
-		}
-		fstart = path;
-		/* "nas:x.lvb" -> "nas:"; a relative "x.lvb" -> "." */
-		parent = opaque ? strndup(inner, path) : strdup(".");
-	} else {
-		fstart = slash + 1;
-		size_t pl = slash == path ? slash + 1 : slash; /* keep the root "/" */
-		size_t n = pl + strlen(inner + end) + 1;
-		if ((parent = malloc(n)))
-			snprintf(parent, n, "%.*s%s", (int)pl, inner, inner + end);
-	}
-	if (!parent) {
-		rc = LV_E_NOMEM;
-		goto out;
-	}
-	b->parent = parent;
-	/* the file name, percent-decoded in a URI (a plain path is taken as it is) */
-	size_t fl = end - fstart;
-	char *file = malloc(fl + 1);
-	if (!file) {
-		rc = LV_E_NOMEM;
-		goto out;
-	}
-	size_t k = 0;
-	for (size_t i = fstart; i < end; i++) {
-		int c = (unsigned char)inner[i];
-		if ((authority || opaque) && c == '%' && i + 2 < end && hexval(inner[i + 1]) >= 0 &&
-		    hexval(inner[i + 2]) >= 0) {
-			c = hexval(inner[i + 1]) * 16 + hexval(inner[i + 2]);
-			i += 2;
-		}
-		if (c == 0 || c == '/') {
-			free(file);
-			rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name may not hold '/' or NUL", uri);
-			goto out;
-		}
-		file[k++] = (char)c;
-	}
-	file[k] = '\0';
-	b->file = file;
-	if (!k) {
-		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s' ends with '/': name the bundle file (bundle+file:///dir/backup.lvb)", uri);
-		goto out;
-	}
-	if (k > 255 || file[0] == '.') {
-		rc = host->set_error(b->h, LV_E_BAD_URI, "'%s': the bundle's file name must be 1 to 255 bytes and not start with '.'", uri);
-		goto out;
-	}
-out:
-	free(inner);
+	free(parent);
+	b->host->uri_free(iu);
 	return rc;
 }
 
@@ -248,27 +317,13 @@ out:
 
 static int read_config(bundle *b)
 {
-	const char *v = b->host->config_get(b->h, "level", 0);
-	b->level = BUNDLE_DEFAULT_LEVEL;
-	if (v) {
-		char *e;
-		errno = 0;
-		long l = strtol(v, &e, 10);
-		if (errno || e == v || *e || l < 0 || l > 9)
-			return b->host->set_error(b->h, LV_E_CONFIG, "[driver \"bundle\"] level = '%s': expected 0 to 9", v);
-		b->level = (int)l;
-	}
-	v = b->host->config_get(b->h, "threads", 0);
-	b->threaded = 1;
-	if (v) {
-		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-			b->threaded = 1;
-		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
-			b->threaded = 0;
-		else
-			return b->host->set_error(b->h, LV_E_CONFIG, "[driver \"bundle\"] threads = '%s': expected yes or no", v);
-	}
-	return 0;
+	lv_config_value v;
+	int rc = b->host->config_value(b->h, "level", &v);
+	b->level = (int)v.number;
+	if (!rc)
+		rc = b->host->config_value(b->h, "threads", &v);
+	b->threaded = v.number != 0;
+	return rc; /* LV_E_CONFIG, described by the host (file, line, key, what was expected) */
 }
 
 /* ---- open, close ------------------------------------------------------------ */
@@ -282,11 +337,9 @@ static void bundle_close(void *inst)
 	bundle *b = inst;
 	if (!b)
 		return;
-	while (b->readers)
-		reader_free(b->readers);
+	/* the host released our writers and readers still open (track) before this */
 	if (b->stream)
 		reader_free(b->stream);
-	free(b->open_w);
 	lvb_enc_free(b->enc);
 	lvb_enc_free(b->penc);
 	if (b->pfd >= 0)
@@ -303,21 +356,10 @@ static void bundle_close(void *inst)
 	free(b);
 }
 
-/* Keep aside / take back what was described, around a failure the bundle handles (ABI 1.1). */
-static int err_save(bundle *b)
-{
-	return LV_HOST_HAS(b->host, error_save) ? b->host->error_save(b->h) : 1;
-}
-
-static void err_restore(bundle *b, int saved)
-{
-	if (LV_HOST_HAS(b->host, error_restore))
-		b->host->error_restore(b->h, saved);
-}
-
+/* 1 when the bundle's file is at the inner location, 0 when not (that NOT_FOUND is handled), or an error. */
 static int inner_exists(bundle *b)
 {
-	int saved = err_save(b);
+	int saved = b->host->error_save(b->h);
 	if (b->iops->stat) {
 		lv_object_info info = {0};
 		int rc = b->iops->stat(b->iinst, b->file, &info);
@@ -326,7 +368,7 @@ static int inner_exists(bundle *b)
 			return 1;
 		}
 		if (rc == LV_E_NOT_FOUND)
-			err_restore(b, saved);
+			b->host->error_restore(b->h, saved);
 		return rc == LV_E_NOT_FOUND ? 0 : rc;
 	}
 	lv_reader *r = NULL;
@@ -336,28 +378,30 @@ static int inner_exists(bundle *b)
 		return 1;
 	}
 	if (rc == LV_E_NOT_FOUND)
-		err_restore(b, saved);
+		b->host->error_restore(b->h, saved);
 	return rc == LV_E_NOT_FOUND ? 0 : rc;
 }
 
 static int bundle_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
 {
-	if (!LV_HOST_HAS(host, location_close))
-		return host->set_error(h, LV_E_UNSUPPORTED, "this licvault cannot open inner locations for bundles");
 	bundle *b = calloc(1, sizeof *b);
 	if (!b)
-		return LV_E_NOMEM;
+		return host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
 	b->host = host;
 	b->h = h;
 	b->flags = flags;
 	b->spool_fd = -1;
 	b->pfd = -1;
 	int rc;
-	if (!(b->uri = strdup(uri))) {
-		rc = LV_E_NOMEM;
+	char *inner = NULL;
+	if (!(b->uri = masked(uri))) {
+		rc = host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
 		goto fail;
 	}
-	if ((rc = split_uri(b, uri)) || (rc = read_config(b)))
+	if (!(rc = inner_uri(b, b->uri, uri, &inner)))
+		rc = split_inner(b, b->uri, inner);
+	free(inner);
+	if (rc || (rc = read_config(b)))
 		goto fail;
 	if ((rc = host->open_uri(h, b->parent, flags, &b->loc)))
 		goto fail; /* described by the inner driver */
@@ -449,6 +493,114 @@ static int corrupt_error(bundle *b, int rc, lvb_dec *d)
 	return rc; /* the inner driver's error, already described */
 }
 
+/*
+ * The scan's first step: open the bundle's file at the inner location and a
+ * decoder on it.  The reader, or NULL with *rc: 1 when there is no bundle
+ * (the inner NOT_FOUND is taken back: an answer, not a failure), or an
+ * error (described).
+ */
+static struct lv_reader *scan_open(bundle *b, int saved, int *rc)
+{
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		*rc = b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri);
+		return NULL;
+	}
+	r->b = b;
+	if ((*rc = b->iops->read_open(b->iinst, b->file, &r->ir))) {
+		free(r);
+		if (*rc == LV_E_NOT_FOUND) {
+			b->host->error_restore(b->h, saved);
+			*rc = 1;
+		}
+		return NULL; /* else described by the inner driver */
+	}
+	if (!b->mtime && b->iops->stat) {
+		lv_object_info info = {0};
+		if (b->iops->stat(b->iinst, b->file, &info) == 0)
+			b->mtime = info.mtime;
+		b->host->error_restore(b->h, saved); /* the time is a nicety */
+	}
+	if ((*rc = lvb_dec_new(&r->dec, inner_read, r))) {
+		reader_free(r);
+		*rc = b->host->set_error(b->h, *rc, "bundle %s: out of memory for a decoder", b->uri);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Read the bundle's events into b->obj up to the pack of a version 2
+ * bundle (r then streams it) or the end; the manifest goes to the spool
+ * when reading.  0 or an error (described; a corrupt bundle's reason is
+ * kept in b->scan_why too).
+ */
+static int scan_events(bundle *b, struct lv_reader *r)
+{
+	int writing = (b->flags & LV_OPEN_WRITE) != 0;
+	lvb_dec *d = r->dec;
+	bobj *cur = NULL;
+	for (unsigned events = 1;; events++) {
+		lvb_event ev;
+		if ((events & 255) == 0 && b->host->canceled(b->h))
+			return LV_E_CANCELED;
+		int rc = lvb_dec_next(d, &ev);
+		if (rc) {
+			if (rc == LV_E_BACKUP_CORRUPT)
+				snprintf(b->scan_why, sizeof b->scan_why, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(d));
+			return corrupt_error(b, rc, d);
+		}
+		if (ev.type == LVB_EV_END)
+			return 0;
+		if (ev.type == LVB_EV_OBJECT) {
+			cur = &b->obj[b->nobj++];
+			memset(cur, 0, sizeof *cur);
+			snprintf(cur->name, sizeof cur->name, "%s", ev.name);
+			cur->size = UINT64_MAX;
+			if (is_pack(ev.name) && lvb_dec_version(d) >= 2) {
+				/* version 2: the pack is the last object; stop here, and
+				 * let the pack's reader go on with this stream */
+				r->idx = ev.index;
+				r->streaming = 1;
+				return 0;
+			}
+			/* version 1 puts the pack first: read later by inflating again.  The
+			 * manifest is read before the pack and more than once: keep it */
+			if (!is_pack(ev.name) && !writing && spool_open(b) == 0) {
+				cur->spooled = 1;
+				cur->spool_off = b->spool_len;
+			}
+		} else if (cur && ev.type == LVB_EV_DATA) {
+			if (cur->spooled && spool_write(b, ev.data, ev.len) != 0)
+				cur->spooled = 0; /* no room: read it by inflating again */
+		} else if (cur && ev.type == LVB_EV_OBJECT_END) {
+			cur->size = ev.size;
+		}
+	}
+}
+
+/*
+ * A backup found a file that is not a whole licvault bundle (a document, a
+ * damaged bundle): it is never written over, whatever the flags.  What the
+ * scan described is taken back for this message.
+ */
+static int scan_not_ours(bundle *b, struct lv_reader *r, int saved)
+{
+	const char *why = lvb_dec_why(r->dec);
+	b->host->error_restore(b->h, saved);
+	snprintf(b->scan_why, sizeof b->scan_why,
+	         "%s exists and is not a whole licvault bundle (%s); licvault never writes over it: remove it or name another file",
+	         b->uri, why[0] ? why : "it cannot be read");
+	b->host->set_error(b->h, LV_E_BACKUP_EXISTS, "%s", b->scan_why);
+	return LV_E_BACKUP_EXISTS;
+}
+
+/*
+ * Read the existing bundle from its start, once (the first list, stat or
+ * read_open): its objects into b->obj; reading, the manifest into the
+ * spool and the stream kept for the pack's reader.  The result is
+ * remembered (but out of memory, which a later call may try again).
+ */
 static int scan(bundle *b)
 {
 	if (b->scanned) {
@@ -457,97 +609,25 @@ static int scan(bundle *b)
 		return b->scan_rc;
 	}
 	int writing = (b->flags & LV_OPEN_WRITE) != 0;
-	struct lv_reader *r = calloc(1, sizeof *r);
-	if (!r)
-		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory", b->uri); /* not remembered */
+	int saved = b->host->error_save(b->h);
+	int rc = 0;
+	struct lv_reader *r = scan_open(b, saved, &rc);
+	if (rc == LV_E_NOMEM)
+		return rc; /* not remembered */
 	b->scanned = 1;
-	r->b = b;
-	int saved = err_save(b);
-	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
-	if (rc) {
-		if (rc == LV_E_NOT_FOUND)
-			err_restore(b, saved); /* no bundle yet: an answer, not a failure */
-		free(r);
-		b->scan_rc = rc;
-		b->exists = 0;
-		return rc;
-	}
-	b->exists = 1;
-	if (!b->mtime && b->iops->stat) {
-		lv_object_info info = {0};
-		if (b->iops->stat(b->iinst, b->file, &info) == 0)
-			b->mtime = info.mtime;
-		err_restore(b, saved); /* the time is a nicety */
-	}
-	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
-		reader_free(r);
-		b->scanned = 0; /* out of memory: not remembered, a later call may try again */
-		return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
-	}
-	lvb_dec *d = r->dec;
-	bobj *cur = NULL;
-	unsigned events = 0;
-	for (;;) {
-		lvb_event ev;
-		if ((++events & 255) == 0 && b->host->canceled(b->h)) {
-			rc = LV_E_CANCELED;
-			break;
-		}
-		if ((rc = lvb_dec_next(d, &ev))) {
-			if (rc == LV_E_BACKUP_CORRUPT)
-				snprintf(b->scan_why, sizeof b->scan_why, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(d));
-			rc = corrupt_error(b, rc, d);
-			break;
-		}
-		if (ev.type == LVB_EV_END)
-			break;
-		if (ev.type == LVB_EV_OBJECT) {
-			cur = &b->obj[b->nobj++];
-			memset(cur, 0, sizeof *cur);
-			snprintf(cur->name, sizeof cur->name, "%s", ev.name);
-			cur->size = UINT64_MAX;
-			if (is_pack(ev.name)) {
-				if (lvb_dec_version(d) >= 2) {
-					/* version 2: the pack is the last object; stop here, and
-					 * let the pack's reader go on with this stream */
-					r->idx = ev.index;
-					r->streaming = 1;
-					break;
-				}
-				/* version 1 (the pack first): read later by inflating again */
-			} else if (!writing && spool_open(b) == 0) {
-				/* the manifest is read before the pack and more than once: keep it */
-				cur->spooled = 1;
-				cur->spool_off = b->spool_len;
-			}
-		} else if (ev.type == LVB_EV_DATA) {
-			if (cur->spooled && spool_write(b, ev.data, ev.len) != 0)
-				cur->spooled = 0; /* no room: read it by inflating again */
-		} else if (ev.type == LVB_EV_OBJECT_END) {
-			cur->size = ev.size;
-		}
-	}
+	b->exists = r != NULL;
+	if (!r)
+		return b->scan_rc = rc == 1 ? LV_E_NOT_FOUND : rc;
+	rc = scan_events(b, r);
+	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM)
+		rc = scan_not_ours(b, r, saved);
 	if (!rc && r->streaming && !writing)
 		b->stream = r;
 	else
 		reader_free(r);
-	if (rc && writing && rc != LV_E_CANCELED && rc != LV_E_NOMEM) {
-		/* a file that is not a whole licvault bundle (a document, a damaged bundle):
-		 * never written over, whatever the flags */
-		err_restore(b, saved);
+	if (rc)
 		b->nobj = 0;
-		b->scan_rc = LV_E_BACKUP_EXISTS;
-		snprintf(b->scan_why, sizeof b->scan_why,
-		         "%s exists and is not a whole licvault bundle (%s); licvault never writes over it: remove it or name another file",
-		         b->uri, lvb_dec_why(d)[0] ? lvb_dec_why(d) : "it cannot be read");
-		return b->host->set_error(b->h, b->scan_rc, "%s", b->scan_why);
-	}
-	if (rc) {
-		b->nobj = 0;
-		b->scan_rc = rc;
-		return rc;
-	}
-	return 0;
+	return b->scan_rc = rc;
 }
 
 static bobj *find_obj(bundle *b, const char *name)
@@ -648,12 +728,10 @@ static int bundle_remove(void *inst, const char *name)
 {
 	bundle *b = inst;
 	if (!is_set(name)) {
-		if (!b->iops->remove)
-			return LV_E_UNSUPPORTED;
 		char *sn = side_name(b, name);
 		if (!sn)
-			return LV_E_NOMEM;
-		int rc = b->iops->remove(b->iinst, sn);
+			return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory removing %s", b->uri, name);
+		int rc = b->iops->remove(b->iinst, sn); /* NOT_FOUND or not, the inner driver's answer */
 		free(sn);
 		return rc;
 	}
@@ -675,48 +753,91 @@ static int bundle_remove(void *inst, const char *name)
 
 /* ---- reading ------------------------------------------------------------------ */
 
+/* Free a reader (handed out or the scan's): its read-ahead thread, decoder and inner reader. */
 static void reader_free(struct lv_reader *r)
 {
+	if (!r)
+		return;
 	bundle *b = r->b;
-	for (struct lv_reader **p = &b->readers; *p; p = &(*p)->next)
-		if (*p == r) {
-			*p = r->next;
-			break;
-		}
-	ahead_free(r); /* stops the thread before its decoder goes */
+	b->host->untrack(b->h, r); /* a no-op for one not handed out */
+	ahead_free(r);             /* stops the thread before its decoder goes */
 	lvb_dec_free(r->dec);
 	if (r->ir)
 		b->iops->read_close(r->ir);
 	free(r);
 }
 
+static void release_reader(void *r)
+{
+	reader_free(r);
+}
+
+/* Hand a reader out, tracked: the host closes it if the run leaves it open. */
+static int hand_out(bundle *b, struct lv_reader *r, lv_reader **out)
+{
+	int rc = b->host->track(b->h, r, release_reader);
+	if (rc) {
+		reader_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* A side object: the inner location's "<file>.<name>". */
+static int side_read_open(bundle *b, const char *name, lv_reader **out)
+{
+	char *sn = side_name(b, name);
+	struct lv_reader *r = sn ? calloc(1, sizeof *r) : NULL;
+	if (!r) {
+		free(sn);
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory opening %s", b->uri, name);
+	}
+	int rc = b->iops->read_open(b->iinst, sn, &r->ir);
+	free(sn);
+	if (rc) {
+		free(r);
+		return rc; /* described by the inner driver */
+	}
+	r->b = b;
+	r->side = 1;
+	return hand_out(b, r, out);
+}
+
+/* An object of the set not streamed by the scan: from the spool, or by inflating the bundle again. */
+static int set_reader(bundle *b, bobj *o, lv_reader **out)
+{
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory opening %s", b->uri, o->name);
+	r->b = b;
+	r->idx = (unsigned)(o - b->obj);
+	if (o->spooled) {
+		r->spooled = 1;
+		r->off = o->spool_off;
+		r->end = o->spool_off + o->size;
+		return hand_out(b, r, out);
+	}
+	int rc = b->iops->read_open(b->iinst, b->file, &r->ir);
+	if (rc) {
+		free(r);
+		return rc; /* described by the inner driver */
+	}
+	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
+		reader_free(r);
+		return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
+	}
+	if (b->threaded)
+		ahead_start(r);
+	return hand_out(b, r, out);
+}
+
 static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 {
 	bundle *b = inst;
-	int rc;
-	if (!is_set(name)) {
-		char *sn = side_name(b, name);
-		if (!sn)
-			return LV_E_NOMEM;
-		struct lv_reader *r = calloc(1, sizeof *r);
-		if (!r) {
-			free(sn);
-			return LV_E_NOMEM;
-		}
-		rc = b->iops->read_open(b->iinst, sn, &r->ir);
-		free(sn);
-		if (rc) {
-			free(r);
-			return rc;
-		}
-		r->b = b;
-		r->side = 1;
-		r->next = b->readers;
-		b->readers = r;
-		*out = r;
-		return 0;
-	}
-	rc = scan(b);
+	if (!is_set(name))
+		return side_read_open(b, name, out);
+	int rc = scan(b);
 	if (rc == LV_E_NOT_FOUND)
 		return b->host->set_error(b->h, LV_E_NOT_FOUND, "no bundle at %s", b->uri);
 	if (rc)
@@ -724,44 +845,15 @@ static int bundle_read_open(void *inst, const char *name, lv_reader **out)
 	bobj *o = find_obj(b, name);
 	if (!o)
 		return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s holds no %s", b->uri, name);
-	unsigned idx = (unsigned)(o - b->obj);
-	if (b->stream && b->stream->idx == idx) {
+	if (b->stream && b->stream->idx == (unsigned)(o - b->obj)) {
 		/* the pack of a version 2 bundle: go on with the scan's stream */
 		struct lv_reader *r = b->stream;
 		b->stream = NULL;
 		if (b->threaded)
 			ahead_start(r);
-		r->next = b->readers;
-		b->readers = r;
-		*out = r;
-		return 0;
+		return hand_out(b, r, out);
 	}
-	struct lv_reader *r = calloc(1, sizeof *r);
-	if (!r)
-		return LV_E_NOMEM;
-	r->b = b;
-	r->idx = idx;
-	if (o->spooled) {
-		r->spooled = 1;
-		r->off = o->spool_off;
-		r->end = o->spool_off + o->size;
-	} else {
-		if ((rc = b->iops->read_open(b->iinst, b->file, &r->ir))) {
-			free(r);
-			return rc;
-		}
-		if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
-			b->iops->read_close(r->ir);
-			free(r);
-			return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
-		}
-		if (b->threaded)
-			ahead_start(r);
-	}
-	r->next = b->readers;
-	b->readers = r;
-	*out = r;
-	return 0;
+	return set_reader(b, o, out);
 }
 
 /*
@@ -828,9 +920,9 @@ static int next_chunk(struct lv_reader *r, char *why, size_t cap)
  */
 
 #define AH_NIN 8
-#define AH_IN_SIZE (256u * 1024u)
+#define AH_IN_SIZE ((size_t)256 * 1024)
 #define AH_NOUT 4
-#define AH_OUT_SIZE (1u << 20)
+#define AH_OUT_SIZE ((size_t)1 << 20)
 
 typedef struct ahead {
 	pthread_t th;
@@ -1121,13 +1213,11 @@ static void bundle_read_close(lv_reader *r)
 
 /* ---- writing ---------------------------------------------------------------- */
 
+/* The first member's compressed bytes, into the inner object (its errors are described by the inner driver). */
 static int inner_write(void *ud, const void *buf, size_t len)
 {
 	bundle *b = ud;
-	int rc = b->iops->write(b->iw, buf, len);
-	if (rc)
-		b->described = 1;
-	return rc;
+	return b->iops->write(b->iw, buf, len);
 }
 
 /* The pack's compressed bytes, into the temporary file. */
@@ -1137,17 +1227,17 @@ static int temp_write(void *ud, const void *buf, size_t len)
 	int e = pwrite_all(b->pfd, buf, len, &b->plen);
 	if (!e)
 		return 0;
-	b->described = 1;
 	return b->host->set_error(b->h, e == ENOSPC || e == EDQUOT ? LV_E_NO_SPACE : LV_E_IO,
 	                          "bundle %s: writing the compressed pack to a temporary file in %s failed: %s",
 	                          b->uri, tmp_dir(), strerror(e));
 }
 
+/*
+ * Describe an encoder's failure.  When it passes on an error described
+ * already (the inner driver's, temp_write's), that first description stands.
+ */
 static int enc_error(bundle *b, int rc, const char *what, const char *name)
 {
-	/* an inner driver's error and ours from temp_write are described already */
-	if (b->described)
-		return rc;
 	if (rc == LV_E_NOMEM)
 		return b->host->set_error(b->h, rc, "bundle %s: out of memory %s %s", b->uri, what, name);
 	if (rc == LV_E_IO || rc == LV_E_INVALID_ARG)
@@ -1171,27 +1261,70 @@ static int main_begin(bundle *b, uint64_t size_hint)
 	return 0;
 }
 
-static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+static void bundle_abort(lv_writer *w);
+
+static void release_writer(void *w)
 {
-	bundle *b = inst;
-	if (!is_set(name)) {
-		char *sn = side_name(b, name);
-		struct lv_writer *w = calloc(1, sizeof *w);
-		if (!sn || !w) {
-			free(sn);
-			free(w);
-			return LV_E_NOMEM;
-		}
-		int rc = b->iops->write_begin(b->iinst, sn, size_hint, &w->side);
-		free(sn);
-		if (rc) {
-			free(w);
-			return rc;
-		}
-		w->b = b;
-		*out = w;
-		return 0;
+	bundle_abort(w);
+}
+
+/* Hand a writer out, tracked: the host aborts it if the run leaves it open. */
+static int hand_out_writer(bundle *b, struct lv_writer *w, lv_writer **out)
+{
+	int rc = b->host->track(b->h, w, release_writer);
+	if (rc) {
+		bundle_abort(w);
+		return rc;
 	}
+	*out = w;
+	return 0;
+}
+
+/* A side object: written to the inner location as "<file>.<name>". */
+static int side_write_begin(bundle *b, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	char *sn = side_name(b, name);
+	struct lv_writer *w = sn ? calloc(1, sizeof *w) : NULL;
+	if (!w) {
+		free(sn);
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory writing %s", b->uri, name);
+	}
+	int rc = b->iops->write_begin(b->iinst, sn, size_hint, &w->side);
+	free(sn);
+	if (rc) {
+		free(w);
+		return rc; /* described by the inner driver */
+	}
+	w->b = b;
+	return hand_out_writer(b, w, out);
+}
+
+/* The pack: compressed into a temporary file now, put after the manifest at sync. */
+static int pack_begin(bundle *b, const char *name)
+{
+	if ((b->pfd = tmp_open()) < 0)
+		return b->host->set_error(b->h, LV_E_IO,
+		                          "bundle %s: cannot create a temporary file in %s for the compressed pack: %s",
+		                          b->uri, tmp_dir(), strerror(errno));
+	int rc = lvb_enc_new(&b->penc, b->level, b->threaded, 0, temp_write, b);
+	if (!rc)
+		rc = lvb_enc_begin(b->penc, name);
+	if (rc) {
+		/* no half-built pack: this bundle is never published */
+		lvb_enc_free(b->penc);
+		b->penc = NULL;
+		close(b->pfd);
+		b->pfd = -1;
+		b->broken = 1;
+		return enc_error(b, rc, "beginning", name);
+	}
+	snprintf(b->pname, sizeof b->pname, "%s", name);
+	return 0;
+}
+
+/* Can the set's object `name` be begun now?  0, or the reason (described). */
+static int set_write_ok(bundle *b, const char *name)
+{
 	if (!(b->flags & LV_OPEN_WRITE))
 		return b->host->set_error(b->h, LV_E_INVALID_ARG, "bundle %s was opened for reading", b->uri);
 	if (b->open_w)
@@ -1203,40 +1336,34 @@ static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, 
 			return b->host->set_error(b->h, LV_E_EXISTS, "bundle %s already holds %s", b->uri, name);
 	if (b->nnew >= LVB_MAX_OBJECTS)
 		return b->host->set_error(b->h, LV_E_NO_SPACE, "bundle %s holds at most %u objects", b->uri, LVB_MAX_OBJECTS);
-	int rc, pack = is_pack(name) && !b->penc && !b->pack_done;
-	if (pack) {
-		/* compressed into a temporary file now, put after the manifest at sync */
-		if ((b->pfd = tmp_open()) < 0)
-			return b->host->set_error(b->h, LV_E_IO, "bundle %s: cannot create a temporary file in %s for the compressed pack: %s",
-			                          b->uri, tmp_dir(), strerror(errno));
-		if ((rc = lvb_enc_new(&b->penc, b->level, b->threaded, 0, temp_write, b)) ||
-		    (rc = lvb_enc_begin(b->penc, name))) {
-			/* no half-built pack: this bundle is never published */
-			lvb_enc_free(b->penc);
-			b->penc = NULL;
-			close(b->pfd);
-			b->pfd = -1;
-			b->broken = 1;
-			return enc_error(b, rc, "beginning", name);
-		}
-		snprintf(b->pname, sizeof b->pname, "%s", name);
-	} else {
-		if ((rc = main_begin(b, size_hint)))
-			return rc;
-		if ((rc = lvb_enc_begin(b->enc, name)))
-			return enc_error(b, rc, "beginning", name);
-	}
+	return 0;
+}
+
+static int bundle_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	bundle *b = inst;
+	if (!is_set(name))
+		return side_write_begin(b, name, size_hint, out);
+	int rc = set_write_ok(b, name);
+	if (rc)
+		return rc;
+	int pack = is_pack(name) && !b->penc && !b->pack_done;
+	if (pack)
+		rc = pack_begin(b, name);
+	else if (!(rc = main_begin(b, size_hint)) && (rc = lvb_enc_begin(b->enc, name)))
+		rc = enc_error(b, rc, "beginning", name);
+	if (rc)
+		return rc;
 	struct lv_writer *w = calloc(1, sizeof *w);
 	if (!w) {
 		b->broken = 1;
-		return LV_E_NOMEM;
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory writing %s", b->uri, name);
 	}
 	w->b = b;
 	w->pack = pack;
 	snprintf(b->new_names[b->nnew], sizeof b->new_names[0], "%s", name);
 	b->open_w = w;
-	*out = w;
-	return 0;
+	return hand_out_writer(b, w, out);
 }
 
 static int bundle_write(lv_writer *w, const void *buf, size_t len)
@@ -1258,6 +1385,7 @@ static int bundle_write(lv_writer *w, const void *buf, size_t len)
 static int bundle_commit(lv_writer *w, unsigned flags)
 {
 	bundle *b = w->b;
+	b->host->untrack(b->h, w);
 	if (w->side) {
 		lv_writer *side = w->side;
 		free(w);
@@ -1291,6 +1419,7 @@ static void bundle_abort(lv_writer *w)
 	if (!w)
 		return;
 	bundle *b = w->b;
+	b->host->untrack(b->h, w);
 	if (w->side) {
 		b->iops->abort(w->side);
 		free(w);
@@ -1307,7 +1436,7 @@ static int copy_pack(bundle *b)
 	size_t cap = 1u << 20;
 	unsigned char *buf = malloc(cap);
 	if (!buf)
-		return LV_E_NOMEM;
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory copying the pack", b->uri);
 	int rc = 0;
 	for (uint64_t off = 0; off < b->plen && !rc;) {
 		if (b->host->canceled(b->h)) {
@@ -1319,13 +1448,11 @@ static int copy_pack(bundle *b)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			b->described = 1;
 			rc = b->host->set_error(b->h, LV_E_IO, "bundle %s: reading the compressed pack back from its temporary file failed: %s",
 			                        b->uri, k < 0 ? strerror(errno) : "end of file");
 			break;
 		}
-		if ((rc = b->iops->write(b->iw, buf, (size_t)k)))
-			b->described = 1;
+		rc = b->iops->write(b->iw, buf, (size_t)k); /* its errors are described by the inner driver */
 		off += (uint64_t)k;
 	}
 	free(buf);

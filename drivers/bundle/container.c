@@ -62,8 +62,8 @@ int lvb_name_ok(const char *name, size_t len)
 /* ======================================================================== */
 /* Decoder                                                                  */
 
-#define DEC_IN (64u * 1024u)
-#define DEC_OUT (256u * 1024u)
+#define DEC_IN ((size_t)64 * 1024)
+#define DEC_OUT ((size_t)256 * 1024)
 
 enum { S_HEADER, S_TOP, S_OBJ, S_DATA, S_DONE };
 enum { PAD_NONE, PAD_BLOCK, PAD_FINAL };
@@ -379,160 +379,218 @@ static int check_end(lvb_dec *d)
 	return 0;
 }
 
+/* fill(d, need) for a record beginning at container byte `at`: 0, or the error (a truncation: what it cut). */
+static int fill_record(lvb_dec *d, size_t need, const char *in, uint64_t at)
+{
+	int rc = fill(d, need);
+	if (rc <= 0)
+		return rc;
+	return corrupt(d, "truncated: the gzip stream ends %s at byte %llu", in, (unsigned long long)at);
+}
+
+/* S_HEADER: "LVBUNDL\n", the version, the flags. */
+static int dec_header(lvb_dec *d)
+{
+	int rc = fill(d, LVB_HEADER_LEN);
+	if (rc)
+		return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the container header");
+	const unsigned char *p = d->out + d->opos;
+	if (memcmp(p, LVB_MAGIC, 8) != 0)
+		return corrupt(d, "not a licvault bundle (bad magic at byte 0 of the container)");
+	d->version = get_u32(p + 8);
+	if (d->version < 1 || d->version > LVB_VERSION)
+		return corrupt(d, "container version %u, this licvault reads versions 1 to %u", d->version, LVB_VERSION);
+	if (get_u32(p + 12) != 0)
+		return corrupt(d, "unknown container flags %08x at byte 12", get_u32(p + 12));
+	consume(d, LVB_HEADER_LEN);
+	d->state = S_TOP;
+	return 0;
+}
+
+/* 'O' u8 len name at container byte `at`: a new object, checked (a set's name, once, at most 64). */
+static int dec_object_record(lvb_dec *d, lvb_event *ev, uint64_t at)
+{
+	int rc = fill_record(d, 2, "in the object record", at);
+	size_t n = rc ? 0 : d->out[d->opos + 1];
+	if (rc || (rc = fill_record(d, 2 + n, "in the object record", at)))
+		return rc;
+	const char *name = (const char *)d->out + d->opos + 2;
+	if (!lvb_name_ok(name, n)) {
+		char shown[64];
+		size_t k = 0;
+		for (size_t i = 0; i < n && k + 5 < sizeof shown; i++) {
+			unsigned char c = (unsigned char)name[i];
+			k += (size_t)snprintf(shown + k, sizeof shown - k, c >= 0x20 && c < 0x7f && c != '\\' ? "%c" : "\\x%02x", c);
+		}
+		return corrupt(d, "object name '%s%s' at byte %llu is not one of a backup set (licvault-g<16 hex>.pack or .manifest)",
+		               shown, n > 40 ? "..." : "", (unsigned long long)at);
+	}
+	for (unsigned i = 0; i < d->nobj; i++)
+		if (strlen(d->names[i]) == n && !memcmp(d->names[i], name, n))
+			return corrupt(d, "object %.*s at byte %llu appears twice", (int)n, name, (unsigned long long)at);
+	if (d->nobj >= LVB_MAX_OBJECTS)
+		return corrupt(d, "more than %u objects (at byte %llu)", LVB_MAX_OBJECTS, (unsigned long long)at);
+	memcpy(d->names[d->nobj], name, n);
+	d->names[d->nobj][n] = '\0';
+	consume(d, 2 + n);
+	d->cur_size = 0;
+	d->cur_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	d->state = S_OBJ;
+	ev->type = LVB_EV_OBJECT;
+	ev->name = d->names[d->nobj];
+	ev->index = d->nobj++;
+	return 0;
+}
+
+/* 'Z' u32 objects u64 bytes at container byte `at`: they must match, and nothing may follow. */
+static int dec_end_record(lvb_dec *d, uint64_t at)
+{
+	int rc = fill_record(d, 13, "in the end record", at);
+	if (rc)
+		return rc;
+	uint32_t count = get_u32(d->out + d->opos + 1);
+	uint64_t total = get_u64(d->out + d->opos + 5);
+	if (count != d->nobj || total != d->total)
+		return corrupt(d, "the end record at byte %llu declares %u objects of %llu bytes, the bundle holds %u of %llu",
+		               (unsigned long long)at, count, (unsigned long long)total, d->nobj, (unsigned long long)d->total);
+	consume(d, 13);
+	if ((rc = check_end(d)))
+		return rc;
+	d->state = S_DONE;
+	return 0;
+}
+
+/* The tag of the next record (version 2: a gzip member may end before it): 0 with *tag, 1 at the stream's end, or an error. */
+static int next_tag(lvb_dec *d, unsigned char *tag)
+{
+	d->member_ok = d->version >= 2;
+	int rc = fill(d, 1);
+	d->member_ok = 0;
+	if (!rc)
+		*tag = d->out[d->opos];
+	return rc;
+}
+
+/* S_TOP: an object begins ('O') or the container ends ('Z'). */
+static int dec_top(lvb_dec *d, lvb_event *ev)
+{
+	uint64_t at = d->coff;
+	unsigned char tag = 0;
+	int rc = next_tag(d, &tag);
+	if (rc)
+		return rc < 0 ? rc
+		              : corrupt(d, "truncated: the gzip stream ends at container byte %llu, before the end record",
+		                        (unsigned long long)at);
+	if (tag == 'O')
+		return dec_object_record(d, ev, at);
+	if (tag == 'Z')
+		return dec_end_record(d, at);
+	return corrupt(d, "unknown record 0x%02x at container byte %llu", tag, (unsigned long long)at);
+}
+
+/* 'E' u64 size u32 crc at container byte `at`: the object ends; its size and CRC-32 must match. */
+static int dec_object_end(lvb_dec *d, lvb_event *ev, const char *name, uint64_t at)
+{
+	int rc = fill(d, 13);
+	if (rc)
+		return rc < 0 ? rc
+		              : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name,
+		                        (unsigned long long)at);
+	uint64_t size = get_u64(d->out + d->opos + 1);
+	uint32_t crc = get_u32(d->out + d->opos + 9);
+	if (size != d->cur_size)
+		return corrupt(d, "object %s holds %llu bytes, its end record at byte %llu declares %llu", name,
+		               (unsigned long long)d->cur_size, (unsigned long long)at, (unsigned long long)size);
+	if (crc != d->cur_crc)
+		return corrupt(d, "object %s: checksum mismatch (CRC-32 %08x, its end record at byte %llu declares %08x)", name,
+		               d->cur_crc, (unsigned long long)at, crc);
+	consume(d, 13);
+	d->total += size;
+	d->state = S_TOP;
+	ev->type = LVB_EV_OBJECT_END;
+	ev->name = name;
+	ev->index = d->nobj - 1;
+	ev->size = size;
+	ev->crc = crc;
+	return 0;
+}
+
+/* S_OBJ: inside an object, a data record ('D') or its end ('E'). */
+static int dec_obj(lvb_dec *d, lvb_event *ev)
+{
+	uint64_t at = d->coff;
+	const char *name = d->names[d->nobj - 1];
+	unsigned char tag = 0;
+	int rc = next_tag(d, &tag);
+	if (!rc && tag == 'D')
+		rc = fill(d, 5);
+	if (rc)
+		return rc < 0 ? rc
+		              : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name,
+		                        (unsigned long long)at);
+	if (tag == 'E')
+		return dec_object_end(d, ev, name, at);
+	if (tag != 'D')
+		return corrupt(d, "object %s: unexpected record 0x%02x at container byte %llu", name, tag, (unsigned long long)at);
+	uint32_t len = get_u32(d->out + d->opos + 1);
+	if (len == 0 || len > LVB_CHUNK_MAX)
+		return corrupt(d, "object %s: a data record of %u bytes at byte %llu (1 to %u allowed)", name, len,
+		               (unsigned long long)at, LVB_CHUNK_MAX);
+	consume(d, 5);
+	d->chunk_left = len;
+	d->state = S_DATA;
+	return 0;
+}
+
+/* S_DATA: the bytes of a data record, as far as they are inflated. */
+static int dec_data(lvb_dec *d, lvb_event *ev)
+{
+	if (d->chunk_left == 0) {
+		d->state = S_OBJ;
+		return 0;
+	}
+	const char *name = d->names[d->nobj - 1];
+	int rc = fill(d, 1);
+	if (rc)
+		return rc < 0 ? rc
+		              : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name,
+		                        (unsigned long long)d->coff);
+	size_t n = d->olen - d->opos;
+	if (n > d->chunk_left)
+		n = d->chunk_left;
+	ev->type = LVB_EV_DATA;
+	ev->name = name;
+	ev->index = d->nobj - 1;
+	ev->data = d->out + d->opos;
+	ev->len = n;
+	d->cur_crc = (uint32_t)crc32(d->cur_crc, ev->data, (uInt)n);
+	d->cur_size += n;
+	d->chunk_left -= (uint32_t)n;
+	consume(d, n);
+	return 0;
+}
+
 int lvb_dec_next(lvb_dec *d, lvb_event *ev)
 {
 	if (d->err)
 		return d->err;
 	memset(ev, 0, sizeof *ev);
-	int rc;
-	for (;;) {
+	while (!ev->type) {
+		int rc;
 		switch (d->state) {
-		case S_HEADER:
-			if ((rc = fill(d, LVB_HEADER_LEN)))
-				return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the container header");
-			if (memcmp(d->out + d->opos, LVB_MAGIC, 8) != 0)
-				return corrupt(d, "not a licvault bundle (bad magic at byte 0 of the container)");
-			d->version = get_u32(d->out + d->opos + 8);
-			if (d->version < 1 || d->version > LVB_VERSION)
-				return corrupt(d, "container version %u, this licvault reads versions 1 to %u", d->version, LVB_VERSION);
-			if (get_u32(d->out + d->opos + 12) != 0)
-				return corrupt(d, "unknown container flags %08x at byte 12", get_u32(d->out + d->opos + 12));
-			consume(d, LVB_HEADER_LEN);
-			d->state = S_TOP;
-			break;
-		case S_TOP: {
-			uint64_t at = d->coff;
-			/* version 2: a gzip member may end between two records */
-			d->member_ok = d->version >= 2;
-			rc = fill(d, 1);
-			d->member_ok = 0;
-			if (rc)
-				return rc < 0 ? rc
-				              : corrupt(d, "truncated: the gzip stream ends at container byte %llu, before the end record",
-				                        (unsigned long long)at);
-			unsigned char tag = d->out[d->opos];
-			if (tag == 'O') {
-				if ((rc = fill(d, 2)))
-					return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the object record at byte %llu", (unsigned long long)at);
-				size_t n = d->out[d->opos + 1];
-				if ((rc = fill(d, 2 + n)))
-					return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the object record at byte %llu", (unsigned long long)at);
-				const char *name = (const char *)d->out + d->opos + 2;
-				if (!lvb_name_ok(name, n)) {
-					char shown[64];
-					size_t k = 0;
-					for (size_t i = 0; i < n && k + 5 < sizeof shown; i++) {
-						unsigned char c = (unsigned char)name[i];
-						k += (size_t)snprintf(shown + k, sizeof shown - k, c >= 0x20 && c < 0x7f && c != '\\' ? "%c" : "\\x%02x", c);
-					}
-					return corrupt(d, "object name '%s%s' at byte %llu is not one of a backup set (licvault-g<16 hex>.pack or .manifest)",
-					               shown, n > 40 ? "..." : "", (unsigned long long)at);
-				}
-				for (unsigned i = 0; i < d->nobj; i++)
-					if (strlen(d->names[i]) == n && !memcmp(d->names[i], name, n))
-						return corrupt(d, "object %.*s at byte %llu appears twice", (int)n, name, (unsigned long long)at);
-				if (d->nobj >= LVB_MAX_OBJECTS)
-					return corrupt(d, "more than %u objects (at byte %llu)", LVB_MAX_OBJECTS, (unsigned long long)at);
-				memcpy(d->names[d->nobj], name, n);
-				d->names[d->nobj][n] = '\0';
-				consume(d, 2 + n);
-				d->cur_size = 0;
-				d->cur_crc = (uint32_t)crc32(0L, Z_NULL, 0);
-				d->state = S_OBJ;
-				ev->type = LVB_EV_OBJECT;
-				ev->name = d->names[d->nobj];
-				ev->index = d->nobj++;
-				return 0;
-			}
-			if (tag == 'Z') {
-				if ((rc = fill(d, 13)))
-					return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends in the end record at byte %llu", (unsigned long long)at);
-				uint32_t count = get_u32(d->out + d->opos + 1);
-				uint64_t total = get_u64(d->out + d->opos + 5);
-				if (count != d->nobj || total != d->total)
-					return corrupt(d, "the end record at byte %llu declares %u objects of %llu bytes, the bundle holds %u of %llu",
-					               (unsigned long long)at, count, (unsigned long long)total, d->nobj,
-					               (unsigned long long)d->total);
-				consume(d, 13);
-				if ((rc = check_end(d)))
-					return rc;
-				d->state = S_DONE;
-				continue;
-			}
-			return corrupt(d, "unknown record 0x%02x at container byte %llu", tag, (unsigned long long)at);
-		}
-		case S_OBJ: {
-			uint64_t at = d->coff;
-			const char *name = d->names[d->nobj - 1];
-			d->member_ok = d->version >= 2;
-			rc = fill(d, 1);
-			d->member_ok = 0;
-			if (rc)
-				return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name, (unsigned long long)at);
-			unsigned char tag = d->out[d->opos];
-			if (tag == 'D') {
-				if ((rc = fill(d, 5)))
-					return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name, (unsigned long long)at);
-				uint32_t len = get_u32(d->out + d->opos + 1);
-				if (len == 0 || len > LVB_CHUNK_MAX)
-					return corrupt(d, "object %s: a data record of %u bytes at byte %llu (1 to %u allowed)", name, len,
-					               (unsigned long long)at, LVB_CHUNK_MAX);
-				consume(d, 5);
-				d->chunk_left = len;
-				d->state = S_DATA;
-				break;
-			}
-			if (tag == 'E') {
-				if ((rc = fill(d, 13)))
-					return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name, (unsigned long long)at);
-				uint64_t size = get_u64(d->out + d->opos + 1);
-				uint32_t crc = get_u32(d->out + d->opos + 9);
-				if (size != d->cur_size)
-					return corrupt(d, "object %s holds %llu bytes, its end record at byte %llu declares %llu", name,
-					               (unsigned long long)d->cur_size, (unsigned long long)at, (unsigned long long)size);
-				if (crc != d->cur_crc)
-					return corrupt(d, "object %s: checksum mismatch (CRC-32 %08x, its end record at byte %llu declares %08x)",
-					               name, d->cur_crc, (unsigned long long)at, crc);
-				consume(d, 13);
-				d->total += size;
-				d->state = S_TOP;
-				ev->type = LVB_EV_OBJECT_END;
-				ev->name = name;
-				ev->index = d->nobj - 1;
-				ev->size = size;
-				ev->crc = crc;
-				return 0;
-			}
-			return corrupt(d, "object %s: unexpected record 0x%02x at container byte %llu", name, tag, (unsigned long long)at);
-		}
-		case S_DATA: {
-			if (d->chunk_left == 0) {
-				d->state = S_OBJ;
-				break;
-			}
-			const char *name = d->names[d->nobj - 1];
-			if ((rc = fill(d, 1)))
-				return rc < 0 ? rc : corrupt(d, "truncated: the gzip stream ends inside object %s at byte %llu", name, (unsigned long long)d->coff);
-			size_t n = d->olen - d->opos;
-			if (n > d->chunk_left)
-				n = d->chunk_left;
-			ev->type = LVB_EV_DATA;
-			ev->name = name;
-			ev->index = d->nobj - 1;
-			ev->data = d->out + d->opos;
-			ev->len = n;
-			d->cur_crc = (uint32_t)crc32(d->cur_crc, ev->data, (uInt)n);
-			d->cur_size += n;
-			d->chunk_left -= (uint32_t)n;
-			consume(d, n);
-			return 0;
-		}
-		case S_DONE:
+		case S_HEADER: rc = dec_header(d); break;
+		case S_TOP: rc = dec_top(d, ev); break;
+		case S_OBJ: rc = dec_obj(d, ev); break;
+		case S_DATA: rc = dec_data(d, ev); break;
+		default:
 			ev->type = LVB_EV_END;
 			ev->size = d->total;
-			return 0;
+			rc = 0;
 		}
+		if (rc)
+			return rc;
 	}
+	return 0;
 }
 
 /* ======================================================================== */

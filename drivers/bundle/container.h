@@ -7,7 +7,7 @@
  * Uncompressed container, all integers big-endian:
  *
  *   header  "LVBUNDL\n" u32 version (1 or 2) u32 flags (0)
- *   'O' u8 name_len name          an object begins (name: licvault-<16 hex>.pack or .manifest)
+ *   'O' u8 name_len name          an object begins (name: licvault-g<16 hex>.pack or .manifest; format 1 without the g)
  *   'D' u32 len bytes[len]        object data, 1 <= len <= LVB_CHUNK_MAX
  *   'E' u64 size u32 crc32        the object ends: its size and the CRC-32 of its bytes
  *   'Z' u32 objects u64 bytes     the container ends: object count and total object bytes
@@ -41,7 +41,7 @@ typedef int (*lvb_read_fn)(void *ud, void *buf, size_t cap, size_t *n);
 /* A sink of compressed bytes: 0 or a negative lv_error. */
 typedef int (*lvb_write_fn)(void *ud, const void *buf, size_t len);
 
-/* 1 when name (len bytes) is a backup set's object name: licvault-<16 hex>.pack|.manifest. */
+/* 1 when name (len bytes) is a backup set's object name: licvault-g<16 hex>.pack|.manifest (or, format 1, without the g). */
 int lvb_name_ok(const char *name, size_t len);
 
 /* ---- decoder ------------------------------------------------------------ */

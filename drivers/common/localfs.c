@@ -1,7 +1,8 @@
 /*
- * Objects in a local directory (see localfs.h).
+ * lfs: objects in a local directory (see localfs.h).
  *
- * Write: a temporary ".NAME.tmp-RANDOM" in the target directory, written,
+ * Write: a temporary ".NAME.tmp-RANDOM" in the target directory (NAME cut
+ * to 200 bytes, so a name of 255 bytes has a temporary too), written,
  * fsync'd, then published with renameat2(RENAME_NOREPLACE) so an existing
  * object is never replaced by accident (fallback for filesystems without it,
  * such as FUSE exFAT: link/unlink, then a checked rename), then the directory
@@ -26,13 +27,13 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-struct lv_localfs {
+struct lfs {
 	const lv_host *host;
 	lv_host_ctx *h;
 	char *dir;
 	int dirfd;           /* -1 when the directory does not exist (read side) */
 	int fat_names;
-	lv_localfs_guard guard;
+	lfs_guard_fn guard;
 	void *guard_ud;
 	int space_check;     /* write_begin: refuse a size_hint above the free space */
 	uint64_t max_size;   /* largest object the filesystem takes, 0 = no limit */
@@ -40,7 +41,7 @@ struct lv_localfs {
 };
 
 struct lv_writer {
-	lv_localfs *fs;
+	lfs *fs;
 	int fd;
 	char *name;
 	uint64_t written;
@@ -53,10 +54,12 @@ struct lv_writer {
 #define WRITEBACK_STEP (8u << 20)
 
 struct lv_reader {
-	lv_localfs *fs;
+	lfs *fs;
 	int fd;
 	char *name;
 };
+
+static void drop(lv_writer *w);
 
 static int err_code(int e)
 {
@@ -69,13 +72,13 @@ static int err_code(int e)
 	}
 }
 
-static int fail(lv_localfs *fs, int e, const char *what, const char *name)
+static int fail(lfs *fs, int e, const char *what, const char *name)
 {
 	int code = err_code(e);
 	return fs->host->set_error(fs->h, code, "%s %s/%s: %s", what, fs->dir, name ? name : "", strerror(e));
 }
 
-int lv_localfs_fat_name_ok(const char *name, const char **why)
+int lfs_fat_name_ok(const char *name, const char **why)
 {
 	size_t n = strlen(name);
 	if (n == 0 || n > 255) {
@@ -94,28 +97,58 @@ int lv_localfs_fat_name_ok(const char *name, const char **why)
 	return 0;
 }
 
-static int check_name(lv_localfs *fs, const char *name)
+/* An object name: the host's rules (driver.h, OBJECTS), and never one of our temporaries'. */
+static int check_name(lfs *fs, const char *name)
 {
-	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
-	    strlen(name) > 200)
-		return fs->host->set_error(fs->h, LV_E_INVALID_ARG, "invalid object name '%s' in %s",
-		                           name ? name : "(null)", fs->dir);
+	if (!fs->host->name_valid(fs->h, name))
+		return fs->host->set_error(fs->h, LV_E_INVALID_ARG,
+		                           "invalid object name '%.255s' in %s (1 to 255 bytes, no '/', not '.' or '..')",
+		                           name ? name : "", fs->dir);
+	if (name[0] == '.')
+		return fs->host->set_error(fs->h, LV_E_INVALID_ARG,
+		                           "object name '%s' in %s: names starting with '.' are the driver's temporaries",
+		                           name, fs->dir);
 	const char *why;
-	if (fs->fat_names && lv_localfs_fat_name_ok(name, &why))
+	if (fs->fat_names && lfs_fat_name_ok(name, &why))
 		return fs->host->set_error(fs->h, LV_E_INVALID_ARG, "object name '%s' in %s: %s", name, fs->dir, why);
 	return 0;
 }
 
-static int guard(lv_localfs *fs)
+static int guard(lfs *fs)
 {
 	return fs->guard ? fs->guard(fs->guard_ud) : 0;
+}
+
+/* The host calls these for a writer or reader still open when the instance closes. */
+static void release_writer(void *w)
+{
+	lfs_abort(w);
+}
+
+static void release_reader(void *r)
+{
+	lfs_read_close(r);
+}
+
+/* Would replacing or removing `name` destroy what the run reads or writes (its license store)? */
+static int protected_name(lfs *fs, const char *name)
+{
+	struct stat st;
+	if (fs->dirfd < 0 || fstatat(fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	if (!fs->host->protected_file(fs->h, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+		return 0;
+	return fs->host->set_error(fs->h, LV_E_INVALID_ARG,
+	                           "%s/%s is the license store this run uses (or one of its journal files): "
+	                           "it is never replaced or removed",
+	                           fs->dir, name);
 }
 
 /*
  * fsync the directory that holds the directory p just made, so its name
  * there is durable.  `slash` is the '/' before that name in p.
  */
-static int fsync_parent(lv_localfs *fs, char *p, char *slash)
+static int fsync_parent(lfs *fs, char *p, char *slash)
 {
 	char *cut = slash == p ? slash + 1 : slash; /* the root keeps its "/" */
 	char c = *cut;
@@ -130,7 +163,7 @@ static int fsync_parent(lv_localfs *fs, char *p, char *slash)
 	return rc;
 }
 
-static int mkdirs(lv_localfs *fs, const char *path)
+static int mkdirs(lfs *fs, const char *path)
 {
 	char *p = strdup(path);
 	if (!p)
@@ -164,12 +197,12 @@ static int mkdirs(lv_localfs *fs, const char *path)
 	return 0;
 }
 
-int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const char *dir,
+int lfs_open(lfs **out, const lv_host *host, lv_host_ctx *h, const char *dir,
                     unsigned flags, int fat_names)
 {
 	if (!dir || dir[0] != '/')
 		return host->set_error(h, LV_E_BAD_URI, "'%s' is not an absolute directory", dir ? dir : "");
-	lv_localfs *fs = calloc(1, sizeof *fs);
+	lfs *fs = calloc(1, sizeof *fs);
 	if (!fs)
 		return LV_E_NOMEM;
 	fs->host = host;
@@ -186,7 +219,7 @@ int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const
 	if (flags & LV_OPEN_WRITE) {
 		int rc = mkdirs(fs, fs->dir);
 		if (rc) {
-			lv_localfs_close(fs);
+			lfs_close(fs);
 			return rc;
 		}
 	}
@@ -199,23 +232,23 @@ int lv_localfs_open(lv_localfs **out, const lv_host *host, lv_host_ctx *h, const
 		}
 		int rc = host->set_error(h, e == ENOTDIR ? LV_E_BAD_URI : err_code(e),
 		                         "cannot open directory %s: %s", fs->dir, strerror(e));
-		lv_localfs_close(fs);
+		lfs_close(fs);
 		return rc;
 	}
 	if ((flags & LV_OPEN_WRITE) && faccessat(fs->dirfd, ".", W_OK, AT_EACCESS) < 0) {
 		int e = errno;
 		int rc = host->set_error(h, LV_E_IO, "cannot write in %s: %s", fs->dir, strerror(e));
-		lv_localfs_close(fs);
+		lfs_close(fs);
 		return rc;
 	}
 	*out = fs;
 	return 0;
 }
 
-int lv_localfs_open_fd(lv_localfs **out, const lv_host *host, lv_host_ctx *h, int dirfd,
+int lfs_open_fd(lfs **out, const lv_host *host, lv_host_ctx *h, int dirfd,
                        const char *dir, int fat_names)
 {
-	lv_localfs *fs = calloc(1, sizeof *fs);
+	lfs *fs = calloc(1, sizeof *fs);
 	if (fs)
 		fs->dir = strdup(dir ? dir : "");
 	if (!fs || !fs->dir) {
@@ -232,29 +265,29 @@ int lv_localfs_open_fd(lv_localfs **out, const lv_host *host, lv_host_ctx *h, in
 	return 0;
 }
 
-void lv_localfs_set_guard(lv_localfs *fs, lv_localfs_guard g, void *ud)
+void lfs_set_guard(lfs *fs, lfs_guard_fn g, void *ud)
 {
 	fs->guard = g;
 	fs->guard_ud = ud;
 }
 
-void lv_localfs_set_space_check(lv_localfs *fs, int on)
+void lfs_set_space_check(lfs *fs, int on)
 {
 	fs->space_check = on;
 }
 
-void lv_localfs_set_max_size(lv_localfs *fs, uint64_t max, const char *why)
+void lfs_set_max_size(lfs *fs, uint64_t max, const char *why)
 {
 	fs->max_size = max;
 	fs->max_why = why;
 }
 
-const char *lv_localfs_dir(const lv_localfs *fs) { return fs->dir; }
-int lv_localfs_dirfd(const lv_localfs *fs) { return fs->dirfd; }
+const char *lfs_dir(const lfs *fs) { return fs->dir; }
+int lfs_dirfd(const lfs *fs) { return fs->dirfd; }
 
-void lv_localfs_close(void *inst)
+void lfs_close(void *inst)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	if (!fs)
 		return;
 	if (fs->dirfd >= 0)
@@ -263,9 +296,9 @@ void lv_localfs_close(void *inst)
 	free(fs);
 }
 
-int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+int lfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	int rc = check_name(fs, name);
 	if (rc)
 		return rc;
@@ -302,7 +335,13 @@ int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_
 	unsigned char r[6];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 		memset(r, 0, sizeof r);
-	snprintf(w->tmp, sizeof w->tmp, ".%s.tmp-%02x%02x%02x%02x%02x%02x", name, r[0], r[1], r[2], r[3], r[4], r[5]);
+	/* at most 200 bytes of the name, cut between two UTF-8 characters */
+	size_t cut = strlen(name);
+	if (cut > 200)
+		for (cut = 200; cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80; cut--)
+			;
+	snprintf(w->tmp, sizeof w->tmp, ".%.*s.tmp-%02x%02x%02x%02x%02x%02x", (int)cut, name, r[0], r[1], r[2], r[3],
+	         r[4], r[5]);
 	w->fd = openat(fs->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		rc = fail(fs, errno, "cannot create", w->tmp);
@@ -310,13 +349,17 @@ int lv_localfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_
 		free(w);
 		return rc;
 	}
+	if ((rc = fs->host->track(fs->h, w, release_writer))) {
+		drop(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
 
-int lv_localfs_write(lv_writer *w, const void *buf, size_t len)
+int lfs_write(lv_writer *w, const void *buf, size_t len)
 {
-	lv_localfs *fs = w->fs;
+	lfs *fs = w->fs;
 	if (fs->host->canceled(fs->h))
 		return LV_E_CANCELED;
 	int rc = guard(fs);
@@ -347,18 +390,26 @@ int lv_localfs_write(lv_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
+/* Forget a writer: untracked, freed (its temporary is gone or published). */
+static void writer_free(lv_writer *w)
+{
+	w->fs->host->untrack(w->fs->h, w);
+	free(w->name);
+	free(w);
+}
+
+/* Drop a writer: close and remove its temporary, then forget it. */
 static void drop(lv_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
 	unlinkat(w->fs->dirfd, w->tmp, 0);
-	free(w->name);
-	free(w);
+	writer_free(w);
 }
 
-int lv_localfs_commit(lv_writer *w, unsigned flags)
+int lfs_commit(lv_writer *w, unsigned flags)
 {
-	lv_localfs *fs = w->fs;
+	lfs *fs = w->fs;
 	int rc = guard(fs);
 	if (rc) {
 		drop(w);
@@ -378,16 +429,20 @@ int lv_localfs_commit(lv_writer *w, unsigned flags)
 	w->fd = -1;
 	int r;
 	if (flags & LV_COMMIT_REPLACE) {
+		if ((rc = protected_name(fs, w->name))) {
+			drop(w);
+			return rc;
+		}
 		/* rename(2) replaces atomically: the old object stays until the new one is in place */
 		r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
 	} else {
 		r = (int)syscall(SYS_renameat2, fs->dirfd, w->tmp, fs->dirfd, w->name, RENAME_NOREPLACE);
-		if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+		if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) { /* EOPNOTSUPP is ENOTSUP here */
 			/* no RENAME_NOREPLACE here: link() never replaces */
 			r = linkat(fs->dirfd, w->tmp, fs->dirfd, w->name, 0);
 			if (r == 0)
 				unlinkat(fs->dirfd, w->tmp, 0);
-			else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+			else if (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK) {
 				/* no hard links (exFAT, FAT): check, then rename */
 				struct stat st;
 				if (fstatat(fs->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -404,48 +459,54 @@ int lv_localfs_commit(lv_writer *w, unsigned flags)
 		drop(w);
 		return rc;
 	}
-	if (fsync(fs->dirfd) < 0 && errno != EINVAL) {
-		rc = fail(fs, errno, "cannot fsync directory", "");
-		free(w->name);
-		free(w);
-		return rc;
-	}
-	free(w->name);
-	free(w);
-	return 0;
+	rc = fsync(fs->dirfd) < 0 && errno != EINVAL ? fail(fs, errno, "cannot fsync directory", "") : 0;
+	writer_free(w);
+	return rc;
 }
 
-void lv_localfs_abort(lv_writer *w)
+void lfs_abort(lv_writer *w)
 {
 	if (w)
 		drop(w);
 }
 
-int lv_localfs_read_open(void *inst, const char *name, lv_reader **out)
+int lfs_read_open(void *inst, const char *name, lv_reader **out)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	int rc = check_name(fs, name);
 	if (rc)
 		return rc;
 	if (fs->dirfd < 0)
 		return fs->host->set_error(fs->h, LV_E_NOT_FOUND, "%s does not exist", fs->dir);
-	int fd = openat(fs->dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* a regular file only: O_NONBLOCK so that a FIFO does not block the open, no symbolic link */
+	int fd = openat(fs->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return fail(fs, errno, "cannot open", name);
-	lv_reader *r = calloc(1, sizeof *r);
-	if (!r) {
+		return fail(fs, errno == ELOOP ? ENOENT : errno, "cannot open", name);
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
 		close(fd);
-		return LV_E_NOMEM;
+		return fs->host->set_error(fs->h, LV_E_IO, "cannot read %s/%s: not a regular file", fs->dir, name);
+	}
+	lv_reader *r = calloc(1, sizeof *r);
+	if (!r || !(r->name = strdup(name))) {
+		free(r);
+		close(fd);
+		return fs->host->set_error(fs->h, LV_E_NOMEM, "out of memory opening %s/%s", fs->dir, name);
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r->fs = fs;
 	r->fd = fd;
-	r->name = strdup(name);
+	if ((rc = fs->host->track(fs->h, r, release_reader))) {
+		close(fd);
+		free(r->name);
+		free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
 
-int lv_localfs_read(lv_reader *r, void *buf, size_t cap, size_t *n)
+int lfs_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 {
 	if (r->fs->host->canceled(r->fs->h))
 		return LV_E_CANCELED;
@@ -460,18 +521,19 @@ int lv_localfs_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 	}
 }
 
-void lv_localfs_read_close(lv_reader *r)
+void lfs_read_close(lv_reader *r)
 {
 	if (!r)
 		return;
+	r->fs->host->untrack(r->fs->h, r);
 	close(r->fd);
 	free(r->name);
 	free(r);
 }
 
-int lv_localfs_list(void *inst, lv_list_cb cb, void *ud)
+int lfs_list(void *inst, lv_list_cb cb, void *ud)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	if (fs->dirfd < 0)
 		return LV_E_NOT_FOUND;
 	int fd = dup(fs->dirfd);
@@ -502,22 +564,22 @@ int lv_localfs_list(void *inst, lv_list_cb cb, void *ud)
 	return rc;
 }
 
-int lv_localfs_remove(void *inst, const char *name)
+int lfs_remove(void *inst, const char *name)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	int rc = check_name(fs, name);
 	if (rc)
 		return rc;
-	if ((rc = guard(fs)))
+	if ((rc = guard(fs)) || (rc = protected_name(fs, name)))
 		return rc;
 	if (fs->dirfd < 0 || unlinkat(fs->dirfd, name, 0) < 0)
 		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot remove", name);
 	return 0;
 }
 
-int lv_localfs_stat(void *inst, const char *name, lv_object_info *info)
+int lfs_stat(void *inst, const char *name, lv_object_info *info)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	int rc = check_name(fs, name);
 	if (rc)
 		return rc;
@@ -530,17 +592,17 @@ int lv_localfs_stat(void *inst, const char *name, lv_object_info *info)
 	return 0;
 }
 
-int lv_localfs_sync(void *inst)
+int lfs_sync(void *inst)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	if (fs->dirfd >= 0 && fsync(fs->dirfd) < 0 && errno != EINVAL)
 		return fail(fs, errno, "cannot fsync directory", "");
 	return 0;
 }
 
-int lv_localfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
+int lfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 {
-	lv_localfs *fs = inst;
+	lfs *fs = inst;
 	struct statvfs sv;
 	if (fs->dirfd < 0 || fstatvfs(fs->dirfd, &sv) < 0)
 		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot statvfs", "");
@@ -551,10 +613,11 @@ int lv_localfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 	return 0;
 }
 
-int lv_localfs_cleanup(void *inst)
+int lfs_cleanup(void *inst)
 {
-	/* temporaries of killed runs: ".NAME.tmp-XXXXXXXXXXXX" older than a day */
-	lv_localfs *fs = inst;
+	/* temporaries of killed runs, ".NAME.tmp-XXXXXXXXXXXX": the core calls this only while it
+	 * holds the location's lock (ABI 1.1), so each one is a dead run's; returns how many went */
+	lfs *fs = inst;
 	if (fs->dirfd < 0)
 		return 0;
 	int fd = dup(fs->dirfd);
@@ -565,16 +628,18 @@ int lv_localfs_cleanup(void *inst)
 		return 0;
 	}
 	rewinddir(d);
-	time_t now = time(NULL);
+	int removed = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
 			continue;
 		struct stat st;
 		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > 86400)
-			unlinkat(fs->dirfd, de->d_name, 0);
+		    unlinkat(fs->dirfd, de->d_name, 0) == 0)
+			removed++;
 	}
 	closedir(d);
-	return 0;
+	if (removed)
+		fsync(fs->dirfd);
+	return removed;
 }

@@ -1,86 +1,85 @@
 /*
  * The file driver: a backup location in a local folder.
- *   file:///abs/dir   or a plain path (/abs/dir, ./rel, ~/dir)
+ *   file:///abs/dir, file://localhost/abs/dir, or a plain path (/abs/dir, ./rel, ~/dir)
+ * The URI is split and percent-decoded by the host (host->uri_parse); the
+ * objects are the shared local-folder code's (drivers/common/localfs.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
-#include <uriparser/Uri.h>
 
 #include "licvault/driver.h"
 #include "localfs.h"
 
-static char *uri_to_dir(const lv_host *host, lv_host_ctx *h, const char *uri, int *rc)
+#define FILE_FORM "file:///abs/dir (or a plain path)"
+
+/* dir/rest, malloc'd; NULL when out of memory. */
+static char *join(const char *dir, const char *rest)
 {
-	*rc = 0;
-	if (strncmp(uri, "file:", 5) != 0) {
-		/* a plain path: absolute, ~, or relative to the current directory */
-		if (uri[0] == '/')
-			return strdup(uri);
-		if (uri[0] == '~' && (uri[1] == '/' || !uri[1])) {
-			const char *home = getenv("HOME");
-			if (!home) {
-				*rc = host->set_error(h, LV_E_BAD_URI, "'%s': no home directory to expand '~'", uri);
-				return NULL;
-			}
-			size_t n = strlen(home) + strlen(uri) + 1;
-			char *p = malloc(n);
-			if (p)
-				snprintf(p, n, "%s%s", home, uri + 1);
-			return p;
-		}
+	size_t n = strlen(dir) + strlen(rest) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, rest);
+	return p;
+}
+
+/* A plain path, as given: absolute, ~ or ~/x, or relative to the current directory. */
+static int plain_dir(const lv_host *host, lv_host_ctx *h, const char *path, char **out)
+{
+	if (path[0] == '/')
+		*out = strdup(path);
+	else if (path[0] == '~' && (path[1] == '/' || !path[1])) {
+		const char *home = getenv("HOME");
+		if (!home || home[0] != '/')
+			return host->set_error(h, LV_E_BAD_URI, "'%s': no home directory ($HOME) to expand '~'", path);
+		*out = join(home, path[1] ? path + 2 : "");
+	} else {
 		char cwd[4096];
-		if (!getcwd(cwd, sizeof cwd)) {
-			*rc = host->set_error(h, LV_E_IO, "cannot find the current directory");
-			return NULL;
-		}
-		size_t n = strlen(cwd) + strlen(uri) + 2;
-		char *p = malloc(n);
-		if (p)
-			snprintf(p, n, "%s/%s", cwd, uri);
-		return p;
+		if (!getcwd(cwd, sizeof cwd))
+			return host->set_error(h, LV_E_IO, "'%s': cannot find the current directory", path);
+		*out = join(cwd, path);
 	}
-	UriUriA u;
-	const char *err = NULL;
-	if (uriParseSingleUriA(&u, uri, &err) != URI_SUCCESS) {
-		*rc = host->set_error(h, LV_E_BAD_URI, "'%s' is not a valid URI (error at character %ld)", uri,
-		                      err ? (long)(err - uri) + 1 : 0L);
-		return NULL;
-	}
-	size_t hl = u.hostText.first ? (size_t)(u.hostText.afterLast - u.hostText.first) : 0;
-	int bad_host = hl && !(hl == 9 && !strncmp(u.hostText.first, "localhost", 9));
-	int extra = u.query.first || u.fragment.first || u.userInfo.first || u.portText.first;
-	uriFreeUriMembersA(&u);
-	if (bad_host || extra) {
-		*rc = host->set_error(h, LV_E_BAD_URI,
-		                      "'%s': a file URI names a local folder only: file:///abs/dir", uri);
-		return NULL;
-	}
-	if (strstr(uri, "%00")) {
-		*rc = host->set_error(h, LV_E_BAD_URI, "'%s': a path may not hold a NUL byte", uri);
-		return NULL;
-	}
-	char *path = malloc(strlen(uri) + 1);
-	if (!path) {
-		*rc = LV_E_NOMEM;
-		return NULL;
-	}
-	if (uriUriStringToUnixFilenameA(uri, path) != URI_SUCCESS || path[0] != '/') {
-		free(path);
-		*rc = host->set_error(h, LV_E_BAD_URI, "'%s': the path must be absolute: file:///abs/dir", uri);
-		return NULL;
-	}
-	return path;
+	return *out ? 0 : host->set_error(h, LV_E_NOMEM, "out of memory opening %s", path);
+}
+
+/* The local directory a URI names: *out malloc'd.  Errors are described. */
+static int uri_dir(const lv_host *host, lv_host_ctx *h, const char *uri, char **out)
+{
+	lv_uri *u = NULL;
+	int rc = host->uri_parse(h, uri, &u);
+	if (rc || !u)
+		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+	*out = NULL;
+	if (!u->scheme[0])
+		rc = plain_dir(host, h, u->path, out);
+	else if (u->inner)
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s': the file driver stacks on nothing: use " FILE_FORM, uri);
+	else if (u->user || u->password || u->port || u->query || strchr(uri, '#'))
+		/* the URI is not echoed: it may hold a password */
+		rc = host->set_error(h, LV_E_BAD_URI,
+		                     "a file URI with a user, password, port, query or fragment: a file URI names a "
+		                     "local folder only: " FILE_FORM);
+	else if (u->host && strcasecmp(u->host, "localhost") != 0)
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s' names host '%s': a file URI names a local folder only: " FILE_FORM,
+		                     uri, u->host);
+	else if (u->path[0] != '/')
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s': the path must be absolute: " FILE_FORM, uri);
+	else if (!(*out = strdup(u->path)))
+		rc = host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
+	host->uri_free(u);
+	return rc;
 }
 
 static int file_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
 {
-	int rc;
-	char *dir = uri_to_dir(host, h, uri, &rc);
-	if (!dir)
-		return rc ? rc : LV_E_NOMEM;
-	lv_localfs *fs = NULL;
-	rc = lv_localfs_open(&fs, host, h, dir, flags, 0);
+	char *dir = NULL;
+	int rc = uri_dir(host, h, uri, &dir);
+	if (rc)
+		return rc;
+	lfs *fs = NULL;
+	rc = lfs_open(&fs, host, h, dir, flags, 0);
 	free(dir);
 	if (rc)
 		return rc;
@@ -90,20 +89,20 @@ static int file_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsig
 
 static const lv_driver_ops file_ops = {
 	.open = file_open,
-	.close = lv_localfs_close,
-	.write_begin = lv_localfs_write_begin,
-	.write = lv_localfs_write,
-	.commit = lv_localfs_commit,
-	.abort = lv_localfs_abort,
-	.read_open = lv_localfs_read_open,
-	.read = lv_localfs_read,
-	.read_close = lv_localfs_read_close,
-	.list = lv_localfs_list,
-	.remove = lv_localfs_remove,
-	.stat = lv_localfs_stat,
-	.sync = lv_localfs_sync,
-	.space = lv_localfs_space,
-	.cleanup = lv_localfs_cleanup,
+	.close = lfs_close,
+	.write_begin = lfs_write_begin,
+	.write = lfs_write,
+	.commit = lfs_commit,
+	.abort = lfs_abort,
+	.read_open = lfs_read_open,
+	.read = lfs_read,
+	.read_close = lfs_read_close,
+	.list = lfs_list,
+	.remove = lfs_remove,
+	.stat = lfs_stat,
+	.sync = lfs_sync,
+	.space = lfs_space,
+	.cleanup = lfs_cleanup,
 	.enumerate = NULL,
 };
 
@@ -116,7 +115,7 @@ static const lv_driver_key file_keys[] = {
 static const lv_driver file_driver = {
 	LV_DRIVER_INIT_HEADER,
 	.name = "file",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.schemes = file_schemes,
 	.ops = &file_ops,
 	.keys = file_keys,

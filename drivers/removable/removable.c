@@ -19,7 +19,6 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include <uriparser/Uri.h>
 
 #include "licvault/driver.h"
 #include "localfs.h"
@@ -30,7 +29,7 @@
 typedef struct rm_inst {
 	const lv_host *host;
 	lv_host_ctx *h;
-	lv_localfs *fs;
+	lfs *fs;
 	char *name;          /* the label or UUID, for messages */
 	char *dir;           /* mount point + sub/dir */
 	char *mnt;
@@ -42,100 +41,87 @@ typedef struct rm_inst {
 
 /* ---- URI ---------------------------------------------------------------- */
 
+#define RM_FORM "use removable://LABEL/sub/dir or removable://UUID/sub/dir"
+
 typedef struct rm_uri {
-	char *key;           /* label or UUID, decoded */
-	char **seg;          /* sub/dir segments, decoded */
+	lv_uri *u;           /* from host->uri_parse: u->host is the label or UUID, decoded */
+	char *path;          /* a copy of u->path, cut into the segments below */
+	const char **seg;    /* sub/dir segments, decoded */
 	size_t nseg;
 } rm_uri;
 
-static void uri_free(rm_uri *u)
+static void uri_free(const lv_host *host, rm_uri *r)
 {
-	free(u->key);
-	for (size_t i = 0; i < u->nseg; i++)
-		free(u->seg[i]);
-	free(u->seg);
-	memset(u, 0, sizeof *u);
+	host->uri_free(r->u);
+	free(r->path);
+	free(r->seg);
+	memset(r, 0, sizeof *r);
 }
 
-/* Percent-decode [first, last); NULL on a NUL byte. */
-static char *decode(const char *first, const char *last)
+/* Cut r->path into its segments ("//" and a trailing '/' make none); each a plain name. */
+static int split_path(const lv_host *host, lv_host_ctx *h, const char *uri, rm_uri *r)
 {
-	size_t n = (size_t)(last - first);
-	char *s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, first, n);
-	s[n] = '\0';
-	const char *end = uriUnescapeInPlaceExA(s, URI_FALSE, URI_BR_DONT_TOUCH);
-	if ((size_t)(end - s) != strlen(s)) {
-		free(s);
-		return NULL;
+	if (!(r->path = strdup(r->u->path)) || !(r->seg = calloc(strlen(r->path) / 2 + 1, sizeof *r->seg)))
+		return host->set_error(h, LV_E_NOMEM, "out of memory opening %s", uri);
+	char *save = NULL;
+	for (char *s = strtok_r(r->path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(s, ".") || !strcmp(s, "..") || strlen(s) > 255)
+			return host->set_error(h, LV_E_BAD_URI,
+			                       "'%s': each directory must be a plain name of 1 to 255 bytes (not '.' or '..')", uri);
+		r->seg[r->nseg++] = s;
 	}
-	return s;
+	return 0;
 }
 
+/* removable://KEY/sub/dir, split and decoded by the host.  Errors are described. */
 static int parse_uri(const lv_host *host, lv_host_ctx *h, const char *uri, rm_uri *out)
 {
 	memset(out, 0, sizeof *out);
-	UriUriA u;
-	const char *err = NULL;
-	if (uriParseSingleUriA(&u, uri, &err) != URI_SUCCESS)
-		return host->set_error(h, LV_E_BAD_URI, "'%s' is not a valid URI (error at character %ld)", uri,
-		                       err ? (long)(err - uri) + 1 : 0L);
-	int rc = 0;
-	const char *form = "use removable://LABEL/sub/dir or removable://UUID/sub/dir";
-	if (!u.scheme.first || (size_t)(u.scheme.afterLast - u.scheme.first) != 9 ||
-	    strncasecmp(u.scheme.first, "removable", 9) != 0) {
-		rc = host->set_error(h, LV_E_BAD_URI, "'%s' is not a removable URI: %s", uri, form);
-		goto done;
-	}
-	if (!u.hostText.first || u.hostText.afterLast == u.hostText.first) {
-		rc = host->set_error(h, LV_E_BAD_URI, "'%s' names no volume: %s", uri, form);
-		goto done;
-	}
-	if (u.userInfo.first || u.portText.first || u.query.first || u.fragment.first) {
-		rc = host->set_error(h, LV_E_BAD_URI, "'%s': no user, port, query or fragment here: %s", uri, form);
-		goto done;
-	}
-	if (!(out->key = decode(u.hostText.first, u.hostText.afterLast))) {
-		rc = host->set_error(h, LV_E_BAD_URI, "'%s': the volume name may not hold a NUL byte", uri);
-		goto done;
-	}
-	for (UriPathSegmentA *s = u.pathHead; s; s = s->next) {
-		if (s->text.first == s->text.afterLast)
-			continue; /* "//" or a trailing "/" */
-		char *seg = decode(s->text.first, s->text.afterLast);
-		if (!seg || !*seg || strchr(seg, '/') || !strcmp(seg, ".") || !strcmp(seg, "..") || strlen(seg) > 255) {
-			rc = host->set_error(h, LV_E_BAD_URI,
-			                     "'%s': each directory must be a plain name (not '.', '..', no '/' or NUL)", uri);
-			free(seg);
-			goto done;
-		}
-		char **ns = realloc(out->seg, (out->nseg + 1) * sizeof *ns);
-		if (!ns) {
-			free(seg);
-			rc = LV_E_NOMEM;
-			goto done;
-		}
-		out->seg = ns;
-		out->seg[out->nseg++] = seg;
-	}
-done:
-	uriFreeUriMembersA(&u);
+	int rc = host->uri_parse(h, uri, &out->u);
+	if (rc || !out->u)
+		return rc ? rc : host->set_error(h, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+	const lv_uri *u = out->u;
+	if (strcmp(u->scheme, "removable") != 0 || u->inner)
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s' is not a removable URI: " RM_FORM, uri);
+	else if (u->user || u->password || u->port || u->query || strchr(uri, '#'))
+		/* the URI is not echoed: it may hold a password */
+		rc = host->set_error(h, LV_E_BAD_URI, "a removable URI with a user, password, port, query or fragment: " RM_FORM);
+	else if (!u->host || !u->host[0])
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s' names no volume: " RM_FORM, uri);
+	else if (strcasestr(uri, "%2f"))
+		/* decoded, it would split a name in two */
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s': an encoded '/' (%%2F) in a volume or directory name", uri);
+	else
+		rc = split_path(host, h, uri, out);
 	if (rc)
-		uri_free(out);
+		uri_free(host, out);
 	return rc;
 }
 
-/* The URI of a volume: its label when that names it alone, else its UUID. */
+/* KEY percent-encoded: everything but RFC 3986's unreserved characters. */
+static char *encode(const char *key)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(key) * 3 + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)key; out && *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+			*o++ = (char)*p;
+		else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	if (out)
+		*o = '\0';
+	return out;
+}
+
+/* The URI of a volume: removable://KEY/ (its label when that names it alone, else its UUID). */
 static char *volume_uri(const char *key)
 {
-	size_t n = strlen(key);
-	char *esc = malloc(n * 6 + 1);
-	if (!esc)
-		return NULL;
-	uriEscapeA(key, esc, URI_FALSE, URI_FALSE);
-	char *out = malloc(strlen(esc) + 16);
+	char *esc = encode(key);
+	char *out = esc ? malloc(strlen(esc) + 16) : NULL;
 	if (out)
 		sprintf(out, "removable://%s/", esc);
 	free(esc);
@@ -146,15 +132,10 @@ static char *volume_uri(const char *key)
 
 static int get_allow_fixed(const lv_host *host, lv_host_ctx *h, int *out)
 {
-	const char *v = host->config_get(h, "allow_fixed", 0);
-	*out = 0;
-	if (!v)
-		return 0;
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
-		*out = 1;
-	else if (strcasecmp(v, "no") && strcasecmp(v, "false") && strcasecmp(v, "off") && strcmp(v, "0"))
-		return host->set_error(h, LV_E_CONFIG, "[driver \"removable\"] allow_fixed = %s: use yes or no", v);
-	return 0;
+	lv_config_value v;
+	int rc = host->config_value(h, "allow_fixed", &v);
+	*out = !rc && v.number;
+	return rc;
 }
 
 /* ---- choosing the volume ------------------------------------------------ */
@@ -294,7 +275,7 @@ static int rm_guard(void *ud)
 	rm_inst *r = ud;
 	if (!r->gone) {
 		struct stat st;
-		int fd = r->fs ? lv_localfs_dirfd(r->fs) : -1;
+		int fd = r->fs ? lfs_dirfd(r->fs) : -1;
 		if (!rm_mount_present(r->mount_id, r->maj, r->min, r->mnt_esc) ||
 		    (fd >= 0 && (fstat(fd, &st) != 0 || st.st_dev != makedev(r->maj, r->min))))
 			r->gone = 1;
@@ -312,7 +293,7 @@ static void rm_close(void *inst)
 	rm_inst *r = inst;
 	if (!r)
 		return;
-	lv_localfs_close(r->fs);
+	lfs_close(r->fs);
 	free(r->name);
 	free(r->dir);
 	free(r->mnt);
@@ -357,7 +338,7 @@ static int walk(rm_inst *r, const rm_uri *u, const rm_mount *m, unsigned flags, 
 		return host->set_error(h, LV_E_IO, "volume '%s' is no longer mounted at %s (or another mount covers it)",
 		                       r->name, m->mnt);
 	}
-	for (size_t i = 0; i < u->nseg; i++) {
+	for (size_t i = 0; i < u->nseg && u->seg[i]; i++) {
 		const char *seg = u->seg[i];
 		if ((flags & LV_OPEN_WRITE) && mkdirat(fd, seg, 0700) != 0 && errno != EEXIST) {
 			int e = errno;
@@ -392,21 +373,26 @@ static int walk(rm_inst *r, const rm_uri *u, const rm_mount *m, unsigned flags, 
 	return 0;
 }
 
-static char *join_dir(const char *mnt, const rm_uri *u)
+/* The mount point and the decoded sub/dir path: "/media/STICK/a/b" (one '/' between the parts). */
+static char *join_dir(const char *mnt, const char *path)
 {
-	size_t n = strlen(mnt) + 2;
-	for (size_t i = 0; i < u->nseg; i++)
-		n += strlen(u->seg[i]) + 1;
+	size_t ml = strlen(mnt), n = ml + strlen(path) + 2;
 	char *s = malloc(n);
 	if (!s)
 		return NULL;
-	strcpy(s, mnt);
-	for (size_t i = 0; i < u->nseg; i++) {
-		size_t l = strlen(s);
-		if (l == 0 || s[l - 1] != '/')
-			strcat(s, "/");
-		strcat(s, u->seg[i]);
+	memcpy(s, mnt, ml + 1);
+	for (const char *p = path;;) {
+		p += strspn(p, "/");
+		size_t k = strcspn(p, "/");
+		if (!k)
+			break;
+		if (ml == 0 || s[ml - 1] != '/')
+			s[ml++] = '/';
+		memcpy(s + ml, p, k);
+		ml += k;
+		p += k;
 	}
+	s[ml] = '\0';
 	return s;
 }
 
@@ -414,8 +400,8 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 {
 	rm_uri u;
 	int rc = parse_uri(host, h, uri, &u);
-	if (rc)
-		return rc;
+	if (rc || !u.u)
+		return rc ? rc : LV_E_IO; /* never 0 without a URI */
 	int allow_fixed = 0;
 	rm_table t = {0};
 	rm_inst *r = NULL;
@@ -427,14 +413,17 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 	}
 	rm_table_identify(&t);
 	const rm_mount *m = NULL;
-	if ((rc = choose(host, h, &t, u.key, allow_fixed, flags, &m)))
+	if ((rc = choose(host, h, &t, u.u->host, allow_fixed, flags, &m)) || !m) {
+		if (!rc)
+			rc = host->set_error(h, LV_E_IO, "no mount chosen for volume '%s'", u.u->host);
 		goto out;
+	}
 	const char *type = rm_mount_fstype(m);
 	int fat = fat_names_for(type);
 	const char *why;
-	for (size_t i = 0; fat && i < u.nseg; i++)
-		if (lv_localfs_fat_name_ok(u.seg[i], &why)) {
-			rc = host->set_error(h, LV_E_BAD_URI, "directory '%s' on %s volume '%s': %s", u.seg[i], type, u.key, why);
+	for (size_t i = 0; fat && i < u.nseg && u.seg[i]; i++)
+		if (lfs_fat_name_ok(u.seg[i], &why)) {
+			rc = host->set_error(h, LV_E_BAD_URI, "directory '%s' on %s volume '%s': %s", u.seg[i], type, u.u->host, why);
 			goto out;
 		}
 	if (!(r = calloc(1, sizeof *r))) {
@@ -446,10 +435,10 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 	r->mount_id = m->id;
 	r->maj = m->maj;
 	r->min = m->min;
-	r->name = strdup(u.key);
+	r->name = strdup(u.u->host);
 	r->mnt = strdup(m->mnt);
 	r->mnt_esc = strdup(m->mnt_esc);
-	r->dir = join_dir(m->mnt, &u);
+	r->dir = join_dir(m->mnt, u.u->path);
 	if (!r->name || !r->mnt || !r->mnt_esc || !r->dir) {
 		rc = LV_E_NOMEM;
 		goto out;
@@ -457,12 +446,12 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 	int dirfd = -1;
 	if ((rc = walk(r, &u, m, flags, &dirfd)))
 		goto out;
-	if ((rc = lv_localfs_open_fd(&r->fs, host, h, dirfd, r->dir, fat)))
+	if ((rc = lfs_open_fd(&r->fs, host, h, dirfd, r->dir, fat)))
 		goto out;
-	lv_localfs_set_guard(r->fs, rm_guard, r);
-	lv_localfs_set_space_check(r->fs, 1);
+	lfs_set_guard(r->fs, rm_guard, r);
+	lfs_set_space_check(r->fs, 1);
 	if (is_fat(type))
-		lv_localfs_set_max_size(r->fs, FAT_MAX_FILE, "FAT");
+		lfs_set_max_size(r->fs, FAT_MAX_FILE, "FAT");
 	host->log(h, LV_LOG_DEBUG, "%s: volume %s (%s, %s) mounted at %s", uri, m->devnode, type,
 	          m->uuid ? m->uuid : "no UUID", m->mnt);
 	*inst = r;
@@ -470,7 +459,7 @@ static int rm_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 out:
 	rm_close(r);
 	rm_table_free(&t);
-	uri_free(&u);
+	uri_free(host, &u);
 	return rc;
 }
 
@@ -478,32 +467,32 @@ out:
 
 static int rm_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **w)
 {
-	return lv_localfs_write_begin(((rm_inst *)inst)->fs, name, size_hint, w);
+	return lfs_write_begin(((rm_inst *)inst)->fs, name, size_hint, w);
 }
 
 static int rm_read_open(void *inst, const char *name, lv_reader **rd)
 {
-	return lv_localfs_read_open(((rm_inst *)inst)->fs, name, rd);
+	return lfs_read_open(((rm_inst *)inst)->fs, name, rd);
 }
 
 static int rm_list(void *inst, lv_list_cb cb, void *ud)
 {
-	return lv_localfs_list(((rm_inst *)inst)->fs, cb, ud);
+	return lfs_list(((rm_inst *)inst)->fs, cb, ud);
 }
 
 static int rm_remove(void *inst, const char *name)
 {
-	return lv_localfs_remove(((rm_inst *)inst)->fs, name);
+	return lfs_remove(((rm_inst *)inst)->fs, name);
 }
 
 static int rm_stat(void *inst, const char *name, lv_object_info *info)
 {
-	return lv_localfs_stat(((rm_inst *)inst)->fs, name, info);
+	return lfs_stat(((rm_inst *)inst)->fs, name, info);
 }
 
 static int rm_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 {
-	return lv_localfs_space(((rm_inst *)inst)->fs, free_bytes, total_bytes);
+	return lfs_space(((rm_inst *)inst)->fs, free_bytes, total_bytes);
 }
 
 static int rm_cleanup(void *inst)
@@ -511,17 +500,17 @@ static int rm_cleanup(void *inst)
 	rm_inst *r = inst;
 	if (rm_guard(r))
 		return LV_E_IO;
-	return lv_localfs_cleanup(r->fs);
+	return lfs_cleanup(r->fs);
 }
 
 static int rm_sync(void *inst)
 {
 	rm_inst *r = inst;
-	int fd = lv_localfs_dirfd(r->fs);
+	int fd = lfs_dirfd(r->fs);
 	int rc = rm_guard(r);
 	if (rc)
 		return rc;
-	if ((rc = lv_localfs_sync(r->fs)))
+	if ((rc = lfs_sync(r->fs)))
 		return rc;
 	if (fd >= 0 && syncfs(fd) != 0)
 		return r->host->set_error(r->h, LV_E_IO, "cannot flush volume '%s' (%s) to the device: %s", r->name, r->mnt,
@@ -529,8 +518,8 @@ static int rm_sync(void *inst)
 	if ((rc = rm_guard(r)))
 		return rc;
 	/* a note for the END event: the backup is on the device itself */
-	r->host->set_error(r->h, 0, "everything written to volume '%s' (%s) is flushed to the device: safe to remove it",
-	                   r->name, r->dir);
+	r->host->note(r->h, "everything written to volume '%s' (%s) is flushed to the device: safe to remove it", r->name,
+	              r->dir);
 	return 0;
 }
 
@@ -579,12 +568,12 @@ static const lv_driver_ops rm_ops = {
 	.open = rm_open,
 	.close = rm_close,
 	.write_begin = rm_write_begin,
-	.write = lv_localfs_write,
-	.commit = lv_localfs_commit,
-	.abort = lv_localfs_abort,
+	.write = lfs_write,
+	.commit = lfs_commit,
+	.abort = lfs_abort,
 	.read_open = rm_read_open,
-	.read = lv_localfs_read,
-	.read_close = lv_localfs_read_close,
+	.read = lfs_read,
+	.read_close = lfs_read_close,
 	.list = rm_list,
 	.remove = rm_remove,
 	.stat = rm_stat,
@@ -605,7 +594,7 @@ static const lv_driver_key rm_keys[] = {
 static const lv_driver rm_driver = {
 	LV_DRIVER_INIT_HEADER,
 	.name = "removable",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.schemes = rm_schemes,
 	.ops = &rm_ops,
 	.keys = rm_keys,

@@ -18,6 +18,40 @@
 #define MOUNTINFO "/proc/self/mountinfo"
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo */
+/* A decimal number that is the whole of s: 0 with *out, or -1. */
+static int parse_uint(const char *s, char stop, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || *end != stop || errno || v > max || *s == '-' || *s == '+')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "MAJ:MIN" (mountinfo's field 3, sysfs's dev): 0, or -1. */
+static int parse_devno(const char *s, unsigned *maj, unsigned *min)
+{
+	unsigned long a, b;
+	const char *colon = strchr(s, ':');
+	if (!colon || parse_uint(s, ':', UINT_MAX, &a) || parse_uint(colon + 1, '\0', UINT_MAX, &b))
+		return -1;
+	*maj = (unsigned)a;
+	*min = (unsigned)b;
+	return 0;
+}
+
+/* A mount ID (mountinfo's field 1): 0, or -1. */
+static int parse_id(const char *s, int *id)
+{
+	unsigned long v;
+	if (parse_uint(s, '\0', INT_MAX, &v))
+		return -1;
+	*id = (int)v;
+	return 0;
+}
+
 static char *unescape(const char *s)
 {
 	char *out = malloc(strlen(s) + 1);
@@ -78,7 +112,7 @@ static int parse_line(char *line, rm_mount *m)
 	if (dash < 0 || dash + 2 >= n)
 		return 0;
 	memset(m, 0, sizeof *m);
-	if (sscanf(f[0], "%d", &m->id) != 1 || sscanf(f[2], "%u:%u", &m->maj, &m->min) != 2)
+	if (parse_id(f[0], &m->id) || parse_devno(f[2], &m->maj, &m->min))
 		return 0;
 	m->root = unescape(f[3]);
 	m->mnt = unescape(f[4]);
@@ -164,8 +198,8 @@ int rm_mount_present(int id, unsigned maj, unsigned min, const char *mnt_esc)
 			continue;
 		int i;
 		unsigned a, b;
-		if (sscanf(fl[0], "%d", &i) == 1 && i == id && sscanf(fl[2], "%u:%u", &a, &b) == 2 && a == maj &&
-		    b == min && !strcmp(fl[4], mnt_esc))
+		if (!parse_id(fl[0], &i) && i == id && !parse_devno(fl[2], &a, &b) && a == maj && b == min &&
+		    !strcmp(fl[4], mnt_esc))
 			found = 1;
 	}
 	free(line);
@@ -240,7 +274,7 @@ static int removable_depth(unsigned maj, unsigned min, int depth)
 		unsigned a, b;
 		snprintf(dp, sizeof dp, "/sys/class/block/%s/dev", de->d_name);
 		n++;
-		if (read_small(dp, v, sizeof v) || sscanf(v, "%u:%u", &a, &b) != 2 ||
+		if (read_small(dp, v, sizeof v) || parse_devno(v, &a, &b) ||
 		    !removable_depth(a, b, depth + 1))
 			all = 0;
 	}

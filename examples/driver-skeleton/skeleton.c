@@ -6,13 +6,21 @@
  *            base = /srv/licvault-skel   (required: where locations live)
  *
  * Each object is a file base/NAME/OBJECT.  Writes go to a temporary
- * (".OBJECT.tmp-PID-N"), are fsync'd, then published with link(2), which
- * never replaces an existing name (or rename(2) when asked to replace), and
- * the directory is fsync'd.  See docs/writing-a-driver.md.
+ * (".OBJECT.tmp-PID-INSTANCE-N", a name list never shows), are fsync'd,
+ * then published with link(2), which never replaces an existing name (or
+ * rename(2) when asked to replace), and the directory is fsync'd.
+ *
+ * It uses the host services of driver ABI 1.1 (checked once, in open):
+ * uri_parse for its URI, config_value for its key, name_valid for object
+ * names, track/untrack for its writers and readers (the host aborts the
+ * writers and closes the readers still open before close).  Every error it
+ * returns is described with set_error, NOT_FOUND too.
+ * See docs/writing-a-driver.md.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +39,7 @@ typedef struct skel {
 struct lv_writer {
 	skel *s;
 	int fd;
-	char tmp[4352], path[4352];
+	char tmp[4400], path[4400];
 };
 
 struct lv_reader {
@@ -44,28 +52,54 @@ static int code_of(int e)
 	return e == ENOENT ? LV_E_NOT_FOUND : e == EEXIST ? LV_E_EXISTS : e == ENOSPC ? LV_E_NO_SPACE : LV_E_IO;
 }
 
-static int valid_name(const char *n)
+/* An object name (the host's rules), and not one of our temporaries (a leading '.'). */
+static int check_name(skel *s, const char *name)
 {
-	return n && *n && *n != '.' && !strchr(n, '/') && strlen(n) < 200;
+	if (s->host->name_valid(s->h, name) && name[0] != '.')
+		return 0;
+	return s->host->set_error(s->h, LV_E_INVALID_ARG, "skeleton: invalid object name '%.255s' in %s",
+	                          name ? name : "", s->dir);
+}
+
+/* base/NAME for skel://NAME/: *dir gets it.  Errors are described. */
+static int location_dir(const lv_host *host, lv_host_ctx *h, const char *uri, char *dir, size_t cap)
+{
+	lv_config_value base;
+	int rc = host->config_value(h, "base", &base);
+	if (rc)
+		return rc; /* described by the host: file, line, what was expected */
+	if (!base.text || !base.text[0])
+		return host->set_error(h, LV_E_CONFIG, "skeleton: set 'base' in [driver \"skeleton\"] (where locations live)");
+	lv_uri *u = NULL;
+	if ((rc = host->uri_parse(h, uri, &u)))
+		return rc; /* BAD_URI, described by the host */
+	const char *name = u->host;
+	if (u->user || u->password) /* not echoed: the URI may hold a password */
+		rc = host->set_error(h, LV_E_BAD_URI, "a skel URI with a user or password: expected skel://NAME/");
+	else if (strcmp(u->scheme, "skel") != 0 || u->inner || u->port || u->query || !name ||
+	         (u->path[0] && strcmp(u->path, "/") != 0) || !host->name_valid(h, name) || name[0] == '.')
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s': expected skel://NAME/ (NAME: a plain name)", uri);
+	else if ((size_t)snprintf(dir, cap, "%s/%s", base.text, name) >= cap)
+		rc = host->set_error(h, LV_E_BAD_URI, "'%s': the path %s/%s is too long", uri, base.text, name);
+	host->uri_free(u);
+	return rc;
 }
 
 static int sk_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
 {
-	const char *base = host->config_get(h, "base", 0);
-	if (!base)
-		return host->set_error(h, LV_E_CONFIG, "skeleton: set 'base' in [driver \"skeleton\"]");
-	const char *name = uri + strlen("skel://");
-	size_t n = strcspn(name, "/");
-	if (strncmp(uri, "skel://", 7) != 0 || n == 0 || n > 64 || strstr(name, ".."))
-		return host->set_error(h, LV_E_BAD_URI, "'%s': expected skel://NAME/", uri);
+	/* the services below came with ABI 1.1: an older licvault cannot run this driver */
+	if (!LV_HOST_HAS(host, protected_file))
+		return host->set_error(h, LV_E_UNSUPPORTED, "skeleton needs licvault's driver ABI 1.1 (this one has 1.%u)",
+		                       (unsigned)host->abi_minor);
 	skel *s = calloc(1, sizeof *s);
 	if (!s)
-		return LV_E_NOMEM;
+		return host->set_error(h, LV_E_NOMEM, "skeleton: out of memory opening %s", uri);
 	s->host = host;
 	s->h = h;
-	snprintf(s->dir, sizeof s->dir, "%s/%.*s", base, (int)n, name);
-	if ((flags & LV_OPEN_WRITE) && mkdir(s->dir, 0700) < 0 && errno != EEXIST) {
-		int rc = host->set_error(h, code_of(errno), "skeleton: cannot create %s: %s", s->dir, strerror(errno));
+	int rc = location_dir(host, h, uri, s->dir, sizeof s->dir);
+	if (!rc && (flags & LV_OPEN_WRITE) && mkdir(s->dir, 0700) < 0 && errno != EEXIST)
+		rc = host->set_error(h, code_of(errno), "skeleton: cannot create %s: %s", s->dir, strerror(errno));
+	if (rc) {
 		free(s);
 		return rc;
 	}
@@ -75,25 +109,47 @@ static int sk_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigne
 
 static void sk_close(void *inst)
 {
+	/* writers and readers still open were released by the host (track) before this */
 	free(inst);
+}
+
+static void sk_abort(lv_writer *w)
+{
+	w->s->host->untrack(w->s->h, w);
+	if (w->fd >= 0)
+		close(w->fd);
+	unlink(w->tmp);
+	free(w);
+}
+
+static void release_writer(void *w)
+{
+	sk_abort(w);
 }
 
 static int sk_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
 {
 	skel *s = inst;
 	(void)size_hint;
-	if (!valid_name(name))
-		return s->host->set_error(s->h, LV_E_INVALID_ARG, "skeleton: bad object name");
+	int rc = check_name(s, name);
+	if (rc)
+		return rc;
 	lv_writer *w = calloc(1, sizeof *w);
 	if (!w)
-		return LV_E_NOMEM;
+		return s->host->set_error(s->h, LV_E_NOMEM, "skeleton: out of memory writing %s", name);
 	w->s = s;
 	snprintf(w->path, sizeof w->path, "%s/%s", s->dir, name);
-	snprintf(w->tmp, sizeof w->tmp, "%s/.%s.tmp-%d-%u", s->dir, name, (int)getpid(), s->tmp_seq++);
+	/* unique among processes, and among this process's instances (two runs at once) */
+	snprintf(w->tmp, sizeof w->tmp, "%s/.%.200s.tmp-%d-%lx-%u", s->dir, name, (int)getpid(),
+	         (unsigned long)(uintptr_t)s, s->tmp_seq++);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
-		int rc = s->host->set_error(s->h, code_of(errno), "skeleton: cannot create %s: %s", w->tmp, strerror(errno));
+		rc = s->host->set_error(s->h, code_of(errno), "skeleton: cannot create %s: %s", w->tmp, strerror(errno));
 		free(w);
+		return rc;
+	}
+	if ((rc = s->host->track(s->h, w, release_writer))) {
+		sk_abort(w);
 		return rc;
 	}
 	*out = w;
@@ -117,23 +173,18 @@ static int sk_write(lv_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-static void sk_abort(lv_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	unlink(w->tmp);
-	free(w);
-}
-
 static int sk_commit(lv_writer *w, unsigned flags)
 {
 	skel *s = w->s;
 	int rc = 0;
 	if (s->host->canceled(s->h))
 		rc = LV_E_CANCELED;
-	else if (fsync(w->fd) < 0 || close(w->fd) < 0)
+	else if (fsync(w->fd) < 0)
 		rc = s->host->set_error(s->h, code_of(errno), "skeleton: fsync %s: %s", w->tmp, strerror(errno));
-	else {
+	else if (close(w->fd) < 0) {
+		w->fd = -1;
+		rc = s->host->set_error(s->h, code_of(errno), "skeleton: close %s: %s", w->tmp, strerror(errno));
+	} else {
 		w->fd = -1;
 		/* link() never replaces: an existing name is EEXIST; rename() replaces atomically */
 		int r = (flags & LV_COMMIT_REPLACE) ? rename(w->tmp, w->path) : link(w->tmp, w->path);
@@ -143,34 +194,51 @@ static int sk_commit(lv_writer *w, unsigned flags)
 			                                          strerror(errno));
 	}
 	if (!rc) {
-		int dfd = open(s->dir, O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
+		int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0)
+			rc = s->host->set_error(s->h, LV_E_IO, "skeleton: fsync %s: %s", s->dir, strerror(errno));
+		if (dfd >= 0)
 			close(dfd);
-		}
 	}
-	sk_abort(w); /* closes if needed, removes the temporary (after link, or on failure), frees */
+	sk_abort(w); /* untracks, closes if needed, removes the temporary (after link, or on failure), frees */
 	return rc;
+}
+
+static void sk_read_close(lv_reader *r)
+{
+	r->s->host->untrack(r->s->h, r);
+	close(r->fd);
+	free(r);
+}
+
+static void release_reader(void *r)
+{
+	sk_read_close(r);
 }
 
 static int sk_read_open(void *inst, const char *name, lv_reader **out)
 {
 	skel *s = inst;
-	if (!valid_name(name))
-		return s->host->set_error(s->h, LV_E_INVALID_ARG, "skeleton: bad object name");
-	char p[4352];
+	int rc = check_name(s, name);
+	if (rc)
+		return rc;
+	char p[4400];
 	snprintf(p, sizeof p, "%s/%s", s->dir, name);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? LV_E_NOT_FOUND
-		                       : s->host->set_error(s->h, code_of(errno), "skeleton: open %s: %s", p, strerror(errno));
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) /* NOT_FOUND is described too: the core takes it back when it expected it */
+		return s->host->set_error(s->h, code_of(errno), "skeleton: cannot open %s: %s", p, strerror(errno));
 	lv_reader *r = malloc(sizeof *r);
 	if (!r) {
 		close(fd);
-		return LV_E_NOMEM;
+		return s->host->set_error(s->h, LV_E_NOMEM, "skeleton: out of memory reading %s", p);
 	}
 	r->s = s;
 	r->fd = fd;
+	if ((rc = s->host->track(s->h, r, release_reader))) {
+		close(fd);
+		free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -184,15 +252,9 @@ static int sk_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 		k = read(r->fd, buf, cap);
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
-		return r->s->host->set_error(r->s->h, LV_E_IO, "skeleton: read: %s", strerror(errno));
+		return r->s->host->set_error(r->s->h, LV_E_IO, "skeleton: read in %s: %s", r->s->dir, strerror(errno));
 	*n = (size_t)k;
 	return 0;
-}
-
-static void sk_read_close(lv_reader *r)
-{
-	close(r->fd);
-	free(r);
 }
 
 static int sk_list(void *inst, lv_list_cb cb, void *ud)
@@ -200,16 +262,16 @@ static int sk_list(void *inst, lv_list_cb cb, void *ud)
 	skel *s = inst;
 	DIR *d = opendir(s->dir);
 	if (!d)
-		return errno == ENOENT ? LV_E_NOT_FOUND : s->host->set_error(s->h, LV_E_IO, "skeleton: list %s", s->dir);
+		return s->host->set_error(s->h, code_of(errno), "skeleton: cannot list %s: %s", s->dir, strerror(errno));
 	struct dirent *de;
 	int rc = 0;
 	while (!rc && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue; /* ".", "..", temporaries */
-		char p[4352];
+		char p[4400];
 		struct stat st;
 		snprintf(p, sizeof p, "%s/%s", s->dir, de->d_name);
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
 			lv_object_info info = {de->d_name, (uint64_t)st.st_size, (int64_t)st.st_mtime};
 			rc = cb(&info, ud);
 		}
@@ -221,28 +283,47 @@ static int sk_list(void *inst, lv_list_cb cb, void *ud)
 static int sk_remove(void *inst, const char *name)
 {
 	skel *s = inst;
-	if (!valid_name(name))
-		return s->host->set_error(s->h, LV_E_INVALID_ARG, "skeleton: bad object name");
-	char p[4352];
+	int rc = check_name(s, name);
+	if (rc)
+		return rc;
+	char p[4400];
 	snprintf(p, sizeof p, "%s/%s", s->dir, name);
 	if (unlink(p) < 0)
-		return errno == ENOENT ? LV_E_NOT_FOUND
-		                       : s->host->set_error(s->h, code_of(errno), "skeleton: remove %s: %s", p, strerror(errno));
+		return s->host->set_error(s->h, code_of(errno), "skeleton: cannot remove %s: %s", p, strerror(errno));
 	return 0;
 }
 
 static int sk_stat(void *inst, const char *name, lv_object_info *info)
 {
 	skel *s = inst;
-	char p[4352];
+	int rc = check_name(s, name);
+	if (rc)
+		return rc;
+	char p[4400];
 	struct stat st;
 	snprintf(p, sizeof p, "%s/%s", s->dir, name);
-	if (!valid_name(name) || stat(p, &st) < 0)
-		return LV_E_NOT_FOUND;
+	if (lstat(p, &st) < 0)
+		return s->host->set_error(s->h, code_of(errno), "skeleton: cannot stat %s: %s", p, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return s->host->set_error(s->h, LV_E_NOT_FOUND, "skeleton: %s is not an object", p);
 	info->name = name;
 	info->size = (uint64_t)st.st_size;
 	info->mtime = (int64_t)st.st_mtime;
 	return 0;
+}
+
+static int sk_sync(void *inst)
+{
+	skel *s = inst;
+	int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* nothing was written */
+	int rc = 0;
+	if (fd < 0 || fsync(fd) < 0)
+		rc = s->host->set_error(s->h, LV_E_IO, "skeleton: fsync %s: %s", s->dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 static const lv_driver_ops skel_ops = {
@@ -258,7 +339,8 @@ static const lv_driver_ops skel_ops = {
 	.list = sk_list,
 	.remove = sk_remove,
 	.stat = sk_stat,
-	/* sync, space, cleanup, enumerate: not supported (NULL) */
+	.sync = sk_sync,
+	/* space, cleanup, enumerate, control: not supported (NULL) */
 };
 
 static const char *const skel_schemes[] = {"skel", NULL};
@@ -271,7 +353,7 @@ static const lv_driver_key skel_keys[] = {
 static const lv_driver skel_driver = {
 	LV_DRIVER_INIT_HEADER,
 	.name = "skeleton",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.schemes = skel_schemes,
 	.ops = &skel_ops,
 	.keys = skel_keys,

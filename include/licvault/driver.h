@@ -29,8 +29,10 @@
  *    LV_E_AUTH, LV_E_HOST_KEY, LV_E_BAD_URI, LV_E_CONFIG, LV_E_CANCELED,
  *    LV_E_UNSUPPORTED, LV_E_INVALID_ARG, LV_E_NOMEM, LV_E_BACKUP_CORRUPT
  *    and LV_E_BACKUP_EXISTS (for container formats such as bundle: a file
- *    that is not one of theirs stands where they would write).  A code outside the public
- *    set (positive, or past the last) fails the run with LV_E_DRIVER_ABI.
+ *    that is not one of theirs stands where they would write).  A code
+ *    outside the public set (positive, or past the last) returned by an
+ *    operation fails the run with LV_E_DRIVER_ABI; returned by open, or
+ *    passed to set_error, it counts as LV_E_IO.
  *    Before returning an error the driver describes it with
  *    host->set_error (what failed, on what, why); it never prints, never
  *    exits, keeps no mutable globals, and never puts a secret (password,
@@ -133,7 +135,8 @@ typedef struct lv_uri {
 	const char *inner;     /* for a stacking URI "A+INNER": INNER as given (a URI or a path); else NULL */
 	const char *user;      /* decoded; NULL when absent */
 	const char *password;  /* decoded; NULL when absent.  Never print or log it. */
-	const char *host;      /* decoded, lower case; an IPv6 literal without brackets; NULL when absent */
+	const char *host;      /* decoded, as written (not lower-cased: a volume label keeps its case);
+	                          an IPv6 literal without brackets; NULL when absent */
 	int port;              /* 1..65535; 0 when absent */
 	const char *path;      /* decoded; "" when absent, never NULL; a plain path as given */
 	const char *query;     /* as written (not decoded); NULL when absent */
@@ -253,8 +256,9 @@ typedef struct lv_host {
 
 	/**
 	 * Split and percent-decode a URI (see URIS above).  LV_E_BAD_URI,
-	 * described, when it is not one (or a decoded part holds a NUL byte).
-	 * Free *out with uri_free (NULL is a no-op).
+	 * described, when it is not one, when a decoded part holds a NUL byte,
+	 * or when it has a fragment ('#...': no location has one).  Free *out
+	 * with uri_free (NULL is a no-op).
 	 */
 	int (*uri_parse)(lv_host_ctx *h, const char *uri, lv_uri **out);
 	void (*uri_free)(lv_uri *u);
@@ -335,7 +339,11 @@ typedef struct lv_driver_ops {
 	 */
 	int (*open)(const lv_host *host, lv_host_ctx *h, const char *uri,
 	            unsigned flags, void **inst);
-	/** Release the instance; abort writers and close readers left open. */
+	/**
+	 * Release the instance; abort writers and close readers left open.
+	 * (Since ABI 1.1 the host first releases the handles the driver tracks
+	 * with host->track, then calls close.)
+	 */
 	void (*close)(void *inst);
 
 	/**
@@ -377,8 +385,13 @@ typedef struct lv_driver_ops {
 	/** Free and total bytes at the location; may be NULL. */
 	int (*space)(void *inst, uint64_t *free_bytes, uint64_t *total_bytes);
 	/**
-	 * Remove temporaries left by killed runs (older than a run could be or
-	 * proven dead).  May be NULL.
+	 * Put right what killed runs left: remove the driver's temporaries,
+	 * restore or remove objects it set aside, abort unfinished uploads.
+	 * Since ABI 1.1 the core calls it only while it holds the location's
+	 * lock (right after taking it), so whatever such a run left is dead
+	 * (ABI 1.0 drivers removed only temporaries old enough).  Returns how
+	 * many objects it put right (>= 0; 0 from an ABI 1.0 driver), or a
+	 * negative error (logged by the core, never fatal).  May be NULL.
 	 */
 	int (*cleanup)(void *inst);
 	/**

@@ -8,7 +8,8 @@
  *         list_positive | list_out_of_range | list_bad_names | list_null_name | list_null_info |
  *         write_positive | commit_out_of_range | open_positive | open_out_of_range |
  *         stat_tiny | set_error_null_fmt | set_error_positive | log_null_fmt | log_bad_level |
- *         config_get_null | open_uri_bad_args
+ *         config_get_null | open_uri_bad_args | drop_writes (a pack's bytes past its header
+ *         are acknowledged, not stored: a server that lies)
  *
  * The core must end the run with an error (DRIVER_ABI where it can tell),
  * never crash, and never trust the lie.  For tests only.
@@ -31,6 +32,8 @@ typedef struct liar {
 struct lv_writer {
 	liar *l;
 	lv_writer *w;
+	int pack;                /* a pack: "drop_writes" stores only its first 16 bytes */
+	uint64_t seen;
 };
 
 struct lv_reader {
@@ -107,6 +110,8 @@ static int l_write_begin(void *inst, const char *name, uint64_t hint, lv_writer 
 	if (!w)
 		return LV_E_NOMEM;
 	w->l = l;
+	size_t nl = strlen(name);
+	w->pack = nl > 5 && !strcmp(name + nl - 5, ".pack");
 	int rc = l->ops->write_begin(l->in, name, hint, &w->w);
 	if (rc) {
 		free(w);
@@ -125,6 +130,12 @@ static int l_write(lv_writer *w, const void *buf, size_t len)
 		return l->host->set_error(l->h, LV_E_IO, NULL);
 	if (is(l, "set_error_positive"))
 		return l->host->set_error(l->h, 5, "a positive error code from the liar");
+	if (is(l, "drop_writes") && w->pack) {
+		/* a server that acknowledges writes it does not store: all but the pack's header vanish */
+		size_t keep = w->seen >= 16 ? 0 : (size_t)(16 - w->seen) < len ? (size_t)(16 - w->seen) : len;
+		w->seen += len;
+		return keep ? l->ops->write(w->w, buf, keep) : 0;
+	}
 	return l->ops->write(w->w, buf, len);
 }
 

@@ -1,8 +1,8 @@
 /*
- * libFuzzer target: URI handling: the core's scheme and validity checks and
- * file-path mapping (core/uri.c), named-location resolution through a
- * context (lv_context_resolve), and the file driver's own URI parsing
- * (uri_to_dir in drivers/file/file.c, compiled in).
+ * libFuzzer target: URI handling: the core's scheme and validity checks,
+ * the split and percent-decoding every driver gets (lv__uri_parse, the host's
+ * uri_parse), and named-location resolution through a context
+ * (lv_context_resolve).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,18 +12,8 @@
 
 #include "uri.h"
 #include "context.h"
-#include "../../../drivers/file/file.c"
 
 static lv_context *ctx;
-
-static int fz_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
-{
-	(void)h;
-	(void)fmt;
-	return code;
-}
-
-static const lv_host fz_host = {.size = sizeof(lv_host), .set_error = fz_set_error};
 
 static void setup(void)
 {
@@ -55,11 +45,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (lv__uri_scheme(uri, scheme, sizeof scheme) == 0 && strlen(scheme) >= sizeof scheme)
 		abort();
 	lv__uri_valid(uri, why, sizeof why);
-	int rc = 0;
-	char *d = uri_to_dir(&fz_host, NULL, uri, &rc);
-	if (d && !strncmp(uri, "file:", 5) && d[0] != '/')
-		abort();
-	free(d);
+	lv_uri *u = NULL;
+	if (lv__uri_parse(uri, &u, why, sizeof why) == 0) {
+		/* every part a NUL-terminated string inside the URI's length; the path never NULL */
+		if (!u || !u->scheme || !u->path || strlen(u->path) > size || (u->port && (u->port < 1 || u->port > 65535)))
+			abort();
+		if (u->host && strlen(u->host) > size)
+			abort();
+		lv__uri_free(u);
+	}
 	char *out = NULL;
 	const char *drv = NULL;
 	if (lv_context_resolve(ctx, uri, &out, &drv) == 0)

@@ -25,14 +25,14 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 	exit 125
 fi
 
-# the core (and the file driver's localfs, for the URI target), compiled once per change
+# the core, compiled once per change
 objs=""
-for src in "$top"/core/*.c "$top"/drivers/common/localfs.c; do
+for src in "$top"/core/*.c; do
 	o="$out/obj/$(basename "$src" .c).o"
 	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find "$top/core" "$top/include" -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
 		$cc $flags -fsanitize=fuzzer-no-link -c "$src" -o "$o" || { echo "run.sh: cannot compile $src" >&2; exit 1; }
 	fi
-	case "$src" in */localfs.c) ;; *) objs="$objs $o" ;; esac
+	objs="$objs $o"
 done
 
 if [ "${LV_FUZZ_CANARY:-0}" = 1 ]; then
@@ -45,7 +45,6 @@ failed=0
 for t in $targets; do
 	bin="$out/bin/fuzz_$t"
 	extra=""
-	[ "$t" = uri ] && extra="$out/obj/localfs.o"
 	if ! $cc $flags -fsanitize=fuzzer "$here/fuzz_$t.c" $objs $extra $libs -o "$bin"; then
 		echo "run.sh: cannot build fuzz_$t" >&2
 		failed=1
