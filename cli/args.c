@@ -139,8 +139,8 @@ static size_t words_of(const cli_command *t, const char **w, size_t n, size_t ca
 size_t command_words(const char **w, size_t cap, const char *group)
 {
 	size_t n = words_of(cli_commands, w, 0, cap, group);
-	if (group && n)
-		return n;
+	if (group && (n || command_by_name(group)))
+		return n;   /* a group or a command of the table: the drivers are not asked (nor loaded) */
 	return words_of(driver_commands(), w, n, cap, group);
 }
 
