@@ -163,7 +163,7 @@ store_of() { # N: a store of N licenses, made once
 fill() {
 	local uri=$1 n=$2 st=$3 i
 	for i in $(seq "$n"); do
-		"$LV" -q --config "$WORK/keep20.cfg" --store "$st" backup "$uri"
+		"$LV" -q --config "$WORK/keep20.cfg" --store "$st" backup --overwrite "$uri"
 	done
 }
 
@@ -187,8 +187,8 @@ history_case() {
 	say "   $scheme, $n licenses: 20 generations take $(du -sh "$base/twenty" | cut -f1), one $(du -sh "$base/one" | cut -f1)"
 	pair "list-$scheme" "$n" "list 1 generation" "'$LV' -q --config '$WORK/keep1.cfg' list '$u1'" \
 		"list 20 generations" "'$LV' -q --config '$WORK/keep20.cfg' list '$u20'" 1.5
-	pair "backup-$scheme" "$n" "backup, 1 held, keep 1" "'$LV' -q --config '$WORK/keep1.cfg' --store '$st' backup '$u1'" \
-		"backup, 20 held, keep 20" "'$LV' -q --config '$WORK/keep20.cfg' --store '$st' backup '$u20'" 1.05
+	pair "backup-$scheme" "$n" "backup 1 held keep 1" "'$LV' -q --config '$WORK/keep1.cfg' --store '$st' backup --overwrite '$u1'" \
+		"backup 20 held keep 20" "'$LV' -q --config '$WORK/keep20.cfg' --store '$st' backup --overwrite '$u20'" 1.05
 	rm -rf "$base"
 }
 
@@ -204,7 +204,7 @@ if has rss; then
 		for i in $(seq 3); do
 			t rss "$n" "$i" list "$LV" -q --config "$WORK/keep20.cfg" list "file://$loc"
 			t rss "$n" "$i" ls "$LV" -q --config "$WORK/keep20.cfg" ls "file://$loc"
-			t rss "$n" "$i" "pruning backup" "$LV" -q --config "$WORK/keep1.cfg" --store "$st" backup "file://$loc"
+			t rss "$n" "$i" "pruning backup" "$LV" -q --config "$WORK/keep1.cfg" --store "$st" backup --overwrite "file://$loc"
 			fill "file://$loc" 2 "$st"
 		done
 	done
