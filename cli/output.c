@@ -373,7 +373,12 @@ void jw_end(jw *j)
 }
 
 int out_stdout_closed(void) { return stdout_closed; }
-void out_on_stdout_closed(void (*fn)(void)) { closed_hook = fn; }
+void out_on_stdout_closed(void (*fn)(void))
+{
+	out_lock();   /* line_out reads it under the lock, on the worker's thread */
+	closed_hook = fn;
+	out_unlock();
+}
 
 /* ---- human lines ---- */
 
