@@ -1156,6 +1156,18 @@ static void test_choose_generation(void)
 	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), LV_E_NOT_FOUND);
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "holds no generation 7 (it holds 1 and 2)"));
 	lv_restorer_free(r);
+	/* forget: a dry run removes nothing; --keep 1 removes generation 1's file, whole */
+	gens_seen f = {0};
+	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, LV_FORGET_DRY_RUN, collect_gen, &f), 0);
+	CU_ASSERT(f.n == 1 && f.gen[0] == 1);
+	char *ls = dir_entries(P("ch"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G1 ".lvb lic" G2 ".lvb"));
+	free(ls);
+	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, 0, NULL, NULL), 0);
+	ls = dir_entries(P("ch"));
+	CU_ASSERT_PTR_NULL(strstr(ls, "lic" G1 ".lvb"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G2 ".lvb"));
+	free(ls);
 	lv_store_free(s);
 	lv_context_free(c);
 }
@@ -1527,7 +1539,7 @@ LV_SUITE(bundle, bundle, init, clean,
          {"version 2 gzip members", test_members},
          {"flat memory", test_flat_memory},
          {"retention: keep 1, 3 and 20, a file each", test_retention},
-         {"restore and verify a chosen generation", test_choose_generation},
+         {"restore and verify a chosen generation, forget", test_choose_generation},
          {"a damaged newest generation file names the older one that verifies", test_damaged_newest},
          {"the newest file copied away restores", test_copied_away},
          {"a bundle of the previous version is read and pruned", test_previous_version},

@@ -241,6 +241,8 @@ static int refresh(bundle *b, refresh_st *st)
 		b->host->error_restore(b->h, saved); /* no location yet: nothing there */
 		rc = 0;
 	}
+	for (size_t i = 0; rc && i < b->ngens; i++)
+		b->gens[i]->present = b->gens[i]->present != 0; /* a listing cut short tells nothing */
 	if (rc)
 		return rc; /* described by the inner driver */
 	for (size_t i = 0; i < b->ngens; i++) {
