@@ -98,7 +98,7 @@ static void add_search(lv_context *c, lv_registry *g, const char *dir, const cha
 	for (size_t i = 0; i < g->n_search; i++)
 		if (!strcmp(g->search_dirs[i], key))
 			return;
-	if (key == real && lv__trust_dirs(real, why, sizeof why)) {
+	if (key == real && lv__trust_dirs(real, 0, why, sizeof why)) {
 		refuse_dir(c, g, real, origin, why);
 		return;
 	}
@@ -413,7 +413,7 @@ static char **driver_files(lv_context *c, const char *dir, size_t *n)
 static void load_dir(lv_context *c, lv_registry *g, const char *dir, const char *origin)
 {
 	char why[LV_ERRMSG_MAX];
-	int rc = lv__trust_dirs(dir, why, sizeof why);
+	int rc = lv__trust_dirs(dir, 0, why, sizeof why);
 	if (rc == LV_E_NOT_FOUND)
 		lv__log(c, LV_LOG_DEBUG, "driver folder %s (%s): %s", dir, origin, why);
 	if (rc) {

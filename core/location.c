@@ -517,32 +517,6 @@ int lv_context_locations(lv_context *c, int (*cb)(const lv_location_info *, void
 
 /* ---- driver commands ------------------------------------------------------ */
 
-int lv_location_control(lv_location *l, const char *driver, const char *verb, const char *const *args,
-                        size_t nargs, lv_emit_cb emit, void *ud)
-{
-	if (!l || !driver || !verb || (nargs && !args))
-		return LV_E_INVALID_ARG;
-	lv_location *layer = l;
-	while (layer && strcmp(lv__location_driver(layer), driver) != 0)
-		layer = layer->inner;
-	lv_run *run = l->hctx->run;
-	if (!layer)
-		return run ? lv__run_error(run, LV_E_NOT_FOUND, "%s is not served through driver '%s'", l->uri, driver)
-		           : LV_E_NOT_FOUND;
-	int known = 0;
-	for (const lv_driver_command *c = lv__driver_commands(layer->drv); c && c->verb; c++)
-		known |= !strcmp(c->verb, verb);
-	if (!known || !layer->ops->control)
-		return run ? lv__run_error(run, LV_E_UNSUPPORTED, "driver '%s' has no command '%s'", driver, verb)
-		           : LV_E_UNSUPPORTED;
-	int rc = layer->ops->control(layer->inst, verb, args, nargs, emit, ud);
-	if (!lv__err_valid(rc))
-		rc = lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' returned an invalid code %d from %s", driver, rc, verb);
-	else if (rc && run)
-		lv__run_error(run, rc, "%s %s on %s: %s", driver, verb, l->uri, lv_strerror(rc));
-	return rc;
-}
-
 const lv_driver_command *lv_context_driver_commands(lv_context *c, const char *driver)
 {
 	if (!c || !driver)

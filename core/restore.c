@@ -126,6 +126,37 @@ static int verify_all(lv_run *run, lv_location *loc)
 	return rc;
 }
 
+/*
+ * The newest generation is damaged: name the newest older one that
+ * verifies, so the user can choose it (there is no silent fallback).
+ */
+static void suggest_older(lv_run *run, lv_location *loc, uint64_t damaged)
+{
+	lv_set_scan scan;
+	lv_err failure;
+	lv__err_save(&run->err, &failure);
+	uint64_t found = 0;
+	if (lv__set_scan(run, loc, &scan) == 0) {
+		for (size_t i = scan.n_gens; i-- > 0 && !found && !lv__run_canceled(run);) {
+			const lv_gen *g = &scan.gens[i];
+			if (!g->has_manifest || (damaged && g->gen >= damaged))
+				continue;
+			lv__err_clear(&run->err);
+			lv_set set;
+			if (verify_one(run, loc, g->gen, &set) == 0)
+				found = g->gen;
+		}
+		lv__set_scan_free(&scan);
+	}
+	lv__err_clear(&run->err);
+	if (found)
+		lv__run_error(run, failure.code,
+		              "%s; the newest older generation that verifies is %llu: restore it with licvault restore --generation %llu",
+		              failure.msg, (unsigned long long)found, (unsigned long long)found);
+	else
+		lv__err_restore(&run->err, &failure);
+}
+
 int lv__do_verify(lv_run *run, const char *uri)
 {
 	lv_location *loc = NULL;
@@ -137,8 +168,8 @@ int lv__do_verify(lv_run *run, const char *uri)
 		rc = verify_all(run, loc);
 	else if (run->generation)
 		rc = verify_one(run, loc, run->generation, &set);
-	else
-		rc = verify_newest(run, loc, &set);
+	else if ((rc = verify_newest(run, loc, &set)) == LV_E_BACKUP_CORRUPT)
+		suggest_older(run, loc, set.want);
 	if (!rc && !run->all_generations) {
 		lv__run_progress(run, 1);
 		lv__run_note(run, "backup at %s is whole: %llu licenses, generation %llu", loc->uri,
@@ -362,37 +393,6 @@ static int restore_dry_run(restore_state *st)
 	             (unsigned long long)st->set.hdr.generation, st->loc->uri, (unsigned long long)st->refused,
 	             st->new_id[0] ? "; the store would be individualized" : "");
 	return 0;
-}
-
-/*
- * The newest generation is damaged: name the newest older one that
- * verifies, so the user can choose it (there is no silent fallback).
- */
-static void suggest_older(lv_run *run, lv_location *loc, uint64_t damaged)
-{
-	lv_set_scan scan;
-	lv_err failure;
-	lv__err_save(&run->err, &failure);
-	uint64_t found = 0;
-	if (lv__set_scan(run, loc, &scan) == 0) {
-		for (size_t i = scan.n_gens; i-- > 0 && !found && !lv__run_canceled(run);) {
-			const lv_gen *g = &scan.gens[i];
-			if (!g->has_manifest || (damaged && g->gen >= damaged))
-				continue;
-			lv__err_clear(&run->err);
-			lv_set set;
-			if (verify_one(run, loc, g->gen, &set) == 0)
-				found = g->gen;
-		}
-		lv__set_scan_free(&scan);
-	}
-	lv__err_clear(&run->err);
-	if (found)
-		lv__run_error(run, failure.code,
-		              "%s; the newest older generation that verifies is %llu: restore it with licvault restore --generation %llu",
-		              failure.msg, (unsigned long long)found, (unsigned long long)found);
-	else
-		lv__err_restore(&run->err, &failure);
 }
 
 int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)

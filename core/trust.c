@@ -89,7 +89,7 @@ int lv__trust_stat(const char *path, const struct stat *st, int ancestor, char *
 	return 0;
 }
 
-int lv__trust_dirs(const char *dir, char *why, size_t cap)
+int lv__trust_dirs(const char *dir, int holds_file, char *why, size_t cap)
 {
 	if (dir[0] != '/') {
 		snprintf(why, cap, "'%s' is not an absolute path (the current directory is never searched)", dir);
@@ -101,7 +101,7 @@ int lv__trust_dirs(const char *dir, char *why, size_t cap)
 		snprintf(why, cap, "%s: %s", dir, strerror(e));
 		return e == ENOENT || e == ENOTDIR ? LV_E_NOT_FOUND : LV_E_IO;
 	}
-	for (int ancestor = 0;; ancestor = 1) {
+	for (int ancestor = holds_file;; ancestor = 1) {
 		struct stat st;
 		if (lstat(real, &st) != 0) {
 			snprintf(why, cap, "%s: %s", real, strerror(errno));
@@ -157,9 +157,9 @@ int lv__trust_config_file(const char *path, char *why, size_t cap)
 		rc = lv__trust_stat(path, &st, 0, why, cap);
 	char named[PATH_MAX], lies[PATH_MAX], real[PATH_MAX];
 	if (!rc && real_dir_of(path, named))
-		rc = lv__trust_dirs(named, why, cap);
+		rc = lv__trust_dirs(named, 1, why, cap);
 	if (!rc && realpath(path, real) && real_dir_of(real, lies) && strcmp(lies, named) != 0)
-		rc = lv__trust_dirs(lies, why, cap);
+		rc = lv__trust_dirs(lies, 1, why, cap);
 	return rc;
 }
 

@@ -30,10 +30,13 @@ int lv__trust_stat(const char *path, const struct stat *st, int ancestor, char *
 
 /*
  * dir (absolute; symbolic links are resolved first) and every directory
- * above it, up to "/", by lv__trust_stat.  0, or LV_E_CONFIG with why
- * naming the first one refused.
+ * above it, up to "/", by lv__trust_stat.  holds_file: dir is where a file
+ * that matters lies (a config file), not the folder whose every entry
+ * matters (a driver folder), so dir itself may be sticky and writable by
+ * others (/tmp: nobody else can rename or replace what is ours there).  0,
+ * or LV_E_CONFIG with why naming the first one refused.
  */
-int lv__trust_dirs(const char *dir, char *why, size_t cap);
+int lv__trust_dirs(const char *dir, int holds_file, char *why, size_t cap);
 
 /*
  * A config file: a regular file (or /dev/null, an empty config), trusted,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conformance.h"
@@ -537,6 +538,37 @@ static void test_passwd_and_keys(void)
 	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
 }
 
+/* A key command runs under the location's lock: BUSY, naming the holder, while another run
+ * holds it (the lock sealed like every object, written through the crypt layer). */
+static void test_command_under_the_lock(void)
+{
+	const char *uri = uri_of("cl");
+	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri, 'b', 0, NULL, 0), 0);
+	lv_location *l = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_location_open(&l, ctx, uri, LV_OPEN_WRITE), 0);
+	const lv_driver_ops *ops = lv_location_driver_ops(l);
+	void *inst = lv_location_driver_instance(l);
+	char lock[600];
+	int n = snprintf(lock, sizeof lock,
+	                 "licvault-lock 2\nhost far-away\nboot other-boot\npidns 4\npid 4242\nstart 0\nop backup\n"
+	                 "time %lld\nrefreshed %lld\ntoken abcd\n",
+	                 (long long)time(NULL), (long long)time(NULL));
+	lv_writer *w = NULL;
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "licvault.lock", (uint64_t)n, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, lock, (size_t)n), 0);
+	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
+	lv_location_close(l);
+	char *out = NULL, args[900];
+	write_text(pth("pwl"), PASS2 "\n", 0600);
+	snprintf(args, sizeof args, "new_passphrase_file=%s", pth("pwl"));
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "add-key", uri, args), 5); /* BUSY */
+	CU_ASSERT(out && strstr(out, "far-away") && strstr(out, "4242"));
+	free(out);
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "keys", uri, NULL), 0); /* reading takes no lock */
+	CU_ASSERT_EQUAL(count_lines(out), 1);
+	free(out);
+}
+
 /* ---- passphrase sources ------------------------------------------------------------------------ */
 
 static void test_sources(void)
@@ -821,6 +853,7 @@ LV_SUITE(crypt, crypt, init, clean,
          {"tampering: BACKUP_CORRUPT naming the object, store unchanged", test_tampering},
          {"wrong passphrase: AUTH, store unchanged", test_wrong_passphrase},
          {"passwd, add-key, keys, remove-key", test_passwd_and_keys},
+         {"a key command runs under the location's lock", test_command_under_the_lock},
          {"passphrase sources and their order", test_sources},
          {"no secret in any output", test_no_secret_in_output},
          {"over a removable volume", test_removable},

@@ -220,6 +220,10 @@ static void test_damaged_newest_names_the_older(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "--generation 1"));
 	CU_ASSERT_EQUAL(t_store_digest(d), before);
+	/* verify says the same */
+	CU_ASSERT_EQUAL(t_verify(c, d, U("dmg"), &ev), LV_E_BACKUP_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "licvault-g0000000000000003.pack"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
 	/* list: headers only, all three; with --verify two are damaged */
 	gen_list l = {0};
 	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), 0, collect, &l), 0);

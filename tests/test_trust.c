@@ -366,6 +366,13 @@ static void test_config_files(void)
 	char *link = P(open_dir, "link.conf");
 	sh_ok("ln -sf '%s' '%s'", good, link);
 	CU_ASSERT_EQUAL(load_config(link, msg, sizeof msg), LV_E_CONFIG);
+	/* a sticky folder others may write (/tmp): nobody else can rename or replace what is ours
+	 * there, so our own file in it is read */
+	char *sticky = S("sticky-conf");
+	sh_ok("mkdir -p '%s' && chmod 1777 '%s'", sticky, sticky);
+	char *ours = P(sticky, "c.conf");
+	write_config(ours, "600");
+	CU_ASSERT_EQUAL(load_config(ours, msg, sizeof msg), 0);
 	/* a symbolic link in a trusted folder to a trusted file is fine; so is /dev/null */
 	sh_ok("ln -sf '%s' '%s'", good, S("link-ok.conf"));
 	CU_ASSERT_EQUAL(load_config(S("link-ok.conf"), msg, sizeof msg), 0);
