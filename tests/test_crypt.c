@@ -264,7 +264,7 @@ static void test_roundtrip_bundle(void)
 	mkdir(pth("bc"), 0700);
 	snprintf(uri, sizeof uri, "bundle+crypt+file://%s/x.lvb", pth("bc"));
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT(starts_with_magic(pth("bc/x.lvb")));       /* compressed, then encrypted */
+	CU_ASSERT(starts_with_magic(pth("bc/x.g0000000000000001.lvb"))); /* generation 1: compressed, then encrypted */
 	CU_ASSERT(t_file_size(pth("bc/" SLOT0)) == 256);
 	int rc;
 	CU_ASSERT_EQUAL(restore_into_copy(ctx, uri, &rc, msg, sizeof msg), dig_src);
