@@ -136,7 +136,7 @@ for n in 100000 10000; do
 	pair bundle-restore $n $r "bundle+file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'bundle+file://$bf/x.lvb'" \
 		"bundle+crypt+file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'bundle+crypt+file://$bc/x.lvb'" \
 		"rm -f '$work/r.db' '$work/r.db-wal' '$work/r.db-shm'; sync"
-	say "   sizes: file pack $(stat -c %s "$f"/*.pack), crypt+file pack $(stat -c %s "$cl"/*.pack), bundle $(stat -c %s "$bf/x.lvb"), bundle+crypt $(stat -c %s "$bc/x.lvb")"
+	say "   sizes: file pack $(stat -c %s "$f"/*.pack), crypt+file pack $(stat -c %s "$cl"/*.pack), bundle $(stat -c %s "$bf"/x.g*.lvb | tail -1), bundle+crypt $(stat -c %s "$bc"/x.g*.lvb | tail -1)"
 	# peak RSS with the default KDF parameters (a location initialized with them)
 	d=$work/d-$n
 	rm -rf "$d"
