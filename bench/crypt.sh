@@ -34,11 +34,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 if [ $do_build = 1 ]; then
-	cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-	cmake --build "$build" -j2 --target licvault licvault-gen lv_file lv_bundle lv_crypt lvcrypt >/dev/null
+	cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLICVAULT_BUILD_TESTS=OFF >/dev/null
+	cmake --build "$build" -j2 --target licvault_cli licvault-gen lv_file lv_bundle lv_crypt >/dev/null
 fi
 cli=$build/cli/licvault
-tool=$build/crypt/lvcrypt
 mkdir -p "$work" "$out"
 csv=$out/results.csv
 txt=$out/results.txt
@@ -50,9 +49,9 @@ export LICVAULT_PASSPHRASE=bench-passphrase
 fast=$work/fast.cfg   # small KDF: the data path only
 slow=$work/slow.cfg   # the default KDF (libsodium's interactive class)
 nothreads=$work/nothreads.cfg
-printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$fast"
-printf '[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$slow"
-printf '[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\nthreads = no\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$nothreads"
+printf '[licvault]\nkeep = 1\n[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$fast"
+printf '[licvault]\nkeep = 1\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$slow"
+printf '[licvault]\nkeep = 1\n[driver "crypt"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\nthreads = no\n[service]\nrestores_per_day = 1000000\nmax_machines = 64\n' > "$nothreads"
 
 # run CASE SIZE ROUND LABEL CMD...: time one command, append to the CSV
 run() {
@@ -116,8 +115,8 @@ for n in 100000 10000; do
 	f=$work/f-$n cl=$work/c-$n bf=$work/bf-$n bc=$work/bc-$n
 	rm -rf "$f" "$cl" "$bf" "$bc"
 	mkdir -p "$bf" "$bc"
-	"$tool" --config "$fast" init "crypt+file://$cl" >/dev/null
-	"$tool" --config "$fast" init "crypt+file://$bc" >/dev/null
+	"$cli" -q --config "$fast" crypt init "crypt+file://$cl" >/dev/null
+	"$cli" -q --config "$fast" crypt init "crypt+file://$bc" >/dev/null
 	# backups (--overwrite: the next generation, the older removed: the same work for both)
 	"$cli" -q --config "$fast" --store "$store" backup "file://$f"
 	"$cli" -q --config "$fast" --store "$store" backup "crypt+file://$cl"
@@ -137,11 +136,11 @@ for n in 100000 10000; do
 	pair bundle-restore $n $r "bundle+file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'bundle+file://$bf/x.lvb'" \
 		"bundle+crypt+file" "'$cli' -q --config '$fast' --store '$work/r.db' restore --individualize 'bundle+crypt+file://$bc/x.lvb'" \
 		"rm -f '$work/r.db' '$work/r.db-wal' '$work/r.db-shm'; sync"
-	say "   sizes: file pack $(stat -c %s "$f"/*.pack), crypt+file pack $(stat -c %s "$cl"/*.pack), bundle $(stat -c %s "$bf/x.lvb"), bundle+crypt $(stat -c %s "$bc/x.lvb")"
+	say "   sizes: file pack $(stat -c %s "$f"/*.pack), crypt+file pack $(stat -c %s "$cl"/*.pack), bundle $(stat -c %s "$bf"/x.g*.lvb | tail -1), bundle+crypt $(stat -c %s "$bc"/x.g*.lvb | tail -1)"
 	# peak RSS with the default KDF parameters (a location initialized with them)
 	d=$work/d-$n
 	rm -rf "$d"
-	"$tool" --config "$slow" init "crypt+file://$d" >/dev/null
+	"$cli" -q --config "$slow" crypt init "crypt+file://$d" >/dev/null
 	run rss $n 1 "crypt+file backup (default KDF)" "$cli" -q --config "$slow" --store "$store" backup "crypt+file://$d"
 	rmdb "$work/r.db"
 	run rss $n 1 "crypt+file restore (default KDF)" "$cli" -q --config "$slow" --store "$work/r.db" restore --individualize "crypt+file://$d"
@@ -156,22 +155,22 @@ for l in "crypt+file backup (default KDF)" "crypt+file restore (default KDF)" "f
 	say "$(printf '%-34s 10k %6.1f   100k %6.1f   growth %+.1f%%' "$l" "$(echo "$a / 1024" | bc -l)" "$(echo "$b / 1024" | bc -l)" "$(echo "($b - $a) * 100 / $a" | bc -l)")"
 done
 
-say "== key derivation (Argon2id), alone: lvcrypt export-key (one KDF) minus lvcrypt keys (none)"
+say "== key derivation (Argon2id), alone: licvault crypt export-key (one KDF) minus licvault crypt keys (none)"
 for cfg in slow fast; do
 	file=$work/$cfg.cfg
 	k=$work/k-$cfg
 	rm -rf "$k"
-	"$tool" --config "$file" init "crypt+file://$k" >/dev/null
+	"$cli" -q --config "$file" crypt init "crypt+file://$k" >/dev/null
 	i=1
 	while [ $i -le 5 ]; do
-		run kdf $cfg $i export "$tool" --config "$file" export-key "crypt+file://$k"
-		run kdf $cfg $i keys "$tool" --config "$file" keys "crypt+file://$k"
+		run kdf $cfg $i export "$cli" -q --config "$file" crypt export-key "crypt+file://$k"
+		run kdf $cfg $i keys "$cli" -q --config "$file" crypt keys "crypt+file://$k"
 		i=$((i + 1))
 	done
 	e=$(median kdf $cfg export 5)
 	ks=$(median kdf $cfg keys 5)
 	m=$(median kdf $cfg export 6)
-	params=$("$tool" --config "$file" keys "crypt+file://$k" | sed -n 's/.*\(Argon2id opslimit [0-9]* memlimit [0-9]*\).*/\1/p')
+	params=$("$cli" -q --config "$file" crypt keys "crypt+file://$k" | sed -n 's/.*\(Argon2id opslimit [0-9]* memlimit [0-9]*\).*/\1/p')
 	say "$(printf '%-5s %-45s %.3f s   (peak RSS %.1f MiB)' "$cfg" "$params" "$(echo "$e - $ks" | bc -l)" "$(echo "$m / 1024" | bc -l)")"
 	rm -rf "$k"
 done

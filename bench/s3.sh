@@ -51,7 +51,7 @@ log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 if [ $do_build = 1 ]; then
 	log "build: cmake Release into $build"
 	cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$build" -j2 --target licvault licvault-gen lv_s3 lv_file >/dev/null
+	cmake --build "$build" -j2 --target licvault_cli licvault-gen lv_s3 lv_file >/dev/null
 fi
 LV=$build/cli/licvault
 GEN=$build/cli/licvault-gen

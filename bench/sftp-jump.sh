@@ -56,8 +56,8 @@ say() { printf '%s\n' "$*" >&2; }
 
 # ---- builds ----------------------------------------------------------------
 build() { # SRCDIR BUILDDIR
-	cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-	cmake --build "$2" -j2 --target licvault licvault-gen lv_sftp >/dev/null
+	cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DLICVAULT_BUILD_TESTS=OFF >/dev/null
+	cmake --build "$2" -j2 --target licvault_cli licvault-gen lv_sftp >/dev/null
 }
 if [ "$BUILD" = 1 ]; then
 	say "building this tree in $WORK/build-new"

@@ -101,12 +101,14 @@ int usage_error(const cli *c, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-/* The first words of the commands (groups once), for "did you mean". */
-size_t command_words(const char **w, size_t cap, const char *group)
+#define MAX_WORDS 64
+
+/* Add the words of table t to w (from n); the new count. */
+static size_t words_of(const cli_command *t, const char **w, size_t n, size_t cap, const char *group)
 {
-	size_t n = 0, gl = group ? strlen(group) : 0;
-	static char bufs[64][32];
-	for (const cli_command *c = cli_commands; c->name && n < cap && n < 64; c++) {
+	static char bufs[MAX_WORDS][32];
+	size_t gl = group ? strlen(group) : 0;
+	for (const cli_command *c = t; c->name && n < cap && n < MAX_WORDS; c++) {
 		if (c->needs & CMD_HIDDEN)
 			continue;
 		const char *name = c->name;
@@ -126,6 +128,20 @@ size_t command_words(const char **w, size_t cap, const char *group)
 		}
 	}
 	return n;
+}
+
+/*
+ * The first words of the commands (groups once), then the drivers that have
+ * commands, for "did you mean" and completion.  A word of the table is never
+ * a driver's too (words_of keeps the first), and a group of the table never
+ * takes a driver's verbs.
+ */
+size_t command_words(const char **w, size_t cap, const char *group)
+{
+	size_t n = words_of(cli_commands, w, 0, cap, group);
+	if (group && (n || command_by_name(group)))
+		return n;   /* a group or a command of the table: the drivers are not asked (nor loaded) */
+	return words_of(driver_commands(), w, n, cap, group);
 }
 
 static int unknown_command(const char *word, const char *group)
@@ -184,6 +200,8 @@ static int positionals(int argc, char **argv, char **pos, int *help, int *versio
 			*help = 1;
 		else if (ch == LONG_BASE + OPT_VERSION)
 			*version = 1;
+		else if (ch == LONG_BASE + OPT_CONFIG)
+			driver_commands_config(optarg);   /* where the drivers' commands are looked up */
 		else if (ch == ':' && !*missing)
 			*missing = argv[optind - 1];
 	}

@@ -6,9 +6,11 @@
  *   exitcodes.c  the exit code of every error name
  *   output.c     safe text, the JSON writer, human lines, logging
  *   progress.c   the progress bar (terminal) and progress lines (--progress)
- *   signals.c    SIGINT/SIGTERM/closed pipe: the wake pipe a run waits on
- *   interim.c    the few things the library does not offer yet, one function each
+ *   signals.c    SIGINT/SIGTERM/closed pipe: the wake pipe a run waits on, background calls
+ *   secret.c     asking for a secret on the terminal; no core dumps while a key is held
  *   cmd_run.c    backup, restore, verify
+ *   cmd_history.c list, ls, forget, unlock
+ *   cmd_driver.c `licvault DRIVER VERB URI [ARGS]`: the drivers' own commands
  *   cmd_store.c  store list|import|export|remove
  *   cmd_info.c   identity, drivers, locations, config, version
  *   cmd_help.c   help, __complete (the completion's word lists)
@@ -56,7 +58,8 @@ enum cli_opt_id {
 	/* global: accepted before or after the command */
 	OPT_CONFIG, OPT_STORE, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_LOG_FILE, OPT_HELP, OPT_VERSION,
 	/* per command */
-	OPT_PROGRESS, OPT_OVERWRITE, OPT_INDIVIDUALIZE, OPT_DRY_RUN,
+	OPT_PROGRESS, OPT_OVERWRITE, OPT_INDIVIDUALIZE, OPT_DRY_RUN, OPT_ALLOW_SHRINK, OPT_GENERATION, OPT_ALL,
+	OPT_VERIFY, OPT_KEEP, OPT_FORCE,
 	OPT__COUNT
 };
 
@@ -74,6 +77,7 @@ struct cli;
 #define CMD_CONFIG 0x1u          /* the config file loaded and checked (exit 2 when bad) */
 #define CMD_CONFIG_OPTIONAL 0x2u /* loaded when it can be; a bad one is a warning (version) */
 #define CMD_HIDDEN 0x4u          /* not listed in help (__complete) */
+#define CMD_DRIVER 0x8u          /* a driver's own command (cmd_driver.c), not of the table */
 
 #define CMD_MAX_OPTS 8
 
@@ -97,10 +101,22 @@ extern const int cli_n_global;
 const cli_option *option_by_id(int id);
 /** Does the command take option id? (global options: always) */
 int command_takes(const cli_command *cmd, int id);
-/** A command by its full name ("store list"); NULL when none. */
+/** A command by its full name ("store list", or a driver's "crypt init"); NULL when none. */
 const cli_command *command_by_name(const char *name);
-/** Is `word` the first word of a group ("store", "config")? */
+/** Is `word` the first word of a group ("store", "config", or a driver with commands: "crypt")? */
 int command_is_group(const char *word);
+
+/*
+ * The drivers' own commands (cmd_driver.c), as entries shaped like the
+ * table's, named "DRIVER VERB": built once, on first use, from the drivers
+ * found (lv_context_driver_commands); the table's names win over a driver's.
+ * Ended by name NULL; never NULL.
+ */
+const cli_command *driver_commands(void);
+/** The config file the command line names (--config), for finding drivers before the context exists. */
+void driver_commands_config(const char *path);
+/** Free what driver_commands built. */
+void driver_commands_free(void);
 
 /* ---- the run of the program ---- */
 
@@ -220,18 +236,40 @@ void wake(char why);
 /** Wait for the next reason: 'E', 'P', 'I' (SIGINT), 'T' (SIGTERM). */
 char wake_wait(void);
 void signals_ignore_sigpipe(void);
+/**
+ * Between signals_begin and signals_end: wait for 'E', calling cancel(ud)
+ * once, after saying `note` ("canceling..."), on the first SIGINT, SIGTERM
+ * or closed standard output; a second SIGINT exits at once (130), the
+ * terminal put back first.  Returns the exit code of the interruption
+ * (130, 143, 141) or 0.
+ */
+int wait_end(void (*cancel)(void *ud), void *ud, const char *note);
+/**
+ * Run fn(ud) on a thread of its own while the main thread waits as
+ * wait_end does (signals installed for the call).  *rc gets fn's result;
+ * returns the exit code of the interruption or 0.
+ */
+int run_in_background(int (*fn)(void *ud), void (*cancel)(void *ud), void *ud, const char *note, int *rc);
 
-/* ---- the library's gaps (interim.c) ---- */
+/* ---- secrets and keys (secret.c) ---- */
 
-/** The store a verify runs with (the API insists on one): 0 or an lv_error. */
-int interim_verify_store(cli *c, lv_store **out);
-/** The flag for --dry-run of a backup ('b') or restore ('r'); 0 when the library has none. */
-unsigned interim_dry_run_flag(int kind);
-/** Versions of the libraries licvault runs with ("sqlite", "zlib", "libssh2"); NULL when unknown. */
-const char *interim_component_version(const char *name);
-/** The driver ABI the library speaks ("1.0"). */
-void interim_driver_abi(unsigned *major, unsigned *minor);
-/** One item of the effective configuration. */
+/** Ask for secrets on the terminal (lv_context_set_secret_cb) for c->ctx. */
+void secret_setup(cli *c);
+/** Cancel a question on the terminal in progress (any thread). */
+void secret_cancel(void);
+/** Put the terminal back as it was, if a question left echo off (before _exit). */
+void secret_restore_tty(void);
+/** Did licvault decline to ask (no terminal, answers that never matched)? The exit code then (2), else 0. */
+int secret_declined(void);
+/**
+ * When the location `uri` (as given or resolved) holds a key (a crypt+
+ * layer), or always when `always`: no core dump from here on (prctl(PR_SET_DUMPABLE, 0),
+ * RLIMIT_CORE 0), process-wide, until licvault exits.  Logs it at debug.
+ */
+void keys_guard(cli *c, const char *uri, int always);
+
+/* ---- the effective configuration, with the file and section headers (cmd_info.c) ---- */
+
 typedef struct cfg_item {
 	const char *section;      /* "licvault", "driver sftp", "location nas"; NULL for the file line */
 	const char *key, *value;  /* NULL for a section header */
@@ -240,7 +278,7 @@ typedef struct cfg_item {
 	const char *help;         /* the key's help line, or NULL */
 	const char *choices;      /* an enum key's "a|b", or NULL */
 } cfg_item;
-int interim_config_foreach(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud);
+int config_walk(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud);
 
 /* ---- shared by the commands ---- */
 
@@ -251,6 +289,8 @@ int context_open(cli *c);
 char *store_path(cli *c);
 /** Open the store: 0 or an lv_error (lv_context_last_error says why); logs the path at info. */
 int store_open(cli *c, lv_store **out, unsigned flags);
+/** Remove a store file and its -wal, -shm, -journal (one this run created and left empty). */
+void store_remove_files(const char *path);
 
 int cmd_backup(cli *c);
 int cmd_restore(cli *c);
@@ -267,6 +307,18 @@ int cmd_config_show(cli *c);
 int cmd_version(cli *c);
 int cmd_help(cli *c);
 int cmd_complete(cli *c);
+int cmd_list(cli *c);
+int cmd_ls(cli *c);
+int cmd_forget(cli *c);
+int cmd_unlock(cli *c);
+int cmd_driver(cli *c);
+
+/** The `license` record of a license (store list, ls). */
+void json_license(const lv_license *l);
+/** "2026-11-30T14:02:11Z" for seconds since the epoch (UTC), "-" for 0. */
+void format_time(char *buf, size_t cap, int64_t t);
+/** Parse a generation argument: a number >= 1, or "newest" (0) when newest_ok; -1 when neither. */
+int64_t parse_generation(const char *s, int newest_ok);
 
 /** The JSON contract's version (docs/json.md); `begin` and `version` carry it. */
 #define CLI_JSON_SCHEMA 1

@@ -94,7 +94,7 @@ int cmd_complete(cli *c)
 			out_human("%s\n", cmd->arg_kind);
 	} else if (!strcmp(what, "locations")) {
 		if (!context_open(c))
-			interim_config_foreach(c, location_name, NULL);
+			config_walk(c, location_name, NULL);
 	} else if (!strcmp(what, "schemes")) {
 		if (!context_open(c))
 			lv_context_drivers(c->ctx, scheme_words, NULL);

@@ -38,37 +38,48 @@ static void option_line(FILE *f, const cli_option *o)
 	fprintf(f, "  %-22s %s\n", o->short_name ? head : head + 1, o->help);
 }
 
+/* "  NAME ARGS   summary" for each visible command of t whose name starts with prefix ("" for all) */
+static void command_lines(FILE *f, const cli_command *t, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	for (const cli_command *c = t; c->name; c++) {
+		if ((c->needs & CMD_HIDDEN) || strncmp(c->name, prefix, pl) || (pl && c->name[pl] != ' '))
+			continue;
+		if (t != cli_commands && command_by_name(c->name) != c)
+			continue;   /* shadowed by the table */
+		char head[160];
+		snprintf(head, sizeof head, "%s %s", c->name, c->args);
+		if (strlen(head) > 26)
+			fprintf(f, "  %s\n  %-26s %s\n", head, "", c->summary);
+		else
+			fprintf(f, "  %-26s %s\n", head, c->summary);
+	}
+}
+
 static void help_all(FILE *f)
 {
 	fprintf(f, "usage: licvault [OPTIONS] COMMAND [ARGS]\n\n"
 	           "Back up and restore licenses to any storage location.\n\ncommands:\n");
-	for (const cli_command *c = cli_commands; c->name; c++) {
-		if (c->needs & CMD_HIDDEN)
-			continue;
-		char head[64];
-		snprintf(head, sizeof head, "%s %s", c->name, c->args);
-		fprintf(f, "  %-26s %s\n", head, c->summary);
+	command_lines(f, cli_commands, "");
+	if (driver_commands()->name) {
+		fprintf(f, "\ndriver commands (licvault DRIVER VERB URI [ARGS], from the drivers found):\n");
+		command_lines(f, driver_commands(), "");
 	}
 	fprintf(f, "\nglobal options (before or after the command):\n");
 	for (int i = 0; i < cli_n_global; i++)
 		option_line(f, &cli_options[i]);
 	fprintf(f, "\nURIs: file:///abs/dir or a path, removable://LABEL/dir, sftp://[user@]host[:port]/dir,\n"
-	           "      bundle+URI (one compressed file), NAME: or NAME:sub/dir (a location of the config)\n"
+	           "      s3://BUCKET/prefix, bundle+URI (one compressed file), crypt+URI (encrypted),\n"
+	           "      NAME: or NAME:sub/dir (a location of the config)\n"
 	           "\n'licvault help COMMAND' (or 'licvault COMMAND --help') shows a command's options;\n"
 	           "'licvault help exit-codes' the exit codes; man licvault tells all.\n");
 }
 
 static void help_group(FILE *f, const char *group)
 {
-	size_t gl = strlen(group);
 	fprintf(f, "usage: licvault %s SUBCOMMAND [ARGS]\n\nsubcommands:\n", group);
-	for (const cli_command *c = cli_commands; c->name; c++) {
-		if (strncmp(c->name, group, gl) || c->name[gl] != ' ')
-			continue;
-		char head[64];
-		snprintf(head, sizeof head, "%s %s", c->name, c->args);
-		fprintf(f, "  %-26s %s\n", head, c->summary);
-	}
+	command_lines(f, cli_commands, group);
+	command_lines(f, driver_commands(), group);
 }
 
 static void help_command(FILE *f, const cli_command *c)

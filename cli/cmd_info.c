@@ -7,7 +7,7 @@
 int cmd_identity(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	lv_identity id;
@@ -168,6 +168,37 @@ int cmd_config_check(cli *c)
 	return 0;
 }
 
+/* lv_context_config_foreach's items, with a file line first and a header at each new section */
+typedef struct cfg_walk {
+	int (*cb)(const cfg_item *, void *);
+	void *ud;
+	char section[256];
+	int section_default;
+} cfg_walk;
+
+static int cfg_one(const lv_config_item *li, void *ud)
+{
+	cfg_walk *w = ud;
+	int rc = 0;
+	if (strcmp(w->section, li->section) || w->section_default != li->is_default) {
+		snprintf(w->section, sizeof w->section, "%s", li->section);
+		w->section_default = li->is_default;
+		cfg_item h = {.section = w->section, .is_default = li->is_default};
+		rc = w->cb(&h, w->ud);
+	}
+	cfg_item it = {.section = li->section, .key = li->key, .value = li->value, .is_default = li->is_default,
+	               .help = li->help, .choices = li->choices};
+	return rc ? rc : w->cb(&it, w->ud);
+}
+
+int config_walk(cli *c, int (*cb)(const cfg_item *it, void *ud), void *ud)
+{
+	cfg_item file = {.file = lv_context_config_path(c->ctx)};
+	int rc = cb(&file, ud);
+	cfg_walk w = {cb, ud, "", 0};
+	return rc ? rc : lv_context_config_foreach(c->ctx, cfg_one, &w);
+}
+
 static int config_item(const cfg_item *it, void *ud)
 {
 	cli *c = ud;
@@ -209,7 +240,7 @@ static int config_item(const cfg_item *it, void *ud)
 
 int cmd_config_show(cli *c)
 {
-	int rc = interim_config_foreach(c, config_item, c);
+	int rc = config_walk(c, config_item, c);
 	if (out_stdout_closed())
 		return CLI_EXIT_SIGPIPE;
 	return rc ? out_error(rc, lv_context_last_error(c->ctx)) : 0;

@@ -5,13 +5,15 @@
  * standard output (signals.c).
  *
  * With --json the output always starts with `begin` and ends with `end`,
- * even when the run could not start (docs/json.md).
+ * even when the run could not start (docs/json.md).  The summary is the
+ * library's (lv_restorer_result).
  */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
 
 #include "cli.h"
 
@@ -24,11 +26,11 @@ typedef struct run_view {
 	progress *prog;
 	double t0;
 	int began;                /* `begin` written */
-	/* counted from the events */
-	uint64_t restricted, refused, done, total, bytes;
 	int result;
 	char message[2048];
 	int has_message;
+	lv_run_result res;        /* the library's summary, once the run ended */
+	int has_res;
 } run_view;
 
 /* What a run did; -1: not known, or not a field of this command. */
@@ -45,23 +47,23 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/*
- * The summary, counted from the events until the library gives a structured
- * result (see interim.c): a backup writes every license but the restricted
- * ones; a restore imports all but the refused ones, or nothing.
- */
+/* The summary: the library's, with each count that is not a field of this command left out. */
 static run_summary summary_of(const run_view *v)
 {
-	run_summary s = {-1, -1, -1, -1, -1, -1, v->bytes, now() - v->t0};
-	int ok = v->result == 0;
-	s.licenses = v->total || ok ? (int64_t)v->total : -1;
+	run_summary s = {-1, -1, -1, -1, -1, -1, 0, now() - v->t0};
+	if (!v->has_res)
+		return s;
+	const lv_run_result *r = &v->res;
+	s.generation = r->generation >= 0 ? r->generation : -1;
+	s.licenses = (int64_t)r->licenses;
+	s.bytes = r->bytes;
+	s.seconds = (double)r->duration_ms / 1000.0;
 	if (v->kind == 'b') {
-		s.restricted = (int64_t)v->restricted;
-		s.written = ok ? (int64_t)(v->total - v->restricted) : 0;
+		s.written = (int64_t)r->written;
+		s.restricted = (int64_t)r->restricted;
 	} else if (v->kind == 'r') {
-		s.refused = (int64_t)v->refused;
-		int partial = v->result == LV_E_RESTORE_LIMIT && v->refused;
-		s.restored = ok || partial ? (int64_t)(v->total - v->refused) : 0;
+		s.restored = (int64_t)r->restored;
+		s.refused = (int64_t)r->refused;
 	}
 	return s;
 }
@@ -177,16 +179,9 @@ static void human_event(run_view *v, int status, int result, const lv_value *val
 static void on_status(int status, int result, const lv_value *val, void *ud)
 {
 	run_view *v = ud;
-	if (status == LV_STATUS_RESTRICTED_LICENSE)
-		v->restricted++;
-	else if (status == LV_STATUS_REFUSED_LICENSE)
-		v->refused++;
-	else if (status == LV_STATUS_PROGRESS) {
-		v->done = val->u.progress.done;
-		v->total = val->u.progress.total;
-		v->bytes = val->u.progress.bytes;
-		progress_update(v->prog, v->done, v->total, v->bytes);
-	} else if (status == LV_STATUS_END) {
+	if (status == LV_STATUS_PROGRESS)
+		progress_update(v->prog, val->u.progress.done, val->u.progress.total, val->u.progress.bytes);
+	else if (status == LV_STATUS_END) {
 		v->result = result;
 		v->has_message = val && val->type == LV_TYPE_STRING && val->u.str;
 		snprintf(v->message, sizeof v->message, "%s", v->has_message ? val->u.str : "");
@@ -197,11 +192,6 @@ static void on_status(int status, int result, const lv_value *val, void *ud)
 		json_event(v, status, result, val);
 	else
 		human_event(v, status, result, val);
-}
-
-static void stdout_closed(void)
-{
-	wake('P');
 }
 
 /* Append ", item" (": item" the first time) to the summary line. */
@@ -223,16 +213,22 @@ static int add(char *line, size_t cap, int n, const char *fmt, ...)
 static void human_summary(run_view *v)
 {
 	run_summary s = summary_of(v);
-	char line[4096], b[32];
+	char line[4096], b[32], gen[48] = "";
 	size_t cap = sizeof line;
-	int n = snprintf(line, cap, "%s", v->what);
+	int dry = opt_has(v->c, OPT_DRY_RUN);
+	if (s.generation > 0)
+		snprintf(gen, sizeof gen, " %s generation %lld", v->kind == 'b' ? "to" : v->kind == 'r' ? "from" : "in",
+		         (long long)s.generation);
+	int n = snprintf(line, cap, "%s%s", v->what, dry ? " (dry run)" : "");
 	n = v->result ? add(line, cap, n, "failed (%s)", lv_error_name(v->result)) : add(line, cap, n, "ok");
 	if (s.written > 0)
-		n = add(line, cap, n, "%lld licenses written", (long long)s.written);
+		n = add(line, cap, n, "%lld licenses %s%s", (long long)s.written, dry ? "would be written" : "written",
+		        v->result ? "" : gen);
 	if (s.restored > 0)
-		n = add(line, cap, n, "%lld licenses restored", (long long)s.restored);
+		n = add(line, cap, n, "%lld licenses %s%s", (long long)s.restored, dry ? "would be restored" : "restored",
+		        v->result ? "" : gen);
 	if (v->kind == 'v' && !v->result && s.licenses >= 0)
-		n = add(line, cap, n, "%lld licenses checked", (long long)s.licenses);
+		n = add(line, cap, n, "%lld licenses checked%s", (long long)s.licenses, gen);
 	if (s.restricted > 0)
 		n = add(line, cap, n, "%lld restricted (no backup right%s)", (long long)s.restricted,
 		        v->c->verbose ? "" : "; -v lists them");
@@ -261,28 +257,9 @@ static int not_started(run_view *v, int rc, const char *msg)
 	return ex;
 }
 
-/* Wait for END, canceling on the first SIGINT/SIGTERM or a closed stdout. */
-static int wait_end(run_view *v, lv_restorer *r)
+static void cancel_run(void *r)
 {
-	int override = 0;
-	for (;;) {
-		char why = wake_wait();
-		if (why == 'E')
-			break;
-		int code = why == 'I' ? CLI_EXIT_SIGINT : why == 'T' ? CLI_EXIT_SIGTERM : CLI_EXIT_SIGPIPE;
-		if (override && why == 'I') {
-			out_note("interrupted again: exiting now; the next run puts the location right");
-			_exit(CLI_EXIT_SIGINT);
-		}
-		if (!override) {
-			override = code;
-			out_note("canceling...");
-			lv_restorer_cancel(r);
-		}
-	}
-	int result = 0;
-	lv_restorer_wait(r, &result);
-	return override;
+	lv_restorer_cancel(r);
 }
 
 static int start(run_view *v, lv_restorer *r)
@@ -294,25 +271,49 @@ static int start(run_view *v, lv_restorer *r)
 	return lv_restorer_verify(r, on_status, v);
 }
 
+/* The restorer with its properties: the location, and which generation a restore or verify reads. */
+static int restorer_for(run_view *v, lv_store *store, lv_restorer **out)
+{
+	cli *c = v->c;
+	int rc = lv_restorer_new(out, c->ctx, store);
+	if (!rc)
+		rc = lv_restorer_set_string(*out, v->kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, v->uri);
+	if (!rc && opt_has(c, OPT_ALL))
+		rc = lv_restorer_set_string(*out, LV_PROP_GENERATION, "all");
+	else if (!rc && opt_has(c, OPT_GENERATION))
+		rc = lv_restorer_set_string(*out, LV_PROP_GENERATION, c->val[OPT_GENERATION]);
+	return rc;
+}
+
+/* The exit code of a run that ended: an interruption's, licvault's own refusal to ask, or the result's. */
+static int run_exit_code(const run_view *v, int override)
+{
+	if (override)
+		return override;
+	if (v->result == LV_E_CANCELED && secret_declined())
+		return secret_declined();
+	return exit_code_of(v->result);
+}
+
 static int run_with(run_view *v, lv_store *store)
 {
 	cli *c = v->c;
 	lv_restorer *r = NULL;
-	int rc = lv_restorer_new(&r, c->ctx, store);
-	if (!rc)
-		rc = lv_restorer_set_string(r, v->kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, v->uri);
+	int rc = restorer_for(v, store, &r);
 	if (rc) {
+		int ex = not_started(v, rc, r ? lv_restorer_last_error(r) : lv_context_last_error(c->ctx));
 		lv_restorer_free(r);
-		return not_started(v, rc, lv_context_last_error(c->ctx));
+		return ex;
 	}
 	int mode = c->quiet || c->json ? 0 : c->tty ? 'b' : opt_has(c, OPT_PROGRESS) ? 'l' : 0;
 	v->prog = mode ? progress_new(mode, v->what) : NULL;
 	progress_set_current(v->prog);
-	out_on_stdout_closed(stdout_closed);
 	signals_begin();
 	v->t0 = now();
 	rc = start(v, r);
-	int override = rc ? 0 : wait_end(v, r);
+	int override = rc ? 0 : wait_end(cancel_run, r, "canceling...");
+	if (!rc)
+		lv_restorer_wait(r, NULL);
 	signals_end();
 	progress_free(v->prog);
 	v->prog = NULL;
@@ -321,7 +322,8 @@ static int run_with(run_view *v, lv_store *store)
 		lv_restorer_free(r);
 		return ex;
 	}
-	int ex = override ? override : exit_code_of(v->result);
+	v->has_res = lv_restorer_result(r, &v->res) == 0;
+	int ex = run_exit_code(v, override);
 	if (c->json)
 		json_end(v, ex);
 	else if (!c->quiet)
@@ -332,35 +334,55 @@ static int run_with(run_view *v, lv_store *store)
 	return ex;
 }
 
+/* --generation and --all: checked here, so that a mistake is a usage error naming the option. */
+static int check_generation_options(cli *c)
+{
+	if (opt_has(c, OPT_ALL) && opt_has(c, OPT_GENERATION))
+		return usage_error(c, "give --generation or --all, not both");
+	if (opt_has(c, OPT_GENERATION) && parse_generation(c->val[OPT_GENERATION], 1) < 0)
+		return usage_error(c, "--generation %s: expected a generation number (1, 2, ...) or 'newest'",
+		                   c->val[OPT_GENERATION]);
+	return -1;
+}
+
 static int run_command(cli *c, int kind, const char *what, unsigned flags)
 {
+	int ex = check_generation_options(c);
+	if (ex >= 0)
+		return ex;
 	run_view v = {.c = c, .kind = kind, .what = what, .uri = c->args[0], .flags = flags, .t0 = now()};
-	if (opt_has(c, OPT_DRY_RUN)) {
-		unsigned f = interim_dry_run_flag(kind);
-		if (!f)
-			return not_started(&v, LV_E_UNSUPPORTED, "--dry-run: this liblicvault cannot do a dry run yet");
-		v.flags |= f;
-	}
+	if (opt_has(c, OPT_DRY_RUN))
+		v.flags |= kind == 'b' ? LV_BACKUP_DRY_RUN : LV_RESTORE_DRY_RUN;
 	char *resolved = NULL;
 	const char *driver = NULL;
 	if (lv_context_resolve(c->ctx, v.uri, &resolved, &driver) == 0)
 		cli_log(LV_LOG_DEBUG, "%s: %s is %s, served by the %s driver", what, uri_for_display(v.uri),
 		        uri_for_display(resolved), driver ? driver : "?");
 	free(resolved);
+	keys_guard(c, v.uri, 0);
+	/* verify needs no store; restore creates one when missing, and removes it again when it restored nothing */
+	char *made = kind == 'r' ? store_path(c) : NULL;
+	if (made && access(made, F_OK) == 0) {
+		free(made);
+		made = NULL;
+	}
 	lv_store *store = NULL;
-	int rc = kind == 'v' ? interim_verify_store(c, &store)
-	                     : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : 0);
-	if (rc)
-		return not_started(&v, rc, lv_context_last_error(c->ctx));
-	int ex;
-	ex = run_with(&v, store);
+	/* a backup only reads the store (read-only: it can be rescued from a read-only or full filesystem);
+	 * a restore into a store that does not exist makes it only when it commits */
+	int rc = kind == 'v' ? 0 : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : LV_STORE_READONLY);
+	ex = rc ? not_started(&v, rc, lv_context_last_error(c->ctx)) : run_with(&v, store);
 	lv_store_free(store);
+	if (made && (opt_has(c, OPT_DRY_RUN) || !v.has_res || v.res.restored == 0))
+		store_remove_files(made);
+	free(made);
 	return ex;
 }
 
 int cmd_backup(cli *c)
 {
-	return run_command(c, 'b', "backup", opt_has(c, OPT_OVERWRITE) ? LV_BACKUP_OVERWRITE : 0);
+	unsigned f = (opt_has(c, OPT_OVERWRITE) ? LV_BACKUP_OVERWRITE : 0) |
+	             (opt_has(c, OPT_ALLOW_SHRINK) ? LV_BACKUP_ALLOW_SHRINK : 0);
+	return run_command(c, 'b', "backup", f);
 }
 
 int cmd_restore(cli *c)

@@ -1,39 +1,70 @@
 /* store list | import | export | remove, and finding the store. */
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+/* The effective user's home: $HOME (ignored by a set-user-ID program), else the password database's. */
+static const char *home_dir(void)
+{
+	const char *home = secure_getenv("HOME");
+	if (home && *home)
+		return home;
+	struct passwd *pw = getpwuid(geteuid());
+	return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+/*
+ * The environment is read with secure_getenv: a set-user-ID licvault never
+ * opens a store the user who started it names (only --store, which that
+ * program's own caller decides).
+ */
 char *store_path(cli *c)
 {
 	if (c->val[OPT_STORE])
 		return strdup(c->val[OPT_STORE]);
-	const char *e = getenv("LICVAULT_STORE");
+	const char *e = secure_getenv("LICVAULT_STORE");
 	if (e && *e)
 		return strdup(e);
 	const char *conf = lv_context_config_get(c->ctx, "licvault", "store");
 	if (conf)
 		return strdup(conf);
-	const char *xdg = getenv("XDG_DATA_HOME");
-	const char *home = getenv("HOME");
+	const char *xdg = secure_getenv("XDG_DATA_HOME");
+	const char *home = home_dir();
 	char *p = NULL;
 	int n = xdg && *xdg ? asprintf(&p, "%s/licvault/store.db", xdg)
-	                    : asprintf(&p, "%s/.local/share/licvault/store.db", home ? home : ".");
+	      : home        ? asprintf(&p, "%s/.local/share/licvault/store.db", home)
+	                    : -1;
 	return n < 0 ? NULL : p;
 }
 
 int store_open(cli *c, lv_store **out, unsigned flags)
 {
 	char *p = store_path(c);
-	if (!p)
-		return LV_E_NOMEM;
+	if (!p) {
+		cli_log(LV_LOG_ERROR, "no store: no home directory to find the default store in (give --store FILE)");
+		return LV_E_CONFIG;
+	}
 	cli_log(LV_LOG_INFO, "store: %s", p);
 	int rc = lv_store_open(out, c->ctx, p, flags);
 	free(p);
 	return rc;
 }
 
-static void json_license(const lv_license *l)
+void store_remove_files(const char *path)
+{
+	static const char *const sides[] = {"", "-wal", "-shm", "-journal"};
+	char p[4200];
+	for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
+		snprintf(p, sizeof p, "%s%s", path, sides[i]);
+		unlink(p);
+	}
+	cli_log(LV_LOG_INFO, "store: %s removed: it was made for a restore that restored nothing", path);
+}
+
+void json_license(const lv_license *l)
 {
 	jw j;
 	jw_begin(&j, "type", "license");
@@ -80,7 +111,8 @@ static int stdout_gone(void)
 int cmd_store_list(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	/* read-only: licenses can be listed from a read-only or full filesystem */
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	out_flush_each_line(0);   /* one write per buffer, not per license */
@@ -118,7 +150,7 @@ int cmd_store_import(cli *c)
 int cmd_store_export(cli *c)
 {
 	lv_store *s = NULL;
-	int rc = store_open(c, &s, 0);
+	int rc = store_open(c, &s, LV_STORE_READONLY);
 	if (rc)
 		return out_error(rc, lv_context_last_error(c->ctx));
 	lv_license *l = NULL;

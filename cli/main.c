@@ -16,6 +16,7 @@ int context_open(cli *c)
 	int ex = log_setup(c);
 	if (ex)
 		return ex;
+	secret_setup(c);
 	int rc = lv_context_load_config(c->ctx, c->val[OPT_CONFIG]);
 	if (!rc)
 		rc = lv_context_check_config(c->ctx);
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
 	int ex = args_parse(&c, argc, argv);
 	if (ex >= 0) {
 		free(c.args);
+		driver_commands_free();
 		return ex;
 	}
 	if (c.cmd->needs & CMD_HIDDEN)
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
 	if (fin && (!ex || fin == CLI_EXIT_SIGPIPE))
 		ex = fin;
 	lv_context_free(c.ctx);
+	driver_commands_free();
 	log_close();
 	free(c.args);
 	return ex;

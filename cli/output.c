@@ -102,7 +102,7 @@ typedef struct sbuf {
 
 static void sb_put(sbuf *b, const char *s, size_t n)
 {
-	if (b->len + n + 4 > b->cap) {
+	if (n + 4 > b->cap - b->len) {
 		b->cut = 1;
 		return;
 	}
@@ -110,18 +110,26 @@ static void sb_put(sbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
+/* One escape sequence (fmt takes an unsigned long). */
+static void sb_escape(sbuf *b, const char *fmt, unsigned long v)
+{
+	char esc[16];
+	int n = snprintf(esc, sizeof esc, fmt, v);
+	if (n > 0 && (size_t)n < sizeof esc)
+		sb_put(b, esc, (size_t)n);
+}
+
 static void human_char(void *ud, const unsigned char *p, size_t n, long cp)
 {
 	sbuf *b = ud;
-	char esc[16];
 	if (cp < 0)
-		sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\x%02x", *p));
+		sb_escape(b, "\\x%02lx", *p);
 	else if (cp == '\\')
 		sb_put(b, "\\\\", 2);
 	else if (cp < 0x80 && is_control(cp))
-		sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\x%02lx", cp));
+		sb_escape(b, "\\x%02lx", (unsigned long)cp);
 	else if (is_control(cp))
-		sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04lx", cp));
+		sb_escape(b, "\\u%04lx", (unsigned long)cp);
 	else
 		sb_put(b, (const char *)p, n);
 }
@@ -373,7 +381,12 @@ void jw_end(jw *j)
 }
 
 int out_stdout_closed(void) { return stdout_closed; }
-void out_on_stdout_closed(void (*fn)(void)) { closed_hook = fn; }
+void out_on_stdout_closed(void (*fn)(void))
+{
+	out_lock();   /* line_out reads it under the lock, on the worker's thread */
+	closed_hook = fn;
+	out_unlock();
+}
 
 /* ---- human lines ---- */
 

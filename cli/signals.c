@@ -5,9 +5,14 @@
  * thread reads the bytes (wake_wait) and does the work: cancel, say
  * "canceling...", exit.  SIGPIPE is ignored for the whole program, so a
  * closed pipe is an EPIPE the output notices.
+ *
+ * The library's calls that are not runs (list, ls, forget, a driver's
+ * command) run on a thread of their own (run_in_background), so that the
+ * main thread waits the same way and their callbacks can stop them.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +21,11 @@
 
 static int wake_fd[2] = {-1, -1};
 static struct sigaction old_int, old_term;
+
+static void stdout_closed(void)
+{
+	wake('P');
+}
 
 static void on_signal(int sig)
 {
@@ -44,11 +54,15 @@ int signals_begin(void)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	out_on_stdout_closed(stdout_closed);
+	if (out_stdout_closed())
+		wake('P');
 	return 0;
 }
 
 void signals_end(void)
 {
+	out_on_stdout_closed(NULL);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	close(wake_fd[0]);
@@ -74,4 +88,61 @@ char wake_wait(void)
 			continue;
 		return 'E';   /* cannot happen with the write end open; do not spin */
 	}
+}
+
+int wait_end(void (*cancel)(void *ud), void *ud, const char *note)
+{
+	int override = 0;
+	for (;;) {
+		char why = wake_wait();
+		if (why == 'E')
+			break;
+		int code = why == 'I' ? CLI_EXIT_SIGINT : why == 'T' ? CLI_EXIT_SIGTERM : CLI_EXIT_SIGPIPE;
+		if (override && why == 'I') {
+			secret_restore_tty();
+			out_note("interrupted again: exiting now; the next run puts the location right");
+			_exit(CLI_EXIT_SIGINT);
+		}
+		if (!override) {
+			override = code;
+			out_note("%s", note);
+			secret_cancel();
+			cancel(ud);
+		}
+	}
+	return override;
+}
+
+typedef struct bg {
+	int (*fn)(void *);
+	void *ud;
+	int rc;
+} bg;
+
+static void *bg_main(void *p)
+{
+	bg *b = p;
+	b->rc = b->fn(b->ud);
+	wake('E');
+	return NULL;
+}
+
+int run_in_background(int (*fn)(void *ud), void (*cancel)(void *ud), void *ud, const char *note, int *rc)
+{
+	bg b = {fn, ud, 0};
+	pthread_t t;
+	if (signals_begin() != 0) {
+		*rc = fn(ud);   /* no pipe: run it here, with the default signal actions */
+		return 0;
+	}
+	if (pthread_create(&t, NULL, bg_main, &b) != 0) {
+		signals_end();
+		*rc = fn(ud);
+		return 0;
+	}
+	int override = wait_end(cancel, ud, note);
+	pthread_join(t, NULL);
+	signals_end();
+	*rc = b.rc;
+	return override;
 }

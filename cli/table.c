@@ -10,6 +10,10 @@
  *
  * Adding an option: an id in enum cli_opt_id (cli.h), a line in
  * cli_options[], and its id in the opts of the commands that take it.
+ *
+ * The drivers' own commands ("crypt init") are not in this table: they come
+ * from the drivers found (cmd_driver.c, driver_commands), and the lookups
+ * below fall back to them for a name the table does not have.
  */
 #include <string.h>
 
@@ -29,7 +33,14 @@ const cli_option cli_options[] = {
 	{OPT_PROGRESS, "progress", 0, NULL, "not on a terminal: print a progress line every few seconds"},
 	{OPT_OVERWRITE, "overwrite", 0, NULL, "replace the backup already at the location"},
 	{OPT_INDIVIDUALIZE, "individualize", 0, NULL, "allow giving the store its machine identity (a new machine)"},
-	{OPT_DRY_RUN, "dry-run", 'n', NULL, "say what would be done, change nothing (needs library support)"},
+	{OPT_DRY_RUN, "dry-run", 'n', NULL, "say what would be done, change nothing"},
+	{OPT_ALLOW_SHRINK, "allow-shrink", 0, NULL,
+	 "back up even an empty store, or one with fewer than half the licenses of the newest backup there"},
+	{OPT_GENERATION, "generation", 0, "G", "the generation: a number (licvault list shows them), or newest"},
+	{OPT_ALL, "all", 0, NULL, "every generation at the location, oldest first"},
+	{OPT_VERIFY, "verify", 0, NULL, "check every generation whole (reads every pack)"},
+	{OPT_KEEP, "keep", 0, "N", "keep the newest N generations, remove the older ones"},
+	{OPT_FORCE, "force", 0, NULL, "remove the lock whoever holds it (only when its holder is gone)"},
 	{0, NULL, 0, NULL, NULL},
 };
 
@@ -38,21 +49,52 @@ const int cli_n_global = 8;
 #define END -1
 
 const cli_command cli_commands[] = {
-	{"backup", "URI", 1, 1, {OPT_OVERWRITE, OPT_DRY_RUN, OPT_PROGRESS, END}, CMD_CONFIG, cmd_backup,
+	{"backup", "URI", 1, 1, {OPT_OVERWRITE, OPT_ALLOW_SHRINK, OPT_DRY_RUN, OPT_PROGRESS, END}, CMD_CONFIG, cmd_backup,
 	 "back up the store's licenses to URI",
-	 "Backs up every license of the store that grants the backup right to the location URI. "
-	 "Licenses without it are not backed up (restricted): the summary counts them, -v lists them. "
-	 "Without --overwrite, a location that already holds a backup is an error (exit 3).",
+	 "Backs up every license of the store that grants the backup right to the location URI, as a new "
+	 "generation. Licenses without it are not backed up (restricted): the summary counts them, -v lists them. "
+	 "Without --overwrite, a location that already holds a backup is an error (exit 3); with it, the new "
+	 "generation is added and the oldest beyond the config's keep are removed once it is whole. A backup of "
+	 "an empty store, or of fewer than half the licenses of the newest generation there, is refused (exit 3) "
+	 "unless --allow-shrink is given. --dry-run says what would be written and what the location holds.",
 	 "uri"},
-	{"restore", "URI", 1, 1, {OPT_INDIVIDUALIZE, OPT_DRY_RUN, OPT_PROGRESS, END}, CMD_CONFIG, cmd_restore,
+	{"restore", "URI", 1, 1, {OPT_GENERATION, OPT_INDIVIDUALIZE, OPT_DRY_RUN, OPT_PROGRESS, END}, CMD_CONFIG,
+	 cmd_restore,
 	 "restore the licenses backed up at URI into the store",
-	 "Restores the newest backup at URI into the store (created when missing), all or nothing, after the "
-	 "license service has decided (docs/restore-rules.md). A store that needs a machine identity (a new "
-	 "machine, a copied store) needs --individualize.",
+	 "Restores the newest generation at URI (or --generation G) into the store (created when missing), all "
+	 "or nothing, after the license service has decided (docs/restore-rules.md). A damaged newest generation "
+	 "is an error (exit 6) whose message names the newest older one that verifies. A store that needs a "
+	 "machine identity (a new machine, a copied store) needs --individualize. --dry-run reads and checks "
+	 "the backup and asks the service, and changes nothing.",
 	 "uri"},
-	{"verify", "URI", 1, 1, {OPT_PROGRESS, END}, CMD_CONFIG, cmd_verify,
+	{"verify", "URI", 1, 1, {OPT_GENERATION, OPT_ALL, OPT_PROGRESS, END}, CMD_CONFIG, cmd_verify,
 	 "check the backup at URI whole, changing nothing",
-	 "Reads the newest backup at URI and checks every checksum; changes nothing, neither there nor in the store.",
+	 "Reads the newest generation at URI (or --generation G, or --all of them) and checks every checksum; "
+	 "changes nothing, neither there nor in the store. No store is needed.",
+	 "uri"},
+	{"list", "URI", 1, 1, {OPT_VERIFY, END}, CMD_CONFIG, cmd_list,
+	 "list the generations (backups) at URI",
+	 "One line per generation at URI, oldest first: its number, when it was written (UTC), the host and "
+	 "machine that wrote it, its license count and size; with --verify, whether it is whole (every object "
+	 "and checksum read). Reads only the manifests' headers otherwise. Exit 6 when a generation is damaged.",
+	 "uri"},
+	{"ls", "URI", 1, 1, {OPT_GENERATION, END}, CMD_CONFIG, cmd_ls,
+	 "list the licenses of a generation at URI",
+	 "One line per license of the newest generation at URI (or --generation G), from its manifest and pack "
+	 "with every checksum checked: key ID, rights, title (quoted; - when it has none). No store is needed.",
+	 "uri"},
+	{"forget", "URI", 1, 1, {OPT_KEEP, OPT_GENERATION, OPT_DRY_RUN, END}, CMD_CONFIG, cmd_forget,
+	 "remove old generations at URI (--keep N or --generation G)",
+	 "Removes generations by hand, under the location's lock, with a backup's rules: --keep N keeps the "
+	 "newest N, --generation G removes that one. The last generation that verifies is never removed (exit 2). "
+	 "Each generation goes manifest first: a forget cut short leaves only whole generations. --dry-run says "
+	 "what would be removed. Another run holding the lock: exit 5.",
+	 "uri"},
+	{"unlock", "URI", 1, 1, {OPT_FORCE, END}, CMD_CONFIG, cmd_unlock,
+	 "show who holds the lock at URI; remove it with --force",
+	 "Shows the holder of the location's lock: host, operation, process, since when, when it was last "
+	 "refreshed, and whether it is stale (the next run takes a stale lock over by itself). Without --force "
+	 "the lock stays (exit 5); with it, the lock is removed: only when its holder is gone. No lock: exit 4.",
 	 "uri"},
 	{"store list", "", 0, 0, {END}, CMD_CONFIG, cmd_store_list,
 	 "list the store's licenses",
@@ -118,19 +160,39 @@ int command_takes(const cli_command *cmd, int id)
 	return 0;
 }
 
-const cli_command *command_by_name(const char *name)
+static const cli_command *find_in(const cli_command *t, const char *name)
 {
-	for (const cli_command *c = cli_commands; c->name; c++)
+	for (const cli_command *c = t; c->name; c++)
 		if (!strcmp(c->name, name))
 			return c;
 	return NULL;
 }
 
-int command_is_group(const char *word)
+static int group_in(const cli_command *t, const char *word)
 {
 	size_t n = strlen(word);
-	for (const cli_command *c = cli_commands; c->name; c++)
+	for (const cli_command *c = t; c->name; c++)
 		if (!strncmp(c->name, word, n) && c->name[n] == ' ')
 			return 1;
 	return 0;
+}
+
+/* The table first; the drivers' commands (loading the drivers) only for a name it does not have. */
+const cli_command *command_by_name(const char *name)
+{
+	const cli_command *c = find_in(cli_commands, name);
+	if (c || !strchr(name, ' '))
+		return c;   /* a driver's command is always "DRIVER VERB" */
+	char first[64];
+	snprintf(first, sizeof first, "%.*s", (int)strcspn(name, " "), name);
+	if (find_in(cli_commands, first) || group_in(cli_commands, first))
+		return NULL;
+	return find_in(driver_commands(), name);
+}
+
+int command_is_group(const char *word)
+{
+	if (group_in(cli_commands, word))
+		return 1;
+	return !find_in(cli_commands, word) && group_in(driver_commands(), word);
 }

@@ -520,9 +520,17 @@ static void prune_orphans(backup_state *b, const lv_set_scan *scan, uint64_t old
 			continue;
 		lv_err saved;
 		lv__err_save(&b->run->err, &saved);
-		if (lv__set_remove_gen(b->run, b->loc, g) == 0)
+		lv__err_clear(&b->run->err);
+		if (lv__set_remove_gen(b->run, b->loc, g) == 0) {
 			lv__log(b->run->ctx, LV_LOG_INFO, "removed the pack of generation %llu at %s, which had no manifest",
 			        (unsigned long long)g->gen, b->loc->uri);
+		} else {
+			char why[LV_ERRMSG_MAX];
+			snprintf(why, sizeof why, "%s", b->run->err.msg);
+			lv__run_note(b->run, "backed up as generation %llu; the pack of generation %llu (it has no manifest) was left: %s",
+			             (unsigned long long)b->gen, (unsigned long long)g->gen, why);
+			lv__log(b->run->ctx, LV_LOG_WARN, "%s", b->run->note);
+		}
 		lv__err_restore(&b->run->err, &saved);
 	}
 }

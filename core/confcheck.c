@@ -38,6 +38,12 @@ static const lv_driver_key *find_key(const lv_driver_key *keys, const char *name
 	return NULL;
 }
 
+/* Is the key's value a secret, never shown: declared so, or named like a password (not a file of one)? */
+static int is_secret(const lv_driver_key *k, const char *name)
+{
+	return (k && (k->flags & LV_KEY_SECRET)) || (strstr(name, "password") && !strstr(name, "_file"));
+}
+
 /* One value against its declaration; a repeated key only when it is a list. */
 static int check_value(lv_context *c, const lv_conf_entry *e, const lv_driver_key *k)
 {
@@ -53,7 +59,8 @@ static int check_value(lv_context *c, const lv_conf_entry *e, const lv_driver_ke
 	const char *canon;
 	char why[256];
 	if (lv__config_parse(k, e->value, &n, &cl, &canon, why, sizeof why))
-		return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': %s", file, e->line, e->key, e->value, why);
+		return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: %s = '%s': %s", file, e->line, e->key,
+		                     is_secret(k, e->key) ? "********" : e->value, why);
 	return 0;
 }
 
@@ -91,8 +98,12 @@ static int check_location_key(lv_context *c, const lv_conf_entry *e, const char 
 		return lv__ctx_error(c, LV_E_CONFIG,
 		                     "%s:%d: location \"%s\" has the name of a URI scheme served by a driver; rename it", file,
 		                     lv__config_section_line(c->config, e->section), lname);
-	if (!strcmp(e->key, "uri"))
+	if (!strcmp(e->key, "uri")) {
+		if (lv__uri_holds_password(e->value)) /* as a run refuses it; never quoted */
+			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: location \"%s\": uri: %s", file, e->line, lname,
+			                     lv__password_advice);
 		return 0;
+	}
 	for (const char *const *k = core_location_keys; *k; k++)
 		if (!strcmp(*k, e->key))
 			return check_value(c, e, find_key(core_keys_licvault, *k));
@@ -200,30 +211,11 @@ static const lv_driver_key *declared(lv_context *c, const char *sec, const char 
 	return NULL;
 }
 
-/* uri with the password of any layer masked ("sftp://u:********@h/x"); malloc'd. */
-static char *mask_uri_password(const char *uri)
-{
-	char *out = strdup(uri);
-	for (char *p = out; p && (p = strstr(p, "://"));) {
-		p += 3;
-		char *at = strchr(p, '@'), *slash = strchr(p, '/');
-		char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-		if (colon && (!slash || at < slash)) {
-			char *m = lv__asprintf("%.*s********%s", (int)(colon + 1 - out), out, at);
-			size_t off = (size_t)(colon + 1 - out) + 8;
-			free(out);
-			out = m;
-			p = out ? out + off : NULL;
-		}
-	}
-	return out;
-}
-
 static int emit_entry(lv_context *c, const lv_conf_entry *e, int (*cb)(const lv_config_item *, void *), void *ud)
 {
 	const lv_driver_key *k = declared(c, e->section, e->key);
-	int secret = (k && (k->flags & LV_KEY_SECRET)) || (strstr(e->key, "password") && !strstr(e->key, "_file"));
-	char *masked = !strcmp(e->key, "uri") ? mask_uri_password(e->value) : NULL;
+	int secret = is_secret(k, e->key);
+	char *masked = !strcmp(e->key, "uri") ? lv__uri_mask(e->value, "********") : NULL;
 	lv_config_item it = {e->section, e->key, secret ? "********" : masked ? masked : e->value,
 	                     lv__config_file(c->config), e->line, 0, secret, k ? k->help : NULL,
 	                     k && k->type == LV_KEY_ENUM ? k->choices : NULL, k ? k->type : -1};

@@ -3,6 +3,7 @@
  * where the loader keeps the driver registry.
  */
 #include "context.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -148,15 +149,16 @@ static int file_exists(const char *p)
 static int find_config(lv_context *c, char **found)
 {
 	*found = NULL;
-	const char *env = getenv("LICVAULT_CONFIG");
+	/* secure_getenv: a set-user-ID process reads no file the user who started it names */
+	const char *env = secure_getenv("LICVAULT_CONFIG");
 	if (env && *env) {
 		if (!file_exists(env))
 			return lv__ctx_error(c, LV_E_CONFIG, "%s: config file named by $LICVAULT_CONFIG not found", env);
 		*found = strdup(env);
 		return *found ? 0 : LV_E_NOMEM;
 	}
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
+	const char *xdg = secure_getenv("XDG_CONFIG_HOME");
+	const char *home = secure_getenv("HOME");
 	char *user = xdg && *xdg ? lv__asprintf("%s/licvault/config", xdg)
 	           : home && *home ? lv__asprintf("%s/.config/licvault/config", home) : NULL;
 	if (user && file_exists(user)) {
@@ -195,7 +197,11 @@ int lv_context_load_config(lv_context *c, const char *path)
 	}
 	lv__log(c, LV_LOG_INFO, "config file: %s", found);
 	char err[LV_ERRMSG_MAX] = "";
-	int rc = lv__config_load(&c->config, found, err);
+	/* as OpenSSH with its config: a file others may change configures nothing */
+	int rc = lv__trust_config_file(found, err, sizeof err);
+	if (rc)
+		return lv__ctx_error(c, rc == LV_E_NOT_FOUND ? LV_E_CONFIG : rc, "config file %s", err);
+	rc = lv__config_load(&c->config, found, err);
 	if (rc)
 		lv__ctx_error(c, rc, "%s", err);
 	return rc;

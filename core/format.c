@@ -310,10 +310,10 @@ static int truncated(lv_manifest_reader *m, int rc)
 	return rc;
 }
 
-int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t object_size)
+int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t object_size, size_t chunk)
 {
 	memset(m, 0, sizeof *m);
-	int rc = lv__in_init(&m->in, fn, src, (size_t)256 * 1024);
+	int rc = lv__in_init(&m->in, fn, src, chunk ? chunk : (size_t)256 * 1024);
 	if (rc)
 		return rc;
 	unsigned char f[64];

@@ -101,7 +101,12 @@ typedef struct lv_manifest_reader {
 	char why[256];
 } lv_manifest_reader;
 
-int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t object_size);
+/*
+ * Read a manifest's header from fn.  chunk: bytes asked of fn at a time (0:
+ * 256 KiB, for a whole manifest; a header alone is read in small chunks, so
+ * a driver that reads ahead (SFTP, S3) fetches little beyond it).
+ */
+int lv__manifest_begin(lv_manifest_reader *m, lv_read_fn fn, void *src, uint64_t object_size, size_t chunk);
 /* 1 with *e filled, 0 at the end (trailer verified), <0 error (why set). */
 int lv__manifest_next(lv_manifest_reader *m, lv_manifest_entry *e);
 void lv__manifest_end(lv_manifest_reader *m);

@@ -4,6 +4,7 @@
  * loaded (kept in the context's registry slot).
  */
 #include "loader.h"
+#include "trust.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -36,7 +37,9 @@ static void registry_free(lv_registry *g)
 		free(d->path);
 		free(d->schemes);
 		free(d->served);
-		if (d->dl && !getenv("LICVAULT_NO_DLCLOSE"))
+		/* a sanitizer aid (drivers stay mapped, so a leak report names their symbols): it changes
+		 * no decision, and a set-user-ID process ignores it (secure_getenv) */
+		if (d->dl && !secure_getenv("LICVAULT_NO_DLCLOSE"))
 			dlclose(d->dl);
 		free(d);
 	}
@@ -66,15 +69,39 @@ static int file_exists(const char *p)
 	return p && stat(p, &st) == 0;
 }
 
-static void add_search(lv_registry *g, const char *dir, const char *origin)
+static lv_driver_info *new_info(lv_registry *g, const char *path);
+static void refuse(lv_driver_info *i, const char *fmt, ...) LV_PRINTF(2, 3);
+
+/*
+ * A folder refused before it is searched (not absolute, or others may
+ * write it or a folder above it): listed with the drivers, with the reason.
+ */
+static void refuse_dir(lv_context *c, lv_registry *g, const char *dir, const char *origin, const char *why)
+{
+	lv_driver_info *i = new_info(g, dir);
+	if (i)
+		refuse(i, "driver folder (%s) not searched: %s", origin, why);
+	lv__log(c, LV_LOG_WARN, "driver folder %s (%s) not searched: %s", dir, origin, why);
+}
+
+static void add_search(lv_context *c, lv_registry *g, const char *dir, const char *origin)
 {
 	if (!dir || !*dir)
 		return;
-	char real[PATH_MAX];
+	char real[PATH_MAX], why[LV_ERRMSG_MAX];
+	if (dir[0] != '/') {
+		refuse_dir(c, g, dir, origin, "not an absolute path (the current directory is never searched)");
+		return;
+	}
+	/* a folder that does not exist is listed (load_dir checks it again when it reads it) */
 	const char *key = realpath(dir, real) ? real : dir;
 	for (size_t i = 0; i < g->n_search; i++)
 		if (!strcmp(g->search_dirs[i], key))
 			return;
+	if (key == real && lv__trust_dirs(real, 0, why, sizeof why)) {
+		refuse_dir(c, g, real, origin, why);
+		return;
+	}
 	char **d = realloc(g->search_dirs, (g->n_search + 1) * sizeof *d);
 	if (!d)
 		return;
@@ -93,18 +120,18 @@ static void add_search(lv_registry *g, const char *dir, const char *origin)
 	}
 }
 
-static void add_search_list(lv_registry *g, const char *list, const char *origin)
+static void add_search_list(lv_context *c, lv_registry *g, const char *list, const char *origin)
 {
 	char *copy = strdup(list), *save = NULL;
 	if (!copy)
 		return;
 	for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		add_search(g, p, origin);
+		add_search(c, g, p, origin);
 	free(copy);
 }
 
 /* Next to the library: installed (<libdir>/licvault/drivers) or build tree (../drivers). */
-static void add_library_dirs(lv_registry *g)
+static void add_library_dirs(lv_context *c, lv_registry *g)
 {
 	Dl_info info;
 	char real[PATH_MAX];
@@ -117,9 +144,9 @@ static void add_library_dirs(lv_registry *g)
 	char *a = lv__asprintf("%s/licvault/drivers", real);
 	char *b = lv__asprintf("%s/../drivers", real);
 	if (a && file_exists(a))
-		add_search(g, a, "installed");
+		add_search(c, g, a, "installed");
 	if (b && file_exists(b))
-		add_search(g, b, "build tree");
+		add_search(c, g, b, "build tree");
 	free(a);
 	free(b);
 }
@@ -128,13 +155,14 @@ static void build_search_path(lv_context *c, lv_registry *g)
 {
 	const char *v;
 	for (unsigned i = 0; (v = lv__config_get(c->config, "licvault", "driver_path", i)); i++)
-		add_search_list(g, v, "config driver_path");
-	if ((v = getenv("LICVAULT_DRIVER_PATH")) && *v)
-		add_search_list(g, v, "$LICVAULT_DRIVER_PATH");
+		add_search_list(c, g, v, "config driver_path");
+	/* a set-user-ID process ignores it: the user who started it chooses no code it runs */
+	if ((v = secure_getenv("LICVAULT_DRIVER_PATH")) && *v)
+		add_search_list(c, g, v, "$LICVAULT_DRIVER_PATH");
 	for (size_t i = 0; i < c->n_extra_dirs; i++)
-		add_search(g, c->extra_dirs[i], "application");
-	add_library_dirs(g);
-	add_search(g, LV_DRIVER_INSTALL_DIR, "installed");
+		add_search(c, g, c->extra_dirs[i], "application");
+	add_library_dirs(c, g);
+	add_search(c, g, LV_DRIVER_INSTALL_DIR, "installed");
 }
 
 /* ---- checking one driver ------------------------------------------------ */
@@ -323,6 +351,14 @@ static void load_one(lv_context *c, lv_registry *g, const char *path)
 	lv_driver_info *info = new_info(g, path);
 	if (!info)
 		return;
+	/* checked before dlopen: a refused file's constructors never run */
+	char why[LV_ERRMSG_MAX];
+	if (lv__trust_driver_file(path, why, sizeof why)) {
+		size_t pl = strlen(path);
+		refuse(info, "%s", !strncmp(why, path, pl) && why[pl] == ':' ? why + pl + 2 : why);
+		lv__log(c, LV_LOG_WARN, "driver %s refused: %s", path, info->reason);
+		return;
+	}
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		const char *e = dlerror();
@@ -374,8 +410,17 @@ static char **driver_files(lv_context *c, const char *dir, size_t *n)
 	return names;
 }
 
-static void load_dir(lv_context *c, lv_registry *g, const char *dir)
+static void load_dir(lv_context *c, lv_registry *g, const char *dir, const char *origin)
 {
+	char why[LV_ERRMSG_MAX];
+	int rc = lv__trust_dirs(dir, 0, why, sizeof why);
+	if (rc == LV_E_NOT_FOUND)
+		lv__log(c, LV_LOG_DEBUG, "driver folder %s (%s): %s", dir, origin, why);
+	if (rc) {
+		if (rc != LV_E_NOT_FOUND) /* it changed since the search path was made */
+			refuse_dir(c, g, dir, origin, why);
+		return;
+	}
 	size_t n;
 	char **names = driver_files(c, dir, &n);
 	for (size_t k = 0; k < n; k++) {
@@ -405,7 +450,7 @@ int lv__drivers_load(lv_context *c)
 	c->registry_free = registry_free;
 	build_search_path(c, g);
 	for (size_t i = 0; i < g->n_search; i++)
-		load_dir(c, g, g->search_dirs[i]);
+		load_dir(c, g, g->search_dirs[i], g->search_origin[i]);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -27,6 +27,11 @@ static int fail(lv_context *c, lv_run *run, int code, const char *fmt, ...)
 
 /* ---- resolving ---------------------------------------------------------- */
 
+const char lv__password_advice[] =
+	"a URI may not hold a password (user:password@host): it would end up in shell history, process lists and "
+	"logs, so it is refused and never shown. Give the driver its secret through the config instead (sftp: "
+	"ssh-agent, identity_file, or password_file naming a file only you can read; s3: secret_access_key_file)";
+
 static const char *location_uri(lv_context *c, const char *name)
 {
 	char sec[128];
@@ -41,10 +46,10 @@ static int is_location(lv_context *c, const char *name)
 	return lv__config_has_section(c->config, sec);
 }
 
-/* Does the relative path sub climb out with a ".." segment? */
-static int leaves(const char *sub)
+/* Is there a ".." segment in path ('/'-separated, up to its end)? */
+static int has_dotdot(const char *path)
 {
-	for (const char *p = sub; p;) {
+	for (const char *p = path; p;) {
 		if (!strncmp(p, "..", 2) && (p[2] == '/' || !p[2]))
 			return 1;
 		p = strchr(p, '/');
@@ -52,6 +57,30 @@ static int leaves(const char *sub)
 			p++;
 	}
 	return 0;
+}
+
+/*
+ * Does the relative path sub of NAME:sub climb out of the location?  Checked
+ * as written (a plain-path location reads it so) and as a driver reads it
+ * in a URI: split and percent-decoded by the host's own parser
+ * (lv__uri_parse, uriparser), so "%2e%2e", "%2E." and "..%2f" are the ".."
+ * they decode to.  1: it leaves; 0: it stays; else an error, with why.
+ */
+static int leaves(const char *sub, char *why, size_t cap)
+{
+	if (has_dotdot(sub))
+		return 1;
+	char *probe = lv__asprintf("x:///%s", sub);
+	if (!probe)
+		return LV_E_NOMEM;
+	lv_uri *u = NULL;
+	int rc = lv__uri_parse(probe, &u, why, cap);
+	free(probe);
+	if (rc)
+		return rc;
+	rc = u->path && has_dotdot(u->path);
+	lv__uri_free(u);
+	return rc;
 }
 
 /* NAME: or NAME:sub/dir of [location "NAME"] to its URI. */
@@ -70,10 +99,67 @@ static int resolve_named(lv_context *c, lv_run *run, const char *uri, const char
 	size_t bl = strlen(base);
 	while (bl > 0 && base[bl - 1] == '/')
 		bl--;
-	if (leaves(sub))
-		return fail(c, run, LV_E_BAD_URI, "'%s': '..' may not leave the location", uri);
+	char why[512];
+	int out_of = leaves(sub, why, sizeof why);
+	if (out_of == 1)
+		return fail(c, run, LV_E_BAD_URI, "'%s': '..' may not leave the location (percent-encoded or not)", uri);
+	if (out_of)
+		return fail(c, run, out_of, "'%s': %s", uri, why);
 	*out = *sub ? lv__asprintf("%.*s/%s", (int)bl, base, sub) : strdup(base);
 	return *out ? 0 : LV_E_NOMEM;
+}
+
+/* Userinfo with a ':' between "://" and the next '/', for a URI the parser refuses. */
+static int text_has_password(const char *uri)
+{
+	const char *p = strstr(uri, "://");
+	if (!p)
+		return 0;
+	p += 3;
+	const char *end = p + strcspn(p, "/?#");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
+}
+
+char *lv__uri_mask(const char *uri, const char *stars)
+{
+	if (!uri || !stars)
+		return NULL;
+	char *out = strdup(uri);
+	size_t sl = strlen(stars);
+	for (char *p = out; p && (p = strstr(p, "://"));) {
+		p += 3;
+		char *end = p + strcspn(p, "/?#");
+		char *at = memchr(p, '@', (size_t)(end - p));
+		char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+		if (!colon)
+			continue;
+		size_t keep = (size_t)(colon + 1 - out);
+		char *m = lv__asprintf("%.*s%s%s", (int)keep, out, stars, at);
+		free(out);
+		out = m;
+		p = out ? out + keep + sl : NULL;
+	}
+	return out;
+}
+
+int lv__uri_holds_password(const char *uri)
+{
+	for (const char *u = uri; u && *u;) {
+		size_t pl = lv__uri_stack_prefix(u);
+		if (pl) {
+			u += pl;
+			continue;
+		}
+		lv_uri *p = NULL;
+		char why[512];
+		if (lv__uri_parse(u, &p, why, sizeof why))
+			return text_has_password(u);
+		int has = p->password != NULL;
+		lv__uri_free(p);
+		return has;
+	}
+	return 0;
 }
 
 /*
@@ -84,6 +170,13 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 {
 	char scheme[128];
 	*loc_name = NULL;
+	/* every URI comes through here: one with a password goes no further, and is never shown */
+	if (lv__uri_holds_password(uri)) {
+		char *shown = lv__uri_mask(uri, "***");
+		fail(c, run, LV_E_BAD_URI, "'%s': %s", shown ? shown : "(a URI)", lv__password_advice);
+		free(shown);
+		return LV_E_BAD_URI;
+	}
 	size_t pl = lv__uri_stack_prefix(uri);
 	if (pl) {
 		/* A+REST: resolve REST (a URI, a plain path or a named location), keep A */
@@ -105,6 +198,14 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 	}
 	if (scheme[0] && is_location(c, scheme)) {
 		int rc = resolve_named(c, run, uri, scheme, out);
+		if (!rc && lv__uri_holds_password(*out)) { /* the location's own uri */
+			char *shown = lv__uri_mask(*out, "***");
+			free(*out);
+			*out = NULL;
+			fail(c, run, LV_E_BAD_URI, "location \"%s\" ('%s'): %s", scheme, shown ? shown : "?", lv__password_advice);
+			free(shown);
+			return LV_E_BAD_URI;
+		}
 		if (!rc && !(*loc_name = strdup(scheme))) {
 			free(*out);
 			*out = NULL;
@@ -415,32 +516,6 @@ int lv_context_locations(lv_context *c, int (*cb)(const lv_location_info *, void
 }
 
 /* ---- driver commands ------------------------------------------------------ */
-
-int lv_location_control(lv_location *l, const char *driver, const char *verb, const char *const *args,
-                        size_t nargs, lv_emit_cb emit, void *ud)
-{
-	if (!l || !driver || !verb || (nargs && !args))
-		return LV_E_INVALID_ARG;
-	lv_location *layer = l;
-	while (layer && strcmp(lv__location_driver(layer), driver) != 0)
-		layer = layer->inner;
-	lv_run *run = l->hctx->run;
-	if (!layer)
-		return run ? lv__run_error(run, LV_E_NOT_FOUND, "%s is not served through driver '%s'", l->uri, driver)
-		           : LV_E_NOT_FOUND;
-	int known = 0;
-	for (const lv_driver_command *c = lv__driver_commands(layer->drv); c && c->verb; c++)
-		known |= !strcmp(c->verb, verb);
-	if (!known || !layer->ops->control)
-		return run ? lv__run_error(run, LV_E_UNSUPPORTED, "driver '%s' has no command '%s'", driver, verb)
-		           : LV_E_UNSUPPORTED;
-	int rc = layer->ops->control(layer->inst, verb, args, nargs, emit, ud);
-	if (!lv__err_valid(rc))
-		rc = lv__run_error(run, LV_E_DRIVER_ABI, "driver '%s' returned an invalid code %d from %s", driver, rc, verb);
-	else if (rc && run)
-		lv__run_error(run, rc, "%s %s on %s: %s", driver, verb, l->uri, lv_strerror(rc));
-	return rc;
-}
 
 const lv_driver_command *lv_context_driver_commands(lv_context *c, const char *driver)
 {

@@ -38,6 +38,15 @@ const char *lv__location_driver(const lv_location *loc);
  * message naming what failed on which object.
  */
 int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const char *name);
+/*
+ * Does any layer of uri (bundle+crypt+sftp://user:pw@host/x) hold a password?
+ * Every URI a run or a tool opens is refused when it does, with
+ * lv__password_advice (which never quotes it); config check says the same.
+ */
+int lv__uri_holds_password(const char *uri);
+/* uri with the password of every layer replaced by stars ("sftp://u:***@h/x"), for messages; malloc'd. */
+char *lv__uri_mask(const char *uri, const char *stars);
+extern const char lv__password_advice[];
 /* The driver serving uri (stacked: the outer one); scheme gets its scheme. */
 lv_loaded *lv__driver_for_uri(lv_context *ctx, const char *uri, char *scheme, size_t cap);
 

@@ -126,6 +126,37 @@ static int verify_all(lv_run *run, lv_location *loc)
 	return rc;
 }
 
+/*
+ * The newest generation is damaged: name the newest older one that
+ * verifies, so the user can choose it (there is no silent fallback).
+ */
+static void suggest_older(lv_run *run, lv_location *loc, uint64_t damaged)
+{
+	lv_set_scan scan;
+	lv_err failure;
+	lv__err_save(&run->err, &failure);
+	uint64_t found = 0;
+	if (lv__set_scan(run, loc, &scan) == 0) {
+		for (size_t i = scan.n_gens; i-- > 0 && !found && !lv__run_canceled(run);) {
+			const lv_gen *g = &scan.gens[i];
+			if (!g->has_manifest || (damaged && g->gen >= damaged))
+				continue;
+			lv__err_clear(&run->err);
+			lv_set set;
+			if (verify_one(run, loc, g->gen, &set) == 0)
+				found = g->gen;
+		}
+		lv__set_scan_free(&scan);
+	}
+	lv__err_clear(&run->err);
+	if (found)
+		lv__run_error(run, failure.code,
+		              "%s; the newest older generation that verifies is %llu: restore it with licvault restore --generation %llu",
+		              failure.msg, (unsigned long long)found, (unsigned long long)found);
+	else
+		lv__err_restore(&run->err, &failure);
+}
+
 int lv__do_verify(lv_run *run, const char *uri)
 {
 	lv_location *loc = NULL;
@@ -137,8 +168,8 @@ int lv__do_verify(lv_run *run, const char *uri)
 		rc = verify_all(run, loc);
 	else if (run->generation)
 		rc = verify_one(run, loc, run->generation, &set);
-	else
-		rc = verify_newest(run, loc, &set);
+	else if ((rc = verify_newest(run, loc, &set)) == LV_E_BACKUP_CORRUPT)
+		suggest_older(run, loc, set.want);
 	if (!rc && !run->all_generations) {
 		lv__run_progress(run, 1);
 		lv__run_note(run, "backup at %s is whole: %llu licenses, generation %llu", loc->uri,
@@ -262,6 +293,12 @@ static int ask_service(restore_state *st)
 	return 0;
 }
 
+/* The code of a store failure during the import: a full filesystem stays NO_SPACE, the rest is NOT_ALL_STORED. */
+static int import_code(int rc)
+{
+	return rc == LV_E_NO_SPACE || rc == LV_E_BUSY ? rc : LV_E_NOT_ALL_STORED;
+}
+
 static int import_cb(const lv_license *lic, uint64_t index, void *ud)
 {
 	restore_state *st = ud;
@@ -278,7 +315,7 @@ static int import_cb(const lv_license *lic, uint64_t index, void *ud)
 		l.machine = st->machine;
 	int rc = st->store->ops.put(st->store->impl, &l, LV_PUT_REPLACE);
 	if (rc)
-		return lv__run_error(run, LV_E_NOT_ALL_STORED, "license %s could not be stored, nothing was restored: %s",
+		return lv__run_error(run, import_code(rc), "license %s could not be stored, nothing was restored: %s",
 		                     lic->kid, store_msg(st, rc, "put"));
 	st->imported++;
 	lv__run_progress(run, 0);
@@ -292,7 +329,7 @@ static int import(restore_state *st)
 	lv_store *store = st->store;
 	int rc = store->ops.begin(store->impl);
 	if (rc)
-		return lv__run_error(run, rc == LV_E_BUSY ? LV_E_BUSY : LV_E_NOT_ALL_STORED, "cannot write the store: %s",
+		return lv__run_error(run, import_code(rc), "cannot write the store: %s",
 		                     store_msg(st, rc, "begin"));
 	st->in_txn = 1;
 	if (st->new_id[0] && lv__store_set_identity(store, st->new_id))
@@ -311,7 +348,7 @@ static int import(restore_state *st)
 		return lv__run_error(run, rc, "the license service could not record the restore: %s", lv_strerror(rc));
 	st->in_txn = 0;
 	if ((rc = store->ops.commit(store->impl)))
-		return lv__run_error(run, LV_E_NOT_ALL_STORED, "cannot commit the restore, nothing was stored: %s",
+		return lv__run_error(run, import_code(rc), "cannot commit the restore, nothing was stored: %s",
 		                     store_msg(st, rc, "commit"));
 	return 0;
 }
@@ -358,46 +395,13 @@ static int restore_dry_run(restore_state *st)
 	return 0;
 }
 
-/*
- * The newest generation is damaged: name the newest older one that
- * verifies, so the user can choose it (there is no silent fallback).
- */
-static void suggest_older(lv_run *run, lv_location *loc, uint64_t damaged)
-{
-	lv_set_scan scan;
-	lv_err failure;
-	lv__err_save(&run->err, &failure);
-	uint64_t found = 0;
-	if (lv__set_scan(run, loc, &scan) == 0) {
-		for (size_t i = scan.n_gens; i-- > 0 && !found && !lv__run_canceled(run);) {
-			const lv_gen *g = &scan.gens[i];
-			if (!g->has_manifest || (damaged && g->gen >= damaged))
-				continue;
-			lv__err_clear(&run->err);
-			lv_set set;
-			if (verify_one(run, loc, g->gen, &set) == 0)
-				found = g->gen;
-		}
-		lv__set_scan_free(&scan);
-	}
-	lv__err_clear(&run->err);
-	if (found)
-		lv__run_error(run, failure.code,
-		              "%s; the newest older generation that verifies is %llu: restore it with licvault restore --generation %llu",
-		              failure.msg, (unsigned long long)found, (unsigned long long)found);
-	else
-		lv__err_restore(&run->err, &failure);
-}
-
 int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned flags)
 {
 	restore_state st = {.run = run, .flags = flags};
 	st.svc = run->ctx->service ? run->ctx->service : &lv__builtin_service;
 	int locked = 0;
-	int rc = lv__store_for_run(store_in, &st.store, &run->err);
+	int rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_READ, &st.loc);
 	if (rc)
-		return rc;
-	if ((rc = lv__location_open(run->ctx, run, NULL, uri, LV_OPEN_READ, &st.loc)))
 		goto out;
 	st.set = (lv_set){.run = run, .loc = st.loc, .want = run->generation};
 	if (!(flags & LV_RESTORE_DRY_RUN) && (rc = lv__lock_take(run, st.loc, "restore", &locked)))
@@ -406,6 +410,12 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	if ((rc = lv__set_open(&st.set)))
 		goto out;
 	run->total = st.set.hdr.count;
+	/* room where the store lies for the backup's licenses, before the store is opened for writing
+	 * (on a full filesystem that fails) or the service is asked: NO_SPACE, free and needed */
+	if (!(flags & LV_RESTORE_DRY_RUN) && (rc = lv__store_room(store_in, st.set.hdr.pack_size, &run->err)))
+		goto out;
+	if ((rc = lv__store_for_run(store_in, &st.store, &run->err)))
+		goto out;
 	if ((rc = ask_service(&st)))
 		goto out;
 	if (flags & LV_RESTORE_DRY_RUN) {

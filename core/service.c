@@ -188,8 +188,13 @@ typedef struct reg_session {
 
 static int64_t now_utc(void)
 {
-	const char *t = getenv("LICVAULT_NOW"); /* tests move the clock */
-	return t && *t ? strtoll(t, NULL, 10) : (int64_t)time(NULL);
+#ifdef LV_TEST_HOOKS
+	/* the test build only (liblicvault-testhooks, never installed): tests move the clock */
+	const char *t = secure_getenv("LICVAULT_NOW");
+	if (t && *t)
+		return strtoll(t, NULL, 10);
+#endif
+	return (int64_t)time(NULL);
 }
 
 /* Today's date in UTC, YYYY-MM-DD: the per-day count's key. */

@@ -312,7 +312,7 @@ int lv__set_manifest_open(lv_set *set, lv_manifest_reader *m)
 {
 	if (fseeko(set->spool, 0, SEEK_SET) != 0)
 		return lv__run_error(set->run, LV_E_IO, "cannot rewind the local copy of the manifest");
-	int rc = lv__manifest_begin(m, spool_read, set, set->man_size);
+	int rc = lv__manifest_begin(m, spool_read, set, set->man_size, 0);
 	if (rc) {
 		lv__set_manifest_fail(set, m, rc);
 		lv__manifest_end(m);
@@ -418,7 +418,7 @@ int lv__set_open(lv_set *set)
 		lv__obj_close(&src);
 		return lv__run_error(run, LV_E_IO, "cannot create a temporary file for the manifest: %s", strerror(errno));
 	}
-	rc = lv__manifest_begin(&m, tee_read, &tee, set->man_size);
+	rc = lv__manifest_begin(&m, tee_read, &tee, set->man_size, 0);
 	lv_manifest_entry e;
 	if (!rc)
 		while ((rc = lv__manifest_next(&m, &e)) == 1)
@@ -445,7 +445,7 @@ int lv__set_read_header(lv_run *run, lv_location *loc, const lv_gen *g, lv_manif
 	if (rc) /* NOT_FOUND: it went away since the listing (not damage) */
 		return lv__drv_rc(run, loc, rc, "open", set.man_name);
 	lv_manifest_reader m;
-	rc = lv__manifest_begin(&m, lv__obj_read, &src, set.man_size);
+	rc = lv__manifest_begin(&m, lv__obj_read, &src, set.man_size, 4096); /* the header only */
 	if (rc)
 		lv__set_manifest_fail(&set, &m, rc);
 	*out = m.hdr;

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "license.h"
+#include "store_file.h"
 #include "store_sqlite.h"
 
 #include <stdio.h>
@@ -142,6 +143,26 @@ void lv__store_run_release(lv_store *orig, lv_store *run)
 		lv_store_free(run);
 }
 
+int lv__store_room(lv_store *s, uint64_t needed, lv_err *err)
+{
+	const char *path = s->ops.path ? s->ops.path(s->impl) : NULL;
+	char *target = NULL;
+	lv_err ignored = {0};
+	if (!path || lv__store_file_target(path, &target, &ignored))
+		return 0; /* an application's own store, or one its open will refuse */
+	uint64_t room = lv__store_file_free(target);
+	free(target);
+	if (room == UINT64_MAX || room >= needed)
+		return 0;
+	char f[64], n[64];
+	lv__store_file_bytes(f, sizeof f, room);
+	lv__store_file_bytes(n, sizeof n, needed);
+	return lv__err_set(err, LV_E_NO_SPACE,
+	                   "no space for the restore on the filesystem of store %s: %s free, the restore needs at least %s "
+	                   "(the backup's licenses); nothing was changed",
+	                   path, f, n);
+}
+
 uint64_t lv__store_size(lv_store *s)
 {
 	uint64_t n;
@@ -152,11 +173,14 @@ uint64_t lv__store_size(lv_store *s)
 
 int lv__host_id(char *out, size_t cap)
 {
-	const char *env = getenv("LICVAULT_HOST_ID");
 	char raw[256] = "";
+#ifdef LV_TEST_HOOKS
+	/* the test build only (liblicvault-testhooks, never installed): tests play another host */
+	const char *env = secure_getenv("LICVAULT_HOST_ID");
 	if (env && *env)
 		snprintf(raw, sizeof raw, "%s", env);
-	else {
+#endif
+	if (!raw[0]) {
 		FILE *f = fopen("/etc/machine-id", "re");
 		if (f) {
 			if (!fgets(raw, sizeof raw, f))

@@ -30,9 +30,15 @@ const char *lv__store_why(lv_store *s, int rc, const char *what, char *buf, size
  */
 int lv__store_for_run(lv_store *s, lv_store **out, lv_err *err);
 void lv__store_run_release(lv_store *orig, lv_store *run);
+/*
+ * Is there room for needed bytes where the store's file lies (ops.path)?
+ * 0 (also when unknown), or LV_E_NO_SPACE in err naming the free and the
+ * needed space.
+ */
+int lv__store_room(lv_store *s, uint64_t needed, lv_err *err);
 /* The store's size in bytes (ops.size), UINT64_MAX when unknown. */
 uint64_t lv__store_size(lv_store *s);
-/* Host identity: a digest of /etc/machine-id (or $LICVAULT_HOST_ID in tests). */
+/* Host identity: a digest of /etc/machine-id (or $LICVAULT_HOST_ID in the test build, LV_TEST_HOOKS). */
 int lv__host_id(char *out, size_t cap);
 /* A new random machine identity (hex). */
 int lv__identity_new(char *machine_id, size_t cap);

@@ -4,6 +4,7 @@
  * transaction.
  */
 #include "store_sqlite.h"
+#include "store_file.h"
 
 #include <stdio.h>
 #include <errno.h>
@@ -19,15 +20,21 @@
 #ifndef LV_PAGE_SIZE
 #define LV_PAGE_SIZE 16384
 #endif
+/* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem
+ * (SQLite's -shm takes 32 KiB, and the first write to its -wal a page or two) */
+#define FULL_BELOW ((uint64_t)256 * 1024)
 #define LV_STR_(x) #x
 #define LV_STR(x) LV_STR_(x)
 
 typedef struct sq_store {
-	sqlite3 *db;
-	char *path;
+	sqlite3 *db;            /* NULL: the store has no file yet (LV_STORE_CREATE: its first write makes it) */
+	char *path;             /* as given */
+	char *target;           /* where the file is, or a new one lands (symbolic links followed) */
+	char *tmp;              /* the private file this handle's first transaction fills, or NULL */
+	char *copy;             /* a private copy read instead of the store (read-only rescue), or NULL */
 	char errmsg[LV_ERRMSG_MAX];
 	int in_txn;
-	unsigned flags;         /* LV_STORE_READONLY */
+	unsigned flags;         /* LV_STORE_READONLY, LV_STORE_CREATE */
 	sqlite3_stmt *put[2];   /* INSERT, INSERT OR REPLACE: prepared once, reused per license */
 } sq_store;
 
@@ -47,7 +54,12 @@ static int sq_err(sq_store *s, int src, const char *what)
 	if (code == LV_E_BUSY)
 		lv__errf(s->errmsg, "store %s: %s: locked by another process or connection (%s)", s->path, what,
 		         sqlite3_errmsg(s->db));
-	else
+	else if (code == LV_E_NO_SPACE) {
+		char room[64];
+		lv__store_file_bytes(room, sizeof room, lv__store_file_free(s->tmp ? s->tmp : s->target));
+		lv__errf(s->errmsg, "store %s: %s: its filesystem is full: %s free (SQLite error %d)", s->path, what, room,
+		         ext);
+	} else
 		lv__errf(s->errmsg, "store %s: %s: %s (SQLite error %d)", s->path, what, sqlite3_errmsg(s->db), ext);
 	return code;
 }
@@ -58,6 +70,27 @@ static int exec(sq_store *s, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : sq_err(s, rc, what);
 }
 
+/* Close the connection (the handle has no database until it opens or makes one again). */
+static void close_db(sq_store *s)
+{
+	sqlite3_finalize(s->put[0]);
+	sqlite3_finalize(s->put[1]);
+	s->put[0] = s->put[1] = NULL;
+	sqlite3_close_v2(s->db);
+	s->db = NULL;
+}
+
+/* A new store this handle was making, not to be: its private file goes. */
+static void discard_new(sq_store *s)
+{
+	if (!s->tmp)
+		return;
+	close_db(s);
+	lv__store_file_remove(s->tmp);
+	free(s->tmp);
+	s->tmp = NULL;
+}
+
 static void sq_close(void *impl)
 {
 	sq_store *s = impl;
@@ -65,36 +98,24 @@ static void sq_close(void *impl)
 		return;
 	if (s->in_txn)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_finalize(s->put[0]);
-	sqlite3_finalize(s->put[1]);
-	sqlite3_close_v2(s->db);
+	discard_new(s);
+	close_db(s);
+	lv__store_file_copy_free(s->copy);
 	free(s->path);
+	free(s->target);
 	free(s);
 }
 
-/* A new store file: its directory, and the file itself created 0600. */
-static int create_file(const char *path, lv_err *err)
+/* Open file (a path or an SQLite URI) with oflags as the handle's connection; err says why not. */
+static int connect_db(sq_store *s, const char *file, int oflags, lv_err *err)
 {
-	/* create the parent directory (XDG data dir) */
-	char *dir = strdup(path);
-	if (!dir)
-		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		char why[256];
-		int rc = lv__mkdirs(dir, why, sizeof why);
-		if (rc) {
-			free(dir);
-			return lv__err_set(err, rc, "store %s: %s", path, why);
-		}
+	if (sqlite3_open_v2(file, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		lv__err_set(err, LV_E_IO, "store %s: cannot open: %s", s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		close_db(s);
+		return LV_E_IO;
 	}
-	free(dir);
-	/* licenses are private: the store (and SQLite's -wal and -shm, which copy its
-	 * mode) is readable by its owner only */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
+	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_extended_result_codes(s->db, 1);
 	return 0;
 }
 
@@ -164,6 +185,128 @@ static int check_schema(sq_store *s, unsigned flags, lv_err *err)
 	return 0;
 }
 
+/* "file:PATH?immutable=1", PATH percent-encoded where a URI needs it; malloc'd. */
+static char *immutable_uri(const char *path)
+{
+	lv_buf b = {0};
+	lv__buf_put(&b, "file:", 5);
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= 0x20 || *p >= 0x7f)
+			lv__buf_printf(&b, "%%%02X", *p);
+		else
+			lv__buf_put(&b, p, 1);
+	}
+	if (lv__buf_printf(&b, "?immutable=1") || lv__buf_put(&b, "", 1)) {
+		lv__buf_free(&b);
+		return NULL;
+	}
+	return (char *)b.data;
+}
+
+/*
+ * A read-only store SQLite cannot open where it is (a read-only or full
+ * filesystem: no -shm can be made): with no changes in a -wal, the file
+ * read as immutable (no lock, no -shm); with changes in a -wal, which
+ * immutable would silently drop, a private copy of both.  first: why the
+ * open where it is failed.
+ */
+static int open_rescue(sq_store *s, const lv_err *first, lv_err *err)
+{
+	lv_err e = {0};
+	int rc;
+	if (!lv__store_file_has_wal(s->path)) {
+		char *uri = immutable_uri(s->path);
+		rc = uri ? connect_db(s, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &e) : LV_E_NOMEM;
+		free(uri);
+		if (!rc && (rc = check_schema(s, LV_STORE_READONLY, &e)))
+			close_db(s);
+		if (rc)
+			lv__err_set(err, rc, "%s; read as an unchanging file: %s", first->msg, e.msg);
+		return rc;
+	}
+	if ((rc = lv__store_file_copy(s->path, &s->copy, &e)))
+		return lv__err_set(err, rc,
+		                   "%s; its write-ahead log %s-wal holds changes not yet in it, so it is not read alone (that "
+		                   "would lose licenses), and %s. Copy %s and %s-wal to a writable place and use that copy",
+		                   first->msg, s->path, e.msg, s->path, s->path);
+	if (!(rc = connect_db(s, s->copy, SQLITE_OPEN_READONLY, &e)) && (rc = check_schema(s, LV_STORE_READONLY, &e)))
+		close_db(s);
+	if (rc)
+		lv__err_set(err, rc, "%s; a private copy of it and its write-ahead log: %s", first->msg, e.msg);
+	return rc;
+}
+
+/* The store's file, which exists: opened read-write, or read-only (with the rescue when it must). */
+static int open_existing(sq_store *s, lv_err *err)
+{
+	lv_err first = {0};
+	int ro = (s->flags & LV_STORE_READONLY) != 0;
+	int rc = connect_db(s, s->path, ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, &first);
+	if (!rc && (rc = check_schema(s, s->flags, &first)))
+		close_db(s);
+	if (!rc)
+		return 0;
+	if (ro && (rc == LV_E_IO || rc == LV_E_NO_SPACE))
+		return open_rescue(s, &first, err);
+	uint64_t room = lv__store_file_free(s->target);
+	if (rc == LV_E_IO && room < FULL_BELOW) { /* SQLite could not make its -wal or -shm: say why */
+		char f[64];
+		lv__store_file_bytes(f, sizeof f, room);
+		return lv__err_set(err, LV_E_NO_SPACE, "%s: its filesystem is full (%s free)", first.msg, f);
+	}
+	return lv__err_set(err, rc, "%s", first.msg);
+}
+
+/*
+ * The first write to a store that has no file: a new store in a private
+ * file beside where it lands (rollback journal, for this one transaction),
+ * published by the commit; a rollback or a close removes it.
+ */
+static int begin_new(sq_store *s, lv_err *err)
+{
+	lv_err e = {0};
+	int rc = lv__store_file_create(s->target, &s->tmp, &e);
+	if (!rc)
+		rc = connect_db(s, s->tmp, SQLITE_OPEN_READWRITE, &e);
+	/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains */
+	if (!rc && ((rc = exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size")) ||
+	            (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous")) ||
+	            (rc = exec(s, schema_sql, "create the schema"))))
+		lv__err_set(&e, rc, "%s", s->errmsg);
+	if (rc) {
+		discard_new(s);
+		close_db(s);
+		return lv__err_set(err, rc, "%s", e.msg);
+	}
+	return 0;
+}
+
+/*
+ * The handle's database, before an operation: open the file when another
+ * connection made it since; for a write (write = 1), begin a new store.
+ * 0: ready; 1: no file (a read sees an empty store); else an error (in
+ * errmsg).
+ */
+static int ready(sq_store *s, int write)
+{
+	if (s->db)
+		return 0;
+	lv_err e = {0};
+	struct stat st;
+	int rc;
+	if (stat(s->path, &st) == 0)
+		rc = open_existing(s, &e);
+	else if (!write)
+		return 1;
+	else if (s->flags & LV_STORE_READONLY)
+		rc = lv__err_set(&e, LV_E_NOT_FOUND, "store %s does not exist", s->path);
+	else
+		rc = begin_new(s, &e);
+	if (rc)
+		lv__errf(s->errmsg, "%s", e.msg);
+	return rc;
+}
+
 int lv__sqlite_store_open(const char *path, unsigned flags, void **impl, lv_err *err)
 {
 	sq_store *s = calloc(1, sizeof *s);
@@ -171,29 +314,20 @@ int lv__sqlite_store_open(const char *path, unsigned flags, void **impl, lv_err 
 		free(s);
 		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
 	}
+	s->flags = flags & (LV_STORE_READONLY | LV_STORE_CREATE);
 	struct stat st;
-	int rc = 0, exists = stat(path, &st) == 0;
-	if (!exists && !(flags & LV_STORE_CREATE))
+	int rc = lv__store_file_target(path, &s->target, err);
+	if (rc)
+		;
+	else if (stat(path, &st) == 0)
+		rc = open_existing(s, err);
+	else if (errno != ENOENT)
+		rc = lv__err_set(err, LV_E_IO, "store %s: %s", path, strerror(errno));
+	else if ((flags & LV_STORE_READONLY) || !(flags & LV_STORE_CREATE))
 		rc = lv__err_set(err, LV_E_NOT_FOUND,
 		                 "store %s does not exist (importing licenses or restoring creates it)", path);
-	else if (!exists)
-		rc = create_file(path, err);
+	/* else: no file until the first write commits (a failed restore leaves none) */
 	if (rc) {
-		sq_close(s);
-		return rc;
-	}
-	int oflags = (flags & LV_STORE_READONLY) ? SQLITE_OPEN_READONLY
-	           : SQLITE_OPEN_READWRITE | ((flags & LV_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-	if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		lv__err_set(err, LV_E_IO, "store %s: cannot open: %s", path,
-		            s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		sq_close(s);
-		return LV_E_IO;
-	}
-	sqlite3_busy_timeout(s->db, 5000);
-	sqlite3_extended_result_codes(s->db, 1);
-	s->flags = flags & ~LV_STORE_CREATE;
-	if ((rc = check_schema(s, flags, err))) {
 		sq_close(s);
 		return rc;
 	}
@@ -204,8 +338,13 @@ int lv__sqlite_store_open(const char *path, unsigned flags, void **impl, lv_err 
 static int sq_count(void *impl, uint64_t *out)
 {
 	sq_store *s = impl;
+	int rc = ready(s, 0);
+	if (rc == 1)
+		*out = 0;
+	if (rc)
+		return rc == 1 ? 0 : rc;
 	sqlite3_stmt *q;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM licenses", -1, &q, NULL);
+	rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM licenses", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(s, rc, "count licenses");
 	rc = sqlite3_step(q);
@@ -237,8 +376,13 @@ static void row_to_license(sqlite3_stmt *q, lv_license *l)
 static int sq_get(void *impl, const char *kid, lv_license **out)
 {
 	sq_store *s = impl;
+	int rc = ready(s, 0);
+	if (rc == 1)
+		lv__errf(s->errmsg, "store %s: no license with key ID %s (the store has none yet)", s->path, kid);
+	if (rc)
+		return rc == 1 ? LV_E_NOT_FOUND : rc;
 	sqlite3_stmt *q;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM licenses WHERE kid = ?", -1, &q, NULL);
+	rc = sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM licenses WHERE kid = ?", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(s, rc, "read a license");
 	sqlite3_bind_text(q, 1, kid, -1, SQLITE_STATIC);
@@ -257,9 +401,35 @@ static int sq_get(void *impl, const char *kid, lv_license **out)
 	return ret;
 }
 
+static int sq_begin(void *impl);
+static int sq_commit(void *impl);
+static int sq_rollback(void *impl);
+static int put_row(sq_store *s, const lv_license *l, unsigned flags);
+
+/* After a failed write in a transaction of its own: roll it back, keeping the failure's message. */
+static void undo(sq_store *s)
+{
+	char msg[LV_ERRMSG_MAX];
+	memcpy(msg, s->errmsg, sizeof msg);
+	sq_rollback(s);
+	memcpy(s->errmsg, msg, sizeof msg);
+}
+
 static int sq_put(void *impl, const lv_license *l, unsigned flags)
 {
 	sq_store *s = impl;
+	if (s->db || s->in_txn)
+		return put_row(s, l, flags);
+	/* a store with no file yet: a transaction of its own makes it */
+	int rc = sq_begin(s);
+	if (!rc && !(rc = put_row(s, l, flags)))
+		return sq_commit(s);
+	undo(s);
+	return rc;
+}
+
+static int put_row(sq_store *s, const lv_license *l, unsigned flags)
+{
 	int which = (flags & LV_PUT_REPLACE) ? 1 : 0;
 	int rc;
 	if (!s->put[which]) {
@@ -296,8 +466,13 @@ static int sq_put(void *impl, const lv_license *l, unsigned flags)
 static int sq_remove(void *impl, const char *kid)
 {
 	sq_store *s = impl;
+	int rc = ready(s, 0);
+	if (rc == 1)
+		lv__errf(s->errmsg, "store %s: no license with key ID %s (the store has none yet)", s->path, kid);
+	if (rc)
+		return rc == 1 ? LV_E_NOT_FOUND : rc;
 	sqlite3_stmt *q;
-	int rc = sqlite3_prepare_v2(s->db, "DELETE FROM licenses WHERE kid = ?", -1, &q, NULL);
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM licenses WHERE kid = ?", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(s, rc, "remove a license");
 	sqlite3_bind_text(q, 1, kid, -1, SQLITE_STATIC);
@@ -316,7 +491,9 @@ static int sq_foreach(void *impl, lv_license_cb cb, void *ud)
 {
 	sq_store *s = impl;
 	int own = !s->in_txn;
-	int rc;
+	int rc = ready(s, 0);
+	if (rc)
+		return rc == 1 ? 0 : rc;
 	/* one read transaction: a WAL snapshot, whatever other connections write */
 	if (own && (rc = exec(s, "BEGIN", "begin a read")))
 		return rc;
@@ -346,9 +523,26 @@ out:
 static int sq_begin(void *impl)
 {
 	sq_store *s = impl;
-	int rc = exec(s, "BEGIN IMMEDIATE", "begin a transaction");
+	int rc = ready(s, 1);
+	if (!rc && (rc = exec(s, "BEGIN IMMEDIATE", "begin a transaction")))
+		discard_new(s);
 	if (!rc)
 		s->in_txn = 1;
+	return rc;
+}
+
+/* The first commit of a new store: its private file becomes the store (a later call opens it). */
+static int publish(sq_store *s)
+{
+	/* published in WAL mode, as every store is (best effort: the next writable open sets it anyway) */
+	sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	close_db(s);
+	lv_err e = {0};
+	int rc = lv__store_file_publish(s->tmp, s->target, &e);
+	free(s->tmp);
+	s->tmp = NULL;
+	if (rc)
+		lv__errf(s->errmsg, "%s", e.msg);
 	return rc;
 }
 
@@ -356,10 +550,13 @@ static int sq_commit(void *impl)
 {
 	sq_store *s = impl;
 	int rc = exec(s, "COMMIT", "commit");
-	if (rc) {
+	if (rc)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	}
 	s->in_txn = 0;
+	if (rc)
+		discard_new(s);
+	else if (s->tmp)
+		rc = publish(s);
 	return rc;
 }
 
@@ -368,14 +565,18 @@ static int sq_rollback(void *impl)
 	sq_store *s = impl;
 	int rc = s->in_txn ? exec(s, "ROLLBACK", "roll back") : 0;
 	s->in_txn = 0;
+	discard_new(s); /* a store this transaction was making is not made */
 	return rc;
 }
 
 static int sq_meta_get(void *impl, const char *key, char *buf, size_t cap)
 {
 	sq_store *s = impl;
+	int rc = ready(s, 0);
+	if (rc)
+		return rc == 1 ? LV_E_NOT_FOUND : rc;
 	sqlite3_stmt *q;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL);
+	rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(s, rc, "read store metadata");
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
@@ -391,9 +592,27 @@ static int sq_meta_get(void *impl, const char *key, char *buf, size_t cap)
 	return ret;
 }
 
+static int meta_write(sq_store *s, const char *key, const char *value);
+
 static int sq_meta_set(void *impl, const char *key, const char *value)
 {
 	sq_store *s = impl;
+	if (s->db || s->in_txn)
+		return meta_write(s, key, value);
+	int rc = ready(s, 0);
+	if (rc != 1)
+		return rc ? rc : meta_write(s, key, value);
+	if (!value)
+		return 0; /* nothing to remove from a store with no file */
+	/* a transaction of its own makes the file */
+	if (!(rc = sq_begin(s)) && !(rc = meta_write(s, key, value)))
+		return sq_commit(s);
+	undo(s);
+	return rc;
+}
+
+static int meta_write(sq_store *s, const char *key, const char *value)
+{
 	sqlite3_stmt *q;
 	int rc = sqlite3_prepare_v2(s->db, value ? "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"
 	                                         : "DELETE FROM meta WHERE key = ?", -1, &q, NULL);
@@ -425,9 +644,12 @@ static const char *sq_path(void *impl)
 
 static int sq_size(void *impl, uint64_t *bytes)
 {
+	sq_store *s = impl;
 	struct stat st;
-	if (stat(((sq_store *)impl)->path, &st) != 0)
-		return LV_E_IO;
+	if (stat(s->path, &st) != 0) {
+		*bytes = 0;
+		return s->db ? LV_E_IO : 0; /* no file yet: empty */
+	}
 	*bytes = (uint64_t)st.st_size;
 	return 0;
 }

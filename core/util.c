@@ -117,10 +117,12 @@ void lv__hex(char *out, const unsigned char *in, size_t n)
 
 static const char *home_dir(void)
 {
-	const char *h = getenv("HOME");
+	/* secure_getenv, and the effective user's home: a set-user-ID process expands no path the user
+	 * who started it chose */
+	const char *h = secure_getenv("HOME");
 	if (h && *h)
 		return h;
-	struct passwd *pw = getpwuid(getuid());
+	struct passwd *pw = getpwuid(geteuid());
 	return pw ? pw->pw_dir : NULL;
 }
 
@@ -153,7 +155,7 @@ char *lv__expand(const char *in, char *err, size_t errlen)
 			}
 			memcpy(name, p + 2, n);
 			name[n] = '\0';
-			const char *v = getenv(name);
+			const char *v = secure_getenv(name);
 			if (!v) {
 				snprintf(err, errlen, "variable ${%s} is not set", name);
 				goto fail;

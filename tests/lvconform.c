@@ -19,7 +19,7 @@ static void help(void)
 	       "Check the driver serving URI's scheme against licvault's driver contract\n"
 	       "(docs/writing-a-driver.md), the way the core uses a location.  URI must be a\n"
 	       "location of its own: the suite writes and removes objects there (conf-*,\n"
-	       "licvault.lock, licvault-<16 hex>.pack|.manifest, licvault-registry-*), and\n"
+	       "licvault.lock, licvault-g<16 hex>.pack|.manifest, licvault-registry-*), and\n"
 	       "refuses a location holding licvault objects it did not write.\n\n"
 	       "  --config FILE      the licvault config file (driver sections, named locations);\n"
 	       "                     it is checked first\n"

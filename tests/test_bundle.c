@@ -5,6 +5,15 @@
  * hostile bundles (truncated, flipped bytes, decompression bombs, names that
  * are not the set's own, trailing garbage) built here by an independent
  * writer of the documented format, flat memory, and the fuzz smoke round.
+ *
+ * Generations: each is a bundle file of its own, NAME.g<16 hex>.EXT, written
+ * once: retention (keep 1, 3, 20, counting files), --generation restore and
+ * verify, a damaged newest generation file, the newest file copied away, a
+ * bundle of the previous version (tests/data/format1/lic.lvb) read and
+ * pruned, no file ever replaced (its inode), a generation published by
+ * another backup meanwhile (EXISTS, nothing replaced), a location that
+ * acknowledges writes it does not store, and the conformance suite with its
+ * history checks.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +40,9 @@ static char cfg_path[600];
 
 #define PACK1 "licvault-g0000000000000001.pack"
 #define MAN1 "licvault-g0000000000000001.manifest"
+#define G1 ".g0000000000000001"
+#define G2 ".g0000000000000002"
+#define G3 ".g0000000000000003"
 
 static int init(void)
 {
@@ -353,7 +365,7 @@ static void test_roundtrip_file(void)
 	CU_ASSERT_EQUAL(ev.restricted, 100);
 	/* one file, nothing else: no lock left, no temporary */
 	char *ls = dir_entries(P("rt"));
-	CU_ASSERT_STRING_EQUAL(ls, "a.lvb ");
+	CU_ASSERT_STRING_EQUAL(ls, "a" G1 ".lvb ");
 	free(ls);
 	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("rt/a.lvb"), &ev), 0);
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rt-restored.db"), 0, &r), 0);
@@ -383,16 +395,16 @@ static void test_gzip_compat(void)
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("gz.db"), 50, &s), 0);
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("gz/b.lvb"), 0, NULL), 0);
 	char *out = NULL;
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", P("gz/b.lvb")), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", P("gz/b" G1 ".lvb")), 0);
 	free(out);
 	/* gzip -dc shows the container: its magic, version 2, then the manifest's
 	 * name (the manifest comes first, the pack after it) */
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 53", P("gz/b.lvb")), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | head -c 53", P("gz/b" G1 ".lvb")), 0);
 	CU_ASSERT(out && !memcmp(out, "LVBUNDL\n\0\0\0\2\0\0\0\0", 16));
 	CU_ASSERT(out && memmem(out, 16 + 2 + strlen(MAN1), MAN1, strlen(MAN1)) != NULL);
 	free(out);
 	out = NULL;
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -a -c '%s'", P("gz/b.lvb"), PACK1), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -a -c '%s'", P("gz/b" G1 ".lvb"), PACK1), 0);
 	CU_ASSERT(out && atoi(out) >= 1);
 	free(out);
 	/* bundles made by this test's own writer of the documented formats restore:
@@ -526,17 +538,17 @@ static void test_exists_overwrite(void)
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("ex.db"), 40, &s), 0);
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("ex/c.lvb"), 0, NULL), 0);
-	uLong before = file_crc(P("ex/c.lvb"));
+	uLong before = file_crc(P("ex/c" G1 ".lvb"));
 	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/c.lvb"), 0, NULL), LV_E_BACKUP_EXISTS);
-	CU_ASSERT_EQUAL(file_crc(P("ex/c.lvb")), before);
-	/* with overwrite: a new bundle (a new generation), one file */
+	CU_ASSERT_EQUAL(file_crc(P("ex/c" G1 ".lvb")), before);
+	/* with overwrite: a new generation, a new file beside the first, which stays as it was */
 	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/c.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
-	CU_ASSERT_NOT_EQUAL(file_crc(P("ex/c.lvb")), before);
+	CU_ASSERT_EQUAL(file_crc(P("ex/c" G1 ".lvb")), before);
 	char *out = NULL;
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -c licvault-g0000000000000002.manifest", P("ex/c.lvb")), 0);
+	CU_ASSERT_EQUAL(t_sh(&out, "gzip -dc '%s' | grep -c licvault-g0000000000000002.manifest", P("ex/c" G2 ".lvb")), 0);
 	free(out);
 	char *ls = dir_entries(P("ex"));
-	CU_ASSERT_STRING_EQUAL(ls, "c.lvb ");
+	CU_ASSERT_STRING_EQUAL(ls, "c" G1 ".lvb c" G2 ".lvb ");
 	free(ls);
 	/* a file that is not a bundle is never written over, with or without overwrite (issue 15.5),
 	 * and the message says what it is not */
@@ -589,13 +601,13 @@ static void test_interrupted_keeps_old(void)
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("int.db"), 300, &s), 0);
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("int/d.lvb"), 0, NULL), 0);
-	uLong before = file_crc(P("int/d.lvb"));
+	uLong before = file_crc(P("int/d" G1 ".lvb"));
 	/* canceled mid-pack (at the first restricted license): the inner object is being written */
 	CU_ASSERT_EQUAL(canceled_run(s, BU("int/d.lvb"), 'b', LV_BACKUP_OVERWRITE, LV_STATUS_RESTRICTED_LICENSE), LV_E_CANCELED);
 	/* the old bundle is as it was, and no temporary is left */
-	CU_ASSERT_EQUAL(file_crc(P("int/d.lvb")), before);
+	CU_ASSERT_EQUAL(file_crc(P("int/d" G1 ".lvb")), before);
 	char *ls = dir_entries(P("int"));
-	CU_ASSERT_STRING_EQUAL(ls, "d.lvb ");
+	CU_ASSERT_STRING_EQUAL(ls, "d" G1 ".lvb ");
 	free(ls);
 	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("int/d.lvb"), NULL), 0);
 	lv_store_free(s);
@@ -607,7 +619,7 @@ static void test_no_tmpdir(void)
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("nt.db"), 50, &s), 0);
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("nt/n.lvb"), 0, NULL), 0);
-	uLong before = file_crc(P("nt/n.lvb"));
+	uLong before = file_crc(P("nt/n" G1 ".lvb"));
 	char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
 	setenv("TMPDIR", P("nt-missing"), 1);
 	char msg[1024] = "";
@@ -620,9 +632,9 @@ static void test_no_tmpdir(void)
 	CU_ASSERT_EQUAL(rc, LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "temporary file in"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "nt-missing"));
-	CU_ASSERT_EQUAL(file_crc(P("nt/n.lvb")), before);
+	CU_ASSERT_EQUAL(file_crc(P("nt/n" G1 ".lvb")), before);
 	char *ls = dir_entries(P("nt"));
-	CU_ASSERT_STRING_EQUAL(ls, "n.lvb ");
+	CU_ASSERT_STRING_EQUAL(ls, "n" G1 ".lvb ");
 	free(ls);
 	lv_store_free(s);
 }
@@ -654,13 +666,13 @@ static void test_bad_uris(void)
 	/* an encoded '/' in the file name; bundle+ a plain path is a bundle URI */
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/a%2Fb.lvb"), 0, NULL), LV_E_BAD_URI);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+%s/%s", "uri/plain.lvb"), 0, NULL), 0);
-	CU_ASSERT(t_file_size(P("uri/plain.lvb")) > 0);
+	CU_ASSERT(t_file_size(P("uri/plain" G1 ".lvb")) > 0);
 	/* a stack inside: the file name is the innermost URI's; the layers stay in the parent
 	 * (bundle+flawed+file:///d/x.lvb writes x.lvb through flawed+file:///d) */
 	lv_context *sc = t_context();
 	lv_context_add_driver_dir(sc, LV_TEST_BUILD_DIR "/testdrivers");
 	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), 0, NULL), 0);
-	CU_ASSERT(t_file_size(P("uri/stacked.lvb")) > 0);
+	CU_ASSERT(t_file_size(P("uri/stacked" G1 ".lvb")) > 0);
 	CU_ASSERT_EQUAL(t_verify(sc, s, path("bundle+flawed+file://%s/%s", "uri/stacked.lvb"), NULL), 0);
 	CU_ASSERT_EQUAL(t_backup(sc, s, path("bundle+flawed+bundle+file://%s/%s", "uri/x.lvb"), 0, NULL), LV_E_BAD_URI);
 	lv_context_free(sc);
@@ -673,7 +685,7 @@ static void test_bad_uris(void)
 	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("uri/none.lvb"), NULL), LV_E_NOT_FOUND);
 	/* a percent-encoded name in a URI */
 	CU_ASSERT_EQUAL(t_backup(ctx, s, path("bundle+file://%s/%s", "uri/with%20space.lvb"), 0, NULL), 0);
-	CU_ASSERT(t_file_size(P("uri/with space.lvb")) > 0);
+	CU_ASSERT(t_file_size(P("uri/with space" G1 ".lvb")) > 0);
 	lv_store_free(s);
 }
 
@@ -698,6 +710,7 @@ static void test_level_key(void)
 		snprintf(name, sizeof name, "lvl/l%s.lvb", levels[i]);
 		CU_ASSERT_EQUAL(run(c, s, BU(name), 'b', 0, NULL, 0), 0);
 		CU_ASSERT_EQUAL(run(c, s, BU(name), 'v', 0, NULL, 0), 0);
+		snprintf(name, sizeof name, "lvl/l%s" G1 ".lvb", levels[i]);
 		size[i] = t_file_size(P(name));
 		lv_context_free(c);
 	}
@@ -714,7 +727,7 @@ static void test_level_key(void)
 	CU_ASSERT_EQUAL(lv_context_load_config(c, cfg), 0);
 	CU_ASSERT_EQUAL(lv_context_check_config(c), LV_E_CONFIG);
 	CU_ASSERT_EQUAL(run(c, s, BU("lvl/l12.lvb"), 'b', 0, NULL, 0), LV_E_CONFIG);
-	CU_ASSERT_EQUAL(t_file_size(P("lvl/l12.lvb")), -1);
+	CU_ASSERT_EQUAL(t_file_size(P("lvl/l12" G1 ".lvb")), -1);
 	lv_context_free(c);
 	/* threads is a boolean like any other: "on" works (the bundle's own parser once refused it,
 	 * after config check had accepted it); "maybe" is refused at check and at backup alike */
@@ -743,7 +756,7 @@ static void test_truncated(void)
 	CU_ASSERT_FATAL(set_ready());
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tr/full.lvb"), 0, NULL), 0);
 	size_t n = 0;
-	unsigned char *b = read_file(P("tr/full.lvb"), &n);
+	unsigned char *b = read_file(P("tr/full" G1 ".lvb"), &n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	size_t cuts[] = {0, 5, 11, 40, n / 3, n / 2, n - 9, n - 4, n - 1};
 	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
@@ -758,7 +771,9 @@ static void test_truncated(void)
 static void test_flipped_bytes(void)
 {
 	CU_ASSERT_FATAL(set_ready());
-	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("fl/f.lvb"), 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("fl/b.lvb"), 0, NULL), 0);
+	/* the generation file, copied to a name of its own: read as the URI's own file */
+	CU_ASSERT_EQUAL_FATAL(t_copy_file(P("fl/b" G1 ".lvb"), P("fl/f.lvb")), 0);
 	long n = t_file_size(P("fl/f.lvb"));
 	CU_ASSERT_FATAL(n > 100);
 	/*
@@ -931,7 +946,7 @@ static void test_trailing_garbage(void)
 	CU_ASSERT_FATAL(set_ready());
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tg/g.lvb"), 0, NULL), 0);
 	size_t n = 0;
-	unsigned char *b = read_file(P("tg/g.lvb"), &n);
+	unsigned char *b = read_file(P("tg/g" G1 ".lvb"), &n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	unsigned char *g = malloc(n + 64);
 	memcpy(g, b, n);
@@ -992,27 +1007,424 @@ static void test_flat_memory(void)
 		        rss[1][1]);
 }
 
+/* ---- generations: a bundle file each ------------------------------------------------- */
+
+/* A context with [licvault] keep = keep, the test drivers, no daily limit. */
+static lv_context *ctx_keep(int keep, const char *more)
+{
+	char cfg[700];
+	snprintf(cfg, sizeof cfg, "%s/keep%d-%s.conf", dir, keep, more ? "x" : "plain");
+	FILE *f = fopen(cfg, "w");
+	if (!f)
+		return NULL;
+	fprintf(f, "[licvault]\nkeep = %d\n[service]\nrestores_per_day = 100000\n%s", keep, more ? more : "");
+	fclose(f);
+	lv_context *c = t_context();
+	if (c)
+		lv_context_add_driver_dir(c, LV_TEST_BUILD_DIR "/testdrivers");
+	if (c && lv_context_load_config(c, cfg)) {
+		lv_context_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* dir/base.g<16 hex of g>.lvb */
+static char *gen_path(const char *d, const char *base, uint64_t g)
+{
+	static char buf[4][800];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof buf[k], "%s/%s/%s.g%016llx.lvb", dir, d, base, (unsigned long long)g);
+	return buf[k];
+}
+
+typedef struct gens_seen {
+	int n;
+	int64_t gen[64];
+	int format[64], whole[64];
+	uint64_t licenses[64];
+} gens_seen;
+
+static int collect_gen(const lv_generation_info *g, void *ud)
+{
+	gens_seen *l = ud;
+	if (l->n < 64) {
+		l->gen[l->n] = g->generation;
+		l->format[l->n] = g->format;
+		l->whole[l->n] = g->whole;
+		l->licenses[l->n] = g->licenses;
+	}
+	l->n++;
+	return 0;
+}
+
+/* A new store restored from uri (generation gen, or the newest for NULL): its digest, 0 on failure. */
+static unsigned long restored_digest(lv_context *c, const char *uri, const char *gen, const char *db, uint64_t *count)
+{
+	lv_store *d = NULL;
+	unlink(P(db));
+	if (lv_store_open(&d, c, P(db), LV_STORE_CREATE))
+		return 0;
+	lv_restorer *r = NULL;
+	lv_restorer_new(&r, c, d);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, uri);
+	if (gen)
+		lv_restorer_set_string(r, LV_PROP_GENERATION, gen);
+	int rc = t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, NULL);
+	if (rc)
+		fprintf(stderr, "\n  restore of %s (generation %s): %s: %s\n", uri, gen ? gen : "newest", lv_error_name(rc),
+		        lv_restorer_last_error(r));
+	lv_restorer_free(r);
+	unsigned long dg = rc ? 0 : t_store_digest(d);
+	if (count)
+		*count = t_count(d);
+	lv_store_free(d);
+	return dg;
+}
+
+static void retention(int keep, int backups)
+{
+	lv_context *c = ctx_keep(keep, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL;
+	char db[64], d[64], uri[64];
+	snprintf(db, sizeof db, "ret%d.db", keep);
+	snprintf(d, sizeof d, "ret%d", keep);
+	snprintf(uri, sizeof uri, "ret%d/lic.lvb", keep);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P(db), 10, &s), 0);
+	for (int i = 0; i < backups; i++)
+		CU_ASSERT_EQUAL(t_backup(c, s, BU(uri), i ? LV_BACKUP_OVERWRITE : 0, NULL), 0);
+	/* exactly the newest `keep` generation files are left, nothing else */
+	int expect = keep < backups ? keep : backups;
+	char want[4096] = "";
+	for (int g = backups - expect + 1; g <= backups; g++)
+		snprintf(want + strlen(want), sizeof want - strlen(want), "lic.g%016x.lvb ", g);
+	char *ls = dir_entries(P(d));
+	CU_ASSERT_STRING_EQUAL(ls, want);
+	free(ls);
+	gens_seen l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU(uri), 0, collect_gen, &l), 0);
+	CU_ASSERT_EQUAL(l.n, expect);
+	CU_ASSERT_EQUAL(l.gen[0], backups - expect + 1);
+	CU_ASSERT_EQUAL(l.gen[l.n - 1], backups);
+	CU_ASSERT(l.whole[0] == LV_GEN_UNCHECKED && l.licenses[l.n - 1] > 0);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+static void test_retention(void)
+{
+	retention(1, 3);
+	retention(3, 5);
+	retention(20, 22);
+}
+
+static void test_choose_generation(void)
+{
+	lv_context *c = ctx_keep(5, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("ch.db"), 10, &s), 0);
+	CU_ASSERT_EQUAL(t_backup(c, s, BU("ch/lic.lvb"), 0, NULL), 0);
+	lv_license l;
+	char kid[32];
+	unsigned char pl[16];
+	for (int i = 100; i < 104; i++) {
+		t_license(&l, i, kid, sizeof kid, pl, sizeof pl);
+		l.rights |= LV_RIGHT_BACKUP;
+		CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
+	}
+	CU_ASSERT_EQUAL(t_backup(c, s, BU("ch/lic.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	/* restore generation 1 (the older file), then the newest */
+	uint64_t n1 = 0, n2 = 0;
+	CU_ASSERT(restored_digest(c, BU("ch/lic.lvb"), "1", "ch-1.db", &n1) != 0);
+	CU_ASSERT(restored_digest(c, BU("ch/lic.lvb"), NULL, "ch-2.db", &n2) != 0);
+	CU_ASSERT(n1 > 0 && n2 == n1 + 4);
+	/* verify generation 1, all, and one that is not there */
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, c, s), 0);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, BU("ch/lic.lvb"));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "1");
+	t_events ev;
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "generation 1"));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "all");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "all 2 generations"));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "7");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), LV_E_NOT_FOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "holds no generation 7 (it holds 1 and 2)"));
+	lv_restorer_free(r);
+	/* forget: a dry run removes nothing; --keep 1 removes generation 1's file, whole */
+	gens_seen f = {0};
+	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, LV_FORGET_DRY_RUN, collect_gen, &f), 0);
+	CU_ASSERT(f.n == 1 && f.gen[0] == 1);
+	char *ls = dir_entries(P("ch"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G1 ".lvb lic" G2 ".lvb"));
+	free(ls);
+	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, 0, NULL, NULL), 0);
+	ls = dir_entries(P("ch"));
+	CU_ASSERT_PTR_NULL(strstr(ls, "lic" G1 ".lvb"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G2 ".lvb"));
+	free(ls);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+static void test_damaged_newest(void)
+{
+	lv_context *c = ctx_keep(5, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL, *d = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("dm.db"), 400, &s), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(t_backup(c, s, BU("dm/lic.lvb"), i ? LV_BACKUP_OVERWRITE : 0, NULL), 0);
+	/* generation 3 (the newest) flipped in its pack, generation 2 cut short in its pack:
+	 * generation 1 is the newest older one that verifies */
+	t_flip_byte(gen_path("dm", "lic", 3), t_file_size(gen_path("dm", "lic", 3)) / 2);
+	t_truncate(gen_path("dm", "lic", 2), t_file_size(gen_path("dm", "lic", 2)) / 2);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("dm-t.db"), 3, &d), 0);
+	unsigned long before = t_store_digest(d);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_restore(c, d, BU("dm/lic.lvb"), LV_RESTORE_INDIVIDUALIZE, &ev), LV_E_BACKUP_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "--generation 1"));
+	CU_ASSERT_EQUAL(t_store_digest(d), before);
+	/* the listing reads the manifests only (they are whole): three, unchecked; checked, two are damaged */
+	gens_seen l = {0}, v = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), 0, collect_gen, &l), 0);
+	CU_ASSERT(l.n == 3 && l.whole[0] == LV_GEN_UNCHECKED && l.whole[1] == LV_GEN_UNCHECKED && l.whole[2] == LV_GEN_UNCHECKED);
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), LV_LIST_VERIFY, collect_gen, &v), 0);
+	CU_ASSERT(v.n == 3 && v.whole[0] == LV_GEN_WHOLE && v.whole[1] == LV_GEN_DAMAGED && v.whole[2] == LV_GEN_DAMAGED);
+	/* the cut file is named in the message that says so */
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, c, d), 0);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, BU("dm/lic.lvb"));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "2");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), LV_E_BACKUP_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "lic" G2 ".lvb"));
+	/* the one named restores */
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "1");
+	CU_ASSERT_EQUAL(t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, &ev), 0);
+	CU_ASSERT(t_count(d) > 300);
+	lv_restorer_free(r);
+	lv_store_free(d);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+static void test_copied_away(void)
+{
+	lv_context *c = ctx_keep(3, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("cp.db"), 30, &s), 0);
+	for (int i = 0; i < 3; i++) {
+		if (i == 2) { /* the newest generation holds more */
+			lv_license l;
+			char kid[32];
+			unsigned char pl[16];
+			t_license(&l, 500, kid, sizeof kid, pl, sizeof pl);
+			l.rights |= LV_RIGHT_BACKUP;
+			CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
+		}
+		CU_ASSERT_EQUAL(t_backup(c, s, BU("cp/lic.lvb"), i ? LV_BACKUP_OVERWRITE : 0, NULL), 0);
+	}
+	unsigned long newest = restored_digest(c, BU("cp/lic.lvb"), NULL, "cp-0.db", NULL);
+	CU_ASSERT(newest != 0 && newest != restored_digest(c, BU("cp/lic.lvb"), "2", "cp-2.db", NULL));
+	/* the newest file (the highest number), copied anywhere under any name, restores the newest */
+	CU_ASSERT_FATAL(mkdir(P("cp-away"), 0700) == 0 && mkdir(P("cp-away2"), 0700) == 0);
+	CU_ASSERT_EQUAL(t_copy_file(gen_path("cp", "lic", 3), gen_path("cp-away", "lic", 3)), 0);
+	CU_ASSERT_EQUAL(t_copy_file(gen_path("cp", "lic", 3), P("cp-away2/mine.lvb")), 0);
+	CU_ASSERT_EQUAL(restored_digest(c, BU("cp-away/lic" G3 ".lvb"), NULL, "cp-a.db", NULL), newest);
+	CU_ASSERT_EQUAL(restored_digest(c, BU("cp-away2/mine.lvb"), NULL, "cp-b.db", NULL), newest);
+	gens_seen l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("cp-away2/mine.lvb"), 0, collect_gen, &l), 0);
+	CU_ASSERT(l.n == 1 && l.gen[0] == 3);
+	/* a URI naming a generation file is read only: a backup there is refused, naming the bundle */
+	t_events ev;
+	CU_ASSERT_EQUAL(t_backup(c, s, BU("cp-away/lic" G3 ".lvb"), LV_BACKUP_OVERWRITE, &ev), LV_E_BAD_URI);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "names a generation file of the bundle 'lic.lvb'"));
+	/* beside a lic.lvb URI the copied file is its generation 3: the next backup there is 4 */
+	CU_ASSERT_EQUAL(t_backup(c, s, BU("cp-away/lic.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT(t_file_size(gen_path("cp-away", "lic", 4)) > 0);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+static void test_previous_version(void)
+{
+	/* a bundle written by licvault before generation files (set format 1, one file) */
+	CU_ASSERT_FATAL(mkdir(P("pv"), 0700) == 0);
+	CU_ASSERT_EQUAL_FATAL(t_copy_file(LV_TEST_SOURCE_DIR "/tests/data/format1/lic.lvb", P("pv/lic.lvb")), 0);
+	struct stat legacy;
+	CU_ASSERT_EQUAL_FATAL(stat(P("pv/lic.lvb"), &legacy), 0);
+	lv_context *c3 = ctx_keep(3, NULL), *c1 = ctx_keep(1, NULL);
+	CU_ASSERT_FATAL(c3 && c1);
+	uint64_t n = 0;
+	CU_ASSERT(restored_digest(c3, BU("pv/lic.lvb"), NULL, "pv-1.db", &n) != 0);
+	CU_ASSERT_EQUAL(n, 8);
+	gens_seen l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), LV_LIST_VERIFY, collect_gen, &l), 0);
+	CU_ASSERT(l.n == 1 && l.gen[0] == 1 && l.format[0] == 1 && l.whole[0] == LV_GEN_WHOLE);
+	/* a backup on top: refused without overwrite; with it, generation 2 in a file of its own,
+	 * the old file untouched (keep 3) */
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c3, P("pv.db"), 10, &s), 0);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_backup(c3, s, BU("pv/lic.lvb"), 0, &ev), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "(generation 1)"));
+	CU_ASSERT_EQUAL(t_backup(c3, s, BU("pv/lic.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	struct stat after;
+	CU_ASSERT_EQUAL(stat(P("pv/lic.lvb"), &after), 0);
+	CU_ASSERT(after.st_ino == legacy.st_ino && after.st_size == legacy.st_size);
+	gens_seen m = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), 0, collect_gen, &m), 0);
+	CU_ASSERT(m.n == 2 && m.gen[0] == 1 && m.format[0] == 1 && m.gen[1] == 2 && m.format[1] == 2);
+	CU_ASSERT(restored_digest(c3, BU("pv/lic.lvb"), "1", "pv-2.db", &n) != 0);
+	CU_ASSERT_EQUAL(n, 8);
+	/* keep 1: pruned like any generation, the old file with it */
+	CU_ASSERT_EQUAL(t_backup(c1, s, BU("pv/lic.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	char *ls = dir_entries(P("pv"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G3 ".lvb "));
+	CU_ASSERT_PTR_NULL(strstr(ls, "lic.lvb "));
+	CU_ASSERT_PTR_NULL(strstr(ls, "lic" G2 ".lvb"));
+	free(ls);
+	lv_store_free(s);
+	lv_context_free(c1);
+	lv_context_free(c3);
+}
+
+static void test_never_replaced(void)
+{
+	lv_context *c = ctx_keep(5, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("nr.db"), 40, &s), 0);
+	struct stat st[5];
+	uLong crc[5];
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(t_backup(c, s, BU("nr/lic.lvb"), i ? LV_BACKUP_OVERWRITE : 0, NULL), 0);
+		CU_ASSERT_EQUAL(stat(gen_path("nr", "lic", (uint64_t)i + 1), &st[i]), 0);
+		crc[i] = file_crc(gen_path("nr", "lic", (uint64_t)i + 1));
+	}
+	/* every file is the one its backup published: same inode, time and bytes */
+	for (int i = 0; i < 5; i++) {
+		struct stat now;
+		CU_ASSERT_EQUAL(stat(gen_path("nr", "lic", (uint64_t)i + 1), &now), 0);
+		CU_ASSERT(now.st_ino == st[i].st_ino && now.st_mtim.tv_sec == st[i].st_mtim.tv_sec &&
+		          now.st_mtim.tv_nsec == st[i].st_mtim.tv_nsec);
+		CU_ASSERT_EQUAL(file_crc(gen_path("nr", "lic", (uint64_t)i + 1)), crc[i]);
+	}
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+/* Another backup publishes generation 2 while this one writes it: planted at the first restricted license. */
+typedef struct plant {
+	int done;
+} plant;
+
+static void plant_cb(int status, int result, const lv_value *v, void *ud)
+{
+	plant *p = ud;
+	(void)result;
+	(void)v;
+	if (status == LV_STATUS_RESTRICTED_LICENSE && !p->done) {
+		p->done = 1;
+		t_copy_file(gen_path("rc", "lic", 1), gen_path("rc", "lic", 2));
+	}
+}
+
+static void test_published_meanwhile(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("rc.db"), 50, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("rc/lic.lvb"), 0, NULL), 0);
+	uLong first = file_crc(gen_path("rc", "lic", 1));
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, BU("rc/lic.lvb"));
+	plant p = {0};
+	CU_ASSERT_EQUAL(lv_restorer_backup(r, LV_BACKUP_OVERWRITE, plant_cb, &p), 0);
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	CU_ASSERT(p.done);
+	CU_ASSERT_EQUAL(result, LV_E_EXISTS);
+	const char *msg = lv_restorer_last_error(r);
+	CU_ASSERT(msg && strstr(msg, "lic" G2 ".lvb appeared while this backup was written"));
+	lv_restorer_free(r);
+	/* nothing replaced, nothing left: the other backup's file and the first are as they were */
+	CU_ASSERT_EQUAL(file_crc(gen_path("rc", "lic", 2)), first);
+	CU_ASSERT_EQUAL(file_crc(gen_path("rc", "lic", 1)), first);
+	char *ls = dir_entries(P("rc"));
+	CU_ASSERT_STRING_EQUAL(ls, "lic" G1 ".lvb lic" G2 ".lvb ");
+	free(ls);
+	/* the next backup numbers above both */
+	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("rc/lic.lvb"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT(t_file_size(gen_path("rc", "lic", 3)) > 0);
+	lv_store_free(s);
+}
+
+/* A location that acknowledges writes it does not store (the liar drops what follows a .pack's first 16 bytes). */
+static void test_lying_location(void)
+{
+	lv_context *liar = ctx_keep(3, "[driver \"liar\"]\nlie = drop_writes\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(liar);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("lie.db"), 30, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("lie/x.pack"), 0, NULL), 0);
+	char uri[800];
+	snprintf(uri, sizeof uri, "bundle+liar+file://%s/lie/x.pack", dir);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_backup(liar, s, uri, LV_BACKUP_OVERWRITE, &ev), LV_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "x.g0000000000000002.pack holds 16 bytes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "did not store what it acknowledged"));
+	/* the new file went again; generation 1 is whole */
+	char *ls = dir_entries(P("lie"));
+	CU_ASSERT_STRING_EQUAL(ls, "x.g0000000000000001.pack ");
+	free(ls);
+	CU_ASSERT_EQUAL(t_verify(ctx, s, BU("lie/x.pack"), &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "generation 1"));
+	lv_store_free(s);
+	lv_context_free(liar);
+}
+
 /* ---- other locations --------------------------------------------------------------------- */
 
 static void test_conformance(void)
 {
 	/* the conformance suite: its single objects, the lock and the registry pass through to the
-	 * inner location beside the bundle (as the file driver's); its backup generations go into
-	 * the bundle, one bundle per backup */
+	 * inner location beside the bundle files (as the file driver's); its backup generations
+	 * become bundle files, one per generation, and its history check (three backups keeping
+	 * two, each read back from a new instance) passes */
 	lvc_options o = {4, getenv("LV_TEST_VERBOSE") != NULL, NULL};
 	lvc_result res;
 	CU_ASSERT_EQUAL(lvc_run(ctx, BU("conf/c.lvb"), &o, &res), 0);
 	CU_ASSERT_EQUAL(res.ran, LVC__N);
-	/* the last generation's bundle stays, whole; nothing of the suite's is left beside it */
-	char *out = NULL;
-	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s' && ls -A '%s' | grep -vc '^c.lvb$'", P("conf/c.lvb"), P("conf")), 1);
-	CU_ASSERT_EQUAL(atoi(out), 0);
-	free(out);
-	/* again (the suite knows its own bundle), and after bundle+ a plain path */
+	CU_ASSERT_EQUAL(res.failed_mask & (1u << LVC_HISTORY), 0);
+	/* the suite removed what it wrote, generation files included, through the driver */
+	char *ls = dir_entries(P("conf"));
+	CU_ASSERT_STRING_EQUAL(ls, "");
+	free(ls);
+	/* again, and after bundle+ a plain path */
 	CU_ASSERT_EQUAL(lvc_run(ctx, BU("conf/c.lvb"), &o, &res), 0);
 	o.large_mib = 0;
 	CU_ASSERT_EQUAL(lvc_run(ctx, path("bundle+%s/%s", "conf/plain.lvb"), &o, &res), 0);
-	CU_ASSERT(t_file_size(P("conf/plain.lvb")) > 0);
+	CU_ASSERT_EQUAL(res.failed, 0);
+	/* the suite refuses a location holding a real backup: it must not destroy one */
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("conf.db"), 5, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, BU("conf/real.lvb"), 0, NULL), 0);
+	lv_store_free(s);
+	FILE *quiet = fopen("/dev/null", "w");
+	o.out = quiet; /* what it says is expected here */
+	CU_ASSERT_NOT_EQUAL(lvc_run(ctx, BU("conf/real.lvb"), &o, &res), 0);
+	if (quiet)
+		fclose(quiet);
+	CU_ASSERT(res.failed_mask & (1u << LVC_PREFLIGHT));
+	CU_ASSERT(t_file_size(P("conf/real" G1 ".lvb")) > 0);
 }
 
 static void test_over_sftp(void)
@@ -1038,21 +1450,29 @@ static void test_over_sftp(void)
 	snprintf(uri, sizeof uri, "bundle+sftp://127.0.0.1:%d%s/bsub/s.lvb", s.port, s.data);
 	char msg[1024];
 	CU_ASSERT_EQUAL(run(c, st, uri, 'b', 0, msg, sizeof msg), 0);
-	char local[700];
-	snprintf(local, sizeof local, "%s/bsub/s.lvb", s.data);
+	char local[700], local2[700];
+	snprintf(local, sizeof local, "%s/bsub/s" G1 ".lvb", s.data);
+	snprintf(local2, sizeof local2, "%s/bsub/s" G2 ".lvb", s.data);
 	char *out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "gzip -t '%s'", local), 0);
 	free(out);
 	CU_ASSERT_EQUAL(run(c, st, uri, 'b', 0, NULL, 0), LV_E_BACKUP_EXISTS);
+	/* a second generation: a second file, published without replacing anything (SFTP v3
+	 * has no atomic replace) */
+	uLong first = file_crc(local);
 	CU_ASSERT_EQUAL(run(c, st, uri, 'b', LV_BACKUP_OVERWRITE, NULL, 0), 0);
+	CU_ASSERT(t_file_size(local2) > 0);
+	CU_ASSERT_EQUAL(file_crc(local), first);
 	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("sftp-r.db"), 0, &r), 0);
 	CU_ASSERT_EQUAL(run(c, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(t_count(r), 240);
-	/* a flipped byte over sftp: corrupt, the store unchanged */
+	/* a flipped byte in the newest file over sftp: corrupt, naming the file and generation 1,
+	 * which verifies; the store unchanged */
 	unsigned long d = t_store_digest(r);
-	t_flip_byte(local, t_file_size(local) / 2);
+	t_flip_byte(local2, t_file_size(local2) / 2);
 	CU_ASSERT_EQUAL(run(c, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_BACKUP_CORRUPT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "corrupt"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "the newest older generation that verifies is 1"));
 	CU_ASSERT_EQUAL(t_store_digest(r), d);
 	lv_store_free(r);
 	lv_store_free(st);
@@ -1118,6 +1538,14 @@ LV_SUITE(bundle, bundle, init, clean,
          {"trailing garbage", test_trailing_garbage},
          {"version 2 gzip members", test_members},
          {"flat memory", test_flat_memory},
+         {"retention: keep 1, 3 and 20, a file each", test_retention},
+         {"restore and verify a chosen generation, forget", test_choose_generation},
+         {"a damaged newest generation file names the older one that verifies", test_damaged_newest},
+         {"the newest file copied away restores", test_copied_away},
+         {"a bundle of the previous version is read and pruned", test_previous_version},
+         {"no file is ever replaced", test_never_replaced},
+         {"a generation published by another backup meanwhile", test_published_meanwhile},
+         {"a location that acknowledges writes it does not store", test_lying_location},
          {"the conformance suite", test_conformance},
          {"over sftp", test_over_sftp},
          {"fuzz smoke round", test_fuzz_smoke})

@@ -59,7 +59,7 @@ static void test_main_job(void)
 	free(out);
 	/* human output: a one-line summary; the restricted licenses counted, listed with -v */
 	CU_ASSERT_EQUAL(cli(&out, "--store a.db backup bk"), 0);
-	HAS(out, "backup: ok, 8 licenses written, 4 restricted (no backup right; -v lists them)");
+	HAS(out, "backup: ok, 8 licenses written to generation 1, 4 restricted (no backup right; -v lists them)");
 	CU_ASSERT_EQUAL(count_lines(out, "not backed up"), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "backup --overwrite bk --store a.db -v"), 0);
@@ -71,11 +71,11 @@ static void test_main_job(void)
 	CU_ASSERT_EQUAL(strncmp(out, "{\"event\":\"begin\",\"schema\":1,\"command\":\"backup\",\"uri\":\"bk\"", 56), 0);
 	CU_ASSERT_EQUAL(count_lines(out, "{\"event\":\"restricted_license\",\"kid\":\""), 4);
 	HAS(out, "{\"event\":\"restricted_license\",\"kid\":\"3bbbe9ea-0316-47c2-ad4c-2eae96d0cc5f\",\"title\":\"Neon Skyline\"}");
-	HAS(out, "{\"event\":\"end\",\"result\":\"ok\",\"exit_code\":0,\"message\":null,\"generation\":null,\"licenses\":12,"
+	HAS(out, "{\"event\":\"end\",\"result\":\"ok\",\"exit_code\":0,\"message\":null,\"generation\":3,\"licenses\":12,"
 	         "\"written\":8,\"restored\":null,\"refused\":null,\"restricted\":4,\"bytes\":");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "verify bk"), 0);
-	HAS(out, "verify: ok, 8 licenses checked, ");
+	HAS(out, "verify: ok, 8 licenses checked in generation 3, ");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--json verify bk"), 0);
 	HAS(out, "\"result\":\"ok\"");
@@ -145,9 +145,10 @@ static void test_command_line(void)
 	HAS(out, "usage: licvault");
 	free(out);
 	/* every command: CMD --help and help CMD, the same text */
-	static const char *const cmds[] = {"backup", "restore", "verify", "store list", "store import", "store export",
-	                                   "store remove", "identity", "drivers", "locations", "config check",
-	                                   "config show", "version", "help"};
+	static const char *const cmds[] = {"backup", "restore", "verify", "list", "ls", "forget", "unlock", "store list",
+	                                   "store import", "store export", "store remove", "identity", "drivers",
+	                                   "locations", "config check", "config show", "version", "help", "crypt init",
+	                                   "crypt keys"};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		char a[128], *h1 = NULL, *h2 = NULL;
 		snprintf(a, sizeof a, "%s --help", cmds[i]);
@@ -204,12 +205,13 @@ static void test_command_line(void)
 	CU_ASSERT_EQUAL(cli(&out, "store --store o.db list --json | wc -l"), 0);
 	CU_ASSERT_EQUAL(atoi(out), 12);
 	free(out);
-#ifndef LV_BACKUP_DRY_RUN
-	/* a backup option before the command is the command's; the library cannot dry-run yet */
-	CU_ASSERT_EQUAL(cli(&out, "--dry-run --store o.db backup x"), 1);
-	HAS(out, "UNSUPPORTED: --dry-run: this liblicvault cannot do a dry run yet");
+	/* a backup option before the command is the command's: a dry run writes nothing */
+	CU_ASSERT_EQUAL(cli(&out, "--dry-run --store o.db backup x"), 0);
+	HAS(out, "backup (dry run): ok, 8 licenses would be written to generation 1, 4 restricted");
+	HAS(out, "(dry run: would write generation 1 to x: 8 licenses");
 	free(out);
-#endif
+	CU_ASSERT_EQUAL(t_sh(&out, "test -e '%s/x'", dir), 1);
+	free(out);
 }
 
 /* Every error name has an exit code: fails when the library gains a code the table does not know. */

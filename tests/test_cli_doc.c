@@ -153,6 +153,25 @@ static void test_bash_completion(void)
 	out = complete("help exit");
 	CU_ASSERT_STRING_EQUAL(out, "exit-codes\n");
 	free(out);
+	/* the history commands and their options; a driver's commands, from the drivers found */
+	out = complete("fo");
+	CU_ASSERT_STRING_EQUAL(out, "forget\n");
+	free(out);
+	out = complete("forget --k");
+	CU_ASSERT_STRING_EQUAL(out, "--keep\n");
+	free(out);
+	out = complete("restore --gen");
+	CU_ASSERT_STRING_EQUAL(out, "--generation\n");
+	free(out);
+	out = complete("cry");
+	CU_ASSERT_STRING_EQUAL(out, "crypt\n");
+	free(out);
+	out = complete("crypt ");
+	CU_ASSERT_STRING_EQUAL(out, "init\npasswd\nadd-key\nremove-key\nkeys\nexport-key\n");
+	free(out);
+	out = complete("crypt keys n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "nas:\n"));
+	free(out);
 }
 
 LV_SUITE(cli_doc, cli_doc, t_suite_dir_init, t_suite_dir_clean,

@@ -7,10 +7,14 @@
  * invalid bytes in titles, key IDs, messages, config values and URIs show
  * as visible escapes (\x1b, \u009b) or, in JSON, as \u escapes and U+FFFD.
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -261,6 +265,79 @@ static void test_every_command_human(void)
 	check_all();
 }
 
+/* A backup killed while it holds the lock at loc (its events fill a pipe nobody reads): a stale lock. */
+static void stale_lock(const char *loc)
+{
+	char *out = NULL, lock[600];
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && '%s' --store big.db --count 1500 --restricted 50 --seed 7", dir, T_GEN), 0);
+	free(out);
+	int o[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(o), 0);
+	fcntl(o[1], F_SETPIPE_SZ, 4096);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(o[1], 1);
+		close(o[0]);
+		if (chdir(dir) != 0)
+			_exit(126);
+		setenv("LICVAULT_CONFIG", "/dev/null", 1);
+		execl(T_CLI, T_CLI, "--store", "big.db", "--json", "-q", "backup", loc, (char *)NULL);
+		_exit(127);
+	}
+	close(o[1]);
+	snprintf(lock, sizeof lock, "%s/%s/licvault.lock", dir, loc);
+	int st = 0;
+	while (access(lock, F_OK) != 0 && waitpid(pid, &st, WNOHANG) == 0)
+		usleep(10000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(o[0]);
+	CU_ASSERT_EQUAL(access(lock, F_OK), 0);
+}
+
+/* The history commands and a driver's commands: their records against the schema. */
+static void test_history_and_driver_json(void)
+{
+	check_json("begin,progress,restricted_license,end", "--store h.db backup --overwrite hb", 0);
+	check_json("generation", "list hb", 0);
+	check_json("generation", "list --verify hb", 0);
+	check_json("license", "ls hb", 0);
+	check_json("license", "ls --generation 1 hb", 0);
+	check_json("forgotten", "forget --keep 1 --dry-run hb", 0);
+	check_json("forgotten", "forget --generation 1 hb", 0);
+	check_json("begin,progress,end", "verify --all hb", 0);
+	check_json("begin,progress,connecting,disconnecting,individualize,end",
+	           "--store r2.db restore --individualize --generation newest hb", 0);
+	check_json("", "list nothing-here", 4);
+	stale_lock("lk");
+	check_json("lock", "unlock lk", 5);
+	check_json("lock", "unlock --force lk", 0);
+	/* a driver's commands: each line a record */
+	char *sh = NULL;
+	CU_ASSERT_EQUAL(t_sh(&sh, "cd '%s' && printf '[driver \"crypt\"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n' > crypt.conf",
+	                     dir), 0);
+	free(sh);
+	setenv("CONF", "crypt.conf", 1);
+	setenv("LICVAULT_PASSPHRASE", "json test passphrase", 1);
+	char args[1200];
+	snprintf(args, sizeof args, "crypt init 'crypt+file://%s/cj' 'label=a \"b\" \\\\c'", dir);
+	check_json("driver_output", args, 0);
+	snprintf(args, sizeof args, "crypt keys 'crypt+file://%s/cj'", dir);
+	check_json("driver_output", args, 0);
+	snprintf(args, sizeof args, "--store h.db backup 'crypt+file://%s/cj'", dir);
+	check_json("begin,progress,restricted_license,end", args, 0);
+	snprintf(args, sizeof args, "list 'crypt+file://%s/cj'", dir);
+	check_json("generation", args, 0);
+	unsetenv("LICVAULT_PASSPHRASE");
+	unsetenv("CONF");
+	char *out = NULL;
+	t_sh(&out, "cd '%s' && cat out.%d", dir, n_out - 2);   /* crypt keys */
+	HAS(out, "{\"type\":\"driver_output\",\"driver\":\"crypt\",\"verb\":\"keys\",\"line\":\"0000000000000000  created ");
+	free(out);
+	check_all();
+}
+
 LV_SUITE(cli_json, cli_json, init, t_suite_dir_clean,
          {"every command's JSON: strict, UTF-8, valid against the schema", test_every_command_json},
-         {"every command's human output: safe text", test_every_command_human})
+         {"every command's human output: safe text", test_every_command_human},
+         {"history and driver commands' JSON", test_history_and_driver_json})

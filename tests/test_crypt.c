@@ -11,15 +11,15 @@
  * debug logging; the documented layout opened by the Python script in the
  * doc; the fuzz target's smoke round.
  *
- * Key management runs through build/crypt/lvcrypt until ABI 1.1 gives the
- * CLI `licvault crypt VERB URI` (KEYTOOL below).  Small KDF parameters
- * (opslimit 1, memlimit 8 KiB) throughout.
+ * Key management runs through the CLI, `licvault crypt VERB URI` (KEYTOOL
+ * below).  Small KDF parameters (opslimit 1, memlimit 8 KiB) throughout.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conformance.h"
@@ -28,7 +28,7 @@
 #include "fixture_volume.h"
 #include "testutil.h"
 
-#define KEYTOOL LV_TEST_BUILD_DIR "/crypt/lvcrypt"
+#define KEYTOOL "'" T_CLI "' crypt"   /* the crypt driver's commands, as a shell command */
 #define PASS1 "Tr0ub4dor-first crypt passphrase"
 #define PASS2 "second passphrase, after passwd"
 #define PASS3 "a third one for add-key"
@@ -183,7 +183,7 @@ static unsigned long restore_into_copy(lv_context *c, const char *uri, int *rc, 
 
 static int keytool(char **out, const char *conf, const char *verb, const char *uri, const char *args)
 {
-	return t_sh(out, "'%s' --config '%s' %s '%s' %s", KEYTOOL, conf ? conf : cfg, verb, uri, args ? args : "");
+	return t_sh(out, "%s --config '%s' %s '%s' %s", KEYTOOL, conf ? conf : cfg, verb, uri, args ? args : "");
 }
 
 static int init(void)
@@ -264,7 +264,7 @@ static void test_roundtrip_bundle(void)
 	mkdir(pth("bc"), 0700);
 	snprintf(uri, sizeof uri, "bundle+crypt+file://%s/x.lvb", pth("bc"));
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT(starts_with_magic(pth("bc/x.lvb")));       /* compressed, then encrypted */
+	CU_ASSERT(starts_with_magic(pth("bc/x.g0000000000000001.lvb"))); /* generation 1: compressed, then encrypted */
 	CU_ASSERT(t_file_size(pth("bc/" SLOT0)) == 256);
 	int rc;
 	CU_ASSERT_EQUAL(restore_into_copy(ctx, uri, &rc, msg, sizeof msg), dig_src);
@@ -400,7 +400,7 @@ static void test_tampering(void)
 	CU_ASSERT_EQUAL(keytool(&out, NULL, "export-key", uri_of("ta"), NULL), 0);
 	write_text(pth("ta.key"), out, 0600);
 	free(out);
-	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && '%s' --config '%s' init '%s' key_file=ta.key", dir, KEYTOOL, cfg,
+	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && %s --config '%s' init '%s' key_file=ta.key", dir, KEYTOOL, cfg,
 	                     uri_of("tb")), 0);
 	CU_ASSERT(out && strstr(out, "initialized"));
 	free(out);
@@ -511,7 +511,7 @@ static void test_passwd_and_keys(void)
 	setenv("LICVAULT_PASSPHRASE", PASS3, 1);
 	CU_ASSERT_EQUAL(restore_into_copy(ctx, uri, &rc, NULL, 0), dig_src);
 	/* not the slot this passphrase opens; then, with the other one, yes */
-	CU_ASSERT_EQUAL(keytool(&out, NULL, "remove-key", uri, id3), 1);
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "remove-key", uri, id3), 2);   /* INVALID_ARG */
 	CU_ASSERT(out && strstr(out, "is the one this passphrase opens"));
 	free(out);
 	setenv("LICVAULT_PASSPHRASE", PASS2, 1);
@@ -529,13 +529,44 @@ static void test_passwd_and_keys(void)
 	char last[17] = "";
 	snprintf(last, sizeof last, "%.16s", out ? out : "");
 	free(out);
-	CU_ASSERT_EQUAL(keytool(&out, NULL, "remove-key", uri, last), 1);
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "remove-key", uri, last), 2);
 	CU_ASSERT(out && (strstr(out, "the last one") != NULL || strstr(out, "is the one this passphrase opens") != NULL));
 	free(out);
-	CU_ASSERT_EQUAL(keytool(&out, NULL, "init", uri, NULL), 1);
-	CU_ASSERT(out && strstr(out, "initialized already"));
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "init", uri, NULL), 1);   /* EXISTS */
+	CU_ASSERT(out && strstr(out, "licvault: error: EXISTS: ") && strstr(out, "initialized already"));
 	free(out);
 	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
+}
+
+/* A key command runs under the location's lock: BUSY, naming the holder, while another run
+ * holds it (the lock sealed like every object, written through the crypt layer). */
+static void test_command_under_the_lock(void)
+{
+	const char *uri = uri_of("cl");
+	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri, 'b', 0, NULL, 0), 0);
+	lv_location *l = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_location_open(&l, ctx, uri, LV_OPEN_WRITE), 0);
+	const lv_driver_ops *ops = lv_location_driver_ops(l);
+	void *inst = lv_location_driver_instance(l);
+	char lock[600];
+	int n = snprintf(lock, sizeof lock,
+	                 "licvault-lock 2\nhost far-away\nboot other-boot\npidns 4\npid 4242\nstart 0\nop backup\n"
+	                 "time %lld\nrefreshed %lld\ntoken abcd\n",
+	                 (long long)time(NULL), (long long)time(NULL));
+	lv_writer *w = NULL;
+	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "licvault.lock", (uint64_t)n, &w), 0);
+	CU_ASSERT_EQUAL(ops->write(w, lock, (size_t)n), 0);
+	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
+	lv_location_close(l);
+	char *out = NULL, args[900];
+	write_text(pth("pwl"), PASS2 "\n", 0600);
+	snprintf(args, sizeof args, "new_passphrase_file=%s", pth("pwl"));
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "add-key", uri, args), 5); /* BUSY */
+	CU_ASSERT(out && strstr(out, "far-away") && strstr(out, "4242"));
+	free(out);
+	CU_ASSERT_EQUAL(keytool(&out, NULL, "keys", uri, NULL), 0); /* reading takes no lock */
+	CU_ASSERT_EQUAL(count_lines(out), 1);
+	free(out);
 }
 
 /* ---- passphrase sources ------------------------------------------------------------------------ */
@@ -822,6 +853,7 @@ LV_SUITE(crypt, crypt, init, clean,
          {"tampering: BACKUP_CORRUPT naming the object, store unchanged", test_tampering},
          {"wrong passphrase: AUTH, store unchanged", test_wrong_passphrase},
          {"passwd, add-key, keys, remove-key", test_passwd_and_keys},
+         {"a key command runs under the location's lock", test_command_under_the_lock},
          {"passphrase sources and their order", test_sources},
          {"no secret in any output", test_no_secret_in_output},
          {"over a removable volume", test_removable},

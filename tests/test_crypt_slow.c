@@ -546,8 +546,8 @@ static void listing_case(int objects, const char *words)
 	snprintf(pw2, sizeof pw2, "%s/pw2", dir);
 	write_text(pw2, "the second\n", 0600);
 	snprintf(uri, sizeof uri, "crypt+file://%s", pth("loc"));
-	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "'%s' --config '%s' passwd '%s' new_passphrase_file='%s'",
-	                           LV_TEST_BUILD_DIR "/crypt/lvcrypt", pth("fault.conf"), uri, pw2), 0);
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "'%s' crypt --config '%s' passwd '%s' new_passphrase_file='%s'",
+	                           T_CLI, pth("fault.conf"), uri, pw2), 0);
 	free(out);
 	setenv("LICVAULT_PASSPHRASE", "the second", 1);
 	/* crypt's listing of the slots (the run's second list) says the location is empty */

@@ -220,6 +220,10 @@ static void test_damaged_newest_names_the_older(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "--generation 1"));
 	CU_ASSERT_EQUAL(t_store_digest(d), before);
+	/* verify says the same */
+	CU_ASSERT_EQUAL(t_verify(c, d, U("dmg"), &ev), LV_E_BACKUP_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "licvault-g0000000000000003.pack"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
 	/* list: headers only, all three; with --verify two are damaged */
 	gen_list l = {0};
 	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), 0, collect, &l), 0);
@@ -543,6 +547,94 @@ static void test_lock_refreshed_and_lost(void)
 	lv_context_free(c);
 }
 
+/* ---- the store is never a target (15.5) --------------------------------------------------- */
+
+static void test_store_never_a_target(void)
+{
+	lv_context *c = ctx_with("tg.conf", "keep = 1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	/* a store kept where a generation's pack would be: the run's own store, never removed */
+	CU_ASSERT_EQUAL_FATAL(mkdir(P("tg"), 0700), 0);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("tg/licvault-g0000000000000001.pack"), 10, &s), 0);
+	unsigned long before = t_store_digest(s);
+	t_events ev;
+	/* the backup is made; pruning leaves that "pack" and says why */
+	CU_ASSERT_EQUAL(t_backup(c, s, U("tg"), LV_BACKUP_OVERWRITE, &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "is the license store this run uses"));
+	CU_ASSERT_EQUAL(access(P("tg/licvault-g0000000000000001.pack"), F_OK), 0);
+	CU_ASSERT_EQUAL(t_store_digest(s), before);
+	CU_ASSERT_EQUAL(t_count(s), 10);
+	/* the store named as a bundle, with overwrite: refused before anything is written */
+	char bu[900];
+	snprintf(bu, sizeof bu, "bundle+file://%s", P("tg/licvault-g0000000000000001.pack"));
+	long size = t_file_size(P("tg/licvault-g0000000000000001.pack"));
+	CU_ASSERT_EQUAL(t_backup(c, s, bu, LV_BACKUP_OVERWRITE, &ev), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(t_file_size(P("tg/licvault-g0000000000000001.pack")), size);
+	CU_ASSERT_EQUAL(t_store_digest(s), before);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
+/* ---- verify while a backup replaces the generation it reads (15.7) ----------------------- */
+
+typedef struct slow_verify {
+	lv_context *c;
+	lv_store *s;
+	const char *uri;
+	int rc;
+	t_events ev;
+} slow_verify;
+
+static void *verify_thread(void *p)
+{
+	slow_verify *sv = p;
+	sv->rc = t_verify(sv->c, sv->s, sv->uri, &sv->ev);
+	return NULL;
+}
+
+static int file_has(const char *path, const char *text)
+{
+	char *out = NULL;
+	int rc = t_sh(&out, "grep -q -e '%s' '%s' 2>/dev/null", text, path);
+	free(out);
+	return rc == 0;
+}
+
+static void test_verify_during_a_backup(void)
+{
+	/* verify opens the pack of generation 1, held there (the fault driver's delay) while a
+	 * backup with keep = 1 publishes generation 2 and prunes generation 1 */
+	lv_context *c = ctx_with("vp.conf", "keep = 1");
+	char body[1200];
+	snprintf(body, sizeof body,
+	         "[driver \"fault\"]\nop = read_open\nmatch = .pack\nmode = delay\ndelay_ms = 4000\ntrace = %s\n",
+	         P("vp.trace"));
+	lv_context *slow = ctx_with("vps.conf", body);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(slow);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("vp.db"), 20, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(c, s, U("vp"), 0, NULL), 0);
+	char uri[900];
+	snprintf(uri, sizeof uri, "fault+file://%s/vp", dir);
+	slow_verify sv = {slow, s, uri, -1, {0}};
+	pthread_t th;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, verify_thread, &sv), 0);
+	for (int i = 0; i < 600 && !file_has(P("vp.trace"), "read_open"); i++)
+		usleep(50 * 1000);
+	CU_ASSERT(file_has(P("vp.trace"), "read_open .*g0000000000000001.pack"));
+	CU_ASSERT_EQUAL(t_backup(c, s, U("vp"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_EQUAL(access(P("vp/licvault-g0000000000000001.pack"), F_OK), -1);
+	pthread_join(th, NULL);
+	/* never "corrupt": the newest generation was read again, and is named */
+	CU_ASSERT_EQUAL(sv.rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(sv.ev.end_message, "generation 2"));
+	lv_store_free(s);
+	lv_context_free(slow);
+	lv_context_free(c);
+}
+
 LV_SUITE(history, history, init, clean,
          {"retention: keep 1, 3 and 20", test_retention},
          {"restore and verify a chosen generation", test_generation_restore_and_verify},
@@ -554,4 +646,6 @@ LV_SUITE(history, history, init, clean,
          {"a location of the previous set format", test_previous_format},
          {"what a dead run left is put right", test_leftovers_put_right},
          {"the lock: holders, stale, unlock", test_lock_holders},
-         {"the lock: refreshed, and lost", test_lock_refreshed_and_lost})
+         {"the lock: refreshed, and lost", test_lock_refreshed_and_lost},
+         {"the store is never a target", test_store_never_a_target},
+         {"verify while a backup replaces the generation it reads", test_verify_during_a_backup})

@@ -486,7 +486,7 @@ static int backup_state(const pc_case *c, const char *label)
 	char d[800], uri[900], name[300];
 	case_dir(c, 0, d, sizeof d);
 	case_uri(c, uri, sizeof uri);
-	if (!newest(d, c->bundle ? "lic.lvb" : ".manifest", name, sizeof name, NULL, NULL))
+	if (!newest(d, c->bundle ? ".lvb" : ".manifest", name, sizeof name, NULL, NULL)) /* lic.g<16 hex>.lvb */
 		return ST_NONE;
 	t_events ev;
 	int rc = t_verify(ctx, verify_store, uri, &ev);

@@ -21,19 +21,21 @@ t() { # label, command...: prints label, wall seconds, CPU seconds, peak RSS KB
 	printf '%-38s %7.2f s wall %7.2f s CPU %8d KB peak RSS\n' "$label" "$1" "$(echo "$2 + $3" | bc)" "$4"
 }
 size() { stat -c %s "$1"; }
+# a bundle URI .../x.lvb writes generation files x.g<16 hex>.lvb: the newest one
+newest() { ls "${1%.lvb}".g*.lvb | tail -1; }
 echo "store: $(size "$store") bytes, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 sync
 t "tar czf" tar czf "$work/store.tgz" -C "$work" store.db
 t "gzip -6 -c" sh -c "gzip -6 -c '$store' > '$work/store.gz'"
 for l in $levels; do
 	printf '[driver "bundle"]\nlevel = %s\nthreads = yes\n[service]\nrestores_per_day = 1000\n' "$l" > "$work/cfg"
-	rm -f "$work/x$l.lvb"
+	rm -f "$work/x$l".*
 	t "licvault backup bundle level $l" "$cli" -q --config "$work/cfg" --store "$store" backup "bundle+file://$work/x$l.lvb"
-	echo "    bundle $(size "$work/x$l.lvb") bytes = $(echo "scale=3; $(size "$work/x$l.lvb") / $(size "$work/store.tgz")" | bc) x the tar.gz"
+	echo "    bundle $(size "$(newest "$work/x$l.lvb")") bytes = $(echo "scale=3; $(size "$(newest "$work/x$l.lvb")") / $(size "$work/store.tgz")" | bc) x the tar.gz"
 done
 l1=$(echo $levels | cut -d' ' -f1)
 printf '[driver "bundle"]\nlevel = %s\nthreads = no\n[service]\nrestores_per_day = 1000\n' "$l1" > "$work/cfg1"
-rm -f "$work/x$l1-nt.lvb"
+rm -f "$work/x$l1-nt".*
 t "licvault backup level $l1 threads=no" "$cli" -q --config "$work/cfg1" --store "$store" backup "bundle+file://$work/x$l1-nt.lvb"
 printf '[driver "bundle"]\nlevel = %s\nthreads = yes\n[service]\nrestores_per_day = 1000\n' "$l1" > "$work/cfg"
 t "licvault backup level $l1 --overwrite" "$cli" -q --config "$work/cfg" --store "$store" backup --overwrite "bundle+file://$work/x$l1-nt.lvb"

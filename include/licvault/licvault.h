@@ -152,7 +152,7 @@ LV_EXTERN const char *lv_context_last_error(const lv_context *ctx);
 
 /** What the loader found: one entry per driver file considered. */
 typedef struct lv_driver_info {
-	const char *path;        /* the shared object */
+	const char *path;        /* the shared object (or a driver folder refused before it was searched) */
 	const char *name;        /* driver name, NULL when refused */
 	const char *version;     /* driver version, NULL when refused */
 	unsigned abi_major, abi_minor;
@@ -246,7 +246,18 @@ LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, cha
 /* ======================================================================= */
 /* License store                                                            */
 
-#define LV_STORE_CREATE 0x1u  /* create the store file when it does not exist */
+/*
+ * LV_STORE_CREATE: a store that does not exist may be made.  Opening makes
+ * nothing: until a write commits, the store reads as empty; the first
+ * write's transaction builds it in a private file (mode 0600, where the
+ * path's symbolic links end) that its commit puts in place, and that a
+ * rollback or a failure removes, so a failed restore leaves no store.
+ * LV_STORE_READONLY: never written; also opens a store on a read-only or
+ * full filesystem (from a private copy when its write-ahead log holds
+ * changes).  A symbolic link on the path that belongs to another user than
+ * root or the caller is refused (LV_E_CONFIG).
+ */
+#define LV_STORE_CREATE 0x1u
 #define LV_STORE_READONLY 0x2u
 
 /** Flags of put. */
@@ -254,7 +265,7 @@ LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, cha
 
 typedef int (*lv_license_cb)(const lv_license *lic, void *ud);
 
-/** Open (and with LV_STORE_CREATE create) the default SQLite store at path. */
+/** Open the default SQLite store at path (flags: LV_STORE_CREATE, LV_STORE_READONLY). */
 LV_EXTERN int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags);
 
 LV_EXTERN void lv_store_free(lv_store *store);

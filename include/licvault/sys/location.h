@@ -40,7 +40,10 @@ LV_EXTERN const char *lv_location_last_error(const lv_location *loc);
  * driver "crypt": the crypt layer).  Output lines go through emit.
  * LV_E_NOT_FOUND when no layer is served by that driver, LV_E_UNSUPPORTED
  * when it has no such command; the driver's errors as it returns them,
- * described in lv_location_last_error().
+ * described in lv_location_last_error().  A command flagged
+ * LV_COMMAND_WRITE runs under the location's lock (taken on loc, the outer
+ * layer, and released before this returns): LV_E_BUSY, naming the holder,
+ * while another run writes there.
  */
 LV_EXTERN int lv_location_control(lv_location *loc, const char *driver, const char *verb,
                                   const char *const *args, size_t nargs, lv_emit_cb emit, void *ud);

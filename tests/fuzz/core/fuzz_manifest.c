@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned ctl = data[0];
 	mem_src m = {data + 1, size - 1, 0, ctl & 0x7f};
 	lv_manifest_reader r;
-	int rc = lv__manifest_begin(&r, mem_read, &m, (ctl & 0x80) ? UINT64_MAX : (uint64_t)(size - 1));
+	int rc = lv__manifest_begin(&r, mem_read, &m, (ctl & 0x80) ? UINT64_MAX : (uint64_t)(size - 1), 0);
 	if (rc == 0) {
 		lv_manifest_entry e;
 		uint64_t k = 0;

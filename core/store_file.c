@@ -1,0 +1,253 @@
+/*
+ * The default store's files on disk: where a new store lands, the private
+ * file it is built in and published from, the read-only rescue copy, free
+ * space (see store_file.h).
+ */
+#include "store_file.h"
+#include "trust.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+static int errno_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? LV_E_NO_SPACE : LV_E_IO;
+}
+
+/* The folder part of path into out ("." for a bare name). */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(out, cap, ".");
+	else
+		snprintf(out, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+}
+
+int lv__store_file_target(const char *path, char **target, lv_err *err)
+{
+	char cur[PATH_MAX], next[PATH_MAX], why[LV_ERRMSG_MAX];
+	if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
+		return lv__err_set(err, LV_E_INVALID_ARG, "store %s: the path is too long", path);
+	for (int hops = 0;; hops++) {
+		struct stat st;
+		if (lstat(cur, &st) != 0) {
+			if (errno == ENOENT)
+				break; /* not there yet: the store lands here */
+			return lv__err_set(err, LV_E_IO, "store %s: %s: %s", path, cur, strerror(errno));
+		}
+		if (!S_ISLNK(st.st_mode))
+			break;
+		if (hops == 40)
+			return lv__err_set(err, LV_E_IO, "store %s: too many symbolic links", path);
+		if (lv__trust_owner(cur, &st, why, sizeof why))
+			return lv__err_set(err, LV_E_CONFIG, "store %s: the symbolic link %s (it could put the licenses anywhere)",
+			                   path, why);
+		char link[PATH_MAX];
+		ssize_t n = readlink(cur, link, sizeof link - 1);
+		if (n < 0)
+			return lv__err_set(err, LV_E_IO, "store %s: cannot read the symbolic link %s: %s", path, cur, strerror(errno));
+		link[n] = '\0';
+		char dir[PATH_MAX];
+		dir_of(cur, dir, sizeof dir);
+		int len = link[0] == '/' ? snprintf(next, sizeof next, "%s", link)
+		                         : snprintf(next, sizeof next, "%s/%s", dir, link);
+		if (len >= (int)sizeof next)
+			return lv__err_set(err, LV_E_INVALID_ARG, "store %s: a symbolic link's target is too long", path);
+		memcpy(cur, next, (size_t)len + 1);
+	}
+	*target = strdup(cur);
+	return *target ? 0 : lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
+}
+
+int lv__store_file_create(const char *target, char **tmp, lv_err *err)
+{
+	char dir[PATH_MAX], why[256];
+	dir_of(target, dir, sizeof dir);
+	int rc = lv__mkdirs(dir, why, sizeof why);
+	if (rc)
+		return lv__err_set(err, rc, "store %s: %s", target, why);
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	char *t = lv__asprintf("%s/.%s.new-XXXXXX", dir, base);
+	if (!t)
+		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", target);
+	/* licenses are private: the store (and SQLite's side files, which copy its mode) is its owner's only */
+	int fd = mkostemp(t, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(t);
+		return lv__err_set(err, errno_code(e), "store %s: cannot create a file in %s: %s", target, dir, strerror(e));
+	}
+	const char *step = fchmod(fd, 0600) != 0 ? "set the mode 0600 of" : NULL;
+	int e = errno;
+	if (close(fd) != 0 && !step) {
+		step = "close";
+		e = errno;
+	}
+	if (step) {
+		unlink(t);
+		lv__err_set(err, errno_code(e), "store %s: cannot %s %s: %s", target, step, t, strerror(e));
+		free(t);
+		return err->code;
+	}
+	*tmp = t;
+	return 0;
+}
+
+int lv__store_file_publish(const char *tmp, const char *target, lv_err *err)
+{
+	int rc = 0;
+	if (link(tmp, target) != 0) {
+		int e = errno;
+		rc = e == EEXIST
+		         ? lv__err_set(err, LV_E_BUSY,
+		                       "store %s was created by another connection meanwhile; nothing of this transaction "
+		                       "was stored (try again)",
+		                       target)
+		         : lv__err_set(err, errno_code(e), "store %s: cannot put the new store in place: %s", target,
+		                       strerror(e));
+	}
+	lv__store_file_remove(tmp);
+	if (rc)
+		return rc;
+	char dir[PATH_MAX];
+	dir_of(target, dir, sizeof dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		unlink(target); /* not durable: as if it never was */
+		return lv__err_set(err, LV_E_IO, "store %s: cannot sync its folder %s: %s", target, dir, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+void lv__store_file_remove(const char *path)
+{
+	static const char *const sides[] = {"", "-journal", "-wal", "-shm"};
+	for (size_t i = 0; i < sizeof sides / sizeof *sides; i++) {
+		char *p = lv__asprintf("%s%s", path, sides[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+}
+
+int lv__store_file_has_wal(const char *path)
+{
+	char *w = lv__asprintf("%s-wal", path);
+	struct stat st;
+	int has = w && stat(w, &st) == 0 && st.st_size > 0;
+	free(w);
+	return has;
+}
+
+/* Copy from to a new file to (mode 0600).  0, or errno. */
+static int copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0)
+		return errno;
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return e;
+	}
+	char buf[65536];
+	ssize_t n;
+	int e = 0;
+	while (!e && (n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0)
+			e = errno == EINTR ? 0 : errno;
+		else
+			for (ssize_t off = 0; !e && off < n;) {
+				ssize_t w = write(out, buf + off, (size_t)(n - off));
+				if (w < 0 && errno != EINTR)
+					e = errno;
+				off += w > 0 ? w : 0;
+			}
+	}
+	close(in);
+	if (close(out) != 0 && !e)
+		e = errno;
+	return e;
+}
+
+int lv__store_file_copy(const char *path, char **copy, lv_err *err)
+{
+	const char *tmp = secure_getenv("TMPDIR");
+	char *dir = lv__asprintf("%s/licvault-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!dir || !mkdtemp(dir)) {
+		int e = errno;
+		lv__err_set(err, errno_code(e), "cannot make a private folder for a copy of the store: %s", strerror(e));
+		free(dir);
+		return err->code;
+	}
+	char *db = lv__asprintf("%s/store.db", dir), *wal = lv__asprintf("%s-wal", path);
+	char *dbwal = lv__asprintf("%s/store.db-wal", dir);
+	int e = db && wal && dbwal ? copy_file(path, db) : ENOMEM;
+	const char *what = path;
+	if (!e) {
+		e = copy_file(wal, dbwal);
+		what = wal;
+	}
+	if (e) {
+		lv__err_set(err, e == ENOMEM ? LV_E_NOMEM : errno_code(e), "cannot copy %s to a private folder: %s", what,
+		            strerror(e));
+		lv__store_file_copy_free(db);
+	} else
+		*copy = db;
+	free(wal);
+	free(dbwal);
+	free(dir);
+	return e ? err->code : 0;
+}
+
+void lv__store_file_copy_free(char *copy)
+{
+	if (!copy)
+		return;
+	lv__store_file_remove(copy);
+	char *slash = strrchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		rmdir(copy);
+	}
+	free(copy);
+}
+
+uint64_t lv__store_file_free(const char *path)
+{
+	char dir[PATH_MAX];
+	dir_of(path, dir, sizeof dir);
+	for (;;) {
+		struct statvfs v;
+		if (statvfs(dir, &v) == 0)
+			return (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+		char *slash = strrchr(dir, '/');
+		if (errno != ENOENT || !slash || slash == dir)
+			return UINT64_MAX;
+		*slash = '\0'; /* not made yet: the folder it would be made in */
+	}
+}
+
+void lv__store_file_bytes(char *buf, size_t cap, uint64_t n)
+{
+	if (n == UINT64_MAX)
+		snprintf(buf, cap, "an unknown amount");
+	else if (n >= (uint64_t)1024 * 1024)
+		snprintf(buf, cap, "%.1f MiB (%llu bytes)", (double)n / (1024.0 * 1024.0), (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
+}

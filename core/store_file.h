@@ -1,0 +1,61 @@
+/*
+ * store_file: the files of the default store on disk.  Where a new store
+ * lands (its path, or the end of its chain of symbolic links, each link
+ * owned by root or the caller); the private file a new store is built in,
+ * mode 0600, and published by link(2) once its first transaction commits
+ * (so a store whose first transaction fails leaves no file); the private
+ * copy a read-only open reads when the store cannot be opened where it is
+ * and its write-ahead log holds changes; the free space of its filesystem.
+ * Above context.
+ */
+#ifndef LV_CORE_STORE_FILE_H
+#define LV_CORE_STORE_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/*
+ * The file a store at path is: path itself, or where its chain of
+ * symbolic links ends (it may not exist yet).  A link that belongs to
+ * another user than root or the caller is refused (LV_E_CONFIG): it could
+ * put the licenses anywhere.  *target is malloc'd.
+ */
+int lv__store_file_target(const char *path, char **target, lv_err *err);
+
+/*
+ * A new, empty private file beside target (".NAME.new-XXXXXX", mode 0600
+ * whatever the umask), its missing parent folders made (0700).  Every step
+ * is checked (LV_E_NO_SPACE for a full filesystem).  *tmp is malloc'd.
+ */
+int lv__store_file_create(const char *target, char **tmp, lv_err *err);
+
+/*
+ * Publish tmp as target: link(2), which never replaces a file (LV_E_BUSY
+ * when another connection created target meanwhile), then tmp removed and
+ * the folder synced.  tmp is removed either way.
+ */
+int lv__store_file_publish(const char *tmp, const char *target, lv_err *err);
+
+/* Remove a store file and its -journal, -wal and -shm (cleanup: errors ignored). */
+void lv__store_file_remove(const char *path);
+
+/* Does path have a -wal file that is not empty (changes not yet in the database file)? */
+int lv__store_file_has_wal(const char *path);
+
+/*
+ * Copy the store at path and its -wal into a new private folder under
+ * $TMPDIR (or /tmp): *copy gets the copy of the store, to open instead.
+ * Free it with lv__store_file_copy_free.
+ */
+int lv__store_file_copy(const char *path, char **copy, lv_err *err);
+void lv__store_file_copy_free(char *copy);
+
+/* Bytes free for the caller on the filesystem that holds, or would hold, path; UINT64_MAX when unknown. */
+uint64_t lv__store_file_free(const char *path);
+
+/* n bytes as text for people ("2.0 MiB (2097152 bytes)"). */
+void lv__store_file_bytes(char *buf, size_t cap, uint64_t n);
+
+#endif

@@ -1,0 +1,616 @@
+/*
+ * Reading a bundle location (bundle_int.h): readers of the objects in the
+ * bundle files, and the read-ahead thread that inflates a pack while the
+ * core imports it.
+ *
+ * An object is read from the spool (a manifest the scan kept), from a
+ * stream the scan or a manifest's reader left where the pack begins, or by
+ * inflating its file from the start.  A manifest read on its own (licvault
+ * list reads its header only) is inflated straight from the file and ends
+ * at its own end record; read whole, its stream is kept for the pack's
+ * reader, so the file is inflated once.  The pack's reader returns the end
+ * of the pack only after the pack's size and CRC-32, the end record, the
+ * gzip trailers and the end of the file were checked.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle_int.h"
+
+static void ahead_free(struct lv_reader *r);
+static void ahead_start(struct lv_reader *r);
+static int ahead_read(void *ud, void *buf, size_t cap, size_t *n);
+
+/* ---- readers ------------------------------------------------------------------- */
+
+static int inner_read(void *ud, void *buf, size_t cap, size_t *n)
+{
+	struct lv_reader *r = ud;
+	return r->b->iops->read(r->ir, buf, cap, n);
+}
+
+int bundle_dec_error(bundle *b, int rc, lvb_dec *d)
+{
+	if (rc == LV_E_BACKUP_CORRUPT)
+		return b->host->set_error(b->h, rc, "bundle %s is corrupt: %s", b->uri, lvb_dec_why(d));
+	if (rc == LV_E_NOMEM)
+		return b->host->set_error(b->h, rc, "bundle %s: %s", b->uri, lvb_dec_why(d));
+	return rc; /* the inner driver's error, already described */
+}
+
+void bundle_reader_free(struct lv_reader *r)
+{
+	if (!r)
+		return;
+	bundle *b = r->b;
+	b->host->untrack(b->h, r); /* a no-op for one not handed out */
+	ahead_free(r);             /* stops the thread before its decoder goes */
+	lvb_dec_free(r->dec);
+	if (r->ir)
+		b->iops->read_close(r->ir);
+	if (r->spooled && b->spool_users)
+		b->spool_users--;
+	free(r);
+}
+
+static void release_reader(void *r)
+{
+	bundle_reader_free(r);
+}
+
+/* Hand a reader out, tracked: the host closes it if the run leaves it open. */
+static int hand_out(bundle *b, struct lv_reader *r, lv_reader **out)
+{
+	int rc = b->host->track(b->h, r, release_reader);
+	if (rc) {
+		bundle_reader_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int bundle_reader_new(bundle *b, bgen *g, const char *name, struct lv_reader **out)
+{
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory opening %s", b->uri, g->iname);
+	r->b = b;
+	r->g = g;
+	snprintf(r->name, sizeof r->name, "%s", name);
+	int rc = b->iops->read_open(b->iinst, g->iname, &r->ir);
+	if (rc) {
+		free(r);
+		return rc; /* described by the inner driver */
+	}
+	if ((rc = lvb_dec_new(&r->dec, inner_read, r))) {
+		bundle_reader_free(r);
+		return b->host->set_error(b->h, rc, "bundle %s: out of memory for a decoder", b->uri);
+	}
+	*out = r;
+	return 0;
+}
+
+/* A side object: the inner location's "<file>.<name>". */
+static int side_read_open(bundle *b, const char *name, lv_reader **out)
+{
+	char *sn = bundle_side_name(b, name);
+	struct lv_reader *r = sn ? calloc(1, sizeof *r) : NULL;
+	if (!r) {
+		free(sn);
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory opening %s", b->uri, name);
+	}
+	int rc = b->iops->read_open(b->iinst, sn, &r->ir);
+	free(sn);
+	if (rc) {
+		free(r);
+		return rc; /* described by the inner driver */
+	}
+	r->b = b;
+	r->side = 1;
+	return hand_out(b, r, out);
+}
+
+/* An object the scan kept in the spool. */
+static int spool_reader(bundle *b, bgen *g, bobj *o, lv_reader **out)
+{
+	struct lv_reader *r = calloc(1, sizeof *r);
+	if (!r)
+		return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory opening %s", b->uri, o->name);
+	r->b = b;
+	r->g = g;
+	snprintf(r->name, sizeof r->name, "%s", o->name);
+	r->spooled = 1;
+	r->off = o->spool_off;
+	r->end = o->spool_off + o->size;
+	b->spool_users++;
+	return hand_out(b, r, out);
+}
+
+/*
+ * The stream kept in g for the pack `name`: taken, or NULL when there is
+ * none or it is at another object (it stays).
+ */
+static struct lv_reader *take_stream(bgen *g, const char *name)
+{
+	struct lv_reader *s = g->stream;
+	if (!s || !bundle_is_pack(name) || (s->found && strcmp(s->name, name) != 0))
+		return NULL;
+	if (!s->found)
+		snprintf(s->name, sizeof s->name, "%s", name); /* a manifest's reader left it before the pack's record */
+	g->stream = NULL;
+	return s;
+}
+
+/*
+ * A manifest's reader that read its object whole, in a version 2 file:
+ * its stream stands before the pack and is kept for the pack's reader.
+ */
+static int keep_stream(struct lv_reader *r)
+{
+	bgen *g = r->g;
+	if (!r->stop_at_end || !r->done || r->ah || !r->dec || lvb_dec_version(r->dec) < 2 || !g || !g->present || g->stream)
+		return 0;
+	r->b->host->untrack(r->b->h, r);
+	r->found = r->obj_ended = r->done = r->stop_at_end = 0;
+	r->pend_len = 0;
+	r->name[0] = '\0';
+	g->stream = r;
+	return 1;
+}
+
+/* A handed-out reader of object `name` of file g, which holds it (as far as is known). */
+static int file_reader(bundle *b, bgen *g, const char *name, lv_reader **out)
+{
+	struct lv_reader *r = take_stream(g, name);
+	if (r) {
+		if (b->threaded)
+			ahead_start(r);
+		return hand_out(b, r, out);
+	}
+	if (g->scanned) {
+		bobj *o = bundle_find_obj(g, name);
+		if (!o)
+			return b->host->set_error(b->h, LV_E_NOT_FOUND, "bundle %s: %s holds no %s", b->uri, g->iname, name);
+		if (o->spooled)
+			return spool_reader(b, g, o, out);
+	}
+	int saved = b->host->error_save(b->h);
+	int rc = bundle_reader_new(b, g, name, &r);
+	if (rc == LV_E_NOT_FOUND) {
+		b->host->error_restore(b->h, saved);
+		return b->host->set_error(b->h, rc, "bundle %s holds no %s: its file %s is gone", b->uri, name, g->iname);
+	}
+	if (rc)
+		return rc;
+	if (!bundle_is_pack(name))
+		r->stop_at_end = 1; /* small: on this thread, and it ends at its own end record */
+	else if (b->threaded)
+		ahead_start(r);
+	return hand_out(b, r, out);
+}
+
+int bundle_read_open(void *inst, const char *name, lv_reader **out)
+{
+	bundle *b = inst;
+	if (!bundle_is_set(name))
+		return side_read_open(b, name, out);
+	bgen *g = NULL;
+	int rc = bundle_holder(b, name, &g);
+	if (rc == LV_E_NOT_FOUND) {
+		int any = b->own.present;
+		for (size_t i = 0; i < b->ngens && !any; i++)
+			any = b->gens[i]->present;
+		return any ? b->host->set_error(b->h, rc, "bundle %s holds no %s", b->uri, name)
+		           : b->host->set_error(b->h, rc, "no bundle at %s", b->uri);
+	}
+	if (rc)
+		return rc;
+	if (g->scanned && g->scan_rc)
+		return bundle_scan(b, g); /* its failure, described again */
+	return file_reader(b, g, name, out);
+}
+
+void bundle_read_close(lv_reader *r)
+{
+	if (r && !keep_stream(r))
+		bundle_reader_free(r);
+}
+
+/* ---- inflating ------------------------------------------------------------------ */
+
+/* "bundle URI is corrupt: [FILE: ]" then the rest, into why. */
+static void corrupt_why(struct lv_reader *r, char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void corrupt_why(struct lv_reader *r, char *why, size_t cap, const char *fmt, ...)
+{
+	int n = r->g->own ? snprintf(why, cap, "bundle %s is corrupt: ", r->b->uri)
+	                  : snprintf(why, cap, "bundle %s is corrupt: %s: ", r->b->uri, r->g->iname);
+	if (n < 0 || (size_t)n >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why + n, cap - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* Before the reader's object: skip the others, find it, or say it is not there. */
+static int seek_object(struct lv_reader *r, const lvb_event *ev, char *why, size_t cap)
+{
+	if (ev->type == LVB_EV_END) {
+		corrupt_why(r, why, cap, "it holds no %s", r->name);
+		return LV_E_BACKUP_CORRUPT;
+	}
+	if (ev->type != LVB_EV_OBJECT)
+		return 0; /* another object's data */
+	if (!strcmp(ev->name, r->name)) {
+		r->found = 1;
+		r->streaming = bundle_is_pack(r->name) && lvb_dec_version(r->dec) >= 2;
+		return 0;
+	}
+	if (bundle_is_pack(ev->name) && lvb_dec_version(r->dec) >= 2) {
+		corrupt_why(r, why, cap, "it holds no %s before its pack %s, which ends a version 2 bundle", r->name, ev->name);
+		return LV_E_BACKUP_CORRUPT;
+	}
+	return 0;
+}
+
+/*
+ * The next event of an object's reader (inflating): data of the object at
+ * r->pend, or r->done once the object (and for all but a manifest on its
+ * own, the rest of the file: end record, gzip trailers, end of file)
+ * checked out.  Calls no host service (the read-ahead thread runs it): an
+ * error is described in why (empty for an inner driver's error, described
+ * already).
+ */
+static int next_chunk(struct lv_reader *r, char *why, size_t cap)
+{
+	lvb_event ev;
+	int rc = lvb_dec_next(r->dec, &ev);
+	if (rc) {
+		if (rc == LV_E_BACKUP_CORRUPT)
+			corrupt_why(r, why, cap, "%s", lvb_dec_why(r->dec));
+		else if (rc == LV_E_NOMEM)
+			snprintf(why, cap, "bundle %s: %s", r->b->uri, lvb_dec_why(r->dec));
+		return rc;
+	}
+	if (r->obj_ended) {
+		/* the object is whole; its end is reported once the rest of the
+		 * file (end record, gzip trailers, end of file) checked out */
+		if (ev.type == LVB_EV_END)
+			r->done = 1;
+		else if (r->streaming && ev.type == LVB_EV_OBJECT) {
+			/* the offset of its 'O' record, which the decoder has consumed */
+			uint64_t at = lvb_dec_offset(r->dec) - 2 - strlen(ev.name);
+			corrupt_why(r, why, cap, "object %s at container byte %llu follows the pack %s, which ends a version 2 bundle",
+			            ev.name, (unsigned long long)at, r->name);
+			return LV_E_BACKUP_CORRUPT;
+		}
+		return 0;
+	}
+	if (!r->found)
+		return seek_object(r, &ev, why, cap);
+	if (ev.type == LVB_EV_DATA) {
+		r->pend = ev.data;
+		r->pend_len = ev.len;
+	} else if (ev.type == LVB_EV_OBJECT_END) {
+		r->obj_ended = 1; /* its size and CRC-32 checked */
+		r->obj_size = ev.size;
+		r->done = r->stop_at_end;
+	}
+	return 0;
+}
+
+/* The object was read whole: its size is known from now on. */
+static void obj_done(struct lv_reader *r)
+{
+	bobj *o = r->g ? bundle_find_obj(r->g, r->name) : NULL;
+	if (o)
+		o->size = r->obj_size;
+}
+
+static int spool_read(struct lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	bundle *b = r->b;
+	uint64_t left = r->end - r->off;
+	if (cap > left)
+		cap = (size_t)left;
+	while (cap) {
+		ssize_t k = pread(b->spool_fd, buf, cap, (off_t)r->off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return b->host->set_error(b->h, LV_E_IO, "bundle %s: reading the temporary copy of %s failed: %s", b->uri,
+			                          r->name, k < 0 ? strerror(errno) : "end of file");
+		r->off += (uint64_t)k;
+		*n = (size_t)k;
+		break;
+	}
+	return 0;
+}
+
+static int ahead_take(struct lv_reader *r, void *buf, size_t cap, size_t *n);
+
+int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	bundle *b = r->b;
+	*n = 0;
+	if (r->side)
+		return b->iops->read(r->ir, buf, cap, n);
+	if (b->host->canceled(b->h))
+		return LV_E_CANCELED;
+	if (r->spooled)
+		return spool_read(r, buf, cap, n);
+	if (r->ah)
+		return ahead_take(r, buf, cap, n);
+	unsigned events = 0;
+	while (!r->pend_len) {
+		if (r->done) {
+			obj_done(r);
+			return 0;
+		}
+		if ((++events & 255) == 0 && b->host->canceled(b->h))
+			return LV_E_CANCELED;
+		char why[BUNDLE_WHY] = "";
+		int rc = next_chunk(r, why, sizeof why);
+		if (rc)
+			return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc;
+	}
+	size_t k = r->pend_len < cap ? r->pend_len : cap;
+	memcpy(buf, r->pend, k);
+	r->pend += k;
+	r->pend_len -= k;
+	*n = k;
+	return 0;
+}
+
+/* ---- inflating ahead ----------------------------------------------------------
+ *
+ * A reader that inflates (the pack) does it on a second thread when threads
+ * are on, so that inflating overlaps the core's import.  The run's thread
+ * alone calls the inner driver: at each read it tops up a ring of
+ * compressed buffers, which the inflating thread consumes; inflated bytes
+ * come back in a ring of output buffers.  Memory: 2 MiB in, 4 MiB out.
+ */
+
+#define AH_NIN 8
+#define AH_IN_SIZE ((size_t)256 * 1024)
+#define AH_NOUT 4
+#define AH_OUT_SIZE ((size_t)1 << 20)
+
+typedef struct ahead {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *in[AH_NIN];
+	size_t in_len[AH_NIN];
+	unsigned in_head, in_n;    /* full input buffers; in[in_head] is being inflated */
+	size_t in_off;             /* bytes of in[in_head] taken */
+	int in_eof, in_err;        /* the inner object ended / failed (the run's thread) */
+	unsigned char *out[AH_NOUT];
+	size_t out_len[AH_NOUT];
+	unsigned out_head, out_n;  /* full output buffers; out[out_head] is being handed out */
+	size_t out_off;            /* bytes of out[out_head] handed out */
+	int end, rc, quit;         /* the thread: the object and the bundle checked / failed / stop */
+	char why[BUNDLE_WHY];
+} ahead;
+
+/* The inflating thread's source of compressed bytes: the input ring. */
+static int ahead_read(void *ud, void *buf, size_t cap, size_t *n)
+{
+	ahead *a = ud;
+	*n = 0;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		if (a->quit) {
+			pthread_mutex_unlock(&a->mu);
+			return LV_E_CANCELED;
+		}
+		if (a->in_n) {
+			size_t left = a->in_len[a->in_head] - a->in_off;
+			if (left) {
+				unsigned char *src = a->in[a->in_head] + a->in_off;
+				size_t k = left < cap ? left : cap;
+				a->in_off += k;
+				pthread_mutex_unlock(&a->mu);
+				memcpy(buf, src, k); /* the run's thread never writes a full buffer */
+				*n = k;
+				return 0;
+			}
+			a->in_head = (a->in_head + 1) % AH_NIN;
+			a->in_n--;
+			a->in_off = 0;
+			pthread_cond_broadcast(&a->cv);
+			continue;
+		}
+		if (a->in_err) {
+			int rc = a->in_err;
+			pthread_mutex_unlock(&a->mu);
+			return rc;
+		}
+		if (a->in_eof) {
+			pthread_mutex_unlock(&a->mu);
+			return 0;
+		}
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+}
+
+static void *ahead_main(void *p)
+{
+	struct lv_reader *r = p;
+	ahead *a = r->ah;
+	int ob = -1;
+	size_t olen = 0;
+	int rc = 0;
+	char why[BUNDLE_WHY] = "";
+	while (!r->done) {
+		if ((rc = next_chunk(r, why, sizeof why)))
+			break;
+		while (r->pend_len || (r->done && ob >= 0)) {
+			if (ob < 0) {
+				pthread_mutex_lock(&a->mu);
+				while (a->out_n == AH_NOUT && !a->quit)
+					pthread_cond_wait(&a->cv, &a->mu);
+				int quit = a->quit;
+				ob = (int)((a->out_head + a->out_n) % AH_NOUT); /* free, and stays free until pushed */
+				pthread_mutex_unlock(&a->mu);
+				if (quit)
+					return NULL;
+				olen = 0;
+			}
+			size_t k = AH_OUT_SIZE - olen < r->pend_len ? AH_OUT_SIZE - olen : r->pend_len;
+			memcpy(a->out[ob] + olen, r->pend, k);
+			olen += k;
+			r->pend += k;
+			r->pend_len -= k;
+			if (olen == AH_OUT_SIZE || (r->done && !r->pend_len)) {
+				pthread_mutex_lock(&a->mu);
+				a->out_len[ob] = olen;
+				a->out_n++;
+				pthread_cond_broadcast(&a->cv);
+				pthread_mutex_unlock(&a->mu);
+				ob = -1;
+			}
+		}
+	}
+	if (ob >= 0 && olen) {
+		/* what was inflated before an error goes out first, as without the thread */
+		pthread_mutex_lock(&a->mu);
+		a->out_len[ob] = olen;
+		a->out_n++;
+		pthread_mutex_unlock(&a->mu);
+	}
+	pthread_mutex_lock(&a->mu);
+	if (rc) {
+		a->rc = rc;
+		memcpy(a->why, why, sizeof a->why);
+	} else
+		a->end = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static void ahead_free(struct lv_reader *r)
+{
+	ahead *a = r->ah;
+	if (!a)
+		return;
+	if (r->ah_started) {
+		pthread_mutex_lock(&a->mu);
+		a->quit = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+	}
+	if (r->ah_sync) {
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+	}
+	for (int i = 0; i < AH_NIN; i++)
+		free(a->in[i]);
+	for (int i = 0; i < AH_NOUT; i++)
+		free(a->out[i]);
+	free(a);
+	r->ah = NULL;
+}
+
+/* Inflate this reader's object on a second thread; without one, stay on this one. */
+static void ahead_start(struct lv_reader *r)
+{
+	ahead *a = calloc(1, sizeof *a);
+	if (!a)
+		return;
+	r->ah = a;
+	for (int i = 0; i < AH_NIN; i++)
+		if (!(a->in[i] = malloc(AH_IN_SIZE)))
+			goto no;
+	for (int i = 0; i < AH_NOUT; i++)
+		if (!(a->out[i] = malloc(AH_OUT_SIZE)))
+			goto no;
+	if (pthread_mutex_init(&a->mu, NULL))
+		goto no;
+	if (pthread_cond_init(&a->cv, NULL)) {
+		pthread_mutex_destroy(&a->mu);
+		goto no;
+	}
+	r->ah_sync = 1;
+	/* the decoder keeps what it buffered and reads the rest from the ring */
+	lvb_dec_set_source(r->dec, ahead_read, a);
+	if (pthread_create(&a->th, NULL, ahead_main, r) != 0) {
+		lvb_dec_set_source(r->dec, inner_read, r);
+		goto no;
+	}
+	r->ah_started = 1;
+	return;
+no:
+	ahead_free(r);
+}
+
+/* bundle_read with a read-ahead thread: feed it compressed bytes, take inflated ones. */
+static int ahead_take(struct lv_reader *r, void *buf, size_t cap, size_t *n)
+{
+	bundle *b = r->b;
+	ahead *a = r->ah;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		/* keep the input ring full: the thread inflates while the core works */
+		while (a->in_n < AH_NIN && !a->in_eof && !a->in_err && !a->end && !a->rc) {
+			unsigned slot = (a->in_head + a->in_n) % AH_NIN; /* free until pushed */
+			pthread_mutex_unlock(&a->mu);
+			size_t got = 0;
+			int rc = b->iops->read(r->ir, a->in[slot], AH_IN_SIZE, &got);
+			if (!rc && got > AH_IN_SIZE)
+				rc = b->host->set_error(b->h, LV_E_IO, "bundle %s: the inner driver returned more than asked", b->uri);
+			pthread_mutex_lock(&a->mu);
+			if (rc)
+				a->in_err = rc;
+			else if (!got)
+				a->in_eof = 1;
+			else {
+				a->in_len[slot] = got;
+				a->in_n++;
+			}
+			pthread_cond_broadcast(&a->cv);
+			if (rc) {
+				pthread_mutex_unlock(&a->mu);
+				return rc; /* described by the inner driver */
+			}
+		}
+		if (a->out_n) {
+			unsigned ob = a->out_head;
+			size_t k = a->out_len[ob] - a->out_off;
+			if (k > cap)
+				k = cap;
+			memcpy(buf, a->out[ob] + a->out_off, k);
+			a->out_off += k;
+			if (a->out_off == a->out_len[ob]) {
+				a->out_head = (a->out_head + 1) % AH_NOUT;
+				a->out_n--;
+				a->out_off = 0;
+				pthread_cond_broadcast(&a->cv);
+			}
+			pthread_mutex_unlock(&a->mu);
+			*n = k;
+			return 0;
+		}
+		if (a->rc) {
+			int rc = a->rc;
+			char why[BUNDLE_WHY];
+			memcpy(why, a->why, sizeof why);
+			pthread_mutex_unlock(&a->mu);
+			return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc;
+		}
+		if (a->end) {
+			pthread_mutex_unlock(&a->mu);
+			obj_done(r);
+			return 0;
+		}
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+}
