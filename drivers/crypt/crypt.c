@@ -93,44 +93,42 @@ static int crypt_split_uri(lvc_inst *c, const char *uri)
 	return 0;
 }
 
-static int config_u64(lvc_inst *c, const char *key, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
+/* A string key's value (valid until close), NULL when unset or empty. */
+static int config_text(lvc_inst *c, const char *key, const char **out)
 {
-	const char *v = c->host->config_get(c->h, key, 0);
-	*out = def;
-	if (!v)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-' || n < min || n > max)
-		return c->host->set_error(c->h, LV_E_CONFIG, "[driver \"crypt\"] %s = '%s': expected a whole number from "
-		                          "%llu to %llu", key, v, (unsigned long long)min, (unsigned long long)max);
-	*out = n;
-	return 0;
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
+	*out = !rc && v.text && *v.text ? v.text : NULL;
+	return rc;
 }
 
-/* Every config read of the driver. */
+static int config_number(lvc_inst *c, const char *key, int64_t *out)
+{
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
+	*out = v.number;
+	return rc;
+}
+
+/* Every config read of the driver, through the host's typed getter: its ranges and
+ * defaults are the declared ones (crypt_keys), its errors name the file and line. */
 static int crypt_read_config(lvc_inst *c)
 {
 	lvc_config *cfg = &c->cfg;
-	const char *v = c->host->config_get(c->h, "passphrase_file", 0);
-	cfg->passphrase_file = v && *v ? v : NULL;
-	v = c->host->config_get(c->h, "passphrase_command", 0);
-	cfg->passphrase_command = v && *v ? v : NULL;
-	int rc = config_u64(c, "kdf_opslimit", LVC_DEFAULT_OPS, LVC_OPS_MIN, LVC_OPS_MAX, &cfg->opslimit);
+	int64_t ops = LVC_DEFAULT_OPS, mem = LVC_DEFAULT_MEM, threads = 1;
+	int rc = config_text(c, "passphrase_file", &cfg->passphrase_file);
 	if (!rc)
-		rc = config_u64(c, "kdf_memlimit", LVC_DEFAULT_MEM, LVC_MEM_MIN, LVC_MEM_MAX, &cfg->memlimit);
-	v = c->host->config_get(c->h, "threads", 0);
-	cfg->threads = 1;
-	if (!rc && v) {
-		static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-		cfg->threads = -1;
-		for (int i = 0; i < 4; i++)
-			cfg->threads = !strcmp(v, yes[i]) ? 1 : !strcmp(v, no[i]) ? 0 : cfg->threads;
-		if (cfg->threads < 0)
-			rc = c->host->set_error(c->h, LV_E_CONFIG, "[driver \"crypt\"] threads = '%s': expected yes or no", v);
-	}
-	return rc;
+		rc = config_text(c, "passphrase_command", &cfg->passphrase_command);
+	if (!rc)
+		rc = config_number(c, "kdf_opslimit", &ops);
+	if (!rc)
+		rc = config_number(c, "kdf_memlimit", &mem);
+	if (!rc)
+		rc = config_number(c, "threads", &threads);
+	cfg->opslimit = (uint64_t)ops;
+	cfg->memlimit = (uint64_t)mem;
+	cfg->threads = threads != 0;
+	return rc; /* LV_E_CONFIG, described by the host */
 }
 
 /* ---- open, close ---------------------------------------------------------------- */
