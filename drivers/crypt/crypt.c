@@ -70,14 +70,10 @@ static int reserved(lvc_inst *c, const char *name)
 
 /* ---- the URI and the config ------------------------------------------------- */
 
-/* Split crypt+INNER (the one place that knows the prefix).  BAD_URI with advice. */
-static int crypt_split_uri(lvc_inst *c, const char *uri)
+/* What crypt+ may not stack on; 0 when inner is fine.  BAD_URI with advice. */
+static int check_inner(lvc_inst *c, const char *uri, const char *inner)
 {
 	const lv_host *host = c->host;
-	if (strncasecmp(uri, "crypt+", 6) != 0)
-		return host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
-		                       "crypt+sftp://host/dir)", uri);
-	const char *inner = uri + 6;
 	if (!*inner)
 		return host->set_error(c->h, LV_E_BAD_URI, "'%s': no inner URI after 'crypt+'", uri);
 	if (!strncasecmp(inner, "bundle+", 7) || !strncasecmp(inner, "bundle:", 7))
@@ -88,9 +84,23 @@ static int crypt_split_uri(lvc_inst *c, const char *uri)
 	if (!strncasecmp(inner, "crypt+", 6))
 		return host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt location inside another one adds nothing; use one "
 		                       "crypt+ prefix", uri);
-	if (!(c->uri = strdup(uri)) || !(c->inner = strdup(inner)))
-		return LV_E_NOMEM;
 	return 0;
+}
+
+/* Split crypt+INNER through the host's URI service (the stacking prefix is its to split). */
+static int crypt_split_uri(lvc_inst *c, const char *uri)
+{
+	lv_uri *u = NULL;
+	int rc = c->host->uri_parse(c->h, uri, &u);
+	if (!rc && (!u || strcmp(u->scheme, "crypt") || !u->inner))
+		rc = c->host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
+		                        "crypt+sftp://host/dir)", uri);
+	if (!rc)
+		rc = check_inner(c, uri, u->inner);
+	if (!rc && (!(c->uri = strdup(uri)) || !(c->inner = strdup(u->inner))))
+		rc = LV_E_NOMEM;
+	c->host->uri_free(u);
+	return rc;
 }
 
 /* A string key's value (valid until close), NULL when unset or empty. */
