@@ -34,7 +34,6 @@ struct lv_writer {
 	lvc_inst *c;
 	lv_writer *iw;             /* the inner writer */
 	lvc_enc *enc;              /* NULL: a pass-through object */
-	struct lv_writer *next;
 	char name[LVC_NAME_MAX + 1];
 };
 
@@ -43,7 +42,6 @@ struct lv_reader {
 	lv_reader *ir;             /* the inner reader */
 	lvc_dec *dec;              /* opening on this thread, or */
 	lvc_ahead *ah;             /* on a worker (threads = yes); neither: a pass-through object */
-	struct lv_reader *next;
 	char name[LVC_NAME_MAX + 1];
 };
 
@@ -145,18 +143,24 @@ static int crypt_read_config(lvc_inst *c)
 
 static void writer_free(struct lv_writer *w);
 static void reader_free(struct lv_reader *r);
+static void crypt_abort(lv_writer *w);
+
+static void release_writer(void *w)
+{
+	crypt_abort(w);
+}
+
+static void release_reader(void *r)
+{
+	reader_free(r);
+}
 
 static void crypt_close(void *inst)
 {
 	lvc_inst *c = inst;
 	if (!c)
 		return;
-	while (c->writers) {
-		c->iops->abort(c->writers->iw);
-		writer_free(c->writers);
-	}
-	while (c->readers)
-		reader_free(c->readers);
+	/* the host released our writers and readers still open (track) before this */
 	lvc_keyring_free(c->kr);
 	if (c->loc)
 		c->host->location_close(c->loc);
@@ -196,12 +200,7 @@ static int crypt_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsi
 
 static void writer_free(struct lv_writer *w)
 {
-	lvc_inst *c = w->c;
-	for (struct lv_writer **p = &c->writers; *p; p = &(*p)->next)
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
+	w->c->host->untrack(w->c->h, w); /* a no-op for one not handed out */
 	lvc_enc_free(w->enc);
 	free(w);
 }
@@ -235,8 +234,10 @@ static int crypt_write_begin(void *inst, const char *name, uint64_t size_hint, l
 		free(w);
 		return c->host->set_error(c->h, rc, "%s: out of memory to begin %s", c->uri, name);
 	}
-	w->next = c->writers;
-	c->writers = w;
+	if ((rc = c->host->track(c->h, w, release_writer))) { /* the host aborts it if the run leaves it open */
+		crypt_abort(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
@@ -281,11 +282,7 @@ static void crypt_abort(lv_writer *w)
 static void reader_free(struct lv_reader *r)
 {
 	lvc_inst *c = r->c;
-	for (struct lv_reader **p = &c->readers; *p; p = &(*p)->next)
-		if (*p == r) {
-			*p = r->next;
-			break;
-		}
+	c->host->untrack(c->h, r); /* a no-op for one not handed out */
 	lvc_ahead_free(r->ah); /* stops the worker before the inner reader goes */
 	lvc_dec_free(r->dec);
 	if (r->ir)
@@ -315,8 +312,10 @@ static int crypt_read_open(void *inst, const char *name, lv_reader **out)
 		free(r);
 		return rc;
 	}
-	r->next = c->readers;
-	c->readers = r;
+	if ((rc = c->host->track(c->h, r, release_reader))) { /* the host closes it if the run leaves it open */
+		reader_free(r);
+		return rc;
+	}
 	if (!side && (rc = lvc_unlock(c, 0))) {
 		reader_free(r);
 		return rc;
