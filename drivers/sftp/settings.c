@@ -241,10 +241,11 @@ static int local_user(sftp_inst *c, char **out)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
+	const char *env = getenv("USER");
 	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
 		*out = strdup(pw.pw_name);
-	else if (getenv("USER"))
-		*out = strdup(getenv("USER"));
+	else if (env)
+		*out = strdup(env);
 	else
 		return sftp_err(c, LV_E_CONFIG, "sftp %s: no user in the URI or the config, and the local user name is unknown",
 		                c->where);
