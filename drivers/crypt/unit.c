@@ -75,7 +75,7 @@ static lvc_key K;
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 255);
+		p[i] = (unsigned char)((i * 131 + (size_t)seed * 7 + (i >> 9)) & 255);
 }
 
 static buf seal(const char *name, const unsigned char *pt, size_t n, size_t step, const lvc_key *k)
@@ -155,6 +155,12 @@ static void test_round_trips(void)
 	CHECK(lvc_plain_size(UINT64_MAX) == UINT64_MAX, "unknown");
 }
 
+/* Where chunk i starts in an object (size_t: the offsets index buffers). */
+static size_t chunk_at(size_t i)
+{
+	return LVC_HDR + i * LVC_UNIT;
+}
+
 /* Expect ciphertext b to be refused as `name` under k, with words in why. */
 static void refused(buf *b, const char *name, const lvc_key *k, const char *words, const char *what)
 {
@@ -200,11 +206,11 @@ static void test_tampering(void)
 	/* chunks 1 and 2 swapped; chunk 1 dropped */
 	memcpy(b.p, good.p, good.n);
 	b.n = good.n;
-	memcpy(b.p + LVC_HDR + LVC_UNIT, good.p + LVC_HDR + 2 * LVC_UNIT, LVC_UNIT);
-	memcpy(b.p + LVC_HDR + 2 * LVC_UNIT, good.p + LVC_HDR + LVC_UNIT, LVC_UNIT);
+	memcpy(b.p + chunk_at(1), good.p + chunk_at(2), LVC_UNIT);
+	memcpy(b.p + chunk_at(2), good.p + chunk_at(1), LVC_UNIT);
 	refused(&b, name, &K, "chunk 1 at byte", "chunks reordered");
-	memcpy(b.p, good.p, LVC_HDR + LVC_UNIT);
-	memcpy(b.p + LVC_HDR + LVC_UNIT, good.p + LVC_HDR + 2 * LVC_UNIT, good.n - LVC_HDR - 2 * LVC_UNIT);
+	memcpy(b.p, good.p, chunk_at(1));
+	memcpy(b.p + chunk_at(1), good.p + chunk_at(2), good.n - chunk_at(2));
 	b.n = good.n - LVC_UNIT;
 	refused(&b, name, &K, "chunk 1 at byte", "a chunk dropped");
 	/* trailing bytes after the final chunk */

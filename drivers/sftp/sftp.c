@@ -760,7 +760,7 @@ static void sftp_drv_read_close(lv_reader *r)
 		int saved = sftp_err_save(c);
 		int was = c->cleanup_mode;
 		c->cleanup_mode = 1;
-		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
+		c->cleanup_deadline = sftp_now_ms() + (int64_t)SFTP_CLEANUP_BUDGET * 1000;
 		r_close(c, r->fh, r->path);
 		if (!was)
 			sftp_cleanup_end(c);
