@@ -1029,7 +1029,8 @@ static int sftp_drv_cleanup(void *inst)
 	cleanup_ud u = {.all = c->host->abi_minor >= 1};
 	if (!(rc = walk_dir(c, collect_ours, &u)) && u.nomem)
 		rc = sftp_err(c, LV_E_NOMEM, "sftp %s: out of memory listing %s for cleanup", c->where, c->dir);
-	qsort(u.v, u.n, sizeof *u.v, leftover_order);
+	if (!rc && u.n) /* nothing found: u.v is NULL, which qsort may not be given */
+		qsort(u.v, u.n, sizeof *u.v, leftover_order);
 	int done = 0;
 	for (size_t i = 0; !rc && i < u.n; i++)
 		done += put_right(c, &u.v[i]);
