@@ -48,9 +48,14 @@ typedef struct buf {
 static int sink(void *ud, const void *p, size_t len)
 {
 	buf *b = ud;
+	if (!len)
+		return 0; /* an empty chunk: b->p may still be NULL, which memcpy may not be given */
 	if (b->n + len > b->cap) {
+		unsigned char *np = realloc(b->p, (b->n + len) * 2);
+		if (!np)
+			return LV_E_NOMEM;
+		b->p = np;
 		b->cap = (b->n + len) * 2;
-		b->p = realloc(b->p, b->cap);
 	}
 	memcpy(b->p + b->n, p, len);
 	b->n += len;
