@@ -11,6 +11,7 @@
  *    their failures, the environment.
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,21 @@ static const char *put_file(const char *name, const char *text, mode_t mode)
 	return p[k];
 }
 
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove dir and the files put in it (depth first, links not followed). */
+static void remove_dir(void)
+{
+	if (nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS))
+		fprintf(stderr, "crypt_unit: could not remove %s\n", dir);
+}
+
 static int canceled_yes(void *ud) { (void)ud; return 1; }
 
 static void expect_secret(int rc, lvc_secret *s, const char *want, const char *why, const char *what)
@@ -527,11 +543,7 @@ int main(void)
 	test_documented_layout();
 	test_slots();
 	test_sources();
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* best effort */
-	}
+	remove_dir();
 	sodium_free(key);
 	printf("crypt_unit: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
