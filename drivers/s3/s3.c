@@ -212,8 +212,8 @@ static int list_page(s3_inst *c, page *p, int first)
 	p->truncated = 0;
 	p->token[0] = '\0';
 	p->size = UINT64_MAX;
-	if ((rc = s3_req_run(&r)))
-		rc = s3_req_fail(&r);
+	if (s3_req_run(&r))
+		rc = s3_req_fail(&r); /* r.rc, described */
 	else if ((rc = s3_xml_walk(r.resp.p, r.resp.len, page_one, p)) == -1)
 		rc = s3_err(c, LV_E_IO, "s3: list %s: the answer is not valid XML", c->where);
 	s3_req_free(&r);

@@ -27,9 +27,9 @@
 
 #include "licvault/driver.h"
 
-#define S3_MIB (1024u * 1024u)
+#define S3_MIB ((size_t)1024 * 1024)
 #define S3_TICK_MS 100              /* longest wait between two looks at the cancel flag */
-#define S3_XML_MAX (8u * S3_MIB)    /* the largest XML answer kept (a listing of 1000 keys is ~300 KB) */
+#define S3_XML_MAX (8 * S3_MIB)      /* the largest XML answer kept (a listing of 1000 keys is ~300 KB) */
 #define S3_CLEANUP_TIMEOUT 5        /* seconds a cleanup request (abort after a failure) may take */
 #define S3_NAME_MAX 255
 

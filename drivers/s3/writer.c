@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIRST_BUF (64u * 1024u)
+#define FIRST_BUF ((size_t)64 * 1024)
 
 typedef struct s3_slot {
 	unsigned char *buf;
