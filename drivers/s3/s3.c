@@ -94,11 +94,7 @@ static void inst_free(s3_inst *c)
 {
 	if (!c)
 		return;
-	c->quiet++; /* close describes nothing */
-	while (c->writers)
-		s3_abort(c->writers);
-	while (c->readers)
-		s3_read_close(c->readers);
+	/* the host released our writers and readers still open (track) before this */
 	s3_http_free(c);
 	s3_config_free(&c->cfg);
 	s3_creds_free(&c->creds);
