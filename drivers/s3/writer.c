@@ -223,7 +223,7 @@ int s3_write(lv_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-/* Release the writer; with abort_upload, abort its multipart upload (quietly). */
+/* Release the writer; with abort_upload, abort its multipart upload (a failure there is logged, not the run's). */
 static void writer_release(lv_writer *w, int abort_upload)
 {
 	s3_inst *c = w->c;
