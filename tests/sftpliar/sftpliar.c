@@ -392,6 +392,8 @@ static void packets(buf *in, void (*fn)(const unsigned char *, size_t, void *), 
 		fn(in->p + at + 4, n, ud);
 		at += 4 + n;
 	}
+	if (!at)
+		return; /* nothing taken (in->p may still be NULL: memmove of NULL is undefined) */
 	memmove(in->p, in->p + at, in->len - at);
 	in->len -= at;
 }
