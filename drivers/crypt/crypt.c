@@ -90,11 +90,14 @@ static int crypt_split_uri(lvc_inst *c, const char *uri)
 {
 	lv_uri *u = NULL;
 	int rc = c->host->uri_parse(c->h, uri, &u);
-	if (!rc && (!u || strcmp(u->scheme, "crypt") || !u->inner))
-		rc = c->host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
-		                        "crypt+sftp://host/dir)", uri);
-	if (!rc)
-		rc = check_inner(c, uri, u->inner);
+	if (rc)
+		return rc; /* described by the host */
+	if (!u || strcmp(u->scheme, "crypt") || !u->inner) {
+		c->host->uri_free(u);
+		return c->host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
+		                          "crypt+sftp://host/dir)", uri);
+	}
+	rc = check_inner(c, uri, u->inner);
 	if (!rc && (!(c->uri = strdup(uri)) || !(c->inner = strdup(u->inner))))
 		rc = LV_E_NOMEM;
 	c->host->uri_free(u);

@@ -73,10 +73,11 @@ int s3_uri_parse(s3_inst *c, const char *uri)
 		return s3_err(c, LV_E_BAD_URI, "'%s': an s3 URI may not hold an encoded NUL or '/'", uri);
 	lv_uri *u = NULL;
 	int rc = c->host->uri_parse(c->h, uri, &u); /* BAD_URI described by the host */
-	if (!rc && !u)
-		rc = s3_err(c, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
-	if (!rc)
-		rc = check_parts(c, u, uri);
+	if (rc)
+		return rc;
+	if (!u)
+		return s3_err(c, LV_E_IO, "the host's URI parser gave nothing for %s", uri);
+	rc = check_parts(c, u, uri);
 	if (!rc && !(c->bucket = strdup(u->host)))
 		rc = LV_E_NOMEM;
 	if (!rc && !(rc = build_prefix(c, u->path, uri)))
