@@ -20,9 +20,8 @@
 #ifndef LV_PAGE_SIZE
 #define LV_PAGE_SIZE 16384
 #endif
-/* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem
- * (SQLite's -shm takes 32 KiB, and the first write to its -wal a page or two) */
-#define FULL_BELOW ((uint64_t)256 * 1024)
+/* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem */
+#define FULL_BELOW LV_STORE_FILE_SLACK
 #define LV_STR_(x) #x
 #define LV_STR(x) LV_STR_(x)
 
@@ -236,11 +235,30 @@ static int open_rescue(sq_store *s, const lv_err *first, lv_err *err)
 	return rc;
 }
 
+/*
+ * Would opening the store where it lies risk SIGBUS?  SQLite makes a
+ * missing -shm by writing one byte per 4 KiB page and then uses it through
+ * a mapping; on a full filesystem of 1 KiB blocks the rest of each page is
+ * a hole that cannot be filled, and the first touch kills the process.
+ * (How much room the files leave decided whether tests/test_store.c's full
+ * filesystem hit it.)
+ */
+static int shm_risky(sq_store *s)
+{
+	return !lv__store_file_has_shm(s->path) && lv__store_file_free(s->target) < FULL_BELOW;
+}
+
 /* The store's file, which exists: opened read-write, or read-only (with the rescue when it must). */
 static int open_existing(sq_store *s, lv_err *err)
 {
 	lv_err first = {0};
 	int ro = (s->flags & LV_STORE_READONLY) != 0;
+	if (shm_risky(s)) {
+		char f[64];
+		lv__store_file_bytes(f, sizeof f, lv__store_file_free(s->target));
+		lv__err_set(&first, LV_E_NO_SPACE, "store %s: its filesystem is full (%s free)", s->path, f);
+		return ro ? open_rescue(s, &first, err) : lv__err_set(err, LV_E_NO_SPACE, "%s", first.msg);
+	}
 	int rc = connect_db(s, s->path, ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, &first);
 	if (!rc && (rc = check_schema(s, s->flags, &first)))
 		close_db(s);
