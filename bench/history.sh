@@ -7,7 +7,9 @@
 #   peak RSS of list, ls and a pruning backup, 100k / 10k    file://            target within 10 %
 #
 # Each pair runs back to back, the order swapped every round; medians of
-# --rounds (default 5).  Every backup timed writes one generation and prunes
+# --rounds (default 5).  The verdict is on the paired ratio (the median over
+# rounds of B / A within a round: a slow minute weighs on both runs of its
+# round); the ratio of the medians and of the CPU times are printed beside it.  Every backup timed writes one generation and prunes
 # one, so each location holds the same number of generations in every round.
 # Standalone: builds this tree in Release under --work, makes the stores once
 # (kept), starts a private sshd on 127.0.0.1 and a free port (internal-sftp,
@@ -44,7 +46,7 @@ LV=$B/cli/licvault
 GEN=$B/cli/licvault-gen
 CSV=$OUT/results.csv
 TXT=$OUT/results.txt
-echo "case,size,round,label,seconds,rss_kb" >"$CSV"
+echo "case,size,round,label,seconds,rss_kb,cpu_seconds" >"$CSV"
 : >"$TXT"
 say() { printf '%s\n' "$*" | tee -a "$TXT"; }
 has() { case ",$CASES," in *",$1,"*) return 0 ;; esac; return 1; }
@@ -111,13 +113,13 @@ done
 t() {
 	local c=$1 s=$2 r=$3 l=$4
 	shift 4
-	if ! /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err"; then
+	if ! /usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err"; then
 		echo "$c $l: FAILED" >&2
 		cat "$WORK/err" >&2
 		exit 1
 	fi
-	read -r sec rss <"$WORK/time"
-	echo "$c,$s,$r,$l,$sec,$rss" >>"$CSV"
+	read -r sec rss usr sys <"$WORK/time"
+	echo "$c,$s,$r,$l,$sec,$rss,$(awk -v u="$usr" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')" >>"$CSV"
 }
 median() { # CASE SIZE LABEL FIELD
 	awk -F, -v c="$1" -v s="$2" -v l="$3" -v f="$4" '$1==c && $2==s && $4==l {print $f}' "$CSV" | sort -g |
@@ -127,6 +129,14 @@ range() { # CASE SIZE LABEL: min-max of the seconds
 	awk -F, -v c="$1" -v s="$2" -v l="$3" '$1==c && $2==s && $4==l {print $5}' "$CSV" | sort -g | sed -n '1p;$p' | paste -sd- -
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+# paired CASE SIZE LABEL_A LABEL_B FIELD: the median over rounds of B / A within one round
+# (the two runs of a round are back to back, so a slow minute weighs on both)
+paired() {
+	awk -F, -v c="$1" -v s="$2" -v la="$3" -v lb="$4" -v f="$5" '$1==c && $2==s && $4==la {a[$3]=$f}
+		$1==c && $2==s && $4==lb {b[$3]=$f}
+		END {for (r in a) if ((r in b) && a[r] > 0) print b[r] / a[r]}' "$CSV" | sort -g |
+		awk '{v[NR]=$1} END {if (NR) printf "%.3f", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2); else print "nan"}'
+}
 verdict() { awk -v r="$1" -v m="$2" 'BEGIN {print (r <= m ? "met" : "MISSED")}'; }
 
 # pair CASE SIZE LABEL_A CMD_A LABEL_B CMD_B TARGET: A and B alternated; B / A against TARGET
@@ -146,8 +156,11 @@ pair() {
 	ma=$(median "$c" "$s" "$la" 5)
 	mb=$(median "$c" "$s" "$lb" 5)
 	r=$(ratio "$mb" "$ma")
-	say "$(printf '%-14s %7s  %-22s %7.3f s (%s)   %-22s %7.3f s (%s)   ratio %s  target <= %s  %s' \
-		"$c" "$s" "$la" "$ma" "$(range "$c" "$s" "$la")" "$lb" "$mb" "$(range "$c" "$s" "$lb")" "$r" "$target" "$(verdict "$r" "$target")")"
+	local pr cpu
+	pr=$(paired "$c" "$s" "$la" "$lb" 5)
+	cpu=$(ratio "$(median "$c" "$s" "$lb" 7)" "$(median "$c" "$s" "$la" 7)")
+	say "$(printf '%-14s %7s  %-22s %7.3f s (%s)   %-22s %7.3f s (%s)   ratio %s, paired %s, cpu %s  target <= %s  %s' \
+		"$c" "$s" "$la" "$ma" "$(range "$c" "$s" "$la")" "$lb" "$mb" "$(range "$c" "$s" "$lb")" "$r" "$pr" "$cpu" "$target" "$(verdict "$pr" "$target")")"
 }
 
 say "licvault history bench, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?')"

@@ -139,19 +139,37 @@ static int flush_out(backup_state *b)
 	return b->out.len ? pw_submit(&b->pw, &b->out) : 0;
 }
 
+/*
+ * The start of each license of a backup or a dry run: 1 when the license
+ * is restricted (named in an event, counted, not written), 0 to go on,
+ * -1 when the run was canceled (b->rc says so).
+ */
+static int license_first(backup_state *b, const lv_license *lic)
+{
+	lv_run *run = b->run;
+	if (lv__run_canceled(run)) {
+		b->rc = LV_E_CANCELED;
+		return -1;
+	}
+	run->done++;
+	if (lic->rights & LV_RIGHT_BACKUP)
+		return 0;
+	lv_value v = {.type = LV_TYPE_LICENSE};
+	v.u.license.kid = lic->kid;
+	v.u.license.title = lic->title;
+	lv__run_emit(run, LV_STATUS_RESTRICTED_LICENSE, 0, &v);
+	b->restricted++;
+	return 1;
+}
+
 static int backup_one(const lv_license *lic, void *ud)
 {
 	backup_state *b = ud;
 	lv_run *run = b->run;
-	if (lv__run_canceled(run))
-		return b->rc = LV_E_CANCELED;
-	run->done++;
-	if (!(lic->rights & LV_RIGHT_BACKUP)) {
-		lv_value v = {.type = LV_TYPE_LICENSE};
-		v.u.license.kid = lic->kid;
-		v.u.license.title = lic->title;
-		lv__run_emit(run, LV_STATUS_RESTRICTED_LICENSE, 0, &v);
-		b->restricted++;
+	int first = license_first(b, lic);
+	if (first < 0)
+		return b->rc;
+	if (first) {
 		lv__run_progress(run, 0);
 		return 0;
 	}
@@ -605,16 +623,10 @@ static int dry_one(const lv_license *lic, void *ud)
 {
 	backup_state *b = ud;
 	lv_run *run = b->run;
-	if (lv__run_canceled(run))
-		return b->rc = LV_E_CANCELED;
-	run->done++;
-	if (!(lic->rights & LV_RIGHT_BACKUP)) {
-		lv_value v = {.type = LV_TYPE_LICENSE};
-		v.u.license.kid = lic->kid;
-		v.u.license.title = lic->title;
-		lv__run_emit(run, LV_STATUS_RESTRICTED_LICENSE, 0, &v);
-		b->restricted++;
-	} else {
+	int first = license_first(b, lic);
+	if (first < 0)
+		return b->rc;
+	if (!first) {
 		b->count++;
 		run->bytes += 4 + lv__license_size(lic);
 	}

@@ -283,9 +283,14 @@ static void sshd_config_text(const t_sshd *s, char *cfg, size_t cap, const char 
 	         "PrintMotd no\n"
 	         "LogLevel VERBOSE\n"
 	         "AllowUsers %s%s%s\n"
-	         "Subsystem sftp internal-sftp\n"
+	         /* a session's command (a Subsystem program) runs under the user's shell: SHLVL=1 keeps bash from
+	            reading ~/.bashrc, as it does when run by sshd (slow or noisy on a developer's machine) */
+	         "SetEnv SHLVL=1\n"
+	         "Subsystem sftp %s%s%s\n"
 	         "%s",
-	         listen, s->host_key, s->authorized_keys, s->user, s->pw_user[0] ? " " : "", s->pw_user, extra);
+	         listen, s->host_key, s->authorized_keys, s->user, s->pw_user[0] ? " " : "", s->pw_user,
+	         s->subsystem[0] ? s->subsystem : "internal-sftp", s->subsystem[0] ? " " : "",
+	         s->subsystem[0] ? s->subsystem_conf : "", extra);
 }
 
 /* The temporary directory, the paths, the host and client keys: common to t_sshd_start and t_jump_start. */
@@ -344,8 +349,21 @@ static int prepare(t_sshd *s, char *why, size_t whylen)
 
 int t_sshd_start(t_sshd *s, char *why, size_t whylen)
 {
+	return t_sshd_start_subsystem(s, NULL, why, whylen);
+}
+
+int t_sshd_start_subsystem(t_sshd *s, const char *program, char *why, size_t whylen)
+{
 	if (prepare(s, why, whylen))
 		return -1;
+	if (program) {
+		if (access(program, X_OK) != 0) {
+			snprintf(why, whylen, "the SFTP subsystem %s cannot be run: %s", program, strerror(errno));
+			return -1;
+		}
+		snprintf(s->subsystem, sizeof s->subsystem, "%s", program);
+		snprintf(s->subsystem_conf, sizeof s->subsystem_conf, "%s/subsystem.conf", s->dir);
+	}
 	setup_pw_user(s);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		s->port = free_port();
@@ -393,8 +411,15 @@ static void reap(t_sshd *s, int sig)
 {
 	if (s->pid <= 0)
 		return;
+	/*
+	 * The listener first stops, so that it accepts no connection and forks
+	 * no session while its sessions are signalled (a client reconnecting
+	 * at once would otherwise get a session nobody stops), then goes too.
+	 */
+	kill(s->pid, SIGSTOP);
 	t_sshd_signal_sessions(s, sig);
 	kill(s->pid, sig);
+	kill(s->pid, SIGCONT);
 	for (int i = 0; i < 100; i++) {
 		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
 			s->pid = 0;

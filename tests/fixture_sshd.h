@@ -39,10 +39,19 @@ typedef struct t_sshd {
 	char pw_file[512];         /* file holding pw_user's password */
 	char pw_home[512];         /* pw_user's home directory */
 	char data[512];            /* a directory inside dir, writable by user and pw_user */
+	char subsystem[512];       /* the program serving `Subsystem sftp`, "" for internal-sftp */
+	char subsystem_conf[512];  /* the file its one argument names (dir/subsystem.conf), for the test to write */
 } t_sshd;
 
 /* 0, or -1 with the reason (the caller skips, printing why). */
 int t_sshd_start(t_sshd *s, char *why, size_t whylen);
+/*
+ * The same with `Subsystem sftp PROGRAM DIR/subsystem.conf`: PROGRAM serves
+ * SFTP in place of internal-sftp (tests/sftpliar, a misbehaving server in
+ * front of OpenSSH's sftp-server), and reads its configuration from the file
+ * s->subsystem_conf names, which the test writes (and rewrites) at will.
+ */
+int t_sshd_start_subsystem(t_sshd *s, const char *program, char *why, size_t whylen);
 /* Stop sshd and every session process it started, and wait for them. */
 void t_sshd_stop(t_sshd *s);
 /* SIGKILL sshd and its session processes at once (a crashed server). */

@@ -661,6 +661,38 @@ static int leaks(const char *text, const char *key_hex)
 	return bad;
 }
 
+/* The driver's keys through the host's one typed getter: its spellings, its ranges, its messages. */
+static void test_config_keys(void)
+{
+	char msg[1100], extra[2000];
+	int rc;
+	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri_of("ck"), 'b', 0, NULL, 0), 0);
+	snprintf(extra, sizeof extra, "[location \"up\"]\nuri = %s\nthreads = OFF\n[location \"on\"]\nuri = %s\nthreads = On\n",
+	         uri_of("ck"), uri_of("ck"));
+	lv_context *c = context_with(extra);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(restore_into_copy(c, "up:", &rc, msg, sizeof msg), dig_src);
+	CU_ASSERT_EQUAL(restore_into_copy(c, "on:", &rc, msg, sizeof msg), dig_src);
+	lv_context_free(c);
+	static const char *const bad[][2] = {
+		{"threads = maybe", "threads = 'maybe': expected yes or no"},
+		{"kdf_memlimit = 64M", "kdf_memlimit = '64M': expected a whole number"},
+		{"kdf_opslimit = 0", "kdf_opslimit = '0'"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(extra, sizeof extra, "[location \"bad\"]\nuri = %s\n%s\n", uri_of("ck"), bad[i][0]);
+		c = context_with(extra);
+		if (!c) /* refused when the file is read: fine too */
+			continue;
+		CU_ASSERT_EQUAL(restore_into_copy(c, "bad:", &rc, msg, sizeof msg), dig_t0);
+		CU_ASSERT_EQUAL(rc, LV_E_CONFIG);
+		if (!strstr(msg, bad[i][1]) || !strstr(msg, "cfg-"))
+			fprintf(stderr, "\n  %s: %s", bad[i][0], msg);
+		CU_ASSERT(strstr(msg, bad[i][1]) && strstr(msg, "cfg-")); /* the file named */
+		lv_context_free(c);
+	}
+}
+
 static void test_no_secret_in_output(void)
 {
 	char *out = NULL, args[900], key_hex[20] = "";
@@ -855,6 +887,7 @@ LV_SUITE(crypt, crypt, init, clean,
          {"passwd, add-key, keys, remove-key", test_passwd_and_keys},
          {"a key command runs under the location's lock", test_command_under_the_lock},
          {"passphrase sources and their order", test_sources},
+         {"keys through the host's typed getter", test_config_keys},
          {"no secret in any output", test_no_secret_in_output},
          {"over a removable volume", test_removable},
          {"over sftp", test_sftp},

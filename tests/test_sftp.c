@@ -835,46 +835,6 @@ static void t_cancel_blocked(void)
 
 /* ---- the driver's own operations (commit flags, abort, list) -------------- */
 
-typedef struct fake_host {
-	char msg[2048];
-	int code;
-	const char *keys[8][2];
-} fake_host;
-
-static void fh_log(lv_host_ctx *h, int level, const char *fmt, ...)
-{
-	(void)h;
-	if (level > LV_LOG_WARN && !getenv("LV_TEST_VERBOSE"))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static const char *fh_config(lv_host_ctx *h, const char *key, unsigned i)
-{
-	fake_host *f = (fake_host *)h;
-	for (int k = 0; k < 8 && f->keys[k][0]; k++)
-		if (!strcmp(f->keys[k][0], key) && i-- == 0)
-			return f->keys[k][1];
-	return NULL;
-}
-
-static int fh_canceled(lv_host_ctx *h) { (void)h; return 0; }
-static void fh_progress(lv_host_ctx *h, uint64_t b) { (void)h; (void)b; }
-static int fh_set_error(lv_host_ctx *h, int code, const char *fmt, ...)
-{
-	fake_host *f = (fake_host *)h;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
-	va_end(ap);
-	f->code = code;
-	return code;
-}
-
 static int list_names(const lv_object_info *info, void *ud)
 {
 	char *buf = ud;
@@ -883,41 +843,44 @@ static int list_names(const lv_object_info *info, void *ud)
 	return 0;
 }
 
-/* The sftp driver loaded by hand, on a fake host: its operations called directly. */
+/*
+ * The sftp driver's operations called directly, on the real host
+ * (lv_location_open): what the driver describes is read with msg().
+ */
 typedef struct drv {
-	void *dl;
+	lv_context *ctx;
+	lv_location *loc;
 	const lv_driver_ops *ops;
-	lv_host host;
-	fake_host f;
 	void *inst;
 } drv;
 
 static int drv_open(drv *d, const char *uri)
 {
-	char so[600];
-	snprintf(so, sizeof so, "%s/lv_sftp.so", LV_TEST_DRIVER_DIR);
 	memset(d, 0, sizeof *d);
-	d->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d->dl);
-	lv_driver_entry_fn entry = (lv_driver_entry_fn)dlsym(d->dl, LV_DRIVER_ENTRY_SYMBOL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
-	d->ops = entry()->ops;
-	d->host = (lv_host){.size = sizeof(lv_host), .abi_minor = LV_DRIVER_ABI_MINOR, .log = fh_log,
-	                    .config_get = fh_config, .canceled = fh_canceled, .progress = fh_progress,
-	                    .set_error = fh_set_error};
-	d->f = (fake_host){.keys = {{"known_hosts", sshd.known_hosts}, {"identity_file", sshd.client_key},
-	                            {"use_agent", "no"}, {"ssh_config", "no"}}};
-	int rc = d->ops->open(&d->host, (lv_host_ctx *)&d->f, uri, LV_OPEN_WRITE, &d->inst);
-	if (rc)
-		fprintf(stderr, "open: %s\n", d->f.msg);
-	return rc;
+	d->ctx = ctx_with(sshd.config_path);
+	int rc = lv_location_open(&d->loc, d->ctx, uri, LV_OPEN_WRITE);
+	if (rc) {
+		fprintf(stderr, "open %s: %s\n", uri, lv_context_last_error(d->ctx));
+		return rc;
+	}
+	d->ops = lv_location_driver_ops(d->loc);
+	d->inst = lv_location_driver_instance(d->loc);
+	return 0;
+}
+
+/* The location's recorded failure, then forgotten (the first failure wins until cleared). */
+static const char *drv_msg(drv *d)
+{
+	static char m[2048];
+	snprintf(m, sizeof m, "%s", lv_location_last_error(d->loc) ? lv_location_last_error(d->loc) : "");
+	lv_location_clear_error(d->loc);
+	return m;
 }
 
 static void drv_close(drv *d)
 {
-	if (d->inst)
-		d->ops->close(d->inst);
-	dlclose(d->dl);
+	lv_location_close(d->loc);
+	lv_context_free(d->ctx);
 }
 
 static void t_driver_ops(void)
@@ -991,13 +954,13 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL(ops->space(inst, &fr, &tot), 0);
 	CU_ASSERT(tot > 0 && fr <= tot);
 	CU_ASSERT_EQUAL(ops->sync(inst), 0);
-	/* a writer left open at close is aborted */
+	/* a writer left open at close is aborted (the host releases what the driver tracks) */
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "c.obj", 3, &w), 0);
 	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
-	ops->close(inst);
-	d.inst = NULL;
-	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
+	CU_ASSERT_EQUAL(ops->read_open(inst, "a.obj", &r), 0);
 	drv_close(&d);
+	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 1); /* the test's own junk only */
 }
 
 /*
@@ -1034,9 +997,10 @@ static void t_commit_checks_size(void)
 	CU_ASSERT_EQUAL(t_file_size(tmp), 100);
 	CU_ASSERT_EQUAL(t_truncate(tmp, 10), 0);
 	CU_ASSERT_EQUAL(d.ops->commit(w, 0), LV_E_IO);
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "sz.obj"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "holds 10 bytes"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.f.msg, "100 were sent"));
+	const char *m = drv_msg(&d);
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "sz.obj"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "holds 10 bytes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "100 were sent"));
 	lv_object_info info;
 	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), LV_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 0);
@@ -1047,6 +1011,52 @@ static void t_commit_checks_size(void)
 	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), 0);
 	CU_ASSERT_EQUAL(info.size, 100);
 	drv_close(&d);
+}
+
+/* ---- retention (issue 18) ------------------------------------------------------ */
+
+static int collect_gens(const lv_generation_info *g, void *ud)
+{
+	int64_t *v = ud;
+	if (v[0] < 63)
+		v[1 + v[0]] = g->generation;
+	v[0]++;
+	return 0;
+}
+
+/* keep + 1 backups over sftp: the newest `keep` generations stay, the older one went, oldest first. */
+static void retention(int keep)
+{
+	char *cfg = config_with("keep", "ssh_config = no\nuse_agent = no\nidentity_file = %s\n[licvault]\nkeep = %d\n",
+	                        sshd.client_key, keep);
+	lv_context *ctx = ctx_with(cfg);
+	lv_store *s = new_store(ctx, "keep", 10);
+	char dir[600], uri[800], msg[1024];
+	data_dir(dir, sizeof dir, "keep");
+	uri_for(uri, sizeof uri, NULL, dir);
+	int backups = keep + 1;
+	for (int i = 0; i < backups; i++)
+		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', i ? LV_BACKUP_OVERWRITE : 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(count_files(dir, ".manifest", 0), keep);
+	CU_ASSERT_EQUAL(count_files(dir, ".pack", 0), keep);
+	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0); /* no temporary */
+	CU_ASSERT_EQUAL(count_files(dir, "licvault.lock", 0), 0);
+	int64_t v[64] = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(ctx, uri, 0, collect_gens, v), 0);
+	CU_ASSERT_EQUAL(v[0], keep);
+	CU_ASSERT_EQUAL(v[1], 2);             /* generation 1 was pruned */
+	CU_ASSERT_EQUAL(v[keep], backups);    /* the newest stays */
+	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 8);
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+static void t_retention(void)
+{
+	NEED_SSHD();
+	retention(1);
+	retention(3);
+	retention(20);
 }
 
 /* licvault's driver conformance suite, over a real SFTP server */
@@ -1149,6 +1159,7 @@ LV_SUITE(sftp, sftp, suite_init, suite_clean,
          {"conformance suite", t_conformance},
          {"round trip of 10,000 licenses", t_roundtrip_10k},
          {"second run reusing a location", t_reuse_location},
+         {"retention: keep 1, 3 and 20", t_retention},
          {"key file auth", t_auth_keyfile},
          {"an unprotected key file is refused", t_auth_unprotected_key},
          {"wrong key refused, methods named", t_auth_wrong_key},

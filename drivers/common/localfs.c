@@ -407,6 +407,25 @@ static void drop(lv_writer *w)
 	writer_free(w);
 }
 
+/*
+ * A no-replace publish found the name taken: EXISTS when by a regular file
+ * (the caller's to judge: another run's object), else IO naming what is
+ * there, which no run will ever remove (a FIFO, a socket, a link, a folder).
+ */
+static int exists_error(lfs *fs, const char *name)
+{
+	struct stat st;
+	if (fstatat(fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISREG(st.st_mode))
+		return fs->host->set_error(fs->h, LV_E_EXISTS, "%s/%s already exists", fs->dir, name);
+	const char *what = S_ISFIFO(st.st_mode)   ? "a FIFO"
+	                   : S_ISSOCK(st.st_mode) ? "a socket"
+	                   : S_ISLNK(st.st_mode)  ? "a symbolic link"
+	                   : S_ISDIR(st.st_mode)  ? "a folder"
+	                                          : "a device";
+	return fs->host->set_error(fs->h, LV_E_IO, "cannot publish %s/%s: %s is in its place, not a regular file (remove it)",
+	                           fs->dir, name, what);
+}
+
 int lfs_commit(lv_writer *w, unsigned flags)
 {
 	lfs *fs = w->fs;
@@ -453,9 +472,7 @@ int lfs_commit(lv_writer *w, unsigned flags)
 		}
 	}
 	if (r < 0) {
-		int e = errno;
-		rc = e == EEXIST ? fs->host->set_error(fs->h, LV_E_EXISTS, "%s/%s already exists", fs->dir, w->name)
-		                 : fail(fs, e, "cannot publish", w->name);
+		rc = errno == EEXIST ? exists_error(fs, w->name) : fail(fs, errno, "cannot publish", w->name);
 		drop(w);
 		return rc;
 	}
@@ -572,8 +589,15 @@ int lfs_remove(void *inst, const char *name)
 		return rc;
 	if ((rc = guard(fs)) || (rc = protected_name(fs, name)))
 		return rc;
-	if (fs->dirfd < 0 || unlinkat(fs->dirfd, name, 0) < 0)
+	struct stat st;
+	if (fs->dirfd < 0 || fstatat(fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot remove", name);
+	/* objects are regular files (as list and read_open see them): anything else is not ours to remove */
+	if (!S_ISREG(st.st_mode))
+		return fs->host->set_error(fs->h, LV_E_IO, "cannot remove %s/%s: not a regular file, so no object of the "
+		                           "location (left as it is)", fs->dir, name);
+	if (unlinkat(fs->dirfd, name, 0) < 0)
+		return fail(fs, errno, "cannot remove", name);
 	return 0;
 }
 
@@ -586,6 +610,8 @@ int lfs_stat(void *inst, const char *name, lv_object_info *info)
 	struct stat st;
 	if (fs->dirfd < 0 || fstatat(fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(fs, fs->dirfd < 0 ? ENOENT : errno, "cannot stat", name);
+	if (!S_ISREG(st.st_mode)) /* as list sees it: no object */
+		return fs->host->set_error(fs->h, LV_E_NOT_FOUND, "%s/%s is not a regular file", fs->dir, name);
 	info->name = name;
 	info->size = (uint64_t)st.st_size;
 	info->mtime = (int64_t)st.st_mtime;

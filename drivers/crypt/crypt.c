@@ -34,7 +34,6 @@ struct lv_writer {
 	lvc_inst *c;
 	lv_writer *iw;             /* the inner writer */
 	lvc_enc *enc;              /* NULL: a pass-through object */
-	struct lv_writer *next;
 	char name[LVC_NAME_MAX + 1];
 };
 
@@ -43,7 +42,6 @@ struct lv_reader {
 	lv_reader *ir;             /* the inner reader */
 	lvc_dec *dec;              /* opening on this thread, or */
 	lvc_ahead *ah;             /* on a worker (threads = yes); neither: a pass-through object */
-	struct lv_reader *next;
 	char name[LVC_NAME_MAX + 1];
 };
 
@@ -70,14 +68,10 @@ static int reserved(lvc_inst *c, const char *name)
 
 /* ---- the URI and the config ------------------------------------------------- */
 
-/* Split crypt+INNER (the one place that knows the prefix).  BAD_URI with advice. */
-static int crypt_split_uri(lvc_inst *c, const char *uri)
+/* What crypt+ may not stack on; 0 when inner is fine.  BAD_URI with advice. */
+static int check_inner(lvc_inst *c, const char *uri, const char *inner)
 {
 	const lv_host *host = c->host;
-	if (strncasecmp(uri, "crypt+", 6) != 0)
-		return host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
-		                       "crypt+sftp://host/dir)", uri);
-	const char *inner = uri + 6;
 	if (!*inner)
 		return host->set_error(c->h, LV_E_BAD_URI, "'%s': no inner URI after 'crypt+'", uri);
 	if (!strncasecmp(inner, "bundle+", 7) || !strncasecmp(inner, "bundle:", 7))
@@ -88,67 +82,85 @@ static int crypt_split_uri(lvc_inst *c, const char *uri)
 	if (!strncasecmp(inner, "crypt+", 6))
 		return host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt location inside another one adds nothing; use one "
 		                       "crypt+ prefix", uri);
-	if (!(c->uri = strdup(uri)) || !(c->inner = strdup(inner)))
-		return LV_E_NOMEM;
 	return 0;
 }
 
-static int config_u64(lvc_inst *c, const char *key, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
+/* Split crypt+INNER through the host's URI service (the stacking prefix is its to split). */
+static int crypt_split_uri(lvc_inst *c, const char *uri)
 {
-	const char *v = c->host->config_get(c->h, key, 0);
-	*out = def;
-	if (!v)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-' || n < min || n > max)
-		return c->host->set_error(c->h, LV_E_CONFIG, "[driver \"crypt\"] %s = '%s': expected a whole number from "
-		                          "%llu to %llu", key, v, (unsigned long long)min, (unsigned long long)max);
-	*out = n;
-	return 0;
+	lv_uri *u = NULL;
+	int rc = c->host->uri_parse(c->h, uri, &u);
+	if (!rc && (!u || strcmp(u->scheme, "crypt") || !u->inner))
+		rc = c->host->set_error(c->h, LV_E_BAD_URI, "'%s': a crypt URI is crypt+INNER-URI (crypt+file:///srv/lic, "
+		                        "crypt+sftp://host/dir)", uri);
+	if (!rc)
+		rc = check_inner(c, uri, u->inner);
+	if (!rc && (!(c->uri = strdup(uri)) || !(c->inner = strdup(u->inner))))
+		rc = LV_E_NOMEM;
+	c->host->uri_free(u);
+	return rc;
 }
 
-/* Every config read of the driver. */
+/* A string key's value (valid until close), NULL when unset or empty. */
+static int config_text(lvc_inst *c, const char *key, const char **out)
+{
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
+	*out = !rc && v.text && *v.text ? v.text : NULL;
+	return rc;
+}
+
+static int config_number(lvc_inst *c, const char *key, int64_t *out)
+{
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
+	*out = v.number;
+	return rc;
+}
+
+/* Every config read of the driver, through the host's typed getter: its ranges and
+ * defaults are the declared ones (crypt_keys), its errors name the file and line. */
 static int crypt_read_config(lvc_inst *c)
 {
 	lvc_config *cfg = &c->cfg;
-	const char *v = c->host->config_get(c->h, "passphrase_file", 0);
-	cfg->passphrase_file = v && *v ? v : NULL;
-	v = c->host->config_get(c->h, "passphrase_command", 0);
-	cfg->passphrase_command = v && *v ? v : NULL;
-	int rc = config_u64(c, "kdf_opslimit", LVC_DEFAULT_OPS, LVC_OPS_MIN, LVC_OPS_MAX, &cfg->opslimit);
+	int64_t ops = LVC_DEFAULT_OPS, mem = LVC_DEFAULT_MEM, threads = 1;
+	int rc = config_text(c, "passphrase_file", &cfg->passphrase_file);
 	if (!rc)
-		rc = config_u64(c, "kdf_memlimit", LVC_DEFAULT_MEM, LVC_MEM_MIN, LVC_MEM_MAX, &cfg->memlimit);
-	v = c->host->config_get(c->h, "threads", 0);
-	cfg->threads = 1;
-	if (!rc && v) {
-		static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-		cfg->threads = -1;
-		for (int i = 0; i < 4; i++)
-			cfg->threads = !strcmp(v, yes[i]) ? 1 : !strcmp(v, no[i]) ? 0 : cfg->threads;
-		if (cfg->threads < 0)
-			rc = c->host->set_error(c->h, LV_E_CONFIG, "[driver \"crypt\"] threads = '%s': expected yes or no", v);
-	}
-	return rc;
+		rc = config_text(c, "passphrase_command", &cfg->passphrase_command);
+	if (!rc)
+		rc = config_number(c, "kdf_opslimit", &ops);
+	if (!rc)
+		rc = config_number(c, "kdf_memlimit", &mem);
+	if (!rc)
+		rc = config_number(c, "threads", &threads);
+	cfg->opslimit = (uint64_t)ops;
+	cfg->memlimit = (uint64_t)mem;
+	cfg->threads = threads != 0;
+	return rc; /* LV_E_CONFIG, described by the host */
 }
 
 /* ---- open, close ---------------------------------------------------------------- */
 
 static void writer_free(struct lv_writer *w);
 static void reader_free(struct lv_reader *r);
+static void crypt_abort(lv_writer *w);
+
+static void release_writer(void *w)
+{
+	crypt_abort(w);
+}
+
+static void release_reader(void *r)
+{
+	reader_free(r);
+}
 
 static void crypt_close(void *inst)
 {
 	lvc_inst *c = inst;
 	if (!c)
 		return;
-	while (c->writers) {
-		c->iops->abort(c->writers->iw);
-		writer_free(c->writers);
-	}
-	while (c->readers)
-		reader_free(c->readers);
+	/* the host released our writers and readers still open (track) before this */
 	lvc_keyring_free(c->kr);
 	if (c->loc)
 		c->host->location_close(c->loc);
@@ -188,12 +200,7 @@ static int crypt_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsi
 
 static void writer_free(struct lv_writer *w)
 {
-	lvc_inst *c = w->c;
-	for (struct lv_writer **p = &c->writers; *p; p = &(*p)->next)
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
+	w->c->host->untrack(w->c->h, w); /* a no-op for one not handed out */
 	lvc_enc_free(w->enc);
 	free(w);
 }
@@ -227,8 +234,10 @@ static int crypt_write_begin(void *inst, const char *name, uint64_t size_hint, l
 		free(w);
 		return c->host->set_error(c->h, rc, "%s: out of memory to begin %s", c->uri, name);
 	}
-	w->next = c->writers;
-	c->writers = w;
+	if ((rc = c->host->track(c->h, w, release_writer))) { /* the host aborts it if the run leaves it open */
+		crypt_abort(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
@@ -273,11 +282,7 @@ static void crypt_abort(lv_writer *w)
 static void reader_free(struct lv_reader *r)
 {
 	lvc_inst *c = r->c;
-	for (struct lv_reader **p = &c->readers; *p; p = &(*p)->next)
-		if (*p == r) {
-			*p = r->next;
-			break;
-		}
+	c->host->untrack(c->h, r); /* a no-op for one not handed out */
 	lvc_ahead_free(r->ah); /* stops the worker before the inner reader goes */
 	lvc_dec_free(r->dec);
 	if (r->ir)
@@ -307,8 +312,10 @@ static int crypt_read_open(void *inst, const char *name, lv_reader **out)
 		free(r);
 		return rc;
 	}
-	r->next = c->readers;
-	c->readers = r;
+	if ((rc = c->host->track(c->h, r, release_reader))) { /* the host closes it if the run leaves it open */
+		reader_free(r);
+		return rc;
+	}
 	if (!side && (rc = lvc_unlock(c, 0))) {
 		reader_free(r);
 		return rc;

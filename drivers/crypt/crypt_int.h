@@ -52,8 +52,6 @@ typedef struct lvc_inst {
 	lvc_keyring *kr;                 /* NULL until unlocked */
 	int unlock_rc;                   /* a failed unlock, said again on each later attempt */
 	char unlock_why[700];
-	struct lv_writer *writers;       /* open, so close can abort them */
-	struct lv_reader *readers;
 } lvc_inst;
 
 /* Result lines of a control verb (the future ops->control's emit). */

@@ -134,9 +134,12 @@ int lvc_list_names(lvc_inst *c, int slots, lvc_names *ns)
 	ns->slots = slots;
 	if (!(ns->v = calloc(ns->max, sizeof *ns->v)))
 		return LV_E_NOMEM;
+	int saved = c->host->error_save(c->h);
 	int rc = c->iops->list(c->iinst, names_cb, ns);
-	if (rc == LV_E_NOT_FOUND)
+	if (rc == LV_E_NOT_FOUND) {
+		c->host->error_restore(c->h, saved); /* no location yet: nothing there */
 		rc = 0;
+	}
 	if (rc) {
 		free(ns->v);
 		return rc;

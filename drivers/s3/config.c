@@ -1,6 +1,6 @@
 /*
  * The s3 driver's configuration: every key read here, once, in
- * s3_config_load (ABI 1.1's typed getter replaces the parsers below).
+ * s3_config_load, through the host's typed getter.
  */
 #include "s3_int.h"
 
@@ -10,51 +10,25 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *get(s3_inst *c, const char *key)
-{
-	const char *v = c->host->config_get(c->h, key, 0);
-	return v && *v ? v : NULL;
-}
-
+/* Every key through the host's typed getter: defaults and ranges are the declared
+ * ones (s3_keys in s3.c); a value that does not parse is CONFIG, described by the
+ * host with its file and line. */
 static int get_str(s3_inst *c, const char *key, char **out)
 {
-	const char *v = get(c, key);
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
 	*out = NULL;
-	if (v && !(*out = strdup(v)))
+	if (!rc && v.text && *v.text && !(*out = strdup(v.text)))
 		return LV_E_NOMEM;
-	return 0;
+	return rc;
 }
 
-static int get_int(s3_inst *c, const char *key, long def, long min, long max, long *out)
+static int get_int(s3_inst *c, const char *key, long *out)
 {
-	const char *v = get(c, key);
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (*end || errno || n < min || n > max)
-		return s3_err(c, LV_E_CONFIG, "s3: %s = '%s': expected a whole number from %ld to %ld", key, v, min, max);
-	*out = n;
-	return 0;
-}
-
-static int get_bool(s3_inst *c, const char *key, int def, int *out)
-{
-	const char *v = get(c, key);
-	*out = def;
-	if (!v)
-		return 0;
-	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-	for (int i = 0; i < 4; i++) {
-		if (!strcasecmp(v, yes[i]))
-			return (*out = 1), 0;
-		if (!strcasecmp(v, no[i]))
-			return (*out = 0), 0;
-	}
-	return s3_err(c, LV_E_CONFIG, "s3: %s = '%s': expected yes or no", key, v);
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, key, &v);
+	*out = (long)v.number;
+	return rc;
 }
 
 /* endpoint = http(s)://host[:port][/path]: the scheme is checked, the rest is curl's to parse. */
@@ -77,6 +51,15 @@ static int check_endpoint(s3_inst *c)
 	return 0;
 }
 
+/* addressing: -1 unset (chosen by the endpoint), else the index in "path|virtual". */
+static int get_addressing(s3_inst *c, long *out)
+{
+	lv_config_value v;
+	int rc = c->host->config_value(c->h, "addressing", &v);
+	*out = !rc && v.text ? (long)v.number : -1;
+	return rc;
+}
+
 int s3_config_load(s3_inst *c)
 {
 	s3_config *cfg = &c->cfg;
@@ -88,24 +71,19 @@ int s3_config_load(s3_inst *c)
 	    (rc = get_str(c, "session_token_file", &cfg->token_file)) || (rc = get_str(c, "profile", &cfg->profile)) ||
 	    (rc = get_str(c, "ca_file", &cfg->ca_file)) || (rc = get_str(c, "storage_class", &cfg->storage_class)))
 		return rc;
-	if ((rc = check_endpoint(c)) || (rc = get_bool(c, "verify_tls", 1, &cfg->verify_tls)) ||
-	    (rc = get_bool(c, "create_bucket", 0, &cfg->create_bucket)) ||
-	    (rc = get_int(c, "part_size", 5, 5, 5120, &part_mib)) ||
-	    (rc = get_int(c, "parallel_parts", 4, 1, 32, &parallel)) ||
-	    (rc = get_int(c, "timeout", 30, 1, 3600, &timeout)) || (rc = get_int(c, "retries", 5, 0, 20, &retries)))
+	long verify, create, addressing;
+	if ((rc = check_endpoint(c)) || (rc = get_int(c, "verify_tls", &verify)) ||
+	    (rc = get_int(c, "create_bucket", &create)) || (rc = get_int(c, "part_size", &part_mib)) ||
+	    (rc = get_int(c, "parallel_parts", &parallel)) || (rc = get_int(c, "timeout", &timeout)) ||
+	    (rc = get_int(c, "retries", &retries)) || (rc = get_addressing(c, &addressing)))
 		return rc;
+	cfg->verify_tls = verify != 0;
+	cfg->create_bucket = create != 0;
 	cfg->part_size = (size_t)part_mib * S3_MIB;
 	cfg->parallel_parts = (int)parallel;
 	cfg->timeout = (int)timeout;
 	cfg->retries = (int)retries;
-	const char *a = get(c, "addressing");
-	cfg->addressing = -1;
-	if (a && !strcmp(a, "path"))
-		cfg->addressing = 0;
-	else if (a && !strcmp(a, "virtual"))
-		cfg->addressing = 1;
-	else if (a)
-		return s3_err(c, LV_E_CONFIG, "s3: addressing = '%s': expected path or virtual", a);
+	cfg->addressing = (int)addressing;
 	if (cfg->storage_class && strspn(cfg->storage_class, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") !=
 	                              strlen(cfg->storage_class))
 		return s3_err(c, LV_E_CONFIG, "s3: storage_class = '%s': expected a class such as STANDARD or STANDARD_IA",

@@ -8,8 +8,10 @@
  *   3. what OpenSSH's configuration SET for the host (`ssh -G`, sshconfig.c);
  *   4. licvault's defaults.
  *
- * sftp_read_keys is the only function that reads the config; sftp_parse_uri
- * (and the steps it calls) the only code that reads the URI.
+ * sftp_read_keys is the only function that reads the config (through the
+ * host's typed getter, config_value); sftp_parse_uri (and the steps it
+ * calls) the only code that reads the URI (split and decoded by the host,
+ * uri_parse).
  */
 #include "sftp_int.h"
 
@@ -23,7 +25,6 @@
 #include <strings.h>
 #include <sys/auxv.h>
 #include <unistd.h>
-#include <uriparser/Uri.h>
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_KEEPALIVE 30
@@ -31,67 +32,49 @@
 
 /* ---- licvault's keys: the one place config is read ------------------------ */
 
-static int key_int(sftp_inst *c, const char *key, int min, int max, int *out)
+/*
+ * A key's value through the host's typed getter (one parser for every
+ * driver: the host checks the type and range it was declared with, and
+ * describes a bad value with its file and line).  *v->text is NULL when the
+ * key is not SET (its declared default does not count here: see the
+ * precedence above).
+ */
+static int key_value(sftp_inst *c, const char *key, lv_config_value *v)
 {
-	const char *v = c->host->config_get(c->h, key, 0);
-	*out = -1;
-	if (!v)
-		return 0;
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (!*v || *end || errno || n < min || n > max)
-		return sftp_err(c, LV_E_CONFIG, "sftp: %s = '%s': expected a whole number from %d to %d", key, v, min, max);
-	*out = (int)n;
-	return 0;
+	int rc = c->host->config_value(c->h, key, v);
+	if (!rc && !v->set)
+		v->text = NULL;
+	return rc;
 }
 
-static int key_bool(sftp_inst *c, const char *key, int *out)
+static int key_number(sftp_inst *c, const char *key, int *out)
 {
-	const char *v = c->host->config_get(c->h, key, 0);
-	*out = -1;
-	if (!v)
-		return 0;
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
-		*out = 1;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
-		*out = 0;
-	else
-		return sftp_err(c, LV_E_CONFIG, "sftp: %s = '%s': expected yes or no", key, v);
-	return 0;
+	lv_config_value v;
+	int rc = key_value(c, key, &v);
+	*out = !rc && v.text ? (int)v.number : -1;
+	return rc;
 }
 
-int sftp_read_keys(sftp_inst *c)
+static int key_text(sftp_inst *c, const char *key, const char **out)
+{
+	lv_config_value v;
+	int rc = key_value(c, key, &v);
+	*out = !rc && v.text && *v.text ? v.text : NULL;
+	return rc;
+}
+
+/* ssh_config: yes, no (as booleans are written), or the absolute path of a file. */
+static int key_ssh_config(sftp_inst *c)
 {
 	sftp_keys *k = &c->keys;
-	const lv_host *host = c->host;
-	int rc;
-	if ((rc = key_int(c, "timeout", 1, 3600, &k->timeout)) ||
-	    (rc = key_int(c, "keepalive_interval", 0, 3600, &k->keepalive)) ||
-	    (rc = key_int(c, "connect_retries", 0, 20, &k->retries)) || (rc = key_bool(c, "use_agent", &k->use_agent)))
-		return rc;
-	const char *v = host->config_get(c->h, "strict_host_key_checking", 0);
-	k->accept_new = !v ? -1 : !strcmp(v, "yes") ? 0 : !strcmp(v, "accept-new") ? 1 : -2;
-	if (k->accept_new == -2)
-		return sftp_err(c, LV_E_CONFIG,
-		                "sftp: strict_host_key_checking = '%s': expected yes or accept-new (host keys are always checked)",
-		                v);
-	k->user = host->config_get(c->h, "user", 0);
-	if (k->user && !*k->user)
-		k->user = NULL;
-	k->known_hosts = host->config_get(c->h, "known_hosts", 0);
-	for (unsigned i = 0; i < SFTP_MAX_LIST && (k->identity[i] = host->config_get(c->h, "identity_file", i)); i++)
-		;
-	k->identity_passphrase_file = host->config_get(c->h, "identity_passphrase_file", 0);
-	k->password_file = host->config_get(c->h, "password_file", 0);
-	k->ssh_command = host->config_get(c->h, "ssh_command", 0);
-	if (k->ssh_command && !*k->ssh_command)
-		return sftp_err(c, LV_E_CONFIG, "sftp: ssh_command is empty: name the ssh program, or set ssh_config = no");
-	v = host->config_get(c->h, "ssh_config", 0);
+	const char *v;
+	int rc = key_text(c, "ssh_config", &v);
 	k->ssh_config = 1;
-	if (v && (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off")))
+	if (rc || !v)
+		return rc;
+	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
 		k->ssh_config = 0;
-	else if (v && strcasecmp(v, "yes") && strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "on")) {
+	else if (strcasecmp(v, "yes") && strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "on")) {
 		if (v[0] != '/')
 			return sftp_err(c, LV_E_CONFIG, "sftp: ssh_config = '%s': expected yes, no, or the absolute path of a file",
 			                v);
@@ -100,59 +83,56 @@ int sftp_read_keys(sftp_inst *c)
 	return 0;
 }
 
-/* ---- the URI ---------------------------------------------------------------- */
-
-static char *range_dup(const UriTextRangeA *r, int decode)
+int sftp_read_keys(sftp_inst *c)
 {
-	if (!r->first)
-		return strdup("");
-	size_t n = (size_t)(r->afterLast - r->first);
-	char *s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, r->first, n);
-	s[n] = '\0';
-	if (decode)
-		*(char *)uriUnescapeInPlaceA(s) = '\0';
-	return s;
-}
-
-static int uri_shape(sftp_inst *c, const char *uri, const UriUriA *u)
-{
-	if (u->query.first || u->fragment.first)
-		return sftp_err(c, LV_E_BAD_URI, "'%s': an sftp URI has no query or fragment: sftp://[user@]host[:port]/dir", uri);
-	if (!u->hostText.first || u->hostText.afterLast == u->hostText.first)
-		return sftp_err(c, LV_E_BAD_URI, "'%s': no host: sftp://[user@]host[:port]/abs/dir or sftp://host/~/dir", uri);
-	if (strstr(uri, "%00"))
-		return sftp_err(c, LV_E_BAD_URI, "'%s': a URI may not hold a NUL byte (%%00)", uri);
+	sftp_keys *k = &c->keys;
+	int rc;
+	if ((rc = key_number(c, "timeout", &k->timeout)) || (rc = key_number(c, "keepalive_interval", &k->keepalive)) ||
+	    (rc = key_number(c, "connect_retries", &k->retries)) || (rc = key_number(c, "use_agent", &k->use_agent)) ||
+	    (rc = key_number(c, "strict_host_key_checking", &k->accept_new)) || (rc = key_text(c, "user", &k->user)) ||
+	    (rc = key_text(c, "known_hosts", &k->known_hosts)) ||
+	    (rc = key_text(c, "identity_passphrase_file", &k->identity_passphrase_file)) ||
+	    (rc = key_text(c, "password_file", &k->password_file)) || (rc = key_ssh_config(c)))
+		return rc;
+	lv_config_value v;
+	if ((rc = key_value(c, "ssh_command", &v)))
+		return rc;
+	k->ssh_command = v.text;
+	if (k->ssh_command && !*k->ssh_command)
+		return sftp_err(c, LV_E_CONFIG, "sftp: ssh_command is empty: name the ssh program, or set ssh_config = no");
+	/* a key given several times: the typed getter gives one value, config_get each */
+	for (unsigned i = 0; i < SFTP_MAX_LIST && (k->identity[i] = c->host->config_get(c->h, "identity_file", i)); i++)
+		;
 	return 0;
 }
 
-static int uri_user(sftp_inst *c, const char *uri, const UriUriA *u)
+/* ---- the URI: split and decoded by the host (uri_parse) ---------------------- */
+
+static int uri_user(sftp_inst *c, const char *uri, const lv_uri *u)
 {
-	if (!u->userInfo.first)
-		return 0;
-	if (memchr(u->userInfo.first, ':', (size_t)(u->userInfo.afterLast - u->userInfo.first)))
+	if (u->password)
 		/* never echo the URI: it holds a password */
 		return sftp_err(c, LV_E_BAD_URI,
 		                "an sftp URI may not hold a password (user:password@host): it would end up in shell history, "
 		                "process lists and logs. Use ssh-agent or a key (identity_file), or put the password in a file "
 		                "readable only by you and name it with password_file in [driver \"sftp\"] or the location's section");
-	if (!(c->uri_user = range_dup(&u->userInfo, 1)))
-		return LV_E_NOMEM;
-	if (!*c->uri_user)
+	if (!u->user)
+		return 0;
+	if (!*u->user)
 		return sftp_err(c, LV_E_BAD_URI, "'%s': empty user name before '@'", uri);
-	if (c->uri_user[0] == '-' || strpbrk(c->uri_user, " \t\r\n'\"`$\\;&<>|(){}"))
+	if (u->user[0] == '-' || strpbrk(u->user, " \t\r\n'\"`$\\;&<>|(){}"))
 		return sftp_err(c, LV_E_BAD_URI, "'%s': the user name '%s' begins with '-' or holds a character OpenSSH refuses",
-		                uri, c->uri_user);
-	return 0;
+		                uri, u->user);
+	return (c->uri_user = strdup(u->user)) ? 0 : LV_E_NOMEM;
 }
 
-static int uri_host(sftp_inst *c, const char *uri, const UriUriA *u)
+static int uri_host(sftp_inst *c, const char *uri, const lv_uri *u)
 {
-	if (!(c->uri_host = range_dup(&u->hostText, 1)))
+	if (!u->host || !*u->host)
+		return sftp_err(c, LV_E_BAD_URI, "'%s': no host: sftp://[user@]host[:port]/abs/dir or sftp://host/~/dir", uri);
+	if (!(c->uri_host = strdup(u->host)))
 		return LV_E_NOMEM;
-	c->ip6 = u->hostData.ip6 != NULL || u->hostData.ipFuture.first != NULL;
+	c->ip6 = strchr(u->host, ':') != NULL; /* an IP literal, given in brackets */
 	/* the host goes to `ssh -G -- HOST`; "--" already ends the options, and OpenSSH refuses these too */
 	if (c->uri_host[0] == '-')
 		return sftp_err(c, LV_E_BAD_URI, "'%s': the host '%s' begins with '-': refused (ssh would read it as an option)",
@@ -160,43 +140,31 @@ static int uri_host(sftp_inst *c, const char *uri, const UriUriA *u)
 	if (strpbrk(c->uri_host, " \t\r\n'\"`$\\;&<>|(){}*?!,"))
 		return sftp_err(c, LV_E_BAD_URI, "'%s': the host '%s' holds a character a host name cannot hold", uri,
 		                c->uri_host);
-	if (!u->portText.first || u->portText.afterLast == u->portText.first)
-		return 0;
-	char *ps = range_dup(&u->portText, 0);
-	if (!ps)
-		return LV_E_NOMEM;
-	char *end;
-	long p = strtol(ps, &end, 10);
-	int bad = !*ps || *end || p < 1 || p > 65535;
-	free(ps);
-	if (bad)
-		return sftp_err(c, LV_E_BAD_URI, "'%s': the port must be 1 to 65535", uri);
-	c->uri_port = (int)p;
+	c->uri_port = u->port;
 	return 0;
 }
 
-/* The path: decoded segments; a first segment "~" means the home directory. */
-static int uri_path(sftp_inst *c, const char *uri, const UriUriA *u)
+/* The decoded path, without empty segments; a first segment "~" means the home directory. */
+static int uri_path(sftp_inst *c, const char *uri, const lv_uri *u)
 {
-	size_t cap = strlen(uri) + 2, len = 0;
-	char *path = malloc(cap);
-	if (!path)
+	size_t len = 0;
+	char *path = malloc(strlen(u->path) + 2);
+	char *copy = strdup(u->path);
+	if (!path || !copy) {
+		free(path);
+		free(copy);
 		return LV_E_NOMEM;
-	path[0] = '\0';
-	int first = 1;
-	for (UriPathSegmentA *seg = u->pathHead; seg; seg = seg->next) {
-		char *s = range_dup(&seg->text, 1);
-		if (!s) {
-			free(path);
-			return LV_E_NOMEM;
-		}
-		if (first && !strcmp(s, "~"))
-			c->home_relative = 1;
-		else if (*s) /* empty: "//" or a trailing '/' */
-			len += (size_t)snprintf(path + len, cap - len, "%s%s", (len || !c->home_relative) ? "/" : "", s);
-		first = 0;
-		free(s);
 	}
+	path[0] = '\0';
+	char *save = NULL;
+	int first = 1;
+	for (char *seg = strtok_r(copy, "/", &save); seg; seg = strtok_r(NULL, "/", &save), first = 0) {
+		if (first && u->path[0] == '/' && !strcmp(seg, "~"))
+			c->home_relative = 1;
+		else
+			len += (size_t)sprintf(path + len, "%s%s", (len || !c->home_relative) ? "/" : "", seg);
+	}
+	free(copy);
 	if (!c->home_relative && !len) {
 		free(path);
 		return sftp_err(c, LV_E_BAD_URI,
@@ -210,15 +178,15 @@ static int uri_path(sftp_inst *c, const char *uri, const UriUriA *u)
 
 int sftp_parse_uri(sftp_inst *c, const char *uri)
 {
-	UriUriA u;
-	const char *err = NULL;
-	if (uriParseSingleUriA(&u, uri, &err) != URI_SUCCESS)
-		return sftp_err(c, LV_E_BAD_URI, "'%s' is not a valid URI (error at character %ld)", uri,
-		                err ? (long)(err - uri) + 1 : 0L);
-	int rc;
-	if (!(rc = uri_shape(c, uri, &u)) && !(rc = uri_user(c, uri, &u)) && !(rc = uri_host(c, uri, &u)))
-		rc = uri_path(c, uri, &u);
-	uriFreeUriMembersA(&u);
+	lv_uri *u = NULL;
+	int rc = c->host->uri_parse(c->h, uri, &u);
+	if (rc)
+		return rc; /* described by the host */
+	if (u->query)
+		rc = sftp_err(c, LV_E_BAD_URI, "'%s': an sftp URI has no query: sftp://[user@]host[:port]/dir", uri);
+	if (!rc && !(rc = uri_user(c, uri, u)) && !(rc = uri_host(c, uri, u)))
+		rc = uri_path(c, uri, u);
+	c->host->uri_free(u);
 	if (!rc)
 		snprintf(c->where, sizeof c->where, "%s%s%s", c->uri_user ? c->uri_user : "", c->uri_user ? "@" : "",
 		         c->uri_host);

@@ -25,7 +25,6 @@
 
 struct lv_writer {
 	sftp_inst *c;
-	struct lv_writer *next;
 	LIBSSH2_SFTP_HANDLE *fh;
 	unsigned gen;            /* session generation fh belongs to */
 	char *name;
@@ -36,7 +35,6 @@ struct lv_writer {
 
 struct lv_reader {
 	sftp_inst *c;
-	struct lv_reader *next;
 	LIBSSH2_SFTP_HANDLE *fh;
 	unsigned gen;
 	char *path;
@@ -185,10 +183,9 @@ static int explain_write_failure(sftp_inst *c, int code, const char *path, size_
 	if (st != LIBSSH2_FX_FAILURE)
 		return code;
 	LIBSSH2_SFTP_STATVFS v;
-	int q = c->quiet;
-	c->quiet = 1;
+	int saved = sftp_err_save(c);
 	int r = r_statvfs(c, c->dir, &v);
-	c->quiet = q;
+	sftp_err_restore(c, saved); /* a probe: the write's own failure stands */
 	if (r)
 		return code;
 	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
@@ -238,10 +235,9 @@ static int mkdirs(sftp_inst *c, const char *dir)
 					break;
 				}
 				unsigned long st = libssh2_sftp_last_error(c->sftp);
-				int q = c->quiet;
-				c->quiet = 1;
+				int saved = sftp_err_save(c);
 				int again = r_exists(c, p, &a); /* made by another run meanwhile? */
-				c->quiet = q;
+				sftp_err_restore(c, saved);
 				if (again != 1) {
 					int code;
 					const char *txt = sftp_fx_text(st, &code);
@@ -311,8 +307,23 @@ static int probe_write(sftp_inst *c)
 	return rc;
 }
 
+/* The services of ABI 1.1 this driver uses; a host without them is refused at open. */
+static int host_ok(const lv_host *host, lv_host_ctx *h)
+{
+	if (LV_HOST_HAS(host, error_save) && LV_HOST_HAS(host, error_restore) && LV_HOST_HAS(host, config_value) &&
+	    LV_HOST_HAS(host, uri_parse) && LV_HOST_HAS(host, uri_free) && LV_HOST_HAS(host, track) &&
+	    LV_HOST_HAS(host, untrack))
+		return 0;
+	return host->set_error(h, LV_E_UNSUPPORTED,
+	                       "sftp: this licvault (driver ABI 1.%u) lacks host services the sftp driver needs (ABI 1.1)",
+	                       (unsigned)host->abi_minor);
+}
+
 static int sftp_drv_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
 {
+	int rc = host_ok(host, h);
+	if (rc)
+		return rc;
 	sftp_inst *c = calloc(1, sizeof *c);
 	if (!c)
 		return LV_E_NOMEM;
@@ -321,7 +332,6 @@ static int sftp_drv_open(const lv_host *host, lv_host_ctx *h, const char *uri, u
 	c->flags = flags;
 	c->sock = -1;
 	c->proxy.err_fd = c->proxy.out_fd = -1;
-	int rc;
 	if ((rc = sftp_read_keys(c)) || (rc = sftp_parse_uri(c, uri)) || (rc = sftp_resolve(c)) ||
 	    (rc = sftp_connect(c)) || (rc = resolve_dir(c)))
 		goto fail;
@@ -346,69 +356,57 @@ fail:
 	return rc;
 }
 
+/* Forget a writer: untracked (a no-op when it never was), freed. */
 static void writer_free(lv_writer *w)
 {
-	sftp_inst *c = w->c;
-	for (lv_writer **pp = &c->writers; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
+	w->c->host->untrack(w->c->h, w);
 	free(w->name);
 	free(w->path);
 	free(w->tmp);
 	free(w);
 }
 
-/* Close the handle (if its session is alive) and remove the temporary, quietly. */
+/*
+ * Close the handle (if its session is alive) and remove the temporary,
+ * through a new connection when the old one is gone.  A failure here is
+ * handled (a later run's cleanup removes what is left), so it is taken back:
+ * the run's own error, when there is one, stays.
+ */
 static void writer_drop(lv_writer *w)
 {
 	sftp_inst *c = w->c;
+	int saved = sftp_err_save(c);
 	int was_cleanup = c->cleanup_mode;
 	if (sftp_cleanup_session(c) == 0) {
 		if (w->fh && w->gen == c->gen)
 			r_close(c, w->fh, w->tmp);
 		w->fh = NULL;
-		if (r_unlink(c, w->tmp) && !c->broken)
-			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the temporary %s", c->where, w->tmp);
+		int rc = r_unlink(c, w->tmp);
+		if (rc && rc != LV_E_NOT_FOUND && !c->broken)
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the temporary %s; a later run's cleanup removes it",
+			             c->where, w->tmp);
 	} else
 		c->host->log(c->h, LV_LOG_WARN,
 		             "sftp %s: the server cannot be reached to remove the temporary %s; a later run's cleanup removes it",
 		             c->where, w->tmp);
 	if (!was_cleanup)
 		sftp_cleanup_end(c);
+	sftp_err_restore(c, saved);
 	writer_free(w);
 }
 
 static void reader_free(lv_reader *r)
 {
-	sftp_inst *c = r->c;
-	for (lv_reader **pp = &c->readers; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
+	r->c->host->untrack(r->c->h, r);
 	free(r->path);
 	free(r);
 }
 
+/* Everything of the instance; its writers and readers were released by the host before. */
 static void inst_free(sftp_inst *c)
 {
 	if (!c)
 		return;
-	while (c->writers)
-		writer_drop(c->writers);
-	while (c->readers) {
-		lv_reader *r = c->readers;
-		if (r->fh && r->gen == c->gen && !c->broken) {
-			c->cleanup_mode = 1;
-			c->quiet = 1;
-			c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
-			r_close(c, r->fh, r->path);
-			sftp_cleanup_end(c);
-		}
-		reader_free(r);
-	}
 	sftp_disconnect(c);
 	sftp_settings_free(c);
 	free(c->dir);
@@ -422,16 +420,14 @@ static void sftp_drv_close(void *inst)
 
 /* ---- writing ------------------------------------------------------------------ */
 
-static int sftp_drv_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+static void sftp_drv_abort(lv_writer *w);
+static void release_writer(void *w) { sftp_drv_abort(w); }
+
+static lv_writer *writer_new(sftp_inst *c, const char *name)
 {
-	sftp_inst *c = inst;
-	(void)size_hint;
-	int rc = check_name(c, name);
-	if (rc || (rc = sftp_usable(c, "create", name)))
-		return rc;
 	lv_writer *w = calloc(1, sizeof *w);
 	if (!w)
-		return LV_E_NOMEM;
+		return NULL;
 	w->c = c;
 	char hex[13];
 	rand_hex(hex, 6);
@@ -441,26 +437,35 @@ static int sftp_drv_write_begin(void *inst, const char *name, uint64_t size_hint
 	w->path = join(c->dir, name);
 	w->tmp = join(c->dir, tmpname);
 	if (!w->name || !w->path || !w->tmp) {
-		free(w->name);
-		free(w->path);
-		free(w->tmp);
-		free(w);
-		return LV_E_NOMEM;
+		writer_free(w);
+		return NULL;
 	}
+	return w;
+}
+
+static int sftp_drv_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
+{
+	sftp_inst *c = inst;
+	(void)size_hint;
+	int rc = check_name(c, name);
+	if (rc || (rc = sftp_usable(c, "create", name)))
+		return rc;
+	lv_writer *w = writer_new(c, name);
+	if (!w)
+		return LV_E_NOMEM;
 	rc = r_open(c, w->tmp, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE,
 	            &w->fh, "create");
 	if (rc) {
 		if (rc == LV_E_NOT_FOUND)
 			rc = sftp_err(c, LV_E_IO, "sftp %s: cannot create %s: the directory %s is gone", c->where, w->tmp, c->dir);
-		free(w->name);
-		free(w->path);
-		free(w->tmp);
-		free(w);
+		writer_free(w);
 		return rc;
 	}
 	w->gen = c->gen;
-	w->next = c->writers;
-	c->writers = w;
+	if ((rc = c->host->track(c->h, w, release_writer))) {
+		writer_drop(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
@@ -559,22 +564,56 @@ static int commit_check_size(lv_writer *w)
 	return 0;
 }
 
-/* Quietly: the name exists (another run published it first)?  1, 0, or < 0. */
-static int quiet_exists(sftp_inst *c, const char *path)
+/* The name exists (another run published it first)?  1, 0, or < 0; a probe, taken back. */
+static int probe_exists(sftp_inst *c, const char *path)
 {
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	int q = c->quiet;
-	c->quiet = 1;
+	int saved = sftp_err_save(c);
 	int e = c->broken ? 0 : r_exists(c, path, &a);
-	c->quiet = q;
+	sftp_err_restore(c, saved);
 	return e;
 }
 
 /*
- * Replace, keeping the old object until the new one is in place:
- * NAME -> .NAME.old-RANDOM, temporary -> NAME, then remove the old one.
- * Between the two renames NAME is briefly absent; cleanup puts .old back
- * if a crash leaves it so.
+ * After a replace that stopped between its two renames (or whose answers
+ * were lost with the connection): NAME holds the new object or nothing, and
+ * the old one may be set aside.  Through a new connection if need be, put
+ * the old one back when NAME is empty, or drop it when the new one made it.
+ * What cannot be done now is left to cleanup (the next run that holds the
+ * lock does the same).  Handled: taken back.
+ */
+static void settle_aside(sftp_inst *c, const char *path, const char *aside)
+{
+	int saved = sftp_err_save(c);
+	int was_cleanup = c->cleanup_mode;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int rc = sftp_cleanup_session(c), there = 0;
+	if (!rc && (there = r_exists(c, path, &a)) == 0) {
+		rc = r_rename(c, aside, path);
+		if (!rc)
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: the replace of %s failed part-way: the old object is back",
+			             c->where, path);
+	} else if (!rc && there == 1) {
+		rc = r_unlink(c, aside);
+		rc = rc == LV_E_NOT_FOUND ? 0 : rc; /* the first rename never happened */
+	} else if (!rc)
+		rc = there;
+	if (rc && rc != LV_E_NOT_FOUND)
+		c->host->log(c->h, LV_LOG_WARN,
+		             "sftp %s: the replace of %s failed part-way and the server cannot be reached to settle it: the "
+		             "old object waits as %s, and the next run's cleanup puts it back",
+		             c->where, path, aside);
+	if (!was_cleanup)
+		sftp_cleanup_end(c);
+	sftp_err_restore(c, saved);
+}
+
+/*
+ * Replace, keeping the old object until the new one is in place (SFTP v3's
+ * rename never replaces, libssh2 1.10 has no posix-rename@openssh.com):
+ * NAME -> .NAME.old-RANDOM, temporary -> NAME, then the old one removed.
+ * Between the two renames NAME is absent: an interruption there is settled
+ * at once when the server can be reached (settle_aside), else by cleanup.
  */
 static int publish_replace(lv_writer *w)
 {
@@ -586,18 +625,16 @@ static int publish_replace(lv_writer *w)
 	if (!aside)
 		return LV_E_NOMEM;
 	int rc = r_rename(c, w->path, aside);
-	if (!rc && (rc = r_rename(c, w->tmp, w->path))) {
-		int q = c->quiet;
-		c->quiet = 1;
-		if (!c->broken)
-			r_rename(c, aside, w->path); /* put the old one back */
-		c->quiet = q;
-	} else if (!rc) {
-		int q = c->quiet;
-		c->quiet = 1;
+	if (!rc)
+		rc = r_rename(c, w->tmp, w->path);
+	if (rc)
+		settle_aside(c, w->path, aside);
+	else {
+		int saved = sftp_err_save(c);
 		if (r_unlink(c, aside))
-			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the replaced %s", c->where, aside);
-		c->quiet = q;
+			c->host->log(c->h, LV_LOG_WARN, "sftp %s: could not remove the replaced %s; the next run's cleanup does",
+			             c->where, aside);
+		sftp_err_restore(c, saved);
 	}
 	free(aside);
 	return rc;
@@ -629,7 +666,7 @@ static int sftp_drv_commit(lv_writer *w, unsigned flags)
 	}
 	if (e)
 		rc = publish_replace(w);
-	else if ((rc = r_rename(c, w->tmp, w->path)) && quiet_exists(c, w->path) == 1)
+	else if ((rc = r_rename(c, w->tmp, w->path)) && probe_exists(c, w->path) == 1)
 		/* SFTP v3: a rename onto an existing name fails (another run published first) */
 		rc = sftp_err(c, LV_E_EXISTS, "sftp %s: %s already exists", c->where, w->path);
 	if (rc)
@@ -649,38 +686,31 @@ static void sftp_drv_abort(lv_writer *w)
 
 /* ---- reading ------------------------------------------------------------------ */
 
+static void sftp_drv_read_close(lv_reader *r);
+static void release_reader(void *r) { sftp_drv_read_close(r); }
+
 static int sftp_drv_read_open(void *inst, const char *name, lv_reader **out)
 {
 	sftp_inst *c = inst;
 	int rc = check_name(c, name);
 	if (rc)
 		return rc;
-	char *path = join(c->dir, name);
-	if (!path)
-		return LV_E_NOMEM;
-	if ((rc = sftp_usable(c, "open", path))) {
-		free(path);
-		return rc;
-	}
-	LIBSSH2_SFTP_HANDLE *fh = NULL;
-	if ((rc = r_open(c, path, LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE, &fh, "open"))) {
-		free(path);
-		return rc;
-	}
 	lv_reader *r = calloc(1, sizeof *r);
-	if (!r) {
-		c->quiet = 1;
-		r_close(c, fh, path);
-		c->quiet = 0;
-		free(path);
+	if (!r || !(r->path = join(c->dir, name))) {
+		free(r);
 		return LV_E_NOMEM;
 	}
 	r->c = c;
-	r->fh = fh;
+	if ((rc = sftp_usable(c, "open", r->path)) ||
+	    (rc = r_open(c, r->path, LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE, &r->fh, "open"))) {
+		reader_free(r);
+		return rc;
+	}
 	r->gen = c->gen;
-	r->path = path;
-	r->next = c->readers;
-	c->readers = r;
+	if ((rc = c->host->track(c->h, r, release_reader))) {
+		sftp_drv_read_close(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -720,19 +750,21 @@ static int sftp_drv_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 	return 0;
 }
 
+/* Close the handle when its session lives (a failure is handled: taken back), then free. */
 static void sftp_drv_read_close(lv_reader *r)
 {
 	if (!r)
 		return;
 	sftp_inst *c = r->c;
 	if (r->fh && r->gen == c->gen && !c->broken) {
+		int saved = sftp_err_save(c);
 		int was = c->cleanup_mode;
 		c->cleanup_mode = 1;
-		c->quiet = 1;
 		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
 		r_close(c, r->fh, r->path);
 		if (!was)
 			sftp_cleanup_end(c);
+		sftp_err_restore(c, saved);
 	}
 	reader_free(r);
 }
@@ -775,10 +807,9 @@ static int walk_dir(sftp_inst *c, dir_cb cb, void *ud)
 		}
 	}
 	if (!c->broken) {
-		int q = c->quiet;
-		c->quiet = 1;
-		r_close(c, dh, c->dir);
-		c->quiet = q;
+		int saved = sftp_err_save(c);
+		r_close(c, dh, c->dir); /* after the listing: its failure changes nothing */
+		sftp_err_restore(c, saved);
 	}
 	return rc;
 }
@@ -814,7 +845,7 @@ static int sftp_drv_list(void *inst, lv_list_cb cb, void *ud)
 		if (e < 0)
 			return e;
 		if (!e)
-			return LV_E_NOT_FOUND;
+			return sftp_err(c, LV_E_NOT_FOUND, "sftp %s: the directory %s does not exist", c->where, c->dir);
 		c->dir_exists = 1;
 	}
 	list_ud l = {cb, ud};
@@ -833,8 +864,8 @@ static int sftp_drv_remove(void *inst, const char *name)
 	if (c->broken || c->host->canceled(c->h)) {
 		/*
 		 * A removal after a cancel or a lost connection is a cleanup (the
-		 * run's lock, an orphan pack): do it quietly, through a new
-		 * connection if need be, within SFTP_CLEANUP_BUDGET seconds.
+		 * run's lock, an orphan pack): through a new connection if need
+		 * be, within SFTP_CLEANUP_BUDGET seconds.
 		 */
 		int was = c->cleanup_mode;
 		rc = sftp_cleanup_session(c);
@@ -898,73 +929,114 @@ static int sftp_drv_space(void *inst, uint64_t *free_bytes, uint64_t *total_byte
 	return 0;
 }
 
+/*
+ * Cleanup.  The driver's own names at the location: temporaries
+ * ".NAME.tmp-RANDOM" (a write not committed), probes ".lvprobe-RANDOM" (a
+ * write check at open) and set-aside objects ".NAME.old-RANDOM" (a replace
+ * between its two renames).  Since ABI 1.1 the core calls cleanup only while
+ * it holds the location's lock, so each of them is a dead run's.
+ */
+typedef struct leftover {
+	char *name;
+	int64_t mtime;
+	int aside;               /* .NAME.old-RANDOM */
+} leftover;
+
 typedef struct cleanup_ud {
-	char **names;
+	leftover *v;
 	size_t n;
+	int all;                 /* the host calls under the lock (ABI 1.1): every temporary is dead */
+	int nomem;
 } cleanup_ud;
 
 static int collect_ours(sftp_inst *c, const char *name, const LIBSSH2_SFTP_ATTRIBUTES *a, void *p)
 {
 	(void)c;
 	cleanup_ud *u = p;
-	if (name[0] != '.' || (!strstr(name, ".tmp-") && !strstr(name, ".old-") && strncmp(name, ".lvprobe-", 9)))
+	int aside = name[0] == '.' && strstr(name + 1, ".old-") && name[1] != '.';
+	int tmp = name[0] == '.' && (strstr(name + 1, ".tmp-") || !strncmp(name, ".lvprobe-", 9));
+	if ((!aside && !tmp) || ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISREG(a->permissions)))
 		return 0;
-	if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISREG(a->permissions))
+	int64_t mtime = (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a->mtime : 0;
+	if (!aside && !u->all && (int64_t)time(NULL) - mtime <= 86400)
+		return 0; /* an ABI 1.0 host: a temporary may be a live run's unless it is old */
+	leftover *nv = realloc(u->v, (u->n + 1) * sizeof *nv);
+	char *s = nv ? strdup(name) : NULL;
+	if (nv)
+		u->v = nv;
+	if (!s) {
+		u->nomem = 1;
 		return 0;
-	int64_t age = (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)time(NULL) - (int64_t)a->mtime : 0;
-	int old = age > 86400;
-	if (!old && !strstr(name, ".old-"))
-		return 0;
-	char **nn = realloc(u->names, (u->n + 1) * sizeof *nn);
-	if (!nn)
-		return 0;
-	u->names = nn;
-	char *s = NULL;
-	if (asprintf(&s, "%c%s", old ? 'o' : 'y', name) < 0)
-		return 0;
-	u->names[u->n++] = s;
+	}
+	u->v[u->n++] = (leftover){s, mtime, aside};
 	return 0;
+}
+
+/* Temporaries first, then set-aside objects, newest first (the newest old version is the one put back). */
+static int leftover_order(const void *x, const void *y)
+{
+	const leftover *a = x, *b = y;
+	if (a->aside != b->aside)
+		return a->aside - b->aside;
+	return a->mtime < b->mtime ? 1 : a->mtime > b->mtime ? -1 : strcmp(a->name, b->name);
+}
+
+/* Put one leftover right: 1 when done, 0 when it could not be (logged; handled). */
+static int put_right(sftp_inst *c, const leftover *l)
+{
+	char *path = join(c->dir, l->name), *orig = NULL, *opath = NULL;
+	int rc = path ? 0 : LV_E_NOMEM, restored = 0;
+	int saved = sftp_err_save(c);
+	if (!rc && l->aside) {
+		/* ".NAME.old-RANDOM": NAME is what was replaced */
+		const char *cut = strstr(l->name + 1, ".old-");
+		orig = strndup(l->name + 1, (size_t)(cut - l->name - 1));
+		opath = orig ? join(c->dir, orig) : NULL;
+		LIBSSH2_SFTP_ATTRIBUTES a;
+		int e = opath ? r_exists(c, opath, &a) : LV_E_NOMEM;
+		if (e == 0 && !(rc = r_rename(c, path, opath)))
+			restored = 1;
+		else if (e == 1)
+			rc = r_unlink(c, path); /* the new object made it: the old one goes */
+		else if (e < 0)
+			rc = e;
+	} else if (!rc)
+		rc = r_unlink(c, path);
+	if (rc == LV_E_NOT_FOUND)
+		rc = 0; /* gone meanwhile */
+	if (rc)
+		c->host->log(c->h, LV_LOG_WARN, "sftp %s: cleanup could not %s %s (%s); the next run's cleanup tries again",
+		             c->where, l->aside ? "put back or remove" : "remove", path ? path : l->name,
+		             rc == LV_E_CANCELED ? "canceled" : rc == LV_E_NOMEM ? "out of memory" : "an I/O error");
+	else
+		sftp_debug(c, "cleanup: %s %s%s%s", restored ? "put back" : "removed", l->name,
+		           restored ? " as " : "", restored ? orig : "");
+	sftp_err_restore(c, saved);
+	free(path);
+	free(orig);
+	free(opath);
+	return rc == 0;
 }
 
 static int sftp_drv_cleanup(void *inst)
 {
-	/* temporaries of killed runs older than a day; a replaced object left aside by a crash is put back */
 	sftp_inst *c = inst;
 	int rc = sftp_usable(c, "clean up", c->dir);
 	if (rc)
 		return rc;
 	if (!c->dir_exists)
 		return 0;
-	cleanup_ud u = {0};
-	if ((rc = walk_dir(c, collect_ours, &u)))
-		goto out;
-	for (size_t i = 0; i < u.n; i++) {
-		const char *name = u.names[i] + 1;
-		char *path = join(c->dir, name);
-		if (!path)
-			continue;
-		const char *old = strstr(name, ".old-");
-		if (old) {
-			char *orig = strndup(name + 1, (size_t)(old - name - 1));
-			char *opath = orig ? join(c->dir, orig) : NULL;
-			LIBSSH2_SFTP_ATTRIBUTES a;
-			if (opath && r_exists(c, opath, &a) == 0) {
-				if (!r_rename(c, path, opath))
-					c->host->log(c->h, LV_LOG_WARN, "sftp %s: put back %s, left aside by an interrupted replace",
-					             c->where, opath);
-			} else if (u.names[i][0] == 'o' || opath)
-				r_unlink(c, path);
-			free(orig);
-			free(opath);
-		} else
-			r_unlink(c, path);
-		free(path);
-	}
-out:
+	cleanup_ud u = {.all = c->host->abi_minor >= 1};
+	if (!(rc = walk_dir(c, collect_ours, &u)) && u.nomem)
+		rc = sftp_err(c, LV_E_NOMEM, "sftp %s: out of memory listing %s for cleanup", c->where, c->dir);
+	qsort(u.v, u.n, sizeof *u.v, leftover_order);
+	int done = 0;
+	for (size_t i = 0; !rc && i < u.n; i++)
+		done += put_right(c, &u.v[i]);
 	for (size_t i = 0; i < u.n; i++)
-		free(u.names[i]);
-	free(u.names);
-	return rc;
+		free(u.v[i].name);
+	free(u.v);
+	return rc ? rc : done;
 }
 
 /* ---- the descriptor ------------------------------------------------------------ */

@@ -41,13 +41,14 @@ typedef enum sftp_src {
 
 /*
  * licvault's own keys, as SET in the location's section or [driver "sftp"]
- * (host->config_get answers NULL for a key not set).  NULL or -1: not set.
- * Strings stay valid until the instance is closed (the ABI's rule).
+ * (host->config_value, whose `set` tells a value from the declared default).
+ * NULL or -1: not set.  Strings stay valid until the instance is closed (the
+ * ABI's rule).
  */
 typedef struct sftp_keys {
 	const char *user;
 	const char *known_hosts;
-	int accept_new;                          /* strict_host_key_checking: 0 yes, 1 accept-new */
+	int accept_new;                          /* strict_host_key_checking: 0 yes, 1 accept-new (the enum's index) */
 	int use_agent;
 	const char *identity[SFTP_MAX_LIST + 1]; /* NULL-terminated; identity[0] == NULL: not set */
 	const char *identity_passphrase_file;
@@ -121,17 +122,13 @@ struct sftp_inst {
 	char broken_why[600];
 	int cleanup_mode;        /* in a cleanup: ignore the cancel flag, short deadline */
 	int64_t cleanup_deadline; /* ms, monotonic */
-	int quiet;               /* cleanups: do not overwrite the run's error message */
 	int no_fsync;            /* the server has no fsync@openssh.com */
 	char *password;          /* only while authenticating (keyboard-interactive callback) */
 
 	/* the location */
 	char *dir;               /* absolute remote directory, no trailing '/' */
 	int dir_exists;
-
-	/* open writers and readers, freed at close */
-	struct lv_writer *writers;
-	struct lv_reader *readers;
+	/* open writers and readers are tracked by the host (host->track), which releases them before close */
 };
 
 /* ---- settings.c --------------------------------------------------------- */
@@ -232,8 +229,11 @@ long sftp_unb64(unsigned char *out, size_t cap, const char *in);
 /* Read the first line of a (secret) file: malloc'd, or NULL with *err set. */
 char *sftp_read_secret(const char *path, char *err, size_t errcap);
 void sftp_free_secret(char *s);
-/* Error reporting that respects c->quiet; returns code. */
+/* Describe an error (host->set_error: the run's first error wins); returns code. */
 int sftp_err(sftp_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+/* Take back what is described while handling a failure ourselves (host->error_save/error_restore). */
+int sftp_err_save(sftp_inst *c);
+void sftp_err_restore(sftp_inst *c, int saved);
 void sftp_debug(sftp_inst *c, const char *fmt, ...) LV_PRINTF(2, 3);
 int64_t sftp_now_ms(void);
 int sftp_canceled(sftp_inst *c);

@@ -42,11 +42,17 @@ int sftp_err(sftp_inst *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (c->quiet) {
-		c->host->log(c->h, LV_LOG_DEBUG, "%s", msg);
-		return code;
-	}
 	return c->host->set_error(c->h, code, "%s", msg);
+}
+
+int sftp_err_save(sftp_inst *c)
+{
+	return c->host->error_save(c->h);
+}
+
+void sftp_err_restore(sftp_inst *c, int saved)
+{
+	c->host->error_restore(c->h, saved);
 }
 
 void sftp_debug(sftp_inst *c, const char *fmt, ...)
@@ -176,6 +182,21 @@ int sftp_op_wait(sftp_op *o)
 		sftp_mark_broken(c, "a call was interrupted by a cancel");
 		o->err = sftp_err(c, LV_E_CANCELED, "sftp %s: %s%s%s canceled", c->where, o->step, sp, p);
 		return o->err;
+	}
+	if (c->sftp) {
+		/*
+		 * libssh2 1.10 answers EAGAIN for ever on an SFTP channel the server
+		 * closed (its sftp-server ended, the link stays): data sent before
+		 * the EOF is read first (libssh2_channel_eof says 0 while some is
+		 * left), so once it says EOF no answer can come.
+		 */
+		LIBSSH2_CHANNEL *ch = libssh2_sftp_get_channel(c->sftp);
+		if (ch && libssh2_channel_eof(ch)) {
+			sftp_mark_broken(c, "the server closed the SFTP channel (its sftp-server ended)");
+			o->err = sftp_err(c, LV_E_IO, "sftp %s: connection lost while trying to %s%s%s: %s", c->where, o->step, sp,
+			                  p, c->broken_why);
+			return o->err;
+		}
 	}
 	int64_t now = sftp_now_ms();
 	int64_t dl = o->deadline;
@@ -505,7 +526,6 @@ int sftp_cleanup_session(sftp_inst *c)
 {
 	if (!c->cleanup_mode) {
 		c->cleanup_mode = 1;
-		c->quiet = 1;
 		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
 	}
 	if (c->s && c->sftp && !c->broken)
@@ -526,5 +546,4 @@ int sftp_cleanup_session(sftp_inst *c)
 void sftp_cleanup_end(sftp_inst *c)
 {
 	c->cleanup_mode = 0;
-	c->quiet = 0;
 }
