@@ -194,6 +194,25 @@ static int forget_remove(lv_run *run, lv_location *loc, const lv_set_scan *scan,
 	return 0;
 }
 
+/* Mark the generations that go, check that a whole one stays, remove the marked ones. */
+static int forget_marked(lv_run *run, lv_location *loc, const lv_set_scan *scan, unsigned keep, uint64_t gen,
+                         unsigned flags, int (*cb)(const lv_generation_info *, void *), void *ud)
+{
+	char *marks = calloc(scan->n_gens + 1, 1);
+	if (!marks)
+		return lv__run_error(run, LV_E_NOMEM, "out of memory");
+	size_t n = 0;
+	int rc = forget_targets(run, loc, scan, keep, gen, marks, &n);
+	if (!rc && n)
+		rc = one_stays_whole(run, loc, scan, marks);
+	if (!rc && n)
+		rc = forget_remove(run, loc, scan, marks, flags, cb, ud);
+	free(marks);
+	if (!rc && n && !(flags & LV_FORGET_DRY_RUN) && loc->ops->sync && (rc = loc->ops->sync(loc->inst)))
+		rc = lv__drv_rc(run, loc, rc, "sync", "");
+	return rc;
+}
+
 int lv_generations_forget(lv_context *ctx, const char *uri, unsigned keep, int64_t generation, unsigned flags,
                           int (*cb)(const lv_generation_info *, void *), void *ud)
 {
@@ -204,9 +223,7 @@ int lv_generations_forget(lv_context *ctx, const char *uri, unsigned keep, int64
 	lv__run_init(&run, ctx, NULL, NULL);
 	lv_location *loc = NULL;
 	lv_set_scan scan = {0};
-	char *marks = NULL;
 	int locked = 0;
-	size_t n = 0;
 	int dry = (flags & LV_FORGET_DRY_RUN) != 0;
 	int rc = lv__location_open(ctx, &run, NULL, uri, dry ? LV_OPEN_READ : LV_OPEN_WRITE, &loc);
 	if (!rc && !dry)
@@ -215,17 +232,8 @@ int lv_generations_forget(lv_context *ctx, const char *uri, unsigned keep, int64
 		rc = lv__set_scan(&run, loc, &scan);
 	if (!rc && locked)
 		lv__set_tidy(&run, loc, &scan);
-	if (!rc && !(marks = calloc(scan.n_gens + 1, 1)))
-		rc = lv__run_error(&run, LV_E_NOMEM, "out of memory");
 	if (!rc)
-		rc = forget_targets(&run, loc, &scan, keep, (uint64_t)generation, marks, &n);
-	if (!rc && n)
-		rc = one_stays_whole(&run, loc, &scan, marks);
-	if (!rc && n)
-		rc = forget_remove(&run, loc, &scan, marks, flags, cb, ud);
-	if (!rc && n && !dry && loc->ops->sync && (rc = loc->ops->sync(loc->inst)))
-		rc = lv__drv_rc(&run, loc, rc, "sync", "");
-	free(marks);
+		rc = forget_marked(&run, loc, &scan, keep, (uint64_t)generation, flags, cb, ud);
 	lv__set_scan_free(&scan);
 	if (loc)
 		lv__lock_release(&run, loc, locked);

@@ -16,6 +16,7 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,6 +142,16 @@ static int write_lock(lv_location *loc, const holder *h, unsigned flags)
 	return loc->ops->commit(w, flags);
 }
 
+/* The lock's format version; one that is not a number counts as 0, and is
+ * then compared by host alone, as a version-1 lock is. */
+static int parse_version(const char *text)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	return end == text || errno || v < 0 || v > INT_MAX ? 0 : (int)v;
+}
+
 static void parse_line(holder *h, const char *line)
 {
 	static const struct { const char *key; size_t off, cap; } strs[] = {
@@ -155,7 +166,7 @@ static void parse_line(holder *h, const char *line)
 			return;
 		}
 	if (!strncmp(line, "licvault-lock ", 14))
-		h->version = atoi(line + 14);
+		h->version = parse_version(line + 14);
 	else if (!strncmp(line, "pidns ", 6))
 		h->pidns = strtoull(line + 6, NULL, 10);
 	else if (!strncmp(line, "pid ", 4))

@@ -400,6 +400,9 @@ static void bundle_close(void *inst)
  */
 static int check_file(bundle *b)
 {
+	/* split_inner set it or failed; the analyzer cannot see that host->set_error returns its code */
+	if (!b->file)
+		return LV_E_IO;
 	b->stem = stem_of(b->file);
 	snprintf(b->own.iname, sizeof b->own.iname, "%s", b->file);
 	b->own.own = 1;

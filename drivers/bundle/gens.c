@@ -93,7 +93,7 @@ static bgen *gen_add(bundle *b, uint64_t n, const char *iname)
 {
 	if (b->ngens == b->capgens) {
 		size_t cap = b->capgens ? b->capgens * 2 : 8;
-		bgen **a = realloc(b->gens, cap * sizeof *a);
+		bgen **a = realloc(b->gens, cap * sizeof *a); // NOLINT(bugprone-sizeof-expression): an array of pointers
 		if (!a)
 			return NULL;
 		b->gens = a;
@@ -111,7 +111,7 @@ static bgen *gen_add(bundle *b, uint64_t n, const char *iname)
 	size_t at = b->ngens;
 	while (at > 0 && b->gens[at - 1]->gen > n)
 		at--;
-	memmove(b->gens + at + 1, b->gens + at, (b->ngens - at) * sizeof *b->gens);
+	memmove(b->gens + at + 1, b->gens + at, (b->ngens - at) * sizeof *b->gens); // NOLINT(bugprone-sizeof-expression): an array of pointers
 	b->gens[at] = g;
 	b->ngens++;
 	return g;

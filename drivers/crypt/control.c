@@ -398,7 +398,7 @@ static int v_export(ctl *x)
 	/* the one place a key is output: what this verb is for */
 	lvc_hex(c->kr->key, LVC_KEYBYTES, hex);
 	size_t k = (size_t)snprintf(line, sizeof line, "key:");
-	for (unsigned g = 0; g < 8; g++)
+	for (size_t g = 0; g < 8; g++)
 		k += (size_t)snprintf(line + k, sizeof line - k, " %.8s", hex + 8 * g);
 	if (x->emit)
 		x->emit(line, x->ud);

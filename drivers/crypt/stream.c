@@ -163,7 +163,7 @@ struct lvc_enc {
 	int rc;                      /* sticky: the first failure */
 };
 
-#define OUT_CAP (LVC_HDR + BATCH * LVC_UNIT)
+#define OUT_CAP (LVC_HDR + (size_t)BATCH * LVC_UNIT)
 
 int lvc_enc_new(lvc_enc **out, const lvc_key *k, const char *name, lvc_sink_fn sink, void *ud)
 {
@@ -284,7 +284,7 @@ struct lvc_dec {
 	char why[400];
 };
 
-#define IN_CAP (BATCH * LVC_UNIT)
+#define IN_CAP ((size_t)BATCH * LVC_UNIT)
 
 int lvc_dec_new(lvc_dec **out, const lvc_key *k, const char *name, lvc_source_fn source, void *ud)
 {

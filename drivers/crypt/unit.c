@@ -11,6 +11,7 @@
  *    their failures, the environment.
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,14 @@ typedef struct buf {
 static int sink(void *ud, const void *p, size_t len)
 {
 	buf *b = ud;
+	if (!len)
+		return 0; /* an empty chunk: b->p may still be NULL, which memcpy may not be given */
 	if (b->n + len > b->cap) {
+		unsigned char *np = realloc(b->p, (b->n + len) * 2);
+		if (!np)
+			return LV_E_NOMEM;
+		b->p = np;
 		b->cap = (b->n + len) * 2;
-		b->p = realloc(b->p, b->cap);
 	}
 	memcpy(b->p + b->n, p, len);
 	b->n += len;
@@ -75,7 +81,7 @@ static lvc_key K;
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 255);
+		p[i] = (unsigned char)((i * 131 + (size_t)seed * 7 + (i >> 9)) & 255);
 }
 
 static buf seal(const char *name, const unsigned char *pt, size_t n, size_t step, const lvc_key *k)
@@ -155,6 +161,12 @@ static void test_round_trips(void)
 	CHECK(lvc_plain_size(UINT64_MAX) == UINT64_MAX, "unknown");
 }
 
+/* Where chunk i starts in an object (size_t: the offsets index buffers). */
+static size_t chunk_at(size_t i)
+{
+	return LVC_HDR + i * LVC_UNIT;
+}
+
 /* Expect ciphertext b to be refused as `name` under k, with words in why. */
 static void refused(buf *b, const char *name, const lvc_key *k, const char *words, const char *what)
 {
@@ -200,11 +212,11 @@ static void test_tampering(void)
 	/* chunks 1 and 2 swapped; chunk 1 dropped */
 	memcpy(b.p, good.p, good.n);
 	b.n = good.n;
-	memcpy(b.p + LVC_HDR + LVC_UNIT, good.p + LVC_HDR + 2 * LVC_UNIT, LVC_UNIT);
-	memcpy(b.p + LVC_HDR + 2 * LVC_UNIT, good.p + LVC_HDR + LVC_UNIT, LVC_UNIT);
+	memcpy(b.p + chunk_at(1), good.p + chunk_at(2), LVC_UNIT);
+	memcpy(b.p + chunk_at(2), good.p + chunk_at(1), LVC_UNIT);
 	refused(&b, name, &K, "chunk 1 at byte", "chunks reordered");
-	memcpy(b.p, good.p, LVC_HDR + LVC_UNIT);
-	memcpy(b.p + LVC_HDR + LVC_UNIT, good.p + LVC_HDR + 2 * LVC_UNIT, good.n - LVC_HDR - 2 * LVC_UNIT);
+	memcpy(b.p, good.p, chunk_at(1));
+	memcpy(b.p + chunk_at(1), good.p + chunk_at(2), good.n - chunk_at(2));
 	b.n = good.n - LVC_UNIT;
 	refused(&b, name, &K, "chunk 1 at byte", "a chunk dropped");
 	/* trailing bytes after the final chunk */
@@ -450,6 +462,21 @@ static const char *put_file(const char *name, const char *text, mode_t mode)
 	return p[k];
 }
 
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove dir and the files put in it (depth first, links not followed). */
+static void remove_dir(void)
+{
+	if (nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS))
+		fprintf(stderr, "crypt_unit: could not remove %s\n", dir);
+}
+
 static int canceled_yes(void *ud) { (void)ud; return 1; }
 
 static void expect_secret(int rc, lvc_secret *s, const char *want, const char *why, const char *what)
@@ -516,11 +543,7 @@ int main(void)
 	test_documented_layout();
 	test_slots();
 	test_sources();
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* best effort */
-	}
+	remove_dir();
 	sodium_free(key);
 	printf("crypt_unit: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;

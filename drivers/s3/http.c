@@ -33,8 +33,6 @@ int64_t s3_now_ms(void)
 
 int s3_err(s3_inst *c, int code, const char *fmt, ...)
 {
-	if (c->quiet)
-		return code;
 	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);

@@ -22,7 +22,6 @@ typedef struct s3_rslot {
 
 struct lv_reader {
 	s3_inst *c;
-	struct lv_reader *next;
 	char *key;
 	char etag[100];
 	uint64_t size, next_start, pos;
@@ -31,6 +30,11 @@ struct lv_reader {
 	s3_rslot *slots;
 	int failed;
 };
+
+static void release_reader(void *r)
+{
+	s3_read_close(r);
+}
 
 int s3_read_open(void *inst, const char *name, lv_reader **out)
 {
@@ -58,8 +62,10 @@ int s3_read_open(void *inst, const char *name, lv_reader **out)
 	}
 	r->nslots = c->cfg.parallel_parts;
 	r->chunk = c->cfg.part_size;
-	r->next = c->readers;
-	c->readers = r;
+	if ((rc = c->host->track(c->h, r, release_reader))) { /* the host closes it if the run leaves it open */
+		s3_read_close(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -170,11 +176,7 @@ void s3_read_close(lv_reader *r)
 		s3_req_free(&r->slots[i].req);
 		free(r->slots[i].buf);
 	}
-	for (lv_reader **pp = &c->readers; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
+	c->host->untrack(c->h, r); /* a no-op for one not handed out */
 	free(r->slots);
 	free(r->key);
 	free(r);

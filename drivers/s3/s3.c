@@ -94,11 +94,7 @@ static void inst_free(s3_inst *c)
 {
 	if (!c)
 		return;
-	c->quiet++; /* close describes nothing */
-	while (c->writers)
-		s3_abort(c->writers);
-	while (c->readers)
-		s3_read_close(c->readers);
+	/* the host released our writers and readers still open (track) before this */
 	s3_http_free(c);
 	s3_config_free(&c->cfg);
 	s3_creds_free(&c->creds);
@@ -212,8 +208,8 @@ static int list_page(s3_inst *c, page *p, int first)
 	p->truncated = 0;
 	p->token[0] = '\0';
 	p->size = UINT64_MAX;
-	if ((rc = s3_req_run(&r)))
-		rc = s3_req_fail(&r);
+	if (s3_req_run(&r))
+		rc = s3_req_fail(&r); /* r.rc, described */
 	else if ((rc = s3_xml_walk(r.resp.p, r.resp.len, page_one, p)) == -1)
 		rc = s3_err(c, LV_E_IO, "s3: list %s: the answer is not valid XML", c->where);
 	s3_req_free(&r);

@@ -27,9 +27,9 @@
 
 #include "licvault/driver.h"
 
-#define S3_MIB (1024u * 1024u)
+#define S3_MIB ((size_t)1024 * 1024)
 #define S3_TICK_MS 100              /* longest wait between two looks at the cancel flag */
-#define S3_XML_MAX (8u * S3_MIB)    /* the largest XML answer kept (a listing of 1000 keys is ~300 KB) */
+#define S3_XML_MAX (8 * S3_MIB)      /* the largest XML answer kept (a listing of 1000 keys is ~300 KB) */
 #define S3_CLEANUP_TIMEOUT 5        /* seconds a cleanup request (abort after a failure) may take */
 #define S3_NAME_MAX 255
 
@@ -89,10 +89,9 @@ struct s3_inst {
 	CURL **pool;             /* idle easy handles (their connections stay in the multi's cache) */
 	int npool;
 	s3_req *waiting;         /* requests waiting for their retry time */
-	int quiet;               /* cleanups: do not describe errors (the run's first error stays) */
 
-	struct lv_writer *writers;   /* open writers and readers, released at close */
-	struct lv_reader *readers;
+	struct lv_writer *writers;   /* open writers (their uploads are not a dead run's); the host
+	                                releases open writers and readers before close (track) */
 };
 
 /* ---- config.c, uri.c, creds.c ----------------------------------------------- */
@@ -199,9 +198,10 @@ int s3_req_run(s3_req *r);
 void s3_waiting_remove(s3_req *r);
 /* Stop r if it is under way (no description). */
 void s3_req_stop(s3_req *r);
-/* Report r's failure with set_error (unless the instance is quiet) and return r->rc. */
+/* Report r's failure with set_error and return r->rc. */
 int s3_req_fail(s3_req *r);
-/* Describe an error and return code (respects quiet). */
+/* Describe an error and return code (the run's first error wins; a failure handled here is
+ * taken back with host->error_save/error_restore). */
 int s3_err(s3_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
 int64_t s3_now_ms(void);
 /* The key of an object name at the location (prefix + name); malloc'd. */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIRST_BUF (64u * 1024u)
+#define FIRST_BUF ((size_t)64 * 1024)
 
 typedef struct s3_slot {
 	unsigned char *buf;
@@ -46,6 +46,11 @@ int s3_check_name(s3_inst *c, const char *name)
 	return 0;
 }
 
+static void release_writer(void *w)
+{
+	s3_abort(w);
+}
+
 int s3_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
 {
 	(void)size_hint;
@@ -65,8 +70,12 @@ int s3_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer *
 	}
 	w->c = c;
 	w->nslots = c->cfg.parallel_parts + 1; /* parts under way, and one filling */
-	w->next = c->writers;
+	w->next = c->writers; /* kept for s3_writer_owns: cleanup leaves this instance's uploads */
 	c->writers = w;
+	if ((rc = c->host->track(c->h, w, release_writer))) { /* the host aborts it if the run leaves it open */
+		s3_abort(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
@@ -214,7 +223,7 @@ int s3_write(lv_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-/* Release the writer; with abort_upload, abort its multipart upload (quietly). */
+/* Release the writer; with abort_upload, abort its multipart upload (a failure there is logged, not the run's). */
 static void writer_release(lv_writer *w, int abort_upload)
 {
 	s3_inst *c = w->c;
@@ -223,10 +232,11 @@ static void writer_release(lv_writer *w, int abort_upload)
 		free(w->slots[i].buf);
 	}
 	if (w->upload_id && abort_upload) {
-		c->quiet++;
+		int saved = c->host->error_save(c->h); /* a cleanup: its failure is not the run's */
 		s3_mpu_abort(c, w->key, w->upload_id);
-		c->quiet--;
+		c->host->error_restore(c->h, saved);
 	}
+	c->host->untrack(c->h, w); /* a no-op for one not handed out */
 	for (lv_writer **pp = &c->writers; *pp; pp = &(*pp)->next)
 		if (*pp == w) {
 			*pp = w->next;
@@ -271,9 +281,9 @@ static int commit_single(lv_writer *w, unsigned flags)
 	rc = s3_req_run(&r);
 	s3_hex(r.md5, 16, hex);
 	if (rc == LV_E_EXISTS && !(flags & LV_COMMIT_REPLACE)) {
-		c->quiet++;
+		int saved = c->host->error_save(c->h); /* a probe: the answer below says what failed */
 		int ours = ours_already(w, s, &r);
-		c->quiet--;
+		c->host->error_restore(c->h, saved);
 		rc = ours ? 0
 		          : s3_err(c, LV_E_EXISTS, "s3: write %s at %s: it already exists (HTTP %ld %s to If-None-Match: *)",
 		                   s3_show(c, w->key, show, sizeof show), c->cfg.endpoint, r.status,

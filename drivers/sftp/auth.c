@@ -47,19 +47,31 @@ static int is_socket_error(int r)
 	       r == LIBSSH2_ERROR_TIMEOUT;
 }
 
+/* "MAJOR.MINOR", then anything ("8.8p1"): 1 and both numbers, or 0. */
+static int major_minor(const char *v, long *maj, long *min)
+{
+	char *end;
+	errno = 0;
+	*maj = strtol(v, &end, 10);
+	if (end == v || *end != '.' || errno)
+		return 0;
+	const char *m = end + 1;
+	*min = strtol(m, &end, 10);
+	return end != m && !errno;
+}
+
 /* OpenSSH >= 8.8 refuses ssh-rsa (SHA-1) signatures, the only RSA ones libssh2 < 1.11 makes. */
 static int rsa_sha1_refused(sftp_inst *c)
 {
 	const char *v = libssh2_version(0);
-	int maj = 0, min = 0;
-	if (v && sscanf(v, "%d.%d", &maj, &min) == 2 && (maj > 1 || (maj == 1 && min >= 11)))
+	long maj, min;
+	if (v && major_minor(v, &maj, &min) && (maj > 1 || (maj == 1 && min >= 11)))
 		return 0;
 	const char *b = libssh2_session_banner_get(c->s);
 	const char *o = b ? strstr(b, "OpenSSH_") : NULL;
-	int smaj = 0, smin = 0;
-	if (!o || sscanf(o + 8, "%d.%d", &smaj, &smin) != 2)
+	if (!o || !major_minor(o + 8, &maj, &min))
 		return 0;
-	return smaj > 8 || (smaj == 8 && smin >= 8);
+	return maj > 8 || (maj == 8 && min >= 8);
 }
 
 /* ---- key files ------------------------------------------------------------- */

@@ -93,7 +93,7 @@ static void kh_note_nodes(sftp_kh *k, kh_where at)
 {
 	struct libssh2_knownhost *n, *last = k->n_nodes ? k->nodes[k->n_nodes - 1] : NULL;
 	while (libssh2_knownhost_get(k->kh, &n, last) == 0) {
-		struct libssh2_knownhost **nn = realloc(k->nodes, (k->n_nodes + 1) * sizeof *nn);
+		struct libssh2_knownhost **nn = realloc(k->nodes, (k->n_nodes + 1) * sizeof *nn); // NOLINT(bugprone-sizeof-expression): an array of pointers
 		if (!nn)
 			return;
 		k->nodes = nn;

@@ -241,20 +241,37 @@ static int local_user(sftp_inst *c, char **out)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
+	const char *env = getenv("USER");
 	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
 		*out = strdup(pw.pw_name);
-	else if (getenv("USER"))
-		*out = strdup(getenv("USER"));
+	else if (env)
+		*out = strdup(env);
 	else
 		return sftp_err(c, LV_E_CONFIG, "sftp %s: no user in the URI or the config, and the local user name is unknown",
 		                c->where);
 	return *out ? 0 : LV_E_NOMEM;
 }
 
+/*
+ * A number `ssh -G` printed, when it lies in [lo, hi] (lo >= 0), else -1.
+ * ssh has checked the user's configuration already; what is not a number
+ * here is one of its words for "unset" ("none"), and is not used.
+ */
+static long ssh_number(const char *v, long lo, long hi)
+{
+	if (!v)
+		return -1;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	return end == v || *end || errno || n < lo || n > hi ? -1 : n;
+}
+
 /* user, hostname, port */
 static int resolve_target(sftp_inst *c, const sftp_sshcfg *g)
 {
 	const char *v;
+	long port;
 	sftp_src src;
 	if (c->uri_user)
 		c->user = strdup(c->uri_user), src = SFTP_SRC_URI;
@@ -280,8 +297,8 @@ static int resolve_target(sftp_inst *c, const sftp_sshcfg *g)
 	src = SFTP_SRC_DEFAULT;
 	if (c->uri_port)
 		c->port = c->uri_port, src = SFTP_SRC_URI;
-	else if ((v = sftp_sshcfg_set(g, "port", 0)) && atoi(v) > 0 && atoi(v) < 65536)
-		c->port = atoi(v), src = SFTP_SRC_SSH_CONFIG;
+	else if ((port = ssh_number(sftp_sshcfg_set(g, "port", 0), 1, 65535)) > 0)
+		c->port = (int)port, src = SFTP_SRC_SSH_CONFIG;
 	show_int(c, "port", c->port, src);
 	return 0;
 }
@@ -457,27 +474,27 @@ static int resolve_host_keys(sftp_inst *c, const sftp_sshcfg *g)
 
 static int resolve_times(sftp_inst *c, const sftp_sshcfg *g)
 {
-	const char *ct = sftp_sshcfg_set(g, "connecttimeout", 0);
-	const char *ai = sftp_sshcfg_set(g, "serveraliveinterval", 0);
+	long ct = ssh_number(sftp_sshcfg_set(g, "connecttimeout", 0), 1, INT_MAX);
+	long ai = ssh_number(sftp_sshcfg_set(g, "serveraliveinterval", 0), 0, 3600);
 	const char *ac = sftp_sshcfg_any(g, "serveralivecountmax", 0);
-	const char *ca = sftp_sshcfg_set(g, "connectionattempts", 0);
+	long ca = ssh_number(sftp_sshcfg_set(g, "connectionattempts", 0), 1, 21);
 	c->timeout = c->keys.timeout > 0 ? c->keys.timeout : DEFAULT_TIMEOUT;
 	show_int(c, "timeout", c->timeout, c->keys.timeout > 0 ? SFTP_SRC_KEY : SFTP_SRC_DEFAULT);
 	c->connect_timeout = c->timeout;
 	sftp_src src = c->keys.timeout > 0 ? SFTP_SRC_KEY : SFTP_SRC_DEFAULT;
-	if (c->keys.timeout < 0 && ct && atoi(ct) > 0)
-		c->connect_timeout = atoi(ct), src = SFTP_SRC_SSH_CONFIG;
+	if (c->keys.timeout < 0 && ct > 0)
+		c->connect_timeout = (int)ct, src = SFTP_SRC_SSH_CONFIG;
 	show_int(c, "connect timeout", c->connect_timeout, src);
 	c->keepalive = DEFAULT_KEEPALIVE;
 	src = SFTP_SRC_DEFAULT;
 	if (c->keys.keepalive >= 0)
 		c->keepalive = c->keys.keepalive, src = SFTP_SRC_KEY;
-	else if (ai && atoi(ai) >= 0 && atoi(ai) <= 3600) {
-		c->keepalive = atoi(ai), src = SFTP_SRC_SSH_CONFIG;
+	else if (ai >= 0) {
+		c->keepalive = (int)ai, src = SFTP_SRC_SSH_CONFIG;
 		/* OpenSSH gives up after ServerAliveCountMax unanswered keepalives */
-		int count = ac ? atoi(ac) : 3;
+		long long count = ac ? ssh_number(ac, 1, INT_MAX) : 3;
 		if (c->keys.timeout < 0 && c->keepalive > 0 && count > 0 && c->keepalive * count < c->timeout) {
-			c->timeout = c->keepalive * count;
+			c->timeout = (int)(c->keepalive * count);
 			show_int(c, "timeout (ServerAliveInterval x ServerAliveCountMax)", c->timeout, SFTP_SRC_SSH_CONFIG);
 		}
 	}
@@ -486,8 +503,8 @@ static int resolve_times(sftp_inst *c, const sftp_sshcfg *g)
 	src = SFTP_SRC_DEFAULT;
 	if (c->keys.retries >= 0)
 		c->retries = c->keys.retries, src = SFTP_SRC_KEY;
-	else if (ca && atoi(ca) >= 1 && atoi(ca) <= 21)
-		c->retries = atoi(ca) - 1, src = SFTP_SRC_SSH_CONFIG;
+	else if (ca > 0)
+		c->retries = (int)ca - 1, src = SFTP_SRC_SSH_CONFIG;
 	show_int(c, "connect_retries", c->retries, src);
 	return 0;
 }

@@ -760,7 +760,7 @@ static void sftp_drv_read_close(lv_reader *r)
 		int saved = sftp_err_save(c);
 		int was = c->cleanup_mode;
 		c->cleanup_mode = 1;
-		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
+		c->cleanup_deadline = sftp_now_ms() + (int64_t)SFTP_CLEANUP_BUDGET * 1000;
 		r_close(c, r->fh, r->path);
 		if (!was)
 			sftp_cleanup_end(c);
@@ -1029,7 +1029,8 @@ static int sftp_drv_cleanup(void *inst)
 	cleanup_ud u = {.all = c->host->abi_minor >= 1};
 	if (!(rc = walk_dir(c, collect_ours, &u)) && u.nomem)
 		rc = sftp_err(c, LV_E_NOMEM, "sftp %s: out of memory listing %s for cleanup", c->where, c->dir);
-	qsort(u.v, u.n, sizeof *u.v, leftover_order);
+	if (!rc && u.n) /* nothing found: u.v is NULL, which qsort may not be given */
+		qsort(u.v, u.n, sizeof *u.v, leftover_order);
 	int done = 0;
 	for (size_t i = 0; !rc && i < u.n; i++)
 		done += put_right(c, &u.v[i]);

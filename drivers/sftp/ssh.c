@@ -526,7 +526,7 @@ int sftp_cleanup_session(sftp_inst *c)
 {
 	if (!c->cleanup_mode) {
 		c->cleanup_mode = 1;
-		c->cleanup_deadline = sftp_now_ms() + SFTP_CLEANUP_BUDGET * 1000;
+		c->cleanup_deadline = sftp_now_ms() + (int64_t)SFTP_CLEANUP_BUDGET * 1000;
 	}
 	if (c->s && c->sftp && !c->broken)
 		return 0;
