@@ -152,6 +152,7 @@ int lv__store_room(lv_store *s, uint64_t needed, lv_err *err)
 		return 0; /* an application's own store, or one its open will refuse */
 	uint64_t room = lv__store_file_free(target);
 	free(target);
+	needed += LV_STORE_FILE_SLACK; /* the store's -shm and journal besides the licenses */
 	if (room == UINT64_MAX || room >= needed)
 		return 0;
 	char f[64], n[64];
@@ -159,7 +160,7 @@ int lv__store_room(lv_store *s, uint64_t needed, lv_err *err)
 	lv__store_file_bytes(n, sizeof n, needed);
 	return lv__err_set(err, LV_E_NO_SPACE,
 	                   "no space for the restore on the filesystem of store %s: %s free, the restore needs at least %s "
-	                   "(the backup's licenses); nothing was changed",
+	                   "(the backup's licenses and the store's journal); nothing was changed",
 	                   path, f, n);
 }
 

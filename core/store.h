@@ -31,7 +31,8 @@ const char *lv__store_why(lv_store *s, int rc, const char *what, char *buf, size
 int lv__store_for_run(lv_store *s, lv_store **out, lv_err *err);
 void lv__store_run_release(lv_store *orig, lv_store *run);
 /*
- * Is there room for needed bytes where the store's file lies (ops.path)?
+ * Is there room for needed bytes, and LV_STORE_FILE_SLACK besides, where
+ * the store's file lies (ops.path)?
  * 0 (also when unknown), or LV_E_NO_SPACE in err naming the free and the
  * needed space.
  */

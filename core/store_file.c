@@ -152,6 +152,15 @@ int lv__store_file_has_wal(const char *path)
 	return has;
 }
 
+int lv__store_file_has_shm(const char *path)
+{
+	char *m = lv__asprintf("%s-shm", path);
+	struct stat st;
+	int has = m && stat(m, &st) == 0;
+	free(m);
+	return has;
+}
+
 /* Copy from to a new file to (mode 0600).  0, or errno. */
 static int copy_file(const char *from, const char *to)
 {

@@ -43,6 +43,8 @@ void lv__store_file_remove(const char *path);
 
 /* Does path have a -wal file that is not empty (changes not yet in the database file)? */
 int lv__store_file_has_wal(const char *path);
+/* Does path have a -shm file (SQLite's WAL index, made by the first connection)? */
+int lv__store_file_has_shm(const char *path);
 
 /*
  * Copy the store at path and its -wal into a new private folder under
@@ -52,6 +54,11 @@ int lv__store_file_has_wal(const char *path);
 int lv__store_file_copy(const char *path, char **copy, lv_err *err);
 void lv__store_file_copy_free(char *copy);
 
+/*
+ * Less free space than this where a store lies is a full filesystem: SQLite's -shm takes 32 KiB
+ * and the first write to its -wal a page or two.  A restore needs this much besides its licenses.
+ */
+#define LV_STORE_FILE_SLACK ((uint64_t)256 * 1024)
 /* Bytes free for the caller on the filesystem that holds, or would hold, path; UINT64_MAX when unknown. */
 uint64_t lv__store_file_free(const char *path);
 

@@ -17,12 +17,17 @@
 
 #define LV_APP_ID 0x4C564C54 /* 'LVLT' */
 #define SCHEMA_VERSION 1
+/* A new store's page size.  A record (a license of 1 to 4 KB and its columns) longer than a
+ * page's local limit (4,086 bytes for 16 KiB pages, 8,198 for 32 KiB) spills its tail into an
+ * overflow page of its own, mostly empty: with 16 KiB pages that was 23% of a restored store's
+ * bytes, and a restore is bound by the bytes it writes (twice into a store that is open: WAL,
+ * then checkpoint).  32 KiB pages: none overflow, 21% fewer bytes to write
+ * (docs/performance.md, "Restore at scale").  An existing store keeps its own. */
 #ifndef LV_PAGE_SIZE
-#define LV_PAGE_SIZE 16384
+#define LV_PAGE_SIZE 32768
 #endif
-/* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem
- * (SQLite's -shm takes 32 KiB, and the first write to its -wal a page or two) */
-#define FULL_BELOW ((uint64_t)256 * 1024)
+/* Less free space than this where a store lies: an I/O error opening it for writing is a full filesystem */
+#define FULL_BELOW LV_STORE_FILE_SLACK
 #define LV_STR_(x) #x
 #define LV_STR(x) LV_STR_(x)
 
@@ -164,8 +169,8 @@ static int check_schema(sq_store *s, unsigned flags, lv_err *err)
 	if (app != LV_APP_ID && ntables != 0)
 		return lv__err_set(err, LV_E_CORRUPT, "store %s is an SQLite database but not a licvault store", s->path);
 	int writable = !(flags & LV_STORE_READONLY);
-	/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains
-	 * (smaller file, fewer page writes); only possible before the first table */
+	/* licenses are 1 to 4 KB: large pages keep them out of overflow pages (LV_PAGE_SIZE);
+	 * only possible before the first table */
 	if (ntables == 0 && writable)
 		exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size");
 	if (writable && ((rc = exec(s, "PRAGMA journal_mode=WAL", "set WAL mode")) ||
@@ -236,11 +241,30 @@ static int open_rescue(sq_store *s, const lv_err *first, lv_err *err)
 	return rc;
 }
 
+/*
+ * Would opening the store where it lies risk SIGBUS?  SQLite makes a
+ * missing -shm by writing one byte per 4 KiB page and then uses it through
+ * a mapping; on a full filesystem of 1 KiB blocks the rest of each page is
+ * a hole that cannot be filled, and the first touch kills the process.
+ * (How much room the files leave decided whether tests/test_store.c's full
+ * filesystem hit it.)
+ */
+static int shm_risky(sq_store *s)
+{
+	return !lv__store_file_has_shm(s->path) && lv__store_file_free(s->target) < FULL_BELOW;
+}
+
 /* The store's file, which exists: opened read-write, or read-only (with the rescue when it must). */
 static int open_existing(sq_store *s, lv_err *err)
 {
 	lv_err first = {0};
 	int ro = (s->flags & LV_STORE_READONLY) != 0;
+	if (shm_risky(s)) {
+		char f[64];
+		lv__store_file_bytes(f, sizeof f, lv__store_file_free(s->target));
+		lv__err_set(&first, LV_E_NO_SPACE, "store %s: its filesystem is full (%s free)", s->path, f);
+		return ro ? open_rescue(s, &first, err) : lv__err_set(err, LV_E_NO_SPACE, "%s", first.msg);
+	}
 	int rc = connect_db(s, s->path, ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, &first);
 	if (!rc && (rc = check_schema(s, s->flags, &first)))
 		close_db(s);
@@ -268,7 +292,7 @@ static int begin_new(sq_store *s, lv_err *err)
 	int rc = lv__store_file_create(s->target, &s->tmp, &e);
 	if (!rc)
 		rc = connect_db(s, s->tmp, SQLITE_OPEN_READWRITE, &e);
-	/* licenses are 1 to 4 KB: larger pages keep most of them out of overflow chains */
+	/* licenses are 1 to 4 KB: large pages keep them out of overflow pages (LV_PAGE_SIZE) */
 	if (!rc && ((rc = exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size")) ||
 	            (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous")) ||
 	            (rc = exec(s, schema_sql, "create the schema"))))
