@@ -815,16 +815,10 @@ const char *s3t_store10k(void)
 
 int s3t_run(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
 {
-	lv_restorer *r = NULL;
-	if (lv_restorer_new(&r, ctx, s))
-		return LV_E_NOMEM;
-	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
-	int rc = t_run(r, kind, flags, NULL);
-	if (msg)
-		snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	char own[1024];
+	int rc = t_run_uri(ctx, s, uri, kind, flags, msg ? msg : own, msg ? cap : sizeof own);
 	if (rc && getenv("LV_TEST_VERBOSE"))
-		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), lv_restorer_last_error(r));
-	lv_restorer_free(r);
+		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), msg ? msg : own);
 	return rc;
 }
 

@@ -469,15 +469,9 @@ void t_liar_location(const t_liar *l, char *dir, size_t dcap, char *uri, size_t 
 
 int t_liar_run(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
 {
-	lv_restorer *r = NULL;
-	if (lv_restorer_new(&r, ctx, s))
-		return LV_E_NOMEM;
-	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
-	int rc = t_run(r, kind, flags, NULL);
-	snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	int rc = t_run_uri(ctx, s, uri, kind, flags, msg, cap);
 	if (getenv("LV_TEST_VERBOSE"))
 		fprintf(stderr, "\n  [%c] %s: %s", kind, lv_error_name(rc), msg);
-	lv_restorer_free(r);
 	return rc;
 }
 
@@ -719,4 +713,36 @@ void t_liar_cut_refresh(t_liar *l, int refuse)
 	lv_store_free(old);
 	lv_store_free(cur);
 	lv_context_free(ctx);
+}
+
+/* ---- the suites' shared set-up (one sshd with the wrapper per suite) ------------------------ */
+
+static t_liar suite_liar;
+static int suite_up;
+static char suite_why[1024];
+
+int t_liar_suite_init(void)
+{
+	suite_up = t_liar_start(&suite_liar, suite_why, sizeof suite_why) == 0;
+	if (!suite_up)
+		fprintf(stderr, "sftpliar: the test sshd cannot start, the cases are skipped: %s\n", suite_why);
+	return 0;
+}
+
+int t_liar_suite_clean(void)
+{
+	if (suite_up)
+		t_liar_stop(&suite_liar);
+	suite_up = 0;
+	return 0;
+}
+
+t_liar *t_liar_suite(void)
+{
+	return suite_up ? &suite_liar : NULL;
+}
+
+const char *t_liar_suite_why(void)
+{
+	return suite_why;
 }

@@ -119,4 +119,22 @@ unsigned long t_liar_digest(const t_liar *l, lv_context *ctx, const char *uri);
 /* A store of n synthetic licenses in the fixture's directory. */
 lv_store *t_liar_store(const t_liar *l, lv_context *ctx, const char *tag, int n);
 
+/*
+ * A suite's set-up and tear-down (CUnit's init and clean): one test sshd
+ * with the wrapper; t_liar_suite() is it, NULL when it could not start
+ * (T_NEED_LIAR() then skips the case, saying why).
+ */
+int t_liar_suite_init(void);
+int t_liar_suite_clean(void);
+t_liar *t_liar_suite(void);
+const char *t_liar_suite_why(void);
+
+#define T_NEED_LIAR()                                                                 \
+	do {                                                                              \
+		if (!t_liar_suite()) {                                                        \
+			fprintf(stderr, "  skipped %s: %s\n", __func__, t_liar_suite_why());      \
+			return;                                                                   \
+		}                                                                             \
+	} while (0)
+
 #endif

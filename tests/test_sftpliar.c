@@ -23,32 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static t_liar liar;
-static int up;
-static char skip_why[1024];
-
-static int suite_init(void)
-{
-	up = t_liar_start(&liar, skip_why, sizeof skip_why) == 0;
-	if (!up)
-		fprintf(stderr, "sftpliar: the test sshd cannot start, the cases are skipped: %s\n", skip_why);
-	return 0;
-}
-
-static int suite_clean(void)
-{
-	if (up)
-		t_liar_stop(&liar);
-	return 0;
-}
-
-#define NEED_LIAR()                                                              \
-	do {                                                                         \
-		if (!up) {                                                               \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, skip_why);           \
-			return;                                                              \
-		}                                                                        \
-	} while (0)
+#define liar (*t_liar_suite()) /* the suite's: set up by t_liar_suite_init */
 
 /* ---- (a) a server that acknowledges writes without storing them ------------------- */
 
@@ -99,7 +74,7 @@ static void one_lie(lv_context *ctx, lv_store *cur, const char *pristine, unsign
 
 static void t_writes_not_stored(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	lv_context *ctx = t_liar_context(&liar, "lie", "[licvault]\nverify_after_backup = no\n[service]\nrestores_per_day = 1000000\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	lv_store *old = t_liar_store(&liar, ctx, "lie-old", 20), *cur = t_liar_store(&liar, ctx, "lie-new", 30);
@@ -127,7 +102,7 @@ static void t_writes_not_stored(void)
 
 static void t_drop_at_renames(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	/* each rename of a backup over sftp:// (the lock's, the pack's, the manifest's), before and after
 	 * the server carried it out, the server then unreachable: the dead run cannot clean up */
 	const t_sweep sw = {'s', 2, 1, 1, 0, 1, "rename", NULL};
@@ -136,7 +111,7 @@ static void t_drop_at_renames(void)
 
 static void t_drop_at_renames_bundle(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	/* bundle+sftp://, whichever way the bundle is published (a replace, or a file of its own): after each
 	 * rename (the riskier side: the server did it, the client never heard) */
 	const t_sweep sw = {'b', 1, 1, 1, 0, 1, "rename", NULL};
@@ -147,7 +122,7 @@ static void t_drop_at_renames_bundle(void)
 
 static void t_replace_cut(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	lv_context *ctx = t_liar_context(&liar, "replace", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	/* at the second rename (the first one: test_sftpliar_slow.c) */
@@ -159,11 +134,11 @@ static void t_replace_cut(void)
 
 static void t_lock_refresh_cut(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	t_liar_cut_refresh(&liar, 1);
 }
 
-LV_SUITE(sftpliar, sftpliar, suite_init, suite_clean,
+LV_SUITE(sftpliar, sftpliar, t_liar_suite_init, t_liar_suite_clean,
          {"a server that acknowledges writes it does not store", t_writes_not_stored},
          {"the connection dropped at each rename of a backup", t_drop_at_renames},
          {"the same through bundle+sftp", t_drop_at_renames_bundle},

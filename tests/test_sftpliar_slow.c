@@ -13,32 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static t_liar liar;
-static int up;
-static char skip_why[1024];
-
-static int suite_init(void)
-{
-	up = t_liar_start(&liar, skip_why, sizeof skip_why) == 0;
-	if (!up)
-		fprintf(stderr, "sftpliar_slow: the test sshd cannot start, the cases are skipped: %s\n", skip_why);
-	return 0;
-}
-
-static int suite_clean(void)
-{
-	if (up)
-		t_liar_stop(&liar);
-	return 0;
-}
-
-#define NEED_LIAR()                                                              \
-	do {                                                                         \
-		if (!up) {                                                               \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, skip_why);           \
-			return;                                                              \
-		}                                                                        \
-	} while (0)
+#define liar (*t_liar_suite()) /* the suite's: set up by t_liar_suite_init */
 
 /*
  * The requests of a clean backup (about 80), each dropped once: request i
@@ -69,19 +44,19 @@ static void sweep_all(int kind)
 
 static void t_sweep_sftp(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	sweep_all('s');
 }
 
 static void t_sweep_bundle(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	sweep_all('b');
 }
 
 static void t_replace_cut_all(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	lv_context *ctx = t_liar_context(&liar, "replace", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
 	for (int k = 1; k <= 2; k++)
@@ -93,11 +68,11 @@ static void t_replace_cut_all(void)
 
 static void t_lock_refresh_cut_reachable(void)
 {
-	NEED_LIAR();
+	T_NEED_LIAR();
 	t_liar_cut_refresh(&liar, 0);
 }
 
-LV_SUITE(sftpliar_slow, sftpliar_slow, suite_init, suite_clean,
+LV_SUITE(sftpliar_slow, sftpliar_slow, t_liar_suite_init, t_liar_suite_clean,
          {"sftp://: the connection dropped at each request of a backup", t_sweep_sftp},
          {"bundle+sftp://: the same", t_sweep_bundle},
          {"a replacing commit cut at each of its renames", t_replace_cut_all},

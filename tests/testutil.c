@@ -284,6 +284,18 @@ int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev)
 	return result;
 }
 
+int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
+{
+	lv_restorer *r = NULL;
+	if (lv_restorer_new(&r, ctx, s))
+		return LV_E_NOMEM;
+	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
+	int rc = t_run(r, kind, flags, NULL);
+	snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	lv_restorer_free(r);
+	return rc;
+}
+
 static int run_simple(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, t_events *ev)
 {
 	lv_restorer *r = NULL;

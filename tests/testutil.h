@@ -76,6 +76,8 @@ typedef struct t_events {
 } t_events;
 
 int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev);  /* kind: 'b', 'r', 'v' */
+/* One run of store s (backup or restore) at uri; the run's last message into msg. */
+int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap);
 int t_backup(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
 int t_restore(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
 int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev);
