@@ -33,23 +33,14 @@ static int init(void)
 {
 	if (t_suite_dir_init())
 		return 1;
-	if (geteuid() == 0 && !getpwnam(USER)) {
-		char *out = NULL;
-		if (t_sh(&out, "useradd -M -r -s /usr/sbin/nologin " USER) != 0)
-			fprintf(stderr, "test_trust: useradd " USER " failed: %s\n", out ? out : "");
-		free(out);
-	}
-	have_user = getpwnam(USER) != NULL;
+	have_user = t_user_make(USER);
 	return 0;
 }
 
 static int clean(void)
 {
-	if (have_user) {
-		char *out = NULL;
-		t_sh(&out, "userdel " USER);
-		free(out);
-	}
+	if (have_user)
+		t_user_remove(USER);
 	unsetenv("LV_TEST_CTOR_MARKER");
 	while (n_kept > 0)
 		free(kept[--n_kept]);

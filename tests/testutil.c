@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,24 @@ static void on_status(int status, int result, const lv_value *v, void *ud)
 	case LV_STATUS_PROGRESS: ev->progress++; break;
 	case LV_STATUS_INDIVIDUALIZE: ev->individualize++; break;
 	}
+}
+
+int t_user_make(const char *name)
+{
+	if (geteuid() == 0 && !getpwnam(name)) {
+		char *out = NULL;
+		if (t_sh(&out, "useradd -M -r -s /usr/sbin/nologin '%s'", name) != 0)
+			fprintf(stderr, "useradd %s failed: %s\n", name, out ? out : "");
+		free(out);
+	}
+	return getpwnam(name) != NULL;
+}
+
+void t_user_remove(const char *name)
+{
+	char *out = NULL;
+	t_sh(&out, "userdel '%s'", name);
+	free(out);
 }
 
 int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev)

@@ -75,6 +75,11 @@ typedef struct t_events {
 	char end_message[1024];
 } t_events;
 
+/* A local user `name` for a suite's tests (made with useradd when root): 1 when it exists. */
+int t_user_make(const char *name);
+/* Remove the user t_user_make made (userdel). */
+void t_user_remove(const char *name);
+
 int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev);  /* kind: 'b', 'r', 'v' */
 /* One run of store s (backup or restore) at uri; the run's last message into msg. */
 int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap);
