@@ -267,8 +267,10 @@ static void test_backup_killed_at_every_step(void)
 	int n = count_steps(pth("new.db"), args);
 	CU_ASSERT(n >= 10);
 	for (int i = 1; i <= n; i++) {
-		backup_crash("file", i, "before");
-		backup_crash("file", i, "after");
+		if (t_sweep_step(i, 1, n, 0))
+			backup_crash("file", i, "before");
+		if (t_sweep_step(i, 1, n, 2))
+			backup_crash("file", i, "after");
 	}
 }
 
@@ -284,8 +286,10 @@ static void test_bundle_backup_killed_at_every_step(void)
 	int n = count_steps(pth("new.db"), args);
 	CU_ASSERT(n >= 5);
 	for (int i = 1; i <= n; i++) {
-		backup_crash("bundle", i, "before");
-		backup_crash("bundle", i, "after");
+		if (t_sweep_step(i, 1, n, 0))
+			backup_crash("bundle", i, "before");
+		if (t_sweep_step(i, 1, n, 2))
+			backup_crash("bundle", i, "after");
 	}
 }
 
@@ -298,8 +302,10 @@ static void test_restore_killed_at_every_step(void)
 	int n = count_steps(pth("t.db"), args);
 	CU_ASSERT(n >= 10);
 	for (int i = 1; i <= n; i++) {
-		restore_crash(i, "before");
-		restore_crash(i, "after");
+		if (t_sweep_step(i, 1, n, 0))
+			restore_crash(i, "before");
+		if (t_sweep_step(i, 1, n, 2))
+			restore_crash(i, "after");
 	}
 }
 
@@ -334,6 +340,8 @@ static void test_timed_kills(void)
 	snprintf(plain, sizeof plain, "file://%s", pth("loc"));
 	int killed = 0;
 	for (long ms = 5; ms <= 400; ms += 35) {
+		if (!t_sweep_step((ms - 5) / 35, 0, 11, 1))
+			continue;
 		snprintf(label, sizeof label, "backup killed after %ld ms", ms);
 		copy_dir(pth("pristine-old"), pth("loc"));
 		write_conf("op = any\ncount = 0\nmode = delay\ndelay_ms = 15\n");
@@ -357,6 +365,8 @@ static void test_timed_kills(void)
 	CU_ASSERT(dig_big != 0 && dig_big != dig_new);
 	copy_dir(pth("loc"), pth("big-set"));
 	for (long ms = 2; ms <= 120; ms += 13) {
+		if (!t_sweep_step((ms - 2) / 13, 0, 9, 2))
+			continue;
 		snprintf(label, sizeof label, "large backup killed after %ld ms", ms);
 		copy_dir(pth("pristine-new"), pth("loc"));
 		int st = run_and_kill(pth("big.db"), "backup", plain, ms);
@@ -369,6 +379,8 @@ static void test_timed_kills(void)
 	int restores_done = 0;
 	char rl[800];
 	for (long ms = 2; ms <= 120; ms += 13) {
+		if (!t_sweep_step((ms - 2) / 13, 0, 9, 3))
+			continue;
 		snprintf(label, sizeof label, "large restore killed after %ld ms", ms);
 		copy_dir(pth("big-set"), pth("loc"));
 		copy_file(pth("t0.db"), pth("t.db"));

@@ -393,6 +393,22 @@ long t_file_size(const char *path)
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+static long sweep_stride(void)
+{
+	const char *v = getenv("LV_TEST_SWEEP_STRIDE");
+	if (!v || !*v)
+		return 1;
+	char *end = NULL;
+	long n = strtol(v, &end, 10);
+	return *end || n < 1 || n > 1000 ? 1 : n;
+}
+
+int t_sweep_step(long step, long first, long last, unsigned salt)
+{
+	long stride = sweep_stride();
+	return stride == 1 || step == first || step == last || (step - first + (long)salt) % stride == 0;
+}
+
 int t_flip_byte(const char *path, long offset)
 {
 	FILE *f = fopen(path, "r+b");

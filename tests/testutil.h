@@ -99,6 +99,15 @@ int t_make_target(lv_context *ctx, const char *path, const char *const *kids, in
 unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char *scratch, const char *uri,
                                int *rc_out);
 
+/*
+ * Sweeps (a kill, a power cut, a fault at every step of a run) test every
+ * step.  LV_TEST_SWEEP_STRIDE=N (.ci/sanitize sets it for the sanitizer
+ * passes, whose processes run several times slower) tests the first and the
+ * last step and every Nth between them, the sample shifted by `salt` so that
+ * the sweeps of one suite do not all pick the same steps.
+ */
+int t_sweep_step(long step, long first, long last, unsigned salt);
+
 /* Count licenses in a store. */
 uint64_t t_count(lv_store *s);
 /* Read a whole file; flip the byte at offset; truncate. */
