@@ -130,7 +130,7 @@ int lv_context_check_config(lv_context *c)
 	if (!c)
 		return LV_E_INVALID_ARG;
 	lv__ctx_clear();
-	lv__drivers_load(c);
+	/* the drivers a section names or a location's URI stacks are loaded as they are looked up */
 	lv_config *cfg = c->config;
 	for (size_t i = 0; cfg && i < lv__config_count(cfg); i++) {
 		const lv_conf_entry *e = lv__config_at(cfg, i);

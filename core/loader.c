@@ -28,6 +28,11 @@ typedef struct lv_registry {
 	size_t n_infos;
 	char **search_dirs, **search_origin;
 	size_t n_search;
+	/* drivers are loaded on demand, in search order: the next folder and file */
+	size_t next_dir, next_file;
+	char **files;                 /* the *.so names of search_dirs[next_dir - 1] */
+	size_t n_files;
+	int complete;                 /* every file of the search path considered */
 } lv_registry;
 
 static void registry_free(lv_registry *g)
@@ -58,6 +63,9 @@ static void registry_free(lv_registry *g)
 	}
 	free(g->search_dirs);
 	free(g->search_origin);
+	for (size_t i = g->next_file; i < g->n_files; i++)
+		free(g->files[i]);
+	free(g->files);
 	free(g);
 }
 
@@ -93,7 +101,7 @@ static void add_search(lv_context *c, lv_registry *g, const char *dir, const cha
 		refuse_dir(c, g, dir, origin, "not an absolute path (the current directory is never searched)");
 		return;
 	}
-	/* a folder that does not exist is listed (load_dir checks it again when it reads it) */
+	/* a folder that does not exist is listed (open_next_dir checks it again when it reads it) */
 	const char *key = realpath(dir, real) ? real : dir;
 	for (size_t i = 0; i < g->n_search; i++)
 		if (!strcmp(g->search_dirs[i], key))
@@ -258,6 +266,9 @@ static const char *missing_op(const lv_driver_ops *o)
 	     : !o->read_close ? "read_close" : !o->list ? "list" : !o->remove ? "remove" : NULL;
 }
 
+static lv_registry *reg(lv_context *c);
+static lv_loaded *find_scheme(lv_registry *g, const char *scheme);
+
 /*
  * Claim the driver's schemes (the first driver found keeps a scheme), fill
  * info's scheme list and warnings.  Returns how many schemes it won.
@@ -275,7 +286,7 @@ static size_t claim_schemes(lv_context *c, lv_loaded *l, const lv_driver *d, lv_
 			continue;
 		}
 		lv__buf_printf(&sch, "%s%s", sch.len ? " " : "", *s);
-		lv_loaded *owner = lv__driver_for_scheme(c, *s);
+		lv_loaded *owner = find_scheme(reg(c), *s);
 		if (owner) {
 			lv__buf_printf(&taken, "%sscheme '%s' is already served by driver '%s' (%s), found first",
 			               taken.len ? "; " : "", *s, owner->desc->name, owner->path);
@@ -410,8 +421,19 @@ static char **driver_files(lv_context *c, const char *dir, size_t *n)
 	return names;
 }
 
-static void load_dir(lv_context *c, lv_registry *g, const char *dir, const char *origin)
+/*
+ * Open the next folder of the search path for loading: its *.so names, or
+ * none when it is missing or no longer trusted.  0 when no folder is left.
+ */
+static int open_next_dir(lv_context *c, lv_registry *g)
 {
+	if (g->next_dir >= g->n_search)
+		return 0;
+	const char *dir = g->search_dirs[g->next_dir], *origin = g->search_origin[g->next_dir];
+	g->next_dir++;
+	free(g->files);
+	g->files = NULL;
+	g->n_files = g->next_file = 0;
 	char why[LV_ERRMSG_MAX];
 	int rc = lv__trust_dirs(dir, 0, why, sizeof why);
 	if (rc == LV_E_NOT_FOUND)
@@ -419,40 +441,52 @@ static void load_dir(lv_context *c, lv_registry *g, const char *dir, const char 
 	if (rc) {
 		if (rc != LV_E_NOT_FOUND) /* it changed since the search path was made */
 			refuse_dir(c, g, dir, origin, why);
-		return;
+		return 1;
 	}
-	size_t n;
-	char **names = driver_files(c, dir, &n);
-	for (size_t k = 0; k < n; k++) {
-		char *p = lv__asprintf("%s/%s", dir, names[k]);
-		if (p)
-			load_one(c, g, p);
-		free(p);
-		free(names[k]);
-	}
-	free(names);
+	g->files = driver_files(c, dir, &g->n_files);
+	return 1;
+}
+
+/* Consider the next driver file of the search path; 0 when every one was. */
+static int load_next(lv_context *c, lv_registry *g)
+{
+	while (g->next_file >= g->n_files)
+		if (!open_next_dir(c, g)) {
+			g->complete = 1;
+			return 0;
+		}
+	char *name = g->files[g->next_file++];
+	char *p = lv__asprintf("%s/%s", g->search_dirs[g->next_dir - 1], name);
+	if (p)
+		load_one(c, g, p);
+	free(p);
+	free(name);
+	return 1;
+}
+
+/* The registry of c, made with its search path on first use (the caller holds c->lock). */
+static lv_registry *registry_locked(lv_context *c)
+{
+	if (c->registry)
+		return c->registry;
+	lv_registry *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	/* visible to find_scheme while loading */
+	c->registry = g;
+	c->registry_free = registry_free;
+	build_search_path(c, g);
+	return g;
 }
 
 int lv__drivers_load(lv_context *c)
 {
 	pthread_mutex_lock(&c->lock);
-	if (c->registry) {
-		pthread_mutex_unlock(&c->lock);
-		return 0;
-	}
-	lv_registry *g = calloc(1, sizeof *g);
-	if (!g) {
-		pthread_mutex_unlock(&c->lock);
-		return LV_E_NOMEM;
-	}
-	/* visible to lv__driver_for_scheme while loading (the caller holds the lock) */
-	c->registry = g;
-	c->registry_free = registry_free;
-	build_search_path(c, g);
-	for (size_t i = 0; i < g->n_search; i++)
-		load_dir(c, g, g->search_dirs[i], g->search_origin[i]);
+	lv_registry *g = registry_locked(c);
+	while (g && !g->complete)
+		load_next(c, g);
 	pthread_mutex_unlock(&c->lock);
-	return 0;
+	return g ? 0 : LV_E_NOMEM;
 }
 
 static lv_registry *reg(lv_context *c)
@@ -461,9 +495,8 @@ static lv_registry *reg(lv_context *c)
 	return c->registry ? c->registry : &empty;
 }
 
-lv_loaded *lv__driver_for_scheme(lv_context *c, const char *scheme)
+static lv_loaded *find_scheme(lv_registry *g, const char *scheme)
 {
-	lv_registry *g = reg(c);
 	for (size_t i = 0; i < g->n_drivers; i++)
 		for (const char **s = g->drivers[i]->served; s && *s; s++)
 			if (!strcmp(*s, scheme))
@@ -471,13 +504,39 @@ lv_loaded *lv__driver_for_scheme(lv_context *c, const char *scheme)
 	return NULL;
 }
 
-lv_loaded *lv__driver_named(lv_context *c, const char *name)
+static lv_loaded *find_named(lv_registry *g, const char *name)
 {
-	lv_registry *g = reg(c);
 	for (size_t i = 0; i < g->n_drivers; i++)
 		if (!strcmp(g->drivers[i]->desc->name, name))
 			return g->drivers[i];
 	return NULL;
+}
+
+/*
+ * The driver that `find` finds, loading driver files in search order until
+ * one is found or none is left: a command that uses file:// never loads the
+ * s3 driver and its libraries, and the first driver found for a scheme keeps
+ * it, as when every driver is loaded.
+ */
+static lv_loaded *find_loading(lv_context *c, lv_loaded *(*find)(lv_registry *, const char *), const char *what)
+{
+	pthread_mutex_lock(&c->lock);
+	lv_registry *g = registry_locked(c);
+	lv_loaded *d = NULL;
+	while (g && !(d = find(g, what)) && load_next(c, g))
+		;
+	pthread_mutex_unlock(&c->lock);
+	return d;
+}
+
+lv_loaded *lv__driver_for_scheme(lv_context *c, const char *scheme)
+{
+	return find_loading(c, find_scheme, scheme);
+}
+
+lv_loaded *lv__driver_named(lv_context *c, const char *name)
+{
+	return find_loading(c, find_named, name);
 }
 
 size_t lv__driver_count(lv_context *c)

@@ -19,13 +19,17 @@ typedef struct lv_loaded {
 	const char **served;          /* schemes this driver won, NULL-terminated */
 } lv_loaded;
 
-/* Load the drivers of ctx once (later calls return at once). */
+/*
+ * Drivers are loaded on demand, in search order.  lv__drivers_load loads every
+ * driver of the search path (later calls return at once); call it before
+ * lv__driver_count/lv__driver_at and anything that lists them.
+ */
 int lv__drivers_load(lv_context *ctx);
-/* The driver serving scheme, or NULL. */
+/* The driver serving scheme, or NULL: loads drivers in search order until one serves it. */
 lv_loaded *lv__driver_for_scheme(lv_context *ctx, const char *scheme);
-/* The driver named name, or NULL. */
+/* The driver named name, or NULL: loads drivers in search order until one has that name. */
 lv_loaded *lv__driver_named(lv_context *ctx, const char *name);
-/* Loaded drivers in search order: n and the i-th. */
+/* Loaded drivers in search order: n and the i-th (after lv__drivers_load: all of them). */
 size_t lv__driver_count(lv_context *ctx);
 lv_loaded *lv__driver_at(lv_context *ctx, size_t i);
 /* The driver's commands (ABI 1.1), or NULL. */

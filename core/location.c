@@ -239,6 +239,7 @@ lv_loaded *lv__driver_for_uri(lv_context *c, const char *uri, char *scheme, size
 static int no_driver(lv_context *c, lv_run *run, const char *uri, const char *scheme)
 {
 	lv_buf known = {0};
+	lv__drivers_load(c);
 	for (size_t i = 0; i < lv__driver_count(c); i++)
 		for (const char **s = lv__driver_at(c, i)->served; s && *s; s++)
 			lv__buf_printf(&known, "%s%s", known.len ? ", " : "", *s);
@@ -255,7 +256,6 @@ int lv_context_resolve(lv_context *c, const char *uri, char **uri_out, const cha
 	if (!c || !uri || !uri_out)
 		return LV_E_INVALID_ARG;
 	lv__ctx_clear();
-	lv__drivers_load(c);
 	char *r = NULL, *loc = NULL;
 	int rc = resolve(c, uri, &r, &loc, NULL);
 	free(loc);
@@ -308,7 +308,6 @@ static int inherit_location(lv_context *c, lv_host_ctx *parent, const char *uri,
 int lv__location_open(lv_context *c, lv_run *run, lv_host_ctx *parent, const char *uri, unsigned flags,
                       lv_location **out)
 {
-	lv__drivers_load(c);
 	char *loc_name = NULL, scheme[128];
 	lv_location *l = calloc(1, sizeof *l);
 	if (!l || !(l->hctx = calloc(1, sizeof *l->hctx))) {
@@ -521,7 +520,6 @@ const lv_driver_command *lv_context_driver_commands(lv_context *c, const char *d
 {
 	if (!c || !driver)
 		return NULL;
-	lv__drivers_load(c);
 	lv_loaded *d = lv__driver_named(c, driver);
 	return d ? lv__driver_commands(d) : NULL;
 }

@@ -124,6 +124,69 @@ static void test_duplicate_scheme_and_open_failure(void)
 	lv_context_free(c);
 }
 
+/* The marker file of ctor.so ("" when absent); malloc'd. */
+static char *ctor_marks(const char *m)
+{
+	char *out = NULL;
+	t_sh(&out, "cat '%s' 2>/dev/null", m);
+	return out;
+}
+
+/*
+ * Drivers are loaded when first needed, in search order: a lookup loads files
+ * until one serves the scheme, and no further (ctor.so's constructor leaves a
+ * mark when it is loaded); the first driver found keeps a scheme, as in a
+ * full load; a listing loads the rest.
+ */
+static void test_loaded_on_demand(void)
+{
+	char m[700];
+	snprintf(m, sizeof m, "%s/ctor-marks", dir);
+	unlink(m);
+	setenv("LV_TEST_CTOR_MARKER", m, 1);
+	const char *files[] = {"ctor.so", "openfail.so", "newer.so", NULL};
+	lv_context *c = ctx_with("lazy", files); /* ctor.so, newer.so, openfail.so, then the build tree */
+	char *uri = NULL, *ran = NULL;
+	const char *dn = NULL;
+	/* ctor.so comes first in name order: a lookup of its own scheme loads it and nothing else */
+	CU_ASSERT_EQUAL(lv_context_resolve(c, "ctor://x", &uri, &dn), 0);
+	CU_ASSERT_STRING_EQUAL(dn, "ctor");
+	free(uri);
+	ran = ctor_marks(m);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/lazy/ctor.so"));
+	free(ran);
+	/* openfail (in the first folder) keeps "file" over the build tree's lv_file.so, loaded on demand too */
+	CU_ASSERT_EQUAL(lv_context_resolve(c, "file:///x", &uri, &dn), 0);
+	CU_ASSERT_STRING_EQUAL(dn, "openfail");
+	free(uri);
+	seen s = {0};
+	lv_context_drivers(c, collect, &s);
+	const char *l;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l = find(&s, "lv_file.so"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l, "scheme 'file' is already served by driver 'openfail'"));
+	CU_ASSERT_PTR_NOT_NULL(find(&s, "lv_bundle.so"));
+	lv_context_free(c);
+	/* a run of newer:// never loads ctor.so when newer.so comes first */
+	unlink(m);
+	const char *files2[] = {"newer.so", NULL};
+	c = ctx_with("lazy2", files2);
+	t_sh(NULL, "cp '%s/ctor.so' '%s/lazy2/zz-ctor.so'", TDIR, dir);
+	CU_ASSERT_EQUAL(lv_context_resolve(c, "newer://x", &uri, &dn), 0);
+	CU_ASSERT_STRING_EQUAL(dn, "newer");
+	free(uri);
+	ran = ctor_marks(m);
+	CU_ASSERT_STRING_EQUAL(ran, "");
+	free(ran);
+	/* a scheme no driver serves loads every file to be sure, and says what is served */
+	CU_ASSERT_EQUAL(lv_context_resolve(c, "nosuch://x", &uri, NULL), LV_E_NO_DRIVER);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_context_last_error(c), "ctor"));
+	ran = ctor_marks(m);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/lazy2/zz-ctor.so"));
+	free(ran);
+	lv_context_free(c);
+	unsetenv("LV_TEST_CTOR_MARKER");
+}
+
 static int path_cb(const char *d, const char *origin, void *ud)
 {
 	char *buf = ud;
@@ -160,4 +223,5 @@ static void test_search_path_order(void)
 LV_SUITE(loader, loader, t_suite_dir_init, t_suite_dir_clean,
          {"refused files are named with the reason", test_refusals},
          {"duplicate scheme, driver whose open fails", test_duplicate_scheme_and_open_failure},
-         {"search path order", test_search_path_order})
+         {"search path order", test_search_path_order},
+         {"drivers are loaded when first needed, in search order", test_loaded_on_demand})

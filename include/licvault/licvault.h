@@ -162,8 +162,10 @@ typedef struct lv_driver_info {
 } lv_driver_info;
 
 /**
- * Load drivers (once) and call cb for each file considered, in search
- * order.  Strings are valid during the callback.
+ * Load every driver of the search path (once) and call cb for each file
+ * considered, in search order.  Strings are valid during the callback.
+ * (A run loads only what it needs: the drivers in search order up to the
+ * one that serves its URI's scheme.)
  */
 LV_EXTERN int lv_context_drivers(lv_context *ctx,
                                  int (*cb)(const lv_driver_info *info, void *ud), void *ud);
