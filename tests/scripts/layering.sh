@@ -1,14 +1,15 @@
 #!/bin/sh
 # The core's modules form one dependency order (docs/internals.md): a file
 # of core/ includes, and calls, only modules before its own.  The order is
-# the order of the library's sources in core/CMakeLists.txt.  Fails naming
+# the order of LV_CORE_MODULES in core/CMakeLists.txt.  Fails naming
 # each file that includes or calls a module above it.
-#   tests/scripts/layering.sh SOURCE_DIR OBJECT_DIR
-# (OBJECT_DIR: where the library's objects are, build/core/CMakeFiles/licvault.dir)
+#   tests/scripts/layering.sh SOURCE_DIR OBJECT_DIR...
+# (OBJECT_DIR: where the library's objects are: build/core/CMakeFiles/licvault_core.dir
+# and build/core/CMakeFiles/licvault.dir)
 set -eu
 src=$1
-obj=$2
-order=$(sed -n '/^add_library(licvault SHARED/,/)/p' "$src/core/CMakeLists.txt" |
+shift
+order=$(sed -n '/^set(LV_CORE_MODULES/,/)/p' "$src/core/CMakeLists.txt" |
 	tr ' ()' '\n\n\n' | sed -n 's/\.c$//p')
 [ -n "$order" ] || { echo "layering: no source list in core/CMakeLists.txt" >&2; exit 2; }
 bad=0
@@ -26,7 +27,7 @@ if [ -n "$incs" ]; then
 	bad=1
 fi
 # calls: each object's undefined lv_ symbols, resolved to the object that defines them
-calls=$(for o in "$obj"/*.o; do
+calls=$(for o in $(for d in "$@"; do ls "$d"/*.o; done); do
 	m=$(basename "$o" .c.o)
 	nm "$o" | awk -v m="$m" '$NF ~ /^lv_/ { if ($1 == "U") print "U", m, $2; else if ($2 ~ /^[TDBR]$/) print "D", m, $3 }'
 done | awk -v ranks="$ranks" '
