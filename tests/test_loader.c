@@ -124,14 +124,6 @@ static void test_duplicate_scheme_and_open_failure(void)
 	lv_context_free(c);
 }
 
-/* The marker file of ctor.so ("" when absent); malloc'd. */
-static char *ctor_marks(const char *m)
-{
-	char *out = NULL;
-	t_sh(&out, "cat '%s' 2>/dev/null", m);
-	return out;
-}
-
 /*
  * Drivers are loaded when first needed, in search order: a lookup loads files
  * until one serves the scheme, and no further (ctor.so's constructor leaves a
@@ -152,7 +144,7 @@ static void test_loaded_on_demand(void)
 	CU_ASSERT_EQUAL(lv_context_resolve(c, "ctor://x", &uri, &dn), 0);
 	CU_ASSERT_STRING_EQUAL(dn, "ctor");
 	free(uri);
-	ran = ctor_marks(m);
+	ran = t_marker(m);
 	CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/lazy/ctor.so"));
 	free(ran);
 	/* openfail (in the first folder) keeps "file" over the build tree's lv_file.so, loaded on demand too */
@@ -174,13 +166,13 @@ static void test_loaded_on_demand(void)
 	CU_ASSERT_EQUAL(lv_context_resolve(c, "newer://x", &uri, &dn), 0);
 	CU_ASSERT_STRING_EQUAL(dn, "newer");
 	free(uri);
-	ran = ctor_marks(m);
+	ran = t_marker(m);
 	CU_ASSERT_STRING_EQUAL(ran, "");
 	free(ran);
 	/* a scheme no driver serves loads every file to be sure, and says what is served */
 	CU_ASSERT_EQUAL(lv_context_resolve(c, "nosuch://x", &uri, NULL), LV_E_NO_DRIVER);
 	CU_ASSERT_PTR_NOT_NULL(strstr(lv_context_last_error(c), "ctor"));
-	ran = ctor_marks(m);
+	ran = t_marker(m);
 	CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/lazy2/zz-ctor.so"));
 	free(ran);
 	lv_context_free(c);

@@ -81,14 +81,6 @@ static void sh_ok(const char *fmt, ...)
 	free(out);
 }
 
-/* The marker file's content ("" when absent); malloc'd. */
-static char *marker(const char *m)
-{
-	char *out = NULL;
-	t_sh(&out, "cat '%s' 2>/dev/null; true", m);
-	return out;
-}
-
 /* ---- what the driver loader considered -------------------------------------- */
 
 typedef struct seen {
@@ -193,7 +185,7 @@ static void test_driver_files(void)
 	}
 	seen s;
 	load_from(d, &s);
-	char *ran = marker(m);
+	char *ran = t_marker(m);
 	/* the control: a trusted file is loaded, and its constructor runs */
 	CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/drv/good.so"));
 	int refused = -1;
@@ -247,7 +239,7 @@ static void test_driver_folders(void)
 	int refused = -1;
 	CU_ASSERT_PTR_NOT_NULL(entry(&s, "/fine/d.so", &refused));
 	CU_ASSERT_EQUAL(refused, 0);
-	char *ran = marker(m);
+	char *ran = t_marker(m);
 	CU_ASSERT_PTR_NULL(strstr(ran, "/open/a.so"));
 	CU_ASSERT_PTR_NULL(strstr(ran, "/sub/b.so"));
 	CU_ASSERT_PTR_NULL(strstr(ran, "/theirs/c.so"));
@@ -285,7 +277,7 @@ static void test_no_current_directory(void)
 	CU_ASSERT(why && refused && strstr(why, "not an absolute path (the current directory is never searched)"));
 	why = entry(&s, "drivers", &refused);
 	CU_ASSERT(why && refused && strstr(why, "not an absolute path"));
-	char *ran = marker(m);
+	char *ran = t_marker(m);
 	CU_ASSERT_STRING_EQUAL(ran, "");
 	free(ran);
 }
@@ -444,7 +436,7 @@ static void test_setuid_environment(void)
 		CU_ASSERT_EQUAL(rc, 0);
 		CU_ASSERT_PTR_NULL(strstr(out, "ctor"));
 		free(out);
-		char *ran = marker(m);
+		char *ran = t_marker(m);
 		CU_ASSERT_STRING_EQUAL(ran, "");
 		free(ran);
 		/* started by its owner: not set-user-ID in effect, the variable is read */
@@ -453,7 +445,7 @@ static void test_setuid_environment(void)
 		CU_ASSERT_EQUAL(rc, 0);
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, "ctor"));
 		free(out);
-		ran = marker(m);
+		ran = t_marker(m);
 		CU_ASSERT_PTR_NOT_NULL(strstr(ran, "/evil/ctor.so"));
 		free(ran);
 		sh_ok("truncate -s 0 '%s'", m);

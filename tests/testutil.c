@@ -393,6 +393,13 @@ long t_file_size(const char *path)
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+char *t_marker(const char *path)
+{
+	char *out = NULL;
+	t_sh(&out, "cat '%s' 2>/dev/null; true", path);
+	return out;
+}
+
 static long sweep_stride(void)
 {
 	const char *v = getenv("LV_TEST_SWEEP_STRIDE");

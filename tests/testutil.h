@@ -108,6 +108,9 @@ unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char
  */
 int t_sweep_step(long step, long first, long last, unsigned salt);
 
+/* A marker file's content, as the ctor.so test driver leaves it ("" when absent); malloc'd. */
+char *t_marker(const char *path);
+
 /* Count licenses in a store. */
 uint64_t t_count(lv_store *s);
 /* Read a whole file; flip the byte at offset; truncate. */
