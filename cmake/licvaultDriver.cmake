@@ -19,10 +19,21 @@
 #     only one exported;
 #   - linked with -Wl,--no-undefined: a symbol no linked library defines (a
 #     library the driver forgot to link) fails the build, instead of failing
-#     when licvault loads the driver.
+#     when licvault loads the driver.  Not in a clang build with a sanitizer:
+#     clang links its sanitizer runtime into the program only, so there a
+#     shared object leaves the runtime's symbols for the program to give.
 # Link the driver's own libraries as usual:
 #   target_link_libraries(<target> PRIVATE PkgConfig::LIBSSH2)
 include_guard(GLOBAL)
+
+# -Wl,--no-undefined for <target>, except where it cannot hold (above).
+function(licvault_no_undefined target)
+  string(TOUPPER "${CMAKE_BUILD_TYPE}" bt)
+  if(CMAKE_C_COMPILER_ID MATCHES "Clang" AND "${CMAKE_C_FLAGS} ${CMAKE_C_FLAGS_${bt}}" MATCHES "-fsanitize=")
+    return()
+  endif()
+  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+endfunction()
 
 function(licvault_add_driver target)
   cmake_parse_arguments(PARSE_ARGV 1 LVD "" "OUTPUT_DIRECTORY;INSTALL_DIRECTORY" "")
@@ -49,7 +60,7 @@ function(licvault_add_driver target)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${LVD_OUTPUT_DIRECTORY})
   endif()
   target_link_libraries(${target} PRIVATE licvault::driver)
-  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  licvault_no_undefined(${target})
   if(LVD_INSTALL_DIRECTORY)
     install(TARGETS ${target} LIBRARY DESTINATION ${LVD_INSTALL_DIRECTORY})
   endif()

@@ -222,7 +222,10 @@ static int64_t newest_generation(lv_context *ctx, const char *uri, int verify)
 	return n.damaged ? -2 : n.gen;
 }
 
-/* The digest of what the location restores: from a copy (snap), so the location itself stays as it is. */
+/*
+ * The digest of what the location restores: from a copy (snap), so the location itself stays as it is,
+ * read through file:// (what the server holds, without one more SSH session per check).
+ */
 static unsigned long snapshot_digest(sweep_ctx *x, int *rc)
 {
 	t_rmrf(x->snap);
@@ -271,20 +274,21 @@ static const char *put_right_line = "put right what an interrupted run left";
 
 /*
  * After a drop: the location holds the old set or the new one, whole.
- * reached: the new manifest's rename reached the server before the drop.
+ * reached: the new manifest's rename reached the server before the drop.  Returns the newest generation.
  */
-static void check_one_of_two(sweep_ctx *x, int reached, int rc)
+static int64_t check_one_of_two(sweep_ctx *x, int reached, int rc)
 {
-	int64_t newest = newest_generation(x->ctx, x->uri, 1); /* every generation checked whole */
-	CU_ASSERT(newest > 0);
 	int rrc = -1;
 	unsigned long d = snapshot_digest(x, &rrc);
+	int64_t newest = newest_generation(x->ctx, x->snap_uri, 1); /* every generation checked whole */
+	CU_ASSERT(newest > 0);
 	CU_ASSERT_EQUAL(rrc, 0);
 	CU_ASSERT((d == x->dig_old && newest == x->gen_old) || (d == x->dig_new && newest == x->gen_new));
 	if (rc == 0)
 		CU_ASSERT_EQUAL(d, x->dig_new); /* said ok: the new set is there */
 	if (x->sw->kind == 's' && !reached)
 		CU_ASSERT_EQUAL(d, x->dig_old); /* the new manifest never got its name */
+	return newest;
 }
 
 /* The next backup puts right what the drop left, says so in one line, and leaves nothing behind. */
@@ -359,9 +363,9 @@ static void sweep_one(sweep_ctx *x, int k, int after)
 	if (rc)
 		CU_ASSERT(msg[0] != '\0'); /* a failure says what, where and why */
 	t_liar_set(x->l, "%s", "");
-	check_one_of_two(x, reached, rc);
+	int64_t newest = check_one_of_two(x, reached, rc);
 	leftovers left;
-	look(x->dir, newest_generation(x->ctx, x->uri, 0), &left);
+	look(x->dir, newest, &left);
 	check_next_backup(x, &left);
 	if (getenv("LV_TEST_VERBOSE")) {
 		char *out = NULL;
@@ -391,8 +395,7 @@ static int sweep_setup(sweep_ctx *x, lv_store *s_old)
 	snprintf(x->scratch, sizeof x->scratch, "%s/sweep%d-scratch.db", l->s.dir, n);
 	const char *file = x->sw->kind == 'b' ? "/lic.lvb" : "";
 	snprintf(x->uri, sizeof x->uri, "%ssftp://127.0.0.1:%d%s%s", file[0] ? "bundle+" : "", l->s.port, x->dir, file);
-	snprintf(x->snap_uri, sizeof x->snap_uri, "%ssftp://127.0.0.1:%d%s%s", file[0] ? "bundle+" : "", l->s.port,
-	         x->snap, file);
+	snprintf(x->snap_uri, sizeof x->snap_uri, "%sfile://%s%s", file[0] ? "bundle+" : "", x->snap, file);
 	if (t_make_target(x->ctx, x->target, kids, 3))
 		return -1;
 	char msg[1024];

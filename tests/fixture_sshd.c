@@ -148,7 +148,7 @@ static int spawn_sshd(t_sshd *s, char *why, size_t whylen)
 		}
 		if (nul >= 0)
 			dup2(nul, 0);
-		execl(SSHD, SSHD, "-f", s->sshd_config, "-D", "-e", (char *)NULL);
+		execl(SSHD, SSHD, "-r", "-f", s->sshd_config, "-D", "-e", (char *)NULL);
 		_exit(127);
 	}
 	s->pid = (int)pid;

@@ -1488,6 +1488,11 @@ static void test_over_sftp(void)
 
 static void test_fuzz_smoke(void)
 {
+	if (T_SANITIZED) {
+		fprintf(stderr, "\n  skipped: the fuzz target is built with ASan and UBSan in every build; it runs in the "
+		                "normal build ");
+		return;
+	}
 	char bin[700];
 	snprintf(bin, sizeof bin, "%s/fuzz/fuzz_bundle", LV_TEST_BUILD_DIR);
 	char *out = NULL;

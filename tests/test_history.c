@@ -518,9 +518,10 @@ static long long lock_field(const char *path, const char *key)
 
 static void test_lock_refreshed_and_lost(void)
 {
-	/* lock_stale_after = 60: the holder refreshes every 4 s; a backup of about 8 s (the fault
-	 * driver delays each write) refreshes its lock at least once */
-	lv_context *c = ctx_with("lr.conf", "lock_stale_after = 60\n[driver \"fault\"]\nop = write\ncount = 0\nmode = delay\ndelay_ms = 4500\n");
+	/* lock_stale_after = 60: the holder refreshes every 4 s, at a write; the fault driver delays
+	 * each write of the pack (not the lock's), so the backup refreshes its lock at its second write
+	 * and finds it taken over at a later one */
+	lv_context *c = ctx_with("lr.conf", "lock_stale_after = 60\n[driver \"fault\"]\nop = write\nmatch = .pack\ncount = 0\nmode = delay\ndelay_ms = 4500\n");
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("lr.db"), 6000, &s), 0);
 	char uri[900];

@@ -9,6 +9,19 @@
 #include "licvault/sys/service.h"
 #include "licvault/sys/store.h"
 
+/* 1 in a build with AddressSanitizer or ThreadSanitizer (.ci/sanitize): a test that cannot run beside
+ * a sanitizer, or that runs programs sanitized anyway, skips itself there and runs in the normal build */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define T_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define T_SANITIZED 1
+#endif
+#endif
+#ifndef T_SANITIZED
+#define T_SANITIZED 0
+#endif
+
 typedef struct lv_test_case {
 	const char *name;
 	void (*fn)(void);
