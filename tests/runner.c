@@ -28,8 +28,23 @@ void lv_test_register(lv_test_suite *s)
  * Under the sanitizer job (.ci/sanitize sets LV_SANITIZER_LOGDIR), each run
  * of `lvtest SUITE` writes its reports, and its children's, under
  * LOGDIR/SUITE/, so that a report is traced to its suite: the runner starts
- * itself again with the sanitizers' log_path pointing there.
+ * itself again with the sanitizers' log_path pointing there.  A suite named
+ * in LV_SANITIZER_FULL_UNWIND (space-separated) also gets
+ * fast_unwind_on_malloc=0 (.ci/sanitize says why).
  */
+static int named_in(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; p && *p;) {
+		p += strspn(p, " ");
+		size_t w = strcspn(p, " ");
+		if (w == n && !strncmp(p, name, n))
+			return 1;
+		p += w;
+	}
+	return 0;
+}
+
 static void sanitizer_logs_per_suite(int argc, char **argv)
 {
 	const char *dir = getenv("LV_SANITIZER_LOGDIR");
@@ -46,7 +61,8 @@ static void sanitizer_logs_per_suite(int argc, char **argv)
 		if (!v)
 			continue;
 		/* a later log_path overrides the earlier one */
-		snprintf(opt, sizeof opt, "%s:log_path=%s/%s", v, sub, vars[i][1]);
+		snprintf(opt, sizeof opt, "%s:log_path=%s/%s%s", v, sub, vars[i][1],
+		         i == 0 && named_in(getenv("LV_SANITIZER_FULL_UNWIND"), argv[1]) ? ":fast_unwind_on_malloc=0" : "");
 		setenv(vars[i][0], opt, 1);
 	}
 	setenv("LV_SANITIZER_SUITE", argv[1], 1);
