@@ -62,7 +62,9 @@ static void sanitizer_logs_per_suite(int argc, char **argv)
 			continue;
 		/* a later log_path overrides the earlier one */
 		snprintf(opt, sizeof opt, "%s:log_path=%s/%s%s", v, sub, vars[i][1],
-		         i == 0 && named_in(getenv("LV_SANITIZER_FULL_UNWIND"), argv[1]) ? ":fast_unwind_on_malloc=0" : "");
+		         !strcmp(vars[i][0], "ASAN_OPTIONS") && named_in(getenv("LV_SANITIZER_FULL_UNWIND"), argv[1])
+		             ? ":fast_unwind_on_malloc=0"
+		             : "");
 		setenv(vars[i][0], opt, 1);
 	}
 	setenv("LV_SANITIZER_SUITE", argv[1], 1);
