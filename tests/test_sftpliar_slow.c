@@ -20,7 +20,7 @@
  * with the kind of drop i % 4 (before or after the server carried it out,
  * the server reachable again at once or only for the next run), so the
  * four kinds are staggered over the whole run.  LV_TEST_FULL_SWEEP=1 drops
- * every request in all four ways (four times as long: about 25 minutes
+ * every request in all four ways (about three times as long: 3 minutes
  * here, so not in the default run).
  */
 static void sweep_all(int kind)
