@@ -982,11 +982,7 @@ static long cli_maxrss(const char *fmt, const char *store, const char *uri)
 static void test_flat_memory(void)
 {
 	/* peak RSS of backup and restore for 2,000 and 10,000 licenses of 1-4 KB */
-	if (T_SANITIZED) {
-		fprintf(stderr, "\n  skipped: a sanitizer's own memory (ASan's quarantine, TSan's shadow) is most of "
-		                "the RSS; it runs in the normal build ");
-		return;
-	}
+	T_SKIP_IF(T_ASAN, "AddressSanitizer's quarantine keeps freed memory resident");
 	long rss[2][2];
 	int counts[2] = {2000, 10000};
 	for (int i = 0; i < 2; i++) {
@@ -1490,11 +1486,7 @@ static void test_over_sftp(void)
 
 static void test_fuzz_smoke(void)
 {
-	if (T_SANITIZED) {
-		fprintf(stderr, "\n  skipped: the fuzz target is built with ASan and UBSan in every build; it runs in the "
-		                "normal build ");
-		return;
-	}
+	T_SKIP_IF(T_SANITIZED, "the fuzz target is built with ASan and UBSan in every build");
 	char bin[700];
 	snprintf(bin, sizeof bin, "%s/fuzz/fuzz_bundle", LV_TEST_BUILD_DIR);
 	char *out = NULL;

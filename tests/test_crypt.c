@@ -852,11 +852,7 @@ static void test_doc_decryptor(void)
 
 static void test_fuzz_smoke(void)
 {
-	if (T_SANITIZED) {
-		fprintf(stderr, "\n  skipped: the fuzz target is built with ASan and UBSan in every build; it runs in the "
-		                "normal build ");
-		return;
-	}
+	T_SKIP_IF(T_SANITIZED, "the fuzz target is built with ASan and UBSan in every build");
 	char bin[700], *out = NULL;
 	snprintf(bin, sizeof bin, "%s/fuzz/fuzz_crypt", LV_TEST_BUILD_DIR);
 	if (access(bin, X_OK) != 0) {

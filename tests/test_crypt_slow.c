@@ -184,10 +184,7 @@ static void test_oom(void)
 {
 	if (getenv("LV_CRYPT_SKIP_OOM"))
 		return; /* debugging the fault sweeps alone */
-	if (T_SANITIZED) {
-		fprintf(stderr, "\n  skipped: the sweep preloads its own allocator, which cannot run beside a sanitizer's");
-		return;
-	}
+	T_SKIP_IF(T_SANITIZED, "the sweep preloads its own allocator, which cannot run beside a sanitizer's");
 	char args[1024];
 	snprintf(args, sizeof args, "-q --store oom.db store import '%s'/examples/licenses/*.lic", LV_TEST_SOURCE_DIR);
 	CU_ASSERT_EQUAL_FATAL(cli(args), 0);

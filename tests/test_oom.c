@@ -107,11 +107,7 @@ static int store_all_or_nothing(void)
 
 static void test_backup_and_restore(void)
 {
-	if (T_SANITIZED) {
-		fprintf(stderr, "\n  skipped: the sweep preloads its own allocator, which cannot run beside a sanitizer's;"
-		                " it runs in the normal build ");
-		return;
-	}
+	T_SKIP_IF(T_SANITIZED, "the sweep preloads its own allocator, which cannot run beside a sanitizer's");
 	char args[1024];
 	snprintf(args, sizeof args, "-q --store oom.db store import '%s'/examples/licenses/*.lic", LV_TEST_SOURCE_DIR);
 	CU_ASSERT_EQUAL_FATAL(cli(args), 0);

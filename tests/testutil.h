@@ -9,18 +9,36 @@
 #include "licvault/sys/service.h"
 #include "licvault/sys/store.h"
 
-/* 1 in a build with AddressSanitizer or ThreadSanitizer (.ci/sanitize): a test that cannot run beside
- * a sanitizer, or that runs programs sanitized anyway, skips itself there and runs in the normal build */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* T_ASAN: 1 in a build with AddressSanitizer; T_SANITIZED: with ASan or ThreadSanitizer (.ci/sanitize) */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+#ifndef T_ASAN
+#define T_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__)
 #define T_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(thread_sanitizer)
 #define T_SANITIZED 1
 #endif
 #endif
 #ifndef T_SANITIZED
-#define T_SANITIZED 0
+#define T_SANITIZED T_ASAN
 #endif
+/* A test that cannot run beside a sanitizer, or that runs programs sanitized anyway, returns at once
+ * when `cond` (T_ASAN or T_SANITIZED) holds, saying why; it runs in the normal build. */
+#define T_SKIP_IF(cond, why)                                                                        \
+	do {                                                                                        \
+		if (cond) {                                                                         \
+			fprintf(stderr, "\n  skipped: %s; it runs in the normal build ", why);     \
+			return;                                                                     \
+		}                                                                                   \
+	} while (0)
 
 typedef struct lv_test_case {
 	const char *name;
