@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -67,7 +70,51 @@ int lv__store_file_target(const char *path, char **target, lv_err *err)
 	return *target ? 0 : lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);
 }
 
-int lv__store_file_create(const char *target, char **tmp, lv_err *err)
+/* Is name ".BASE.new-XXXXXX" (what lv__store_file_create makes for base)? */
+static int is_new_of(const char *name, const char *base)
+{
+	size_t bl = strlen(base);
+	if (name[0] != '.' || strncmp(name + 1, base, bl) != 0 || strncmp(name + 1 + bl, ".new-", 5) != 0)
+		return 0;
+	const char *x = name + 1 + bl + 5;
+	return strlen(x) == 6 && strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == 6;
+}
+
+/*
+ * Remove the private files of base in dir that a crash left: each builder
+ * holds an flock on its file while it lives, so a file whose lock can be
+ * taken, untouched for a minute (the moment between its creation and its
+ * lock), and a regular file of ours (never a link, a FIFO or another
+ * user's), has no builder.  Best effort: a folder that cannot be read is
+ * left as it is.
+ */
+static void sweep_stale(const char *dir, const char *base)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	for (struct dirent *de; (de = readdir(d));) {
+		if (!is_new_of(de->d_name, base))
+			continue;
+		char *p = lv__asprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		/* looked at before it is opened: a live build's file, often recent, is seldom opened here */
+		if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_mtime < now - 60) {
+			int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			struct stat st2;
+			if (fd >= 0 && fstat(fd, &st2) == 0 && st2.st_ino == st.st_ino && st2.st_dev == st.st_dev &&
+			    flock(fd, LOCK_EX | LOCK_NB) == 0)
+				lv__store_file_remove(p); /* with the lock held: no builder can take it meanwhile */
+			if (fd >= 0)
+				close(fd);
+		}
+		free(p);
+	}
+	closedir(d);
+}
+
+int lv__store_file_create(const char *target, lv_store_new *out, lv_err *err)
 {
 	char dir[PATH_MAX], why[256];
 	dir_of(target, dir, sizeof dir);
@@ -76,6 +123,7 @@ int lv__store_file_create(const char *target, char **tmp, lv_err *err)
 		return lv__err_set(err, rc, "store %s: %s", target, why);
 	const char *base = strrchr(target, '/');
 	base = base ? base + 1 : target;
+	sweep_stale(dir, base);
 	char *t = lv__asprintf("%s/.%s.new-XXXXXX", dir, base);
 	if (!t)
 		return lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", target);
@@ -86,26 +134,35 @@ int lv__store_file_create(const char *target, char **tmp, lv_err *err)
 		free(t);
 		return lv__err_set(err, errno_code(e), "store %s: cannot create a file in %s: %s", target, dir, strerror(e));
 	}
-	const char *step = fchmod(fd, 0600) != 0 ? "set the mode 0600 of" : NULL;
-	int e = errno;
-	if (close(fd) != 0 && !step) {
-		step = "close";
-		e = errno;
-	}
-	if (step) {
+	/* held until the file is published or removed (a filesystem without flock: never swept) */
+	(void)flock(fd, LOCK_EX | LOCK_NB);
+	if (fchmod(fd, 0600) != 0) {
+		int e = errno;
+		close(fd);
 		unlink(t);
-		lv__err_set(err, errno_code(e), "store %s: cannot %s %s: %s", target, step, t, strerror(e));
+		lv__err_set(err, errno_code(e), "store %s: cannot set the mode 0600 of %s: %s", target, t, strerror(e));
 		free(t);
 		return err->code;
 	}
-	*tmp = t;
+	out->path = t;
+	out->hold = fd;
 	return 0;
 }
 
-int lv__store_file_publish(const char *tmp, const char *target, lv_err *err)
+void lv__store_file_discard(lv_store_new *n)
+{
+	if (!n->path)
+		return;
+	lv__store_file_remove(n->path);
+	close(n->hold); /* after the removal: the lock kept sweepers off until then */
+	free(n->path);
+	n->path = NULL;
+}
+
+int lv__store_file_publish(lv_store_new *n, const char *target, lv_err *err)
 {
 	int rc = 0;
-	if (link(tmp, target) != 0) {
+	if (link(n->path, target) != 0) {
 		int e = errno;
 		rc = e == EEXIST
 		         ? lv__err_set(err, LV_E_BUSY,
@@ -115,7 +172,7 @@ int lv__store_file_publish(const char *tmp, const char *target, lv_err *err)
 		         : lv__err_set(err, errno_code(e), "store %s: cannot put the new store in place: %s", target,
 		                       strerror(e));
 	}
-	lv__store_file_remove(tmp);
+	lv__store_file_discard(n);
 	if (rc)
 		return rc;
 	char dir[PATH_MAX];

@@ -25,18 +25,33 @@
 int lv__store_file_target(const char *path, char **target, lv_err *err);
 
 /*
- * A new, empty private file beside target (".NAME.new-XXXXXX", mode 0600
- * whatever the umask), its missing parent folders made (0700).  Every step
- * is checked (LV_E_NO_SPACE for a full filesystem).  *tmp is malloc'd.
+ * A new store's private file: its path, and a descriptor that holds an
+ * flock(2) on it for as long as it lives (valid while path is set).
  */
-int lv__store_file_create(const char *target, char **tmp, lv_err *err);
+typedef struct lv_store_new {
+	char *path;
+	int hold;
+} lv_store_new;
 
 /*
- * Publish tmp as target: link(2), which never replaces a file (LV_E_BUSY
- * when another connection created target meanwhile), then tmp removed and
- * the folder synced.  tmp is removed either way.
+ * A new, empty private file beside target (".NAME.new-XXXXXX", mode 0600
+ * whatever the umask), its missing parent folders made (0700).  Every step
+ * is checked (LV_E_NO_SPACE for a full filesystem).  First, such files of
+ * the same NAME that a crash left (no process holds them, untouched for a
+ * minute, the caller's own regular files) are removed with their SQLite side
+ * files.  out->path is malloc'd.
  */
-int lv__store_file_publish(const char *tmp, const char *target, lv_err *err);
+int lv__store_file_create(const char *target, lv_store_new *out, lv_err *err);
+
+/*
+ * Publish n as target: link(2), which never replaces a file (LV_E_BUSY
+ * when another connection created target meanwhile), then n's file removed
+ * and the folder synced.  n is removed and released either way.
+ */
+int lv__store_file_publish(lv_store_new *n, const char *target, lv_err *err);
+
+/* Remove n's file and side files, and release it (nothing when it has no path). */
+void lv__store_file_discard(lv_store_new *n);
 
 /* Remove a store file and its -journal, -wal and -shm (cleanup: errors ignored). */
 void lv__store_file_remove(const char *path);

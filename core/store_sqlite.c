@@ -35,7 +35,7 @@ typedef struct sq_store {
 	sqlite3 *db;            /* NULL: the store has no file yet (LV_STORE_CREATE: its first write makes it) */
 	char *path;             /* as given */
 	char *target;           /* where the file is, or a new one lands (symbolic links followed) */
-	char *tmp;              /* the private file this handle's first transaction fills, or NULL */
+	lv_store_new tmp;       /* the private file this handle's first transaction fills (path NULL: none) */
 	char *copy;             /* a private copy read instead of the store (read-only rescue), or NULL */
 	char errmsg[LV_ERRMSG_MAX];
 	int in_txn;
@@ -61,7 +61,7 @@ static int sq_err(sq_store *s, int src, const char *what)
 		         sqlite3_errmsg(s->db));
 	else if (code == LV_E_NO_SPACE) {
 		char room[64];
-		lv__store_file_bytes(room, sizeof room, lv__store_file_free(s->tmp ? s->tmp : s->target));
+		lv__store_file_bytes(room, sizeof room, lv__store_file_free(s->tmp.path ? s->tmp.path : s->target));
 		lv__errf(s->errmsg, "store %s: %s: its filesystem is full: %s free (SQLite error %d)", s->path, what, room,
 		         ext);
 	} else
@@ -88,12 +88,10 @@ static void close_db(sq_store *s)
 /* A new store this handle was making, not to be: its private file goes. */
 static void discard_new(sq_store *s)
 {
-	if (!s->tmp)
+	if (!s->tmp.path)
 		return;
 	close_db(s);
-	lv__store_file_remove(s->tmp);
-	free(s->tmp);
-	s->tmp = NULL;
+	lv__store_file_discard(&s->tmp);
 }
 
 static void sq_close(void *impl)
@@ -291,7 +289,7 @@ static int begin_new(sq_store *s, lv_err *err)
 	lv_err e = {0};
 	int rc = lv__store_file_create(s->target, &s->tmp, &e);
 	if (!rc)
-		rc = connect_db(s, s->tmp, SQLITE_OPEN_READWRITE, &e);
+		rc = connect_db(s, s->tmp.path, SQLITE_OPEN_READWRITE, &e);
 	/* licenses are 1 to 4 KB: large pages keep them out of overflow pages (LV_PAGE_SIZE) */
 	if (!rc && ((rc = exec(s, "PRAGMA page_size=" LV_STR(LV_PAGE_SIZE), "set the page size")) ||
 	            (rc = exec(s, "PRAGMA synchronous=FULL", "set synchronous")) ||
@@ -562,9 +560,7 @@ static int publish(sq_store *s)
 	sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
 	close_db(s);
 	lv_err e = {0};
-	int rc = lv__store_file_publish(s->tmp, s->target, &e);
-	free(s->tmp);
-	s->tmp = NULL;
+	int rc = lv__store_file_publish(&s->tmp, s->target, &e);
 	if (rc)
 		lv__errf(s->errmsg, "%s", e.msg);
 	return rc;
@@ -579,7 +575,7 @@ static int sq_commit(void *impl)
 	s->in_txn = 0;
 	if (rc)
 		discard_new(s);
-	else if (s->tmp)
+	else if (s->tmp.path)
 		rc = publish(s);
 	return rc;
 }

@@ -8,13 +8,18 @@
  * the free and the needed space.  Real symbolic links, users, loop-mounted
  * ext4 volumes.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture_volume.h"
@@ -252,6 +257,85 @@ static void test_failed_restore_makes_no_store(void)
 	CU_ASSERT_FALSE(exists(S("cli/new.db")));
 }
 
+/* ---- what a crash leaves while a store is made ------------------------------------------ */
+
+static int crash_txn(lv_store *s, void *ud)
+{
+	(void)ud;
+	add_one(s, 3);
+	_exit(0); /* killed in the middle of the store's first transaction */
+}
+
+/* The one name in folder that begins with prefix and is exactly len long, or NULL. */
+static char *find_in(const char *folder, const char *prefix, size_t len)
+{
+	DIR *d = opendir(folder);
+	char *found = NULL;
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (!strncmp(de->d_name, prefix, strlen(prefix)) && strlen(de->d_name) == len && !found)
+			found = P(folder, de->d_name);
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Set path's times (the link's own for a symbolic link) an hour back. */
+static void age(const char *path)
+{
+	struct timespec t[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+	CU_ASSERT_EQUAL(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void test_crash_leftover_removed(void)
+{
+	char *folder = S("crashed"), *db = S("crashed/new.db");
+	pid_t pid = fork();
+	if (pid == 0) {
+		lv_context *c = t_context();
+		lv_store *s = NULL;
+		if (!c || lv_store_open(&s, c, db, LV_STORE_CREATE))
+			_exit(1);
+		lv_store_transaction(s, crash_txn, NULL);
+		_exit(2);
+	}
+	int status = 0;
+	CU_ASSERT_EQUAL_FATAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_EQUAL_FATAL(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+	/* the crash left the private file (and its rollback journal), and no store */
+	char *left = find_in(folder, ".new.db.new-", strlen(".new.db.new-XXXXXX"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(left);
+	CU_ASSERT_PTR_NOT_NULL(find_in(folder, ".new.db.new-", strlen(".new.db.new-XXXXXX-journal")));
+	CU_ASSERT_FALSE(exists(db));
+	age(left);
+	/* beside it, what the sweep must leave: */
+	char *recent = P(folder, ".new.db.new-Recent");   /* made less than a minute ago: a build starting */
+	sh_ok("echo x > '%s'", recent);
+	char *held = P(folder, ".new.db.new-HeldBy");     /* a live build's (it holds the lock) */
+	sh_ok("echo x > '%s'", held);
+	age(held);
+	int hfd = open(held, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(hfd >= 0 && flock(hfd, LOCK_EX | LOCK_NB) == 0);
+	char *outside = S("outside"), *link = P(folder, ".new.db.new-Linked"), *fifo = P(folder, ".new.db.new-AFifo");
+	sh_ok("echo keep > '%s' && ln -s '%s' '%s' && mkfifo '%s'", outside, outside, link, fifo);
+	age(link);
+	age(fifo);
+	char *other = P(folder, ".old.db.new-Other1"), *longer = P(folder, ".new.db.new-Longer7");
+	sh_ok("echo x > '%s' && echo x > '%s'", other, longer);
+	age(other);
+	age(longer);
+	/* the next store made there commits, and removes only what the crash left */
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, db, LV_STORE_CREATE), 0);
+	CU_ASSERT_EQUAL(add_one(s, 4), 0);
+	CU_ASSERT_EQUAL(t_count(s), 1);
+	lv_store_free(s);
+	CU_ASSERT_FALSE(exists(left));
+	CU_ASSERT_PTR_NULL(find_in(folder, ".new.db.new-", strlen(".new.db.new-XXXXXX-journal")));
+	CU_ASSERT(exists(recent) && exists(held) && exists(link) && exists(fifo) && exists(other) && exists(longer));
+	CU_ASSERT(exists(outside));
+	close(hfd);
+}
+
 /* ---- read-only and full filesystems ---------------------------------------------------- */
 
 static const char *no_volume(void)
@@ -391,5 +475,6 @@ LV_SUITE(store, store, init, clean,
          {"another user's link on the store path is refused", test_foreign_link_refused},
          {"errors of making the store file are named", test_create_errors_named},
          {"a failed restore makes no store", test_failed_restore_makes_no_store},
+         {"what a crash left while a store was made is removed, and nothing else", test_crash_leftover_removed},
          {"a store on a read-only filesystem is listed, exported, backed up", test_read_only_filesystem},
          {"a full filesystem: the store rescued, a restore says NO_SPACE", test_full_filesystem})

@@ -405,7 +405,8 @@ static void test_hooks_only_in_test_build(void)
 /*
  * A set-user-ID copy of the CLI started by another user reads none of the
  * variables that choose code or config ($LICVAULT_DRIVER_PATH,
- * $LICVAULT_CONFIG); started by its owner, it does (the control).
+ * $LICVAULT_CONFIG), nor the file driver's $HOME; started by its owner, it
+ * does (the control).
  */
 static void test_setuid_environment(void)
 {
@@ -450,6 +451,27 @@ static void test_setuid_environment(void)
 		free(ran);
 		sh_ok("truncate -s 0 '%s'", m);
 	}
+	/*
+	 * $HOME, read by the file driver for '~': a backup at $HOME/bk verifies when the
+	 * owner starts it, and is not looked for when nobody does (the effective user's home)
+	 */
+	lv_context *c = t_context();
+	lv_store *st = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, S("home.db"), 3, &st), 0);
+	char *bk = S("evil/bk");
+	CU_ASSERT_EQUAL(t_backup(c, st, bk, 0, NULL), 0);
+	lv_store_free(st);
+	lv_context_free(c);
+	sh_ok("chmod -R a+rX '%s'", evil);
+	int rc = t_sh(&out, "cd / && env -i PATH=/usr/bin:/bin HOME='%s' LICVAULT_CONFIG=/dev/null '%s/licvault' verify '~/bk'",
+	              evil, bin);
+	CU_ASSERT_EQUAL(rc, 0);
+	free(out);
+	rc = t_sh(&out, "cd / && env -i PATH=/usr/bin:/bin HOME='%s' setpriv --reuid=nobody --regid=nogroup --clear-groups "
+	                "'%s/licvault' verify '~/bk'",
+	          evil, bin);
+	CU_ASSERT_EQUAL(rc, 4); /* NOT_FOUND: no backup at the effective user's ~/bk */
+	free(out);
 }
 
 /* ---- named locations and passwords ----------------------------------------------- */

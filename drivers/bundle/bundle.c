@@ -136,7 +136,7 @@ static int gen_shaped(const char *file, size_t *base_len, const char **ext)
 
 const char *bundle_tmp_dir(void)
 {
-	const char *dir = getenv("TMPDIR");
+	const char *dir = secure_getenv("TMPDIR"); /* never a set-user-ID process's caller's */
 	return dir && *dir ? dir : "/tmp";
 }
 

@@ -4,6 +4,7 @@
  * The URI is split and percent-decoded by the host (host->uri_parse); the
  * objects are the shared local-folder code's (drivers/common/localfs.c).
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,28 @@ static char *join(const char *dir, const char *rest)
 	return p;
 }
 
+/*
+ * The home folder for '~': $HOME, which a set-user-ID process does not read
+ * (secure_getenv), else the effective user's in the password database, as
+ * the core does.  NULL when neither is known.
+ */
+static const char *home_dir(char *buf, size_t cap)
+{
+	const char *home = secure_getenv("HOME");
+	struct passwd pw, *res = NULL;
+	if (!home && getpwuid_r(geteuid(), &pw, buf, cap, &res) == 0 && res)
+		home = res->pw_dir;
+	return home;
+}
+
 /* A plain path, as given: absolute, ~ or ~/x, or relative to the current directory. */
 static int plain_dir(const lv_host *host, lv_host_ctx *h, const char *path, char **out)
 {
 	if (path[0] == '/')
 		*out = strdup(path);
 	else if (path[0] == '~' && (path[1] == '/' || !path[1])) {
-		const char *home = getenv("HOME");
+		char pwbuf[4096];
+		const char *home = home_dir(pwbuf, sizeof pwbuf);
 		if (!home || home[0] != '/')
 			return host->set_error(h, LV_E_BAD_URI, "'%s': no home directory ($HOME) to expand '~'", path);
 		*out = join(home, path[1] ? path + 2 : "");

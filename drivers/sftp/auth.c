@@ -289,7 +289,7 @@ static int agent_try_keys(auth_run *a, LIBSSH2_AGENT *ag)
 static int auth_agent(auth_run *a)
 {
 	sftp_inst *c = a->c;
-	const char *sock = c->agent_path ? c->agent_path : getenv("SSH_AUTH_SOCK");
+	const char *sock = c->agent_path ? c->agent_path : secure_getenv("SSH_AUTH_SOCK");
 	if (!c->use_agent) {
 		tried_add(a, "ssh-agent (use_agent = no, or IdentityAgent none)");
 		return 0;

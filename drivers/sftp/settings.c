@@ -241,7 +241,7 @@ static int local_user(sftp_inst *c, char **out)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	const char *env = getenv("USER");
+	const char *env = secure_getenv("USER");
 	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
 		*out = strdup(pw.pw_name);
 	else if (env)
@@ -361,9 +361,18 @@ static int expand_list(sftp_inst *c, const sftp_sshcfg *g, const char *key, int 
 	return 0;
 }
 
+/*
+ * rel under the home folder: $HOME, which a set-user-ID process does not read
+ * (secure_getenv), else the real user's in the password database (such a
+ * process runs ssh as the real user, whose ~/.ssh this is).
+ */
 static int home_path(const char *rel, char **out)
 {
-	const char *home = getenv("HOME");
+	const char *home = secure_getenv("HOME");
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (!home && getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
+		home = res->pw_dir;
 	return asprintf(out, "%s/%s", home ? home : "", rel) < 0 ? LV_E_NOMEM : 0;
 }
 
@@ -405,7 +414,7 @@ static int resolve_identities(sftp_inst *c, const sftp_sshcfg *g)
 		if (agent[0] == '$') /* $VAR or ${VAR}: from the environment */
 			snprintf(var, sizeof var, "%.*s", (int)strcspn(agent + 1 + (agent[1] == '{'), "}"),
 			         agent + 1 + (agent[1] == '{'));
-		const char *env = var[0] ? getenv(var) : NULL;
+		const char *env = var[0] ? secure_getenv(var) : NULL;
 		c->agent_path = env ? strdup(env) : sftp_expand_tokens(c, agent, &bad);
 		if (c->agent_path && !real_user_may(c, "identityagent", c->agent_path, R_OK | W_OK)) {
 			free(c->agent_path);
