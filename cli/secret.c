@@ -163,13 +163,20 @@ static int ask_confirmed(int fd, const char *prompt, char *buf, size_t cap)
 	return rc;
 }
 
-/* licvault will not ask: say why and what to configure; the run ends CANCELED, licvault exits 2. */
+/*
+ * licvault will not ask: say why and what to configure (the crypt driver's sources when
+ * the question is about a crypt location); the run ends CANCELED, licvault exits 2.
+ */
 static int decline(const char *prompt, const char *why)
 {
 	declined = CLI_EXIT_USAGE;
-	out_note("cannot ask for the %s: %s; configure where it comes from: for the crypt driver passphrase_file "
-	         "or passphrase_command in [driver \"crypt\"] or the location's section, or $LICVAULT_PASSPHRASE "
-	         "(licvault.conf(5))", prompt, why);
+	if (strstr(prompt, "crypt+"))
+		out_note("cannot ask for the %s: %s; configure where it comes from: for the crypt driver passphrase_file "
+		         "or passphrase_command in [driver \"crypt\"] or the location's section, or $LICVAULT_PASSPHRASE "
+		         "(licvault.conf(5))", prompt, why);
+	else
+		out_note("cannot ask for the %s: %s; configure where it comes from in the driver's section or the "
+		         "location's (licvault.conf(5), and the driver's documentation)", prompt, why);
 	return LV_E_CANCELED;
 }
 

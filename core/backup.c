@@ -715,7 +715,7 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 	        (unsigned long long)b.count, (unsigned long long)b.restricted, b.loc->uri, b.man_name);
 out:
 	run->result.licenses = run->total;
-	run->result.written = b.count;
+	run->result.written = rc ? 0 : b.count; /* a failed run made no generation */
 	run->result.restricted = b.restricted;
 	run->result.bytes = run->bytes;
 	if (!rc)

@@ -433,7 +433,8 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 out:
 	run->result.licenses = st.set.hdr.count;
 	run->result.refused = st.refused;
-	run->result.restored = st.imported;
+	/* what the store holds from this run: nothing after a failure, which rolled the import back */
+	run->result.restored = !rc || rc == LV_E_RESTORE_LIMIT ? st.imported : 0;
 	run->result.bytes = run->bytes;
 	if (!rc || rc == LV_E_RESTORE_LIMIT)
 		run->result.generation = (int64_t)st.set.hdr.generation;

@@ -259,6 +259,15 @@ static void test_no_terminal(void)
 	CU_ASSERT_EQUAL(cli(&out, "--store s.db --json backup crypt+file://%s/nott", dir), 2);
 	HAS(out, "\"result\":\"CANCELED\",\"exit_code\":2,");
 	free(out);
+	/* another driver's question (the test driver hostprobe's): declined the same, without the crypt driver's sources */
+	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && LICVAULT_CONFIG=/dev/null LICVAULT_DRIVER_PATH='%s/testdrivers' setsid -w '%s' "
+	                           "hostprobe secret hostprobe://x 'token for hostprobe://x' 2>&1 </dev/null",
+	                     dir, LV_TEST_BUILD_DIR, T_CLI),
+	                2);
+	HAS(out, "licvault: cannot ask for the token for hostprobe://x: no terminal to ask on");
+	HAS(out, "in the driver's section or the location's");
+	CU_ASSERT_PTR_NULL(strstr(out, "crypt"));
+	free(out);
 }
 
 /*

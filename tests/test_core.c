@@ -260,6 +260,7 @@ typedef struct {
 	int at_begin, release;
 	int result, ended;
 	int cancel_on_progress;
+	int cancel_at_progress; /* at the first PROGRESS event */
 } hold_t;
 
 static void hold_cb(int status, int result, const lv_value *v, void *ud)
@@ -274,7 +275,8 @@ static void hold_cb(int status, int result, const lv_value *v, void *ud)
 			pthread_cond_wait(&h->c, &h->m);
 		pthread_mutex_unlock(&h->m);
 	}
-	if (status == LV_STATUS_RESTRICTED_LICENSE && h->cancel_on_progress)
+	if ((status == LV_STATUS_RESTRICTED_LICENSE && h->cancel_on_progress) ||
+	    (status == LV_STATUS_PROGRESS && h->cancel_at_progress))
 		lv_restorer_cancel(h->r);
 	if (status == LV_STATUS_END) {
 		h->result = result;
@@ -334,6 +336,12 @@ static void test_cancel(void)
 	CU_ASSERT_EQUAL(result, LV_E_CANCELED);
 	CU_ASSERT_EQUAL(h.result, LV_E_CANCELED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "canceled"));
+	/* its result: no generation, nothing written (some licenses had been, to a temporary) */
+	lv_run_result res;
+	CU_ASSERT_EQUAL(lv_restorer_result(r, &res), 0);
+	CU_ASSERT_EQUAL(res.result, LV_E_CANCELED);
+	CU_ASSERT_EQUAL(res.generation, -1);
+	CU_ASSERT_EQUAL(res.written, 0);
 	/* the old backup is still the one there, whole, and no temporary is left */
 	char *m2 = t_find(P("cancel-bk"), ".manifest");
 	CU_ASSERT_STRING_EQUAL(m1, m2);
@@ -362,6 +370,28 @@ static void test_cancel(void)
 	CU_ASSERT_EQUAL(result, LV_E_CANCELED);
 	CU_ASSERT_EQUAL(t_store_digest(d), before);
 	lv_restorer_free(r2);
+	/* canceled in the middle of the import (at its first progress): rolled back, and the result says
+	 * that nothing was restored */
+	lv_store *big = NULL, *e = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("cancel-big.db"), 3000, &big), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, big, U("cancel-big-bk"), 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("cancel-into.db"), 2, &e), 0);
+	before = t_store_digest(e);
+	lv_restorer *r3 = NULL;
+	lv_restorer_new(&r3, ctx, e);
+	lv_restorer_set_string(r3, LV_PROP_RESTORE_PATH, U("cancel-big-bk"));
+	hold_t h3 = {.r = r3, .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER, .release = 1,
+	             .cancel_at_progress = 1};
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_restore(r3, LV_RESTORE_INDIVIDUALIZE, hold_cb, &h3), 0);
+	lv_restorer_wait(r3, &result);
+	CU_ASSERT_EQUAL(result, LV_E_CANCELED);
+	CU_ASSERT_EQUAL(t_store_digest(e), before);
+	CU_ASSERT_EQUAL(lv_restorer_result(r3, &res), 0);
+	CU_ASSERT_EQUAL(res.restored, 0);
+	CU_ASSERT_EQUAL(res.generation, -1);
+	lv_restorer_free(r3);
+	lv_store_free(big);
+	lv_store_free(e);
 	lv_restorer_free(r);
 	free(m1);
 	free(m2);

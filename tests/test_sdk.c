@@ -1,12 +1,13 @@
 /*
  * The SDK as a third-party author meets it: install licvault to a
- * temporary prefix, build examples/driver-skeleton against it with
+ * temporary prefix, build the skeleton it installs (share/doc/licvault/examples) against it with
  * find_package(licvault) (and with pkg-config), configure it, and back up
  * and restore through it with the installed CLI and a named location.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -18,10 +19,14 @@ static void test_skeleton_out_of_tree(void)
 	int rc = t_sh(&out, "cmake --install '%s' --prefix '%s/prefix'", LV_TEST_BUILD_DIR, dir);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	free(out);
+	/* the guide and the skeleton are installed with the SDK: built from there, as a driver author has them */
+	char guide[700];
+	snprintf(guide, sizeof guide, "%s/prefix/share/doc/licvault/writing-a-driver.md", dir);
+	CU_ASSERT_EQUAL(access(guide, R_OK), 0);
 	rc = t_sh(&out,
-	          "cmake -S '%s/examples/driver-skeleton' -B '%s/skb' -DCMAKE_PREFIX_PATH='%s/prefix' >/dev/null "
-	          "&& cmake --build '%s/skb'",
-	          LV_TEST_SOURCE_DIR, dir, dir, dir);
+	          "cmake -S '%s/prefix/share/doc/licvault/examples/driver-skeleton' -B '%s/skb' -DCMAKE_PREFIX_PATH='%s/prefix' "
+	          ">/dev/null && cmake --build '%s/skb'",
+	          dir, dir, dir, dir);
 	if (rc)
 		fprintf(stderr, "\n%s\n", out);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -29,9 +34,10 @@ static void test_skeleton_out_of_tree(void)
 	/* the pkg-config line of the guide and the skeleton's README works too (-Werror, --no-undefined) */
 	rc = t_sh(&out,
 	          "export PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' && cc -shared -fPIC -fvisibility=hidden -Wl,--no-undefined "
-	          "-Wall -Werror $(pkg-config --cflags licvault-driver) '%s/examples/driver-skeleton/skeleton.c' "
+	          "-Wall -Werror $(pkg-config --cflags licvault-driver) "
+	          "'%s/prefix/share/doc/licvault/examples/driver-skeleton/skeleton.c' "
 	          "-o '%s/pc_skeleton.so' $(pkg-config --libs licvault-driver) 2>&1",
-	          dir, LV_TEST_SOURCE_DIR, dir);
+	          dir, dir, dir);
 	if (rc)
 		fprintf(stderr, "\n%s\n", out);
 	CU_ASSERT_EQUAL(rc, 0);
