@@ -11,7 +11,8 @@
  *    changes meaning, type or place: the host refuses a driver of another
  *    major ABI (naming the file and both versions).  LV_DRIVER_ABI_MINOR
  *    grows when members are appended at the end of lv_driver, lv_driver_ops
- *    or lv_host; nothing else changes in a minor version.
+ *    or lv_host.  Minor 1 also made remove required: an ABI 1.0 driver
+ *    loads only if it has remove (see "Required operations" below).
  *
  *  - Tables only grow at their end.  Each table carries its own size
  *    (lv_driver.size, lv_driver.ops_size, lv_host.size).  The host copies a
@@ -61,9 +62,11 @@
  *    '.' (valid on FAT and exFAT); a stacking driver may ask for other names
  *    (the bundle driver's file name).  Names starting with '.' are kept for
  *    the driver's temporaries, which list never shows.  Besides the backup
- *    set's objects (licvault-<16 hex>.pack|.manifest) the core keeps other
- *    objects at a location ("licvault.lock", "licvault-registry-*.reg"): a
- *    container driver keeps those beside its container, not in it.
+ *    set's objects (licvault-g<16 hex>.pack|.manifest, set format 2; the
+ *    licvault-<16 hex>.pack|.manifest of format 1 are still read, never
+ *    written) the core keeps other objects at a location ("licvault.lock",
+ *    "licvault-registry-*.reg"): a container driver keeps those beside its
+ *    container, not in it.
  *
  *  - URIs.  open receives the URI after the host resolved it: a named
  *    location "NAME:" becomes the `uri` of [location "NAME"], and

@@ -6,7 +6,8 @@
  *  - functions return 0 or a negative lv_error; outputs come first
  *    (`int lv_x_open(lv_x **out, ...)`), the caller owns *out and frees it
  *    with the type's own _free, and _free(NULL) is a no-op;
- *  - a function that fails leaves its outputs untouched (NULL for pointers);
+ *  - a function that fails leaves its outputs untouched (a pointer keeps
+ *    the value it had: it is not set to NULL);
  *  - when lv_restorer_backup()/lv_restorer_restore() return an error, the
  *    status callback is never called for that run (as libuv); when they
  *    return 0, the callback is called exactly once with LV_STATUS_END;
@@ -505,14 +506,20 @@ LV_EXTERN int lv_restorer_backup(lv_restorer *r, unsigned flags, lv_status_cb cb
  * LV_RESTORE_INDIVIDUALIZE, LV_RESTORE_DRY_RUN (the backup is read whole
  * and checked, the license service decides every license (REFUSED_LICENSE
  * events) and is told the restore did not happen, so nothing is counted;
- * the store is not changed).  Errors as lv_restorer_backup.
+ * the store is not changed).  Errors as lv_restorer_backup (LV_E_NO_PATH
+ * when RestorePath is unset), and LV_E_INVALID_ARG when the Generation
+ * property is set to anything but a generation number or "newest"; then
+ * too the callback is never called, and lv_restorer_last_error says
+ * Generation = 'abc': expected a generation number, "newest".
  */
 LV_EXTERN int lv_restorer_restore(lv_restorer *r, unsigned flags, lv_status_cb cb, void *ud);
 
 /**
  * Start a verification of the backup at RestorePath (or BackupPath when
  * RestorePath is unset): reads everything, checks every checksum, changes
- * nothing.  Events: BEGIN, PROGRESS, END.
+ * nothing.  Events: BEGIN, PROGRESS, END.  LV_E_INVALID_ARG at once, the
+ * callback never called, when the Generation property is not a generation
+ * number, "newest" or "all".
  */
 LV_EXTERN int lv_restorer_verify(lv_restorer *r, lv_status_cb cb, void *ud);
 
@@ -531,8 +538,11 @@ typedef struct lv_run_result {
 	int result;              /* the run's lv_error (END's result) */
 	int64_t generation;      /* the generation written, restored or verified; -1 when none */
 	uint64_t licenses;       /* licenses in the generation read (restore, verify), or in the store (backup) */
-	uint64_t written;        /* backup: licenses written (dry run: that would be) */
-	uint64_t restored;       /* restore: licenses restored (dry run: that would be) */
+	uint64_t written;        /* backup: licenses written (dry run: that would be);
+	                            0 when the run failed: no generation was made */
+	uint64_t restored;       /* restore: licenses restored (dry run: that would be);
+	                            0 when the run failed (rolled back), except
+	                            LV_E_RESTORE_LIMIT: the licenses it did store */
 	uint64_t refused;        /* restore: licenses the license service refused */
 	uint64_t restricted;     /* backup: licenses left out (no backup right) */
 	uint64_t bytes;          /* record bytes written or read */
