@@ -104,7 +104,7 @@ struct lv_writer {
 	int pack;                  /* the pack, into the temporary file */
 };
 
-struct ahead;
+struct ra;
 
 struct lv_reader {
 	bundle *b;
@@ -125,8 +125,7 @@ struct lv_reader {
 	int streaming;             /* a version 2 pack: nothing may follow it */
 	int stop_at_end;           /* a manifest on its own: it ends at its end record, the stream stays for the pack */
 	int done;
-	struct ahead *ah;          /* the read-ahead thread, when there is one */
-	int ah_started, ah_sync;
+	struct ra *ah;             /* the read-ahead thread, when there is one */
 };
 
 /* ---- bundle.c: names, temporary files -------------------------------------- */

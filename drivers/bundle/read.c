@@ -14,24 +14,29 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bundle_int.h"
+#include "readahead.h"
 
 static void ahead_free(struct lv_reader *r);
 static void ahead_start(struct lv_reader *r);
-static int ahead_read(void *ud, void *buf, size_t cap, size_t *n);
 
 /* ---- readers ------------------------------------------------------------------- */
 
+/* The inner object's bytes (on the run's thread alone). */
 static int inner_read(void *ud, void *buf, size_t cap, size_t *n)
 {
 	struct lv_reader *r = ud;
-	return r->b->iops->read(r->ir, buf, cap, n);
+	bundle *b = r->b;
+	int rc = b->iops->read(r->ir, buf, cap, n);
+	if (!rc && *n > cap)
+		return b->host->set_error(b->h, LV_E_IO, "bundle %s: the inner driver returned %zu bytes for a read of %zu", b->uri,
+		                          *n, cap);
+	return rc;
 }
 
 int bundle_dec_error(bundle *b, int rc, lvb_dec *d)
@@ -371,10 +376,9 @@ int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 /* ---- inflating ahead ----------------------------------------------------------
  *
  * A reader that inflates (the pack) does it on a second thread when threads
- * are on, so that inflating overlaps the core's import.  The run's thread
- * alone calls the inner driver: at each read it tops up a ring of
- * compressed buffers, which the inflating thread consumes; inflated bytes
- * come back in a ring of output buffers.  Memory: 2 MiB in, 4 MiB out.
+ * are on, so that inflating overlaps the core's import: the decoder is the
+ * step of the shared read-ahead rings (drivers/common/readahead.h), and the
+ * run's thread alone calls the inner driver.  Memory: 2 MiB in, 4 MiB out.
  */
 
 #define AH_NIN 8
@@ -382,235 +386,57 @@ int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 #define AH_NOUT 4
 #define AH_OUT_SIZE ((size_t)1 << 20)
 
-typedef struct ahead {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned char *in[AH_NIN];
-	size_t in_len[AH_NIN];
-	unsigned in_head, in_n;    /* full input buffers; in[in_head] is being inflated */
-	size_t in_off;             /* bytes of in[in_head] taken */
-	int in_eof, in_err;        /* the inner object ended / failed (the run's thread) */
-	unsigned char *out[AH_NOUT];
-	size_t out_len[AH_NOUT];
-	unsigned out_head, out_n;  /* full output buffers; out[out_head] is being handed out */
-	size_t out_off;            /* bytes of out[out_head] handed out */
-	int end, rc, quit;         /* the thread: the object and the bundle checked / failed / stop */
-	char why[BUNDLE_WHY];
-} ahead;
-
-/* The inflating thread's source of compressed bytes: the input ring. */
-static int ahead_read(void *ud, void *buf, size_t cap, size_t *n)
+/* The worker's step: up to cap inflated bytes of the object, *n = 0 once it and the file checked out. */
+static int inflate_step(void *ud, void *buf, size_t cap, size_t *n, char *why, size_t whycap)
 {
-	ahead *a = ud;
-	*n = 0;
-	pthread_mutex_lock(&a->mu);
-	for (;;) {
-		if (a->quit) {
-			pthread_mutex_unlock(&a->mu);
-			return LV_E_CANCELED;
-		}
-		if (a->in_n) {
-			size_t left = a->in_len[a->in_head] - a->in_off;
-			if (left) {
-				unsigned char *src = a->in[a->in_head] + a->in_off;
-				size_t k = left < cap ? left : cap;
-				a->in_off += k;
-				pthread_mutex_unlock(&a->mu);
-				memcpy(buf, src, k); /* the run's thread never writes a full buffer */
-				*n = k;
-				return 0;
-			}
-			a->in_head = (a->in_head + 1) % AH_NIN;
-			a->in_n--;
-			a->in_off = 0;
-			pthread_cond_broadcast(&a->cv);
-			continue;
-		}
-		if (a->in_err) {
-			int rc = a->in_err;
-			pthread_mutex_unlock(&a->mu);
-			return rc;
-		}
-		if (a->in_eof) {
-			pthread_mutex_unlock(&a->mu);
-			return 0;
-		}
-		pthread_cond_wait(&a->cv, &a->mu);
-	}
-}
-
-static void *ahead_main(void *p)
-{
-	struct lv_reader *r = p;
-	ahead *a = r->ah;
-	int ob = -1;
-	size_t olen = 0;
+	struct lv_reader *r = ud;
+	unsigned char *out = buf;
+	size_t len = 0;
 	int rc = 0;
-	char why[BUNDLE_WHY] = "";
-	while (!r->done) {
-		if ((rc = next_chunk(r, why, sizeof why)))
-			break;
-		while (r->pend_len || (r->done && ob >= 0)) {
-			if (ob < 0) {
-				pthread_mutex_lock(&a->mu);
-				while (a->out_n == AH_NOUT && !a->quit)
-					pthread_cond_wait(&a->cv, &a->mu);
-				int quit = a->quit;
-				ob = (int)((a->out_head + a->out_n) % AH_NOUT); /* free, and stays free until pushed */
-				pthread_mutex_unlock(&a->mu);
-				if (quit)
-					return NULL;
-				olen = 0;
-			}
-			size_t k = AH_OUT_SIZE - olen < r->pend_len ? AH_OUT_SIZE - olen : r->pend_len;
-			memcpy(a->out[ob] + olen, r->pend, k);
-			olen += k;
+	while (len < cap && !rc) {
+		if (r->pend_len) {
+			size_t k = cap - len < r->pend_len ? cap - len : r->pend_len;
+			memcpy(out + len, r->pend, k);
+			len += k;
 			r->pend += k;
 			r->pend_len -= k;
-			if (olen == AH_OUT_SIZE || (r->done && !r->pend_len)) {
-				pthread_mutex_lock(&a->mu);
-				a->out_len[ob] = olen;
-				a->out_n++;
-				pthread_cond_broadcast(&a->cv);
-				pthread_mutex_unlock(&a->mu);
-				ob = -1;
-			}
-		}
+		} else if (r->done)
+			break;
+		else
+			rc = next_chunk(r, why, whycap);
 	}
-	if (ob >= 0 && olen) {
-		/* what was inflated before an error goes out first, as without the thread */
-		pthread_mutex_lock(&a->mu);
-		a->out_len[ob] = olen;
-		a->out_n++;
-		pthread_mutex_unlock(&a->mu);
-	}
-	pthread_mutex_lock(&a->mu);
-	if (rc) {
-		a->rc = rc;
-		memcpy(a->why, why, sizeof a->why);
-	} else
-		a->end = 1;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-	return NULL;
+	*n = len; /* what was inflated before an error goes out first, as without the thread */
+	return rc;
 }
 
 static void ahead_free(struct lv_reader *r)
 {
-	ahead *a = r->ah;
-	if (!a)
-		return;
-	if (r->ah_started) {
-		pthread_mutex_lock(&a->mu);
-		a->quit = 1;
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->th, NULL);
-	}
-	if (r->ah_sync) {
-		pthread_mutex_destroy(&a->mu);
-		pthread_cond_destroy(&a->cv);
-	}
-	for (int i = 0; i < AH_NIN; i++)
-		free(a->in[i]);
-	for (int i = 0; i < AH_NOUT; i++)
-		free(a->out[i]);
-	free(a);
+	ra_free(r->ah);
 	r->ah = NULL;
 }
 
 /* Inflate this reader's object on a second thread; without one, stay on this one. */
 static void ahead_start(struct lv_reader *r)
 {
-	ahead *a = calloc(1, sizeof *a);
-	if (!a)
+	if (ra_new(&r->ah, AH_NIN, AH_IN_SIZE, AH_NOUT, AH_OUT_SIZE, inner_read, r))
 		return;
-	r->ah = a;
-	for (int i = 0; i < AH_NIN; i++)
-		if (!(a->in[i] = malloc(AH_IN_SIZE)))
-			goto no;
-	for (int i = 0; i < AH_NOUT; i++)
-		if (!(a->out[i] = malloc(AH_OUT_SIZE)))
-			goto no;
-	if (pthread_mutex_init(&a->mu, NULL))
-		goto no;
-	if (pthread_cond_init(&a->cv, NULL)) {
-		pthread_mutex_destroy(&a->mu);
-		goto no;
-	}
-	r->ah_sync = 1;
 	/* the decoder keeps what it buffered and reads the rest from the ring */
-	lvb_dec_set_source(r->dec, ahead_read, a);
-	if (pthread_create(&a->th, NULL, ahead_main, r) != 0) {
+	lvb_dec_set_source(r->dec, ra_source, r->ah);
+	if (ra_start(r->ah, inflate_step, r)) {
 		lvb_dec_set_source(r->dec, inner_read, r);
-		goto no;
+		ahead_free(r);
 	}
-	r->ah_started = 1;
-	return;
-no:
-	ahead_free(r);
 }
 
-/* bundle_read with a read-ahead thread: feed it compressed bytes, take inflated ones. */
+/* bundle_read with a read-ahead thread: it reads the inner object, the thread inflates. */
 static int ahead_take(struct lv_reader *r, void *buf, size_t cap, size_t *n)
 {
 	bundle *b = r->b;
-	ahead *a = r->ah;
-	pthread_mutex_lock(&a->mu);
-	for (;;) {
-		/* keep the input ring full: the thread inflates while the core works */
-		while (a->in_n < AH_NIN && !a->in_eof && !a->in_err && !a->end && !a->rc) {
-			unsigned slot = (a->in_head + a->in_n) % AH_NIN; /* free until pushed */
-			pthread_mutex_unlock(&a->mu);
-			size_t got = 0;
-			int rc = b->iops->read(r->ir, a->in[slot], AH_IN_SIZE, &got);
-			if (!rc && got > AH_IN_SIZE)
-				rc = b->host->set_error(b->h, LV_E_IO, "bundle %s: the inner driver returned more than asked", b->uri);
-			pthread_mutex_lock(&a->mu);
-			if (rc)
-				a->in_err = rc;
-			else if (!got)
-				a->in_eof = 1;
-			else {
-				a->in_len[slot] = got;
-				a->in_n++;
-			}
-			pthread_cond_broadcast(&a->cv);
-			if (rc) {
-				pthread_mutex_unlock(&a->mu);
-				return rc; /* described by the inner driver */
-			}
-		}
-		if (a->out_n) {
-			unsigned ob = a->out_head;
-			size_t k = a->out_len[ob] - a->out_off;
-			if (k > cap)
-				k = cap;
-			memcpy(buf, a->out[ob] + a->out_off, k);
-			a->out_off += k;
-			if (a->out_off == a->out_len[ob]) {
-				a->out_head = (a->out_head + 1) % AH_NOUT;
-				a->out_n--;
-				a->out_off = 0;
-				pthread_cond_broadcast(&a->cv);
-			}
-			pthread_mutex_unlock(&a->mu);
-			*n = k;
-			return 0;
-		}
-		if (a->rc) {
-			int rc = a->rc;
-			char why[BUNDLE_WHY];
-			memcpy(why, a->why, sizeof why);
-			pthread_mutex_unlock(&a->mu);
-			return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc;
-		}
-		if (a->end) {
-			pthread_mutex_unlock(&a->mu);
-			obj_done(r);
-			return 0;
-		}
-		pthread_cond_wait(&a->cv, &a->mu);
-	}
+	char why[RA_WHY];
+	int rc = ra_read(r->ah, buf, cap, n, why, sizeof why);
+	if (rc)
+		return why[0] ? b->host->set_error(b->h, rc, "%s", why) : rc; /* else the inner driver's, described */
+	if (!*n)
+		obj_done(r);
+	return 0;
 }
