@@ -31,16 +31,6 @@ int64_t s3_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int s3_err(s3_inst *c, int code, const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return c->host->set_error(c->h, code, "%s", msg);
-}
-
 int s3_buf_add(s3_buf *b, const void *data, size_t n, size_t max)
 {
 	if (b->len + n + 1 > max)

@@ -202,7 +202,7 @@ void s3_req_stop(s3_req *r);
 int s3_req_fail(s3_req *r);
 /* Describe an error and return code (the run's first error wins; a failure handled here is
  * taken back with host->error_save/error_restore). */
-int s3_err(s3_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+#define s3_err(c, code, ...) ((c)->host->set_error((c)->h, (code), __VA_ARGS__))
 int64_t s3_now_ms(void);
 /* The key of an object name at the location (prefix + name); malloc'd. */
 char *s3_key(s3_inst *c, const char *name);

@@ -230,7 +230,7 @@ long sftp_unb64(unsigned char *out, size_t cap, const char *in);
 char *sftp_read_secret(const char *path, char *err, size_t errcap);
 void sftp_free_secret(char *s);
 /* Describe an error (host->set_error: the run's first error wins); returns code. */
-int sftp_err(sftp_inst *c, int code, const char *fmt, ...) LV_PRINTF(3, 4);
+#define sftp_err(c, code, ...) ((c)->host->set_error((c)->h, (code), __VA_ARGS__))
 /* Take back what is described while handling a failure ourselves (host->error_save/error_restore). */
 int sftp_err_save(sftp_inst *c);
 void sftp_err_restore(sftp_inst *c, int saved);
