@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,8 +182,61 @@ static int elf_refuse(const char *path, char *why, size_t cap, const char *what)
 	return LV_E_DRIVER_ABI;
 }
 
-/* An ELF shared object this process could load: class, byte order, type, machine. */
-static int elf_check(int fd, const char *path, char *why, size_t cap)
+/* The most program headers a driver file may have (a shared object has about ten). */
+#define ELF_MAX_PHNUM 256
+
+/* Where the span of len bytes at off ends, UINT64_MAX when that overflows. */
+static uint64_t span_end(uint64_t off, uint64_t len)
+{
+	return len > UINT64_MAX - off ? UINT64_MAX : off + len;
+}
+
+/* The program header table: entries of this process's Phdr, not absurdly many, all inside the file. */
+static int elf_phdr_table(const ElfW(Ehdr) *h, uint64_t size, const char *path, char *why, size_t cap)
+{
+	uint64_t end = span_end(h->e_phoff, (uint64_t)h->e_phnum * sizeof(ElfW(Phdr)));
+	char m[160];
+	if (h->e_phentsize != sizeof(ElfW(Phdr)))
+		snprintf(m, sizeof m, "a malformed ELF header: program header entries of %u bytes, not %zu",
+		         (unsigned)h->e_phentsize, sizeof(ElfW(Phdr)));
+	else if (h->e_phnum > ELF_MAX_PHNUM)
+		snprintf(m, sizeof m, "a malformed ELF header: %u program headers, more than the %d a driver may have",
+		         (unsigned)h->e_phnum, ELF_MAX_PHNUM);
+	else if (end > size)
+		snprintf(m, sizeof m, "a truncated ELF file: its program headers end at byte %llu, the file has %llu bytes",
+		         (unsigned long long)end, (unsigned long long)size);
+	else
+		return 0;
+	return elf_refuse(path, why, cap, m);
+}
+
+/* Every loadable segment's bytes are in the file: dlopen maps them, and a page past the end raises SIGBUS. */
+static int elf_segments(int fd, const ElfW(Ehdr) *h, uint64_t size, const char *path, char *why, size_t cap)
+{
+	for (unsigned i = 0; i < h->e_phnum; i++) {
+		ElfW(Phdr) ph;
+		ssize_t n = pread(fd, &ph, sizeof ph, (off_t)(h->e_phoff + (uint64_t)i * sizeof ph));
+		if (n != (ssize_t)sizeof ph) {
+			snprintf(why, cap, "%s: cannot read program header %u: %s", path, i,
+			         n < 0 ? strerror(errno) : "the file is shorter than when it was opened");
+			return LV_E_IO;
+		}
+		uint64_t end = span_end(ph.p_offset, ph.p_filesz);
+		if (ph.p_type == PT_LOAD && end > size) {
+			char m[160];
+			snprintf(m, sizeof m, "a truncated ELF file: a loadable segment ends at byte %llu, the file has %llu bytes",
+			         (unsigned long long)end, (unsigned long long)size);
+			return elf_refuse(path, why, cap, m);
+		}
+	}
+	return 0;
+}
+
+/*
+ * An ELF shared object this process could load: class, byte order, type,
+ * machine; its program headers and loadable segments inside its size bytes.
+ */
+static int elf_check(int fd, uint64_t size, const char *path, char *why, size_t cap)
 {
 	ElfW(Ehdr) h;
 	memset(&h, 0, sizeof h);
@@ -207,7 +261,8 @@ static int elf_check(int fd, const char *path, char *why, size_t cap)
 		         (unsigned)self->e_machine);
 		return elf_refuse(path, why, cap, m);
 	}
-	return 0;
+	int rc = elf_phdr_table(&h, size, path, why, cap);
+	return rc ? rc : elf_segments(fd, &h, size, path, why, cap);
 }
 
 int lv__trust_driver_file(const char *path, char *why, size_t cap)
@@ -231,7 +286,7 @@ int lv__trust_driver_file(const char *path, char *why, size_t cap)
 		snprintf(why, cap, "%s: %s, not a regular file", path, file_type(st.st_mode));
 		rc = LV_E_CONFIG;
 	} else if (!(rc = lv__trust_stat(path, &st, 0, why, cap)))
-		rc = elf_check(fd, path, why, cap);
+		rc = elf_check(fd, (uint64_t)st.st_size, path, why, cap);
 	close(fd);
 	return rc;
 }

@@ -49,9 +49,10 @@ int lv__trust_config_file(const char *path, char *why, size_t cap);
 /*
  * A driver file, before anything of it runs: opened without following a
  * final symbolic link and without blocking; a regular file; trusted; and
- * an ELF shared object of this process's class, byte order and machine.
- * Its directory is checked by the caller (lv__trust_dirs).  0, or an error
- * with why.
+ * an ELF shared object of this process's class, byte order and machine,
+ * whose program headers and loadable segments lie inside the file (dlopen
+ * maps the segments: a truncated file would raise SIGBUS).  Its directory
+ * is checked by the caller (lv__trust_dirs).  0, or an error with why.
  */
 int lv__trust_driver_file(const char *path, char *why, size_t cap);
 

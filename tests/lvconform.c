@@ -2,7 +2,8 @@
  * lvconform: run the driver conformance suite (conformance.c) against a
  * location.  Installed with licvault, for driver authors.
  *   lvconform [--config FILE] [--driver-dir DIR] [--large MIB] [-v] URI
- * Exit 0 when every check passes, 1 when one fails, 2 for a usage or config error.
+ * Exit 0 when every check passes, 1 when one fails (a URI it cannot open
+ * fails preflight), 2 for a usage or config error.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,7 +31,9 @@ static void help(void)
 	       "The checks, in order:\n");
 	for (int i = 0; i < LVC__N; i++)
 		printf("  %-12s %s\n", lvc_check_name(i), lvc_check_title(i));
-	printf("\nExit status: 0 when every check passes, 1 when one fails, 2 for a usage or config error.\n");
+	printf("\nExit status: 0 when every check passes; 1 when one fails, a URI it cannot open\n"
+	       "included (it fails preflight, with NO_DRIVER for a scheme no driver serves);\n"
+	       "2 for a usage or config error.\n");
 }
 
 /* A whole number from 0 to 65536, or -1. */

@@ -206,6 +206,43 @@ static void test_driver_files(void)
 	free(ran);
 }
 
+/*
+ * A driver file cut short (head -c) is refused before dlopen, which would map
+ * its loadable segments past the end of the file and die of SIGBUS on first
+ * touch: cut inside a segment, or inside the program headers; by the library
+ * and by `licvault drivers -v`, which lists the refusal and exits 0.
+ */
+static void test_truncated_driver_files(void)
+{
+	char *m = S("marker-cut");
+	setenv("LV_TEST_CTOR_MARKER", m, 1);
+	char *d = S("cut");
+	sh_ok("mkdir -p '%s' && chmod 755 '%s'", d, d);
+	sh_ok("head -c 3000 '" CTOR "' > '%s' && chmod 644 '%s'", P(d, "segment.so"), P(d, "segment.so"));
+	sh_ok("head -c 100 '" CTOR "' > '%s' && chmod 644 '%s'", P(d, "phdrs.so"), P(d, "phdrs.so"));
+	seen s;
+	load_from(d, &s);
+	REFUSED(&s, "/cut/segment.so", "not a loadable shared object: a truncated ELF file: a loadable segment ends at ");
+	REFUSED(&s, "/cut/segment.so", ", the file has 3000 bytes; never loaded");
+	REFUSED(&s, "/cut/phdrs.so", "a truncated ELF file: its program headers end at byte ");
+	REFUSED(&s, "/cut/phdrs.so", ", the file has 100 bytes; never loaded");
+	char *out = NULL;
+	int rc = t_sh(&out, "LICVAULT_CONFIG=/dev/null LICVAULT_DRIVER_PATH='%s' timeout 60 '%s' drivers -v 2>/dev/null", d,
+	              T_CLI);
+	CU_ASSERT_EQUAL(rc, 0);
+	char line[1024];
+	snprintf(line, sizeof line, "refused  %s: not a loadable shared object: a truncated ELF file: a loadable segment",
+	         P(d, "segment.so"));
+	if (!out || !strstr(out, line)) {
+		fprintf(stderr, "\n  licvault drivers -v -> %d, lacks '%s':\n%s\n", rc, line, out ? out : "");
+		CU_FAIL("the CLI's refused line");
+	}
+	free(out);
+	char *ran = t_marker(m);
+	CU_ASSERT_STRING_EQUAL(ran, "");
+	free(ran);
+}
+
 /* Driver folders others may write (or above them), or owned by another user: not searched at all. */
 static void test_driver_folders(void)
 {
@@ -665,6 +702,7 @@ static void test_special_files_under_object_names(void)
 
 LV_SUITE(trust, trust, init, clean,
          {"driver files refused before dlopen: no constructor runs", test_driver_files},
+         {"a truncated driver file is refused before dlopen, by the library and the CLI", test_truncated_driver_files},
          {"driver folders others may write are not searched", test_driver_folders},
          {"the current directory is never searched", test_no_current_directory},
          {"config files others may write are refused", test_config_files},
