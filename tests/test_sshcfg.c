@@ -523,8 +523,28 @@ static lv_store *big_store(lv_context *ctx, const char *tag)
 	return s;
 }
 
-/* This process's child named comm, or 0. */
-static int child_named(const char *comm)
+/* Does process pid run with the argument arg? */
+static int has_arg(int pid, const char *arg)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t k = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[k] = '\0';
+	for (size_t i = 0; i < k; i += strlen(buf + i) + 1)
+		if (!strcmp(buf + i, arg))
+			return 1;
+	return 0;
+}
+
+/*
+ * This process's live child running ssh with -W (the ProxyJump proxy, not
+ * the `ssh -G` the driver runs before it), or 0.
+ */
+static int proxy_child(void)
 {
 	DIR *d = opendir("/proc");
 	int found = 0;
@@ -544,7 +564,7 @@ static int child_named(const char *comm)
 		int ppid = 0;
 		if (l && r && sscanf(r + 1, " %c %d", &st, &ppid) == 2 && ppid == getpid() && st != 'Z') {
 			*r = '\0';
-			if (!strcmp(l + 1, comm))
+			if (!strcmp(l + 1, "ssh") && has_arg(pid, "-W"))
 				found = pid;
 		}
 	}
@@ -575,7 +595,7 @@ static void *killer_main(void *p)
 			}
 		if (d)
 			closedir(d);
-		int pid = hit ? child_named("ssh") : 0;
+		int pid = hit ? proxy_child() : 0;
 		if (pid) {
 			kill(pid, SIGSTOP); /* the upload cannot finish now */
 			kill(pid, SIGKILL);
@@ -657,9 +677,9 @@ static void t_cancel_connecting(void)
 	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, 0, end_cb, &e), 0);
 	/* the proxy is running: the run is connecting through it */
 	int i;
-	for (i = 0; i < 3000 && !child_named("ssh") && !atomic_load(&e.ended); i++)
+	for (i = 0; i < 3000 && !proxy_child() && !atomic_load(&e.ended); i++)
 		sleep_ms(10);
-	CU_ASSERT(child_named("ssh") > 0);
+	CU_ASSERT(proxy_child() > 0);
 	sleep_ms(200); /* let ssh reach the silent jump host */
 	lv_restorer_cancel(r);
 	int result = 0;
