@@ -707,6 +707,7 @@ int lv__do_backup(lv_run *run, lv_store *store_in, const char *uri, unsigned fla
 		drop_new_set(&b); /* not known whole (or canceled): the newest left is a whole one */
 		goto out;
 	}
+	run->committed = 1; /* the new generation stays: a cancel from now on is too late */
 	prune(&b, &scan, keep);
 	if ((rc = sync_location(&b)))
 		goto out;

@@ -81,6 +81,8 @@ void lv_context_free(lv_context *c)
 
 void lv_context_set_log(lv_context *c, int max_level, lv_log_cb cb, void *ud)
 {
+	if (!c)
+		return;
 	c->log_level = max_level;
 	c->log_cb = cb;
 	c->log_ud = ud;

@@ -407,6 +407,10 @@ static int lf_finish(lf_parse *p, lv_license **out)
 
 int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t errlen)
 {
+	if (!out || !path) {
+		snprintf(err, errlen, "parse a license file: %s is NULL", !out ? "out" : "path");
+		return LV_E_INVALID_ARG;
+	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
@@ -438,6 +442,10 @@ int lv_license_parse_file(lv_license **out, const char *path, char *err, size_t 
 
 int lv_license_write_file(const lv_license *lic, const char *path, char *err, size_t errlen)
 {
+	if (!path) {
+		snprintf(err, errlen, "write a license file: path is NULL");
+		return LV_E_INVALID_ARG;
+	}
 	const char *why;
 	if (lv_license_validate(lic, &why)) {
 		snprintf(err, errlen, "%s: %s", lic && lic->kid ? lic->kid : "license", why);

@@ -426,6 +426,9 @@ int lv_unlock(lv_context *ctx, const char *uri, unsigned flags, int (*cb)(const 
 	if (!ctx || !uri)
 		return LV_E_INVALID_ARG;
 	lv__ctx_clear();
+	if (flags & ~LV_UNLOCK_FORCE)
+		return lv__err_set(lv__ctx_err(), LV_E_INVALID_ARG, "unlock %s: flags 0x%x are not valid", uri,
+		                   flags & ~LV_UNLOCK_FORCE);
 	lv_run run;
 	lv__run_init(&run, ctx, NULL, NULL);
 	lv_location *loc = NULL;

@@ -424,6 +424,7 @@ int lv__do_restore(lv_run *run, lv_store *store_in, const char *uri, unsigned fl
 	}
 	if ((rc = import(&st)))
 		goto out;
+	run->committed = 1; /* stored: a cancel from now on is too late */
 	lv__run_progress(run, 1);
 	if (st.refused)
 		rc = lv__run_error(run, LV_E_RESTORE_LIMIT,

@@ -6,8 +6,9 @@
 #include "format.h"
 #include "restore.h"
 
-#include <stdio.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,7 +42,10 @@ static const char *kind_name(int kind)
 	return kind == KIND_BACKUP ? "backup" : kind == KIND_RESTORE ? "restore" : "verify";
 }
 
-/* The run's result: the first recorded failure's code, or the cancel. */
+/*
+ * The run's result: the first recorded failure's code, or the cancel when
+ * it came before the run's point of no return (after it, the run's own).
+ */
 static int run_result(lv_restorer *r, int rc)
 {
 	lv_run *run = &r->run;
@@ -49,7 +53,7 @@ static int run_result(lv_restorer *r, int rc)
 		rc = LV_E_IO;
 	if (rc && lv__run_failed(run))
 		rc = lv__run_failed(run);
-	if (rc && lv__run_canceled(run)) {
+	if (rc && lv__run_canceled(run) && !run->committed) {
 		/* a driver interrupted by the cancel may report IO: the cause is the cancel */
 		lv__err_clear(&run->err);
 		rc = lv__run_error(run, LV_E_CANCELED, "%s of %s canceled; nothing was changed",
@@ -158,7 +162,7 @@ static int generation_prop(lv_restorer *r, int kind, uint64_t *gen, int *all)
 	char *end;
 	errno = 0;
 	unsigned long long g = strtoull(v.u.str, &end, 10);
-	if (!v.u.str[0] || *end || errno || g == 0 || g > LV_GEN_MAX || v.u.str[0] == '-') {
+	if (!isdigit((unsigned char)v.u.str[0]) || *end || errno || g == 0 || g > LV_GEN_MAX) {
 		snprintf(r->errmsg, sizeof r->errmsg,
 		         "Generation = '%s': expected a generation number, \"newest\"%s", v.u.str,
 		         kind == KIND_VERIFY ? " or \"all\"" : "");
@@ -168,21 +172,16 @@ static int generation_prop(lv_restorer *r, int kind, uint64_t *gen, int *all)
 	return 0;
 }
 
-static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
+/*
+ * Check a run's arguments and properties and keep its URI, kind and flags,
+ * with *gen and *all from the Generation property; 0, or why it cannot
+ * start (in errmsg).  No run is in progress.
+ */
+static int prepare(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, uint64_t *gen,
+                   int *all)
 {
-	if (!r)
-		return LV_E_INVALID_ARG;
 	if (check_start(r, kind, flags, cb))
 		return LV_E_INVALID_ARG;
-	pthread_mutex_lock(&r->lock);
-	if (r->state == ST_RUNNING) {
-		pthread_mutex_unlock(&r->lock);
-		return LV_E_BUSY;
-	}
-	pthread_mutex_unlock(&r->lock);
-	join(r);
-	r->result = 0; /* a start that fails started nothing: wait says 0 */
-	r->has_result = 0;
 	lv_value v;
 	int rc = lv_restorer_get_prop(r, prop, &v);
 	if (rc && kind == KIND_VERIFY)
@@ -191,20 +190,40 @@ static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_
 		snprintf(r->errmsg, sizeof r->errmsg, "the %s property is not set", prop);
 		return LV_E_NO_PATH;
 	}
-	uint64_t gen = 0;
-	int all = 0;
-	if ((rc = generation_prop(r, kind, &gen, &all)))
+	if ((rc = generation_prop(r, kind, gen, all)))
 		return rc;
 	char *uri = strdup(v.u.str);
-	if (!uri)
+	if (!uri) {
+		snprintf(r->errmsg, sizeof r->errmsg, "out of memory");
 		return LV_E_NOMEM;
+	}
 	free(r->uri);
 	r->uri = uri;
 	r->kind = kind;
 	r->flags = flags;
+	return 0;
+}
+
+static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
+{
+	if (!r)
+		return LV_E_INVALID_ARG;
+	pthread_mutex_lock(&r->lock);
+	int running = r->state == ST_RUNNING;
+	pthread_mutex_unlock(&r->lock);
+	if (running)
+		return LV_E_BUSY; /* nothing of the run's touched: its worker writes errmsg */
+	join(r);
+	r->result = 0; /* a start that fails started nothing: wait says 0 */
+	uint64_t gen = 0;
+	int all = 0;
+	int rc = prepare(r, kind, flags, prop, cb, &gen, &all);
+	if (rc)
+		return rc; /* lv_restorer_result still gives the last run that ended */
 	lv__run_init(&r->run, r->ctx, cb, ud);
 	r->run.generation = gen;
 	r->run.all_generations = all;
+	r->has_result = 0;
 	r->errmsg[0] = '\0';
 	r->state = ST_RUNNING;
 	if (pthread_create(&r->thread, NULL, worker, r) != 0) {
@@ -293,12 +312,12 @@ int lv_restorer_set_prop(lv_restorer *r, const char *name, const lv_value *value
 {
 	if (!r || !name || !*name || !value)
 		return LV_E_INVALID_ARG;
+	if (busy(r))
+		return LV_E_BUSY; /* before errmsg is touched: the run's worker writes it */
 	if (value->type != LV_TYPE_STRING || !value->u.str) {
 		snprintf(r->errmsg, sizeof r->errmsg, "property %s: only string values are accepted", name);
 		return LV_E_INVALID_ARG;
 	}
-	if (busy(r))
-		return LV_E_BUSY;
 	char *v = strdup(value->u.str);
 	if (!v)
 		return LV_E_NOMEM;

@@ -18,6 +18,7 @@
 typedef struct lv_run {
 	lv_context *ctx;
 	atomic_int canceled;
+	int committed;            /* past its point of no return: a cancel no longer changes its result */
 	lv_err err;               /* the first failure (error.h) */
 	char note[LV_ERRMSG_MAX]; /* a success note for END (a driver's, or verify's) */
 	/* events and progress */

@@ -74,6 +74,9 @@ int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned fl
 	if (!out || !ctx || !path || !*path)
 		return LV_E_INVALID_ARG;
 	lv__ctx_clear();
+	if (flags & ~(LV_STORE_CREATE | LV_STORE_READONLY))
+		return lv__err_set(lv__ctx_err(), LV_E_INVALID_ARG, "open the store %s: flags 0x%x are not valid", path,
+		                   flags & ~(LV_STORE_CREATE | LV_STORE_READONLY));
 	void *impl = NULL;
 	int rc = lv__sqlite_store_open(path, flags, &impl, lv__ctx_err());
 	if (rc)
@@ -344,6 +347,8 @@ int lv_store_add(lv_store *s, const lv_license *lic, unsigned flags)
 	if (!s || !lic)
 		return LV_E_INVALID_ARG;
 	enter(s);
+	if (flags & ~LV_PUT_REPLACE)
+		return store_error(s, LV_E_INVALID_ARG, "add a license: flags 0x%x are not valid", flags & ~LV_PUT_REPLACE);
 	if (s->in_txn)
 		return add_one(s, lic, flags, s->txn_machine);
 	int rc = ops_rc(s, s->ops.begin(s->impl), "begin");
@@ -400,6 +405,9 @@ int lv_store_import_files(lv_store *s, const char *const *paths, size_t n, unsig
 	if (!s || (!paths && n))
 		return LV_E_INVALID_ARG;
 	enter(s);
+	if (flags & ~LV_PUT_REPLACE)
+		return store_error(s, LV_E_INVALID_ARG, "import license files: flags 0x%x are not valid",
+		                   flags & ~LV_PUT_REPLACE);
 	int rc = ops_rc(s, s->ops.begin(s->impl), "begin");
 	if (rc)
 		return rc;

@@ -106,6 +106,55 @@ static void test_props(void)
 	lv_store_free(s);
 }
 
+static void noop_cb(int status, int result, const lv_value *v, void *ud)
+{
+	(void)status;
+	(void)result;
+	(void)v;
+	(void)ud;
+}
+
+/* A start call that fails starts nothing: wait says 0, and lv_restorer_result keeps the last run that ended. */
+static void test_failed_starts(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("fstart.db"), 10, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, s, U("fstart-bk"), 0, NULL), 0);
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, U("fstart-bk"));
+	t_events ev;
+	CU_ASSERT_EQUAL(t_run(r, 'b', 0, &ev), LV_E_BACKUP_EXISTS); /* a run that ended, failed */
+	int result = -1;
+	/* bad flags: refused, and wait no longer reports the run before */
+	CU_ASSERT_EQUAL(lv_restorer_backup(r, 0x100, noop_cb, NULL), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(lv_restorer_wait(r, &result), 0);
+	CU_ASSERT_EQUAL(result, 0);
+	lv_run_result res;
+	CU_ASSERT_EQUAL(lv_restorer_result(r, &res), 0);
+	CU_ASSERT_EQUAL(res.result, LV_E_BACKUP_EXISTS);
+	/* no path: the same */
+	lv_restorer_remove_prop(r, LV_PROP_BACKUP_PATH);
+	CU_ASSERT_EQUAL(t_run(r, 'b', 0, &ev), LV_E_NO_PATH);
+	CU_ASSERT_EQUAL(lv_restorer_wait(r, &result), 0);
+	CU_ASSERT_EQUAL(result, 0);
+	CU_ASSERT_EQUAL(lv_restorer_result(r, &res), 0);
+	CU_ASSERT_EQUAL(res.result, LV_E_BACKUP_EXISTS);
+	/* a Generation is digits only: no sign, no space */
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, U("fstart-bk"));
+	const char *bad[] = {" 1", "+1", "\t1", "1 ", "-1", "0", "", "1x"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		lv_restorer_set_string(r, LV_PROP_GENERATION, bad[i]);
+		CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), LV_E_INVALID_ARG);
+		CU_ASSERT_EQUAL(ev.begin + ev.end, 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "expected a generation number"));
+	}
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "1");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), 0);
+	lv_restorer_free(r);
+	lv_store_free(s);
+}
+
 static void test_round_trip_events(void)
 {
 	lv_store *s = NULL, *d = NULL;
@@ -303,6 +352,10 @@ static void test_busy(void)
 	CU_ASSERT_EQUAL(lv_restorer_restore(r, 0, hold_cb, &h), LV_E_BUSY);
 	CU_ASSERT_EQUAL(lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, "file:///elsewhere"), LV_E_BUSY);
 	CU_ASSERT_EQUAL(lv_restorer_remove_all_props(r), LV_E_BUSY);
+	/* BUSY comes first: a bad flag or value is not looked at while the run writes its message */
+	CU_ASSERT_EQUAL(lv_restorer_backup(r, 0x100, hold_cb, &h), LV_E_BUSY);
+	lv_value iv = {.type = LV_TYPE_INT};
+	CU_ASSERT_EQUAL(lv_restorer_set_prop(r, LV_PROP_BACKUP_PATH, &iv), LV_E_BUSY);
 	pthread_mutex_lock(&h.m);
 	h.release = 1;
 	pthread_cond_broadcast(&h.c);
@@ -671,6 +724,21 @@ static void test_store_api(void)
 	unsigned char pl[8];
 	t_license(&l, 2, kid, sizeof kid, pl, sizeof pl);
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), LV_E_EXISTS);
+	/* unknown flags are refused, as the restorer's are, before anything is done */
+	lv_store *other = s;
+	CU_ASSERT_EQUAL(lv_store_open(&other, ctx, P("api.db"), 0x80), LV_E_INVALID_ARG);
+	CU_ASSERT_PTR_EQUAL(other, s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_context_last_error(ctx), "0x80"));
+	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0x80), LV_E_INVALID_ARG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_store_last_error(s), "0x80"));
+	CU_ASSERT_EQUAL(lv_store_import_files(s, NULL, 0, 0x80), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL(lv_unlock(ctx, U("api-nolock"), 0x80, NULL, NULL), LV_E_INVALID_ARG);
+	lv_context_set_log(NULL, LV_LOG_DEBUG, NULL, NULL); /* a no-op, as the other setters */
+	lv_license *parsed = NULL;
+	char perr[128] = "";
+	CU_ASSERT_EQUAL(lv_license_parse_file(&parsed, NULL, perr, sizeof perr), LV_E_INVALID_ARG);
+	CU_ASSERT_PTR_NULL(parsed);
+	CU_ASSERT_EQUAL(lv_license_write_file(&l, NULL, perr, sizeof perr), LV_E_INVALID_ARG);
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, LV_PUT_REPLACE), 0);
 	l.kid = "bad kid with spaces";
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), LV_E_INVALID_ARG);
@@ -744,6 +812,7 @@ LV_SUITE(core, core, init, clean,
          {"location lock: busy, other host, stale", test_lock},
          {"error names", test_error_names},
          {"properties", test_props},
+         {"failed start calls", test_failed_starts},
          {"round trip and events", test_round_trip_events},
          {"backup exists, overwrite", test_backup_exists_and_overwrite},
          {"corrupt byte in pack", test_corrupt_pack_byte},

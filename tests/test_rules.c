@@ -438,6 +438,98 @@ static void test_custom_service(void)
 	lv_store_free(src);
 }
 
+/*
+ * Cancels its run at a PROGRESS with every license done, once what the run
+ * makes can be seen from outside (it committed): the file `manifest`
+ * exists, or the store at `store` holds `want` licenses (its own
+ * connection, which sees only what was committed).
+ */
+typedef struct late_cancel {
+	lv_restorer *r;
+	lv_context *ctx;
+	const char *manifest, *store;
+	size_t want;
+	int canceled, end_result, ends;
+} late_cancel;
+
+static int committed_yet(late_cancel *lc)
+{
+	if (lc->manifest)
+		return access(lc->manifest, F_OK) == 0;
+	lv_store *s = NULL;
+	if (lv_store_open(&s, lc->ctx, lc->store, 0))
+		return 0;
+	int yes = t_count(s) == lc->want;
+	lv_store_free(s);
+	return yes;
+}
+
+static void late_cancel_cb(int status, int result, const lv_value *v, void *ud)
+{
+	late_cancel *lc = ud;
+	if (status == LV_STATUS_PROGRESS && !lc->canceled && v->u.progress.done == v->u.progress.total &&
+	    committed_yet(lc)) {
+		lv_restorer_cancel(lc->r);
+		lc->canceled = 1;
+	}
+	if (status == LV_STATUS_END) {
+		lc->end_result = result;
+		lc->ends++;
+	}
+}
+
+/* A cancel that comes once the import committed is too late: the run keeps its own result. */
+static void test_cancel_after_commit(void)
+{
+	lv_store *src = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("late-src.db"), 10, &src), 0);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("late-bk"), 0, NULL), 0);
+	lv_context *c2 = t_context();
+	my_svc s = {0};
+	snprintf(s.refuse, sizeof s.refuse, "kid-000002");
+	CU_ASSERT_EQUAL_FATAL(lv_context_set_service(c2, &my_service, &s), 0);
+	lv_store *d = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&d, c2, P("late-new.db"), LV_STORE_CREATE), 0);
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, c2, d), 0);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("late-bk"));
+	late_cancel lc = {.r = r, .ctx = c2, .store = P("late-new.db"), .want = 7};
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_restore(r, LV_RESTORE_INDIVIDUALIZE, late_cancel_cb, &lc), 0);
+	int result = 0;
+	lv_restorer_wait(r, &result);
+	/* 7 of 8 stored and committed: RESTORE_LIMIT, not "canceled; nothing was changed" */
+	CU_ASSERT_EQUAL(result, LV_E_RESTORE_LIMIT);
+	CU_ASSERT_EQUAL(lc.end_result, LV_E_RESTORE_LIMIT);
+	CU_ASSERT_EQUAL(lc.ends, 1);
+	CU_ASSERT_EQUAL(lc.canceled, 1);
+	CU_ASSERT_PTR_NULL(strstr(lv_restorer_last_error(r), "canceled"));
+	lv_run_result res;
+	CU_ASSERT_EQUAL(lv_restorer_result(r, &res), 0);
+	CU_ASSERT_EQUAL(res.restored, 7);
+	CU_ASSERT_EQUAL(t_count(d), 7);
+	CU_ASSERT_EQUAL(s.commits, 1);
+	/* a backup canceled at its last progress (its generation published and checked) succeeds */
+	lv_restorer *b = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&b, c2, src), 0);
+	lv_restorer_set_string(b, LV_PROP_BACKUP_PATH, P("late-bk"));
+	char man[600];
+	snprintf(man, sizeof man, "%s/licvault-g0000000000000002.manifest", P("late-bk"));
+	late_cancel lb = {.r = b, .manifest = man};
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(b, LV_BACKUP_OVERWRITE, late_cancel_cb, &lb), 0);
+	lv_restorer_wait(b, &result);
+	CU_ASSERT_EQUAL(result, 0);
+	if (result)
+		fprintf(stderr, "  backup: %s\n", lv_restorer_last_error(b));
+	CU_ASSERT_EQUAL(lb.canceled, 1);
+	CU_ASSERT_EQUAL(lv_restorer_result(b, &res), 0);
+	CU_ASSERT_EQUAL(res.generation, 2);
+	lv_restorer_free(b);
+	lv_restorer_free(r);
+	lv_store_free(d);
+	lv_context_free(c2);
+	lv_store_free(src);
+}
+
 LV_SUITE(rules, rules, init, clean,
          {"individualize flag required and honoured", test_individualize_flag},
          {"a store copied to another host", test_copied_store_other_host},
@@ -447,4 +539,5 @@ LV_SUITE(rules, rules, init, clean,
          {"the registry written follows its documented format", test_registry_format},
          {"restores_per_day = 1: two restores at once, one of them", test_daily_limit_two_at_once},
          {"unreachable registry is SERVICE_UNAVAILABLE", test_registry_unreachable},
-         {"an application's own service", test_custom_service})
+         {"an application's own service", test_custom_service},
+         {"a cancel after the commit is too late", test_cancel_after_commit})

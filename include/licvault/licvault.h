@@ -83,10 +83,12 @@ LV_EXTERN void lv_context_set_secret_cb(lv_context *ctx, lv_secret_cb cb, void *
 LV_EXTERN void lv_context_set_log(lv_context *ctx, int max_level, lv_log_cb cb, void *ud);
 
 /**
- * Load the config file.  `path` NULL looks up, in order, $LICVAULT_CONFIG,
+ * Load the config file.  `path` NULL uses $LICVAULT_CONFIG when it is set
+ * (a file it names that does not exist is LV_E_CONFIG, as an explicit
+ * path); otherwise the first that exists of
  * $XDG_CONFIG_HOME/licvault/config (or ~/.config/licvault/config) and
- * /etc/licvault/config, and uses the first that exists (none is fine).
- * An explicit path that does not exist is LV_E_CONFIG.  Errors name the
+ * /etc/licvault/config (none is fine).  An explicit path that does not
+ * exist is LV_E_CONFIG.  Errors name the
  * file and line (lv_context_last_error).  Drivers' keys are checked once
  * drivers are loaded (lv_context_check_config).
  */
@@ -214,7 +216,7 @@ LV_EXTERN int lv_context_resolve(lv_context *ctx, const char *uri, char **uri_ou
  * lv_license_parse()).
  */
 typedef struct lv_license {
-	const char *kid;          /* key ID: 1..LV_KID_MAX printable ASCII, no '/', no space */
+	const char *kid;          /* key ID: 1..LV_KID_MAX printable ASCII, no space, '/' or '\\' */
 	const char *content_id;   /* may be NULL */
 	const char *title;        /* may be NULL */
 	const char *issuer;       /* may be NULL */
@@ -263,17 +265,24 @@ LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, cha
 #define LV_STORE_CREATE 0x1u
 #define LV_STORE_READONLY 0x2u
 
-/** Flags of put. */
+/** Flags of put (and of lv_store_add, lv_store_import_files). */
 #define LV_PUT_REPLACE 0x1u   /* replace a license with the same key ID */
 
 typedef int (*lv_license_cb)(const lv_license *lic, void *ud);
 
-/** Open the default SQLite store at path (flags: LV_STORE_CREATE, LV_STORE_READONLY). */
+/**
+ * Open the default SQLite store at path (flags: LV_STORE_CREATE,
+ * LV_STORE_READONLY; any other bit is LV_E_INVALID_ARG).
+ */
 LV_EXTERN int lv_store_open(lv_store **out, lv_context *ctx, const char *path, unsigned flags);
 
 LV_EXTERN void lv_store_free(lv_store *store);
 
-/** Add one license (validated); a license entering a store individualizes it if needed. */
+/**
+ * Add one license (validated); a license entering a store individualizes it
+ * if needed.  Flags: LV_PUT_REPLACE, or 0 (a license with the same key ID
+ * is then LV_E_EXISTS); any other bit is LV_E_INVALID_ARG.
+ */
 LV_EXTERN int lv_store_add(lv_store *store, const lv_license *lic, unsigned flags);
 LV_EXTERN int lv_store_get(lv_store *store, const char *kid, lv_license **out);
 LV_EXTERN int lv_store_remove(lv_store *store, const char *kid);
@@ -290,7 +299,7 @@ LV_EXTERN int lv_store_transaction(lv_store *store, int (*fn)(lv_store *store, v
 
 /**
  * Import license files in one transaction: all or none.  On failure
- * lv_store_last_error names the file and line.
+ * lv_store_last_error names the file and line.  Flags as lv_store_add.
  */
 LV_EXTERN int lv_store_import_files(lv_store *store, const char *const *paths, size_t n,
                                     unsigned flags);
@@ -391,8 +400,10 @@ typedef struct lv_generation_info {
  * LV_LIST_VERIFY only the manifests' headers are read (not the packs); a
  * manifest that cannot be read is reported as LV_GEN_DAMAGED.  Strings are
  * valid during the callback; a non-zero return from cb stops and is
- * returned.  No store and no lock are needed.  Errors (the location cannot
- * be opened or listed): lv_context_last_error.
+ * returned.  No store and no lock are needed.  A location that holds no
+ * generation (for file://, also a folder that does not exist) never calls
+ * cb and returns 0.  Errors (the location cannot be opened or listed):
+ * lv_context_last_error.
  */
 LV_EXTERN int lv_generations_list(lv_context *ctx, const char *uri, unsigned flags,
                                   int (*cb)(const lv_generation_info *g, void *ud), void *ud);
@@ -440,7 +451,7 @@ typedef struct lv_lock_info {
  * LV_UNLOCK_FORCE, remove the lock.  Without the flag a held lock is left
  * and the call returns LV_E_BUSY; LV_E_NOT_FOUND when there is no lock.
  * Removing a live run's lock lets a second run write beside it: only when
- * you know its holder is gone.
+ * you know its holder is gone.  Any other flag bit is LV_E_INVALID_ARG.
  */
 LV_EXTERN int lv_unlock(lv_context *ctx, const char *uri, unsigned flags,
                         int (*cb)(const lv_lock_info *lock, void *ud), void *ud);
@@ -506,7 +517,8 @@ LV_EXTERN int lv_restorer_backup(lv_restorer *r, unsigned flags, lv_status_cb cb
  * LV_RESTORE_INDIVIDUALIZE, LV_RESTORE_DRY_RUN (the backup is read whole
  * and checked, the license service decides every license (REFUSED_LICENSE
  * events) and is told the restore did not happen, so nothing is counted;
- * the store is not changed).  Errors as lv_restorer_backup (LV_E_NO_PATH
+ * the store is not changed; the run ends 0 even when some licenses would be
+ * refused: the events and lv_run_result.refused say which).  Errors as lv_restorer_backup (LV_E_NO_PATH
  * when RestorePath is unset), and LV_E_INVALID_ARG when the Generation
  * property is set to anything but a generation number or "newest"; then
  * too the callback is never called, and lv_restorer_last_error says
@@ -523,7 +535,14 @@ LV_EXTERN int lv_restorer_restore(lv_restorer *r, unsigned flags, lv_status_cb c
  */
 LV_EXTERN int lv_restorer_verify(lv_restorer *r, lv_status_cb cb, void *ud);
 
-/** Ask the run in progress to stop; it ends with LV_E_CANCELED. Any thread. */
+/**
+ * Ask the run in progress to stop; it ends with LV_E_CANCELED, and changed
+ * nothing.  Any thread.  A cancel is too late once the run passed its point
+ * of no return: a restore's import committed, a backup's new generation
+ * published and checked (from the run's last PROGRESS event on); the run
+ * then ends with its own result (0, or LV_E_RESTORE_LIMIT for a restore
+ * some of whose licenses were refused, or a failure after that point).
+ */
 LV_EXTERN int lv_restorer_cancel(lv_restorer *r);
 
 /**
@@ -536,8 +555,11 @@ LV_EXTERN int lv_restorer_wait(lv_restorer *r, int *result);
 /** What the last run did (lv_restorer_result), complete once it ended. */
 typedef struct lv_run_result {
 	int result;              /* the run's lv_error (END's result) */
-	int64_t generation;      /* the generation written, restored or verified; -1 when none */
-	uint64_t licenses;       /* licenses in the generation read (restore, verify), or in the store (backup) */
+	int64_t generation;      /* the generation written, restored or verified; -1 when none
+	                            (a failed run, a verify of every generation) */
+	uint64_t licenses;       /* licenses in the generation read (restore, verify; 0 for a
+	                            verify of every generation), or in the store (backup), as
+	                            far as the run got */
 	uint64_t written;        /* backup: licenses written (dry run: that would be);
 	                            0 when the run failed: no generation was made */
 	uint64_t restored;       /* restore: licenses restored (dry run: that would be);
@@ -551,11 +573,17 @@ typedef struct lv_run_result {
 
 /**
  * The result of the last run, readable after END.  LV_E_BUSY while a run
- * is in progress; LV_E_NOT_FOUND when no run ended yet.
+ * is in progress; LV_E_NOT_FOUND when no run ended yet.  A start call that
+ * failed does not change it (it started nothing).
  */
 LV_EXTERN int lv_restorer_result(const lv_restorer *r, lv_run_result *out);
 
-/** The detailed message of the last run's failure ("" when it succeeded). */
+/**
+ * The detailed message of the last failure: the last run's ("" when it
+ * succeeded), or of a later call on this object that failed with a message
+ * (a start call: LV_E_NO_PATH, LV_E_INVALID_ARG; lv_restorer_set_prop with
+ * a value that is not a string).  A start that succeeds clears it.
+ */
 LV_EXTERN const char *lv_restorer_last_error(const lv_restorer *r);
 
 #ifdef __cplusplus
