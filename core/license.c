@@ -5,6 +5,7 @@
 #include "license.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -171,8 +172,27 @@ static int b64_decode(lv_buf *out, const char *s, size_t n)
 
 /* ---- dates ---- */
 
+/* What the text form can write: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
+#define DATE_MIN INT64_C(-62167219200)
+#define DATE_MAX INT64_C(253402300799)
+
+/* Is s exactly YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ in shape (digits where digits go)? */
+static int date_shape(const char *s)
+{
+	static const char full[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t n = strlen(s);
+	if (n != 10 && n != sizeof full - 1)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (full[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != full[i])
+			return 0;
+	return 1;
+}
+
 static int parse_date(const char *s, int64_t *out)
 {
+	if (!date_shape(s))
+		return -1; /* strptime alone takes 24-1-5 and 2024- 01-01 */
 	struct tm tm = {0};
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (!end || *end) {
@@ -193,12 +213,14 @@ static int parse_date(const char *s, int64_t *out)
 	return 0;
 }
 
+/* t in the long form, with a four-digit year (write_file keeps t inside the years 0000 to 9999). */
 static void format_date(char *out, size_t cap, int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec);
 }
 
 /* ---- license files ---- */
@@ -449,6 +471,10 @@ int lv_license_write_file(const lv_license *lic, const char *path, char *err, si
 	const char *why;
 	if (lv_license_validate(lic, &why)) {
 		snprintf(err, errlen, "%s: %s", lic && lic->kid ? lic->kid : "license", why);
+		return LV_E_INVALID_ARG;
+	}
+	if (lic->issued < DATE_MIN || lic->issued > DATE_MAX || lic->expires < DATE_MIN || lic->expires > DATE_MAX) {
+		snprintf(err, errlen, "%s: a date outside the years 0000 to 9999, which a license file cannot hold", lic->kid);
 		return LV_E_INVALID_ARG;
 	}
 	lv_buf b = {0};

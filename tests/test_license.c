@@ -91,6 +91,12 @@ static void test_parse_errors(void)
 	expect("e10.lic", "licvault-license: 1\nkid: has space\nissued: 2024-01-01\n", "e10.lic:2: key ID must be", LV_E_CORRUPT);
 	expect("e11.lic", "licvault-license: 1\nkid: ../../x\nissued: 2024-01-01\n", "e11.lic:2: key ID must be", LV_E_CORRUPT);
 	expect("e14.lic", "licvault-license: 1\nkid: a\nissued: 2024-02-30\n", "e14.lic:3: bad date '2024-02-30'", LV_E_CORRUPT);
+	/* a date is exactly YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ: strptime alone took these */
+	expect("d1.lic", "licvault-license: 1\nkid: a\nissued: 24-1-5\n", "d1.lic:3: bad date '24-1-5'", LV_E_CORRUPT);
+	expect("d2.lic", "licvault-license: 1\nkid: a\nissued: 2024-1-5\n", "d2.lic:3: bad date", LV_E_CORRUPT);
+	expect("d3.lic", "licvault-license: 1\nkid: a\nissued: 2024- 01-01\n", "d3.lic:3: bad date", LV_E_CORRUPT);
+	expect("d4.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01T1:2:3Z\n", "d4.lic:3: bad date", LV_E_CORRUPT);
+	expect("d5.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01T01:02:03\n", "d5.lic:3: bad date", LV_E_CORRUPT);
 	expect("e15.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nrights: play\nrights: backup\n",
 	       "e15.lic:5: 'rights' given twice", LV_E_CORRUPT);
 	expect("e16.lic", "licvault-license: 1\nkid: a\nissued: 2024-01-01\nplay-count: 3\nplays-left: 9\n",
@@ -132,6 +138,32 @@ static void test_parse_errors(void)
 	CU_ASSERT_PTR_NULL(l);
 }
 
+/* Dates are written in the long form with four-digit years, and read back; a year the form cannot hold is refused. */
+static void test_dates_round_trip(void)
+{
+	const int64_t when[] = {INT64_C(-62135596800) /* 0001-01-01 */, INT64_C(-30610224000) /* 1000-01-01 */,
+	                        INT64_C(-31536000) /* 1969 */, 86400, INT64_C(253402300799) /* 9999-12-31T23:59:59 */};
+	const char *text[] = {"0001-01-01T00:00:00Z", "1000-01-01T00:00:00Z", "1969-01-01T00:00:00Z",
+	                      "1970-01-02T00:00:00Z", "9999-12-31T23:59:59Z"};
+	char path[700], err[512];
+	snprintf(path, sizeof path, "%s/dates.lic", dir);
+	for (size_t i = 0; i < sizeof when / sizeof *when; i++) {
+		lv_license l = {.kid = "d", .issued = when[i], .expires = when[i], .rights = LV_RIGHT_PLAY};
+		CU_ASSERT_EQUAL_FATAL(lv_license_write_file(&l, path, err, sizeof err), 0);
+		char *out = NULL;
+		t_sh(&out, "grep '^issued: ' '%s'", path);
+		CU_ASSERT_PTR_NOT_NULL(out && strstr(out, text[i]));
+		free(out);
+		lv_license *back = NULL;
+		CU_ASSERT_EQUAL(lv_license_parse_file(&back, path, err, sizeof err), 0);
+		CU_ASSERT(back && back->issued == when[i] && back->expires == when[i]);
+		lv_license_free(back);
+	}
+	lv_license far = {.kid = "d", .issued = INT64_C(253402300800), .rights = LV_RIGHT_PLAY}; /* 10000-01-01 */
+	CU_ASSERT_EQUAL(lv_license_write_file(&far, path, err, sizeof err), LV_E_INVALID_ARG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "years 0000 to 9999"));
+}
+
 static void test_import_all_or_none(void)
 {
 	lv_context *ctx = t_context();
@@ -162,4 +194,5 @@ static void test_import_all_or_none(void)
 LV_SUITE(license, license, t_suite_dir_init, t_suite_dir_clean,
          {"parse and write", test_parse_good},
          {"errors name file and line", test_parse_errors},
+         {"dates: the long form, four-digit years", test_dates_round_trip},
          {"import: all or none", test_import_all_or_none})
