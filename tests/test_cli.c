@@ -5,7 +5,6 @@
  * logging.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,27 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "fixture_sshd.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
 
 /* Run the CLI with no config file; *out gets stdout+stderr. */
-static int cli(char **out, const char *args)
-{
-	return t_sh(out, "cd '%s' && LICVAULT_CONFIG=/dev/null '%s' %s", dir, T_CLI, args);
-}
-
-static int count_lines(const char *s, const char *needle)
-{
-	int n = 0;
-	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-#define HAS(out, s) CU_ASSERT_PTR_NOT_NULL(strstr(out, s))
-#define HASNT(out, s) CU_ASSERT_PTR_NULL(strstr(out, s))
+#define cli(out, args) t_cli(out, "LICVAULT_CONFIG=/dev/null", "%s", args)
 
 static void import_examples(const char *store)
 {
@@ -53,23 +39,23 @@ static void test_main_job(void)
 	HAS(out, "imported 12 licenses");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--store a.db --json store list"), 0);
-	CU_ASSERT_EQUAL(count_lines(out, "{\"type\":\"license\",\"kid\":"), 12);
-	CU_ASSERT_EQUAL(count_lines(out, "\"backup_allowed\":false"), 4);
+	CU_ASSERT_EQUAL(t_count_str(out, "{\"type\":\"license\",\"kid\":"), 12);
+	CU_ASSERT_EQUAL(t_count_str(out, "\"backup_allowed\":false"), 4);
 	HAS(out, "\"title\":\"Neon Skyline\"");
 	free(out);
 	/* human output: a one-line summary; the restricted licenses counted, listed with -v */
 	CU_ASSERT_EQUAL(cli(&out, "--store a.db backup bk"), 0);
 	HAS(out, "backup: ok, 8 licenses written to generation 1, 4 restricted (no backup right; -v lists them)");
-	CU_ASSERT_EQUAL(count_lines(out, "not backed up"), 0);
+	CU_ASSERT_EQUAL(t_count_str(out, "not backed up"), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "backup --overwrite bk --store a.db -v"), 0);
 	HAS(out, "backup: not backed up (no backup right): 3bbbe9ea-0316-47c2-ad4c-2eae96d0cc5f \"Neon Skyline\"");
-	CU_ASSERT_EQUAL(count_lines(out, "not backed up"), 4);
+	CU_ASSERT_EQUAL(t_count_str(out, "not backed up"), 4);
 	free(out);
 	/* JSON events: begin with the schema version, end with the summary */
 	CU_ASSERT_EQUAL(cli(&out, "--store a.db backup --overwrite bk --json 2>/dev/null"), 0);
 	CU_ASSERT_EQUAL(strncmp(out, "{\"event\":\"begin\",\"schema\":1,\"command\":\"backup\",\"uri\":\"bk\"", 56), 0);
-	CU_ASSERT_EQUAL(count_lines(out, "{\"event\":\"restricted_license\",\"kid\":\""), 4);
+	CU_ASSERT_EQUAL(t_count_str(out, "{\"event\":\"restricted_license\",\"kid\":\""), 4);
 	HAS(out, "{\"event\":\"restricted_license\",\"kid\":\"3bbbe9ea-0316-47c2-ad4c-2eae96d0cc5f\",\"title\":\"Neon Skyline\"}");
 	HAS(out, "{\"event\":\"end\",\"result\":\"ok\",\"exit_code\":0,\"message\":null,\"generation\":3,\"licenses\":12,"
 	         "\"written\":8,\"restored\":null,\"refused\":null,\"restricted\":4,\"bytes\":");
@@ -93,8 +79,8 @@ static void test_main_job(void)
 	HAS(out, "\"restored\":8");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--store b.db --json store list"), 0);
-	CU_ASSERT_EQUAL(count_lines(out, "{\"type\":\"license\""), 8);
-	CU_ASSERT_EQUAL(count_lines(out, "\"backup_allowed\":false"), 0);
+	CU_ASSERT_EQUAL(t_count_str(out, "{\"type\":\"license\""), 8);
+	CU_ASSERT_EQUAL(t_count_str(out, "\"backup_allowed\":false"), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--store b.db identity"), 0);
 	HAS(out, "individualized on this host");
@@ -123,10 +109,10 @@ static void test_four_machines(void)
 	CU_ASSERT_EQUAL(cli(&out, "--store m5.db restore --individualize four"), 8);
 	HAS(out, "licvault: error: RESTORE_LIMIT: 8 of 8 licenses were refused");
 	HAS(out, "8 refused by the license service (-v lists them)");
-	CU_ASSERT_EQUAL(count_lines(out, "refused (RESTORE_LIMIT): "), 0);
+	CU_ASSERT_EQUAL(t_count_str(out, "refused (RESTORE_LIMIT): "), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--store m6.db restore --individualize four -v"), 8);
-	CU_ASSERT_EQUAL(count_lines(out, "refused (RESTORE_LIMIT): "), 8);
+	CU_ASSERT_EQUAL(t_count_str(out, "refused (RESTORE_LIMIT): "), 8);
 	HAS(out, "refused (RESTORE_LIMIT): 1e398f10-830e-46b0-a2a3-5790c1d3fcff -");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--store m1.db -q restore four"), 0);
@@ -236,118 +222,25 @@ static void test_exit_code_table(void)
 	free(out);
 }
 
-/* ---- a child with pipes, for signals and a closed stdout ---- */
-
-typedef struct child {
-	pid_t pid;
-	int out, err;             /* read ends; -1 when closed */
-	char errbuf[8192];
-	size_t errlen;
-} child;
-
-/* Start the CLI in the suite directory; stdout's pipe holds 4 KiB, so a run blocks writing its events. */
-static int spawn(child *ch, const char *const *args, int close_stdout)
-{
-	int o[2], e[2];
-	if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC))
-		return -1;
-	fcntl(o[1], F_SETPIPE_SZ, 4096);
-	ch->pid = fork();
-	if (ch->pid == 0) {
-		dup2(o[1], 1);
-		dup2(e[1], 2);
-		if (chdir(dir) != 0)
-			_exit(126);
-		setenv("LICVAULT_CONFIG", "/dev/null", 1);
-		char *argv[32];
-		int n = 0;
-		argv[n++] = (char *)T_CLI;
-		for (; args[n - 1] && n < 31; n++)
-			argv[n] = (char *)args[n - 1];
-		argv[n] = NULL;
-		execv(T_CLI, argv);
-		_exit(127);
-	}
-	close(o[1]);
-	close(e[1]);
-	ch->out = o[0];
-	ch->err = e[0];
-	ch->errlen = 0;
-	if (close_stdout) {
-		close(ch->out);   /* no reader: the CLI's first write is EPIPE */
-		ch->out = -1;
-	}
-	return ch->pid > 0 ? 0 : -1;
-}
-
-/* Read fd until `needle` was read (1) or end of file (0). */
-static int read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle)
-{
-	for (;;) {
-		buf[*len] = '\0';
-		if (strstr(buf, needle))
-			return 1;
-		if (*len + 1 >= cap)
-			*len = 0;   /* keep reading; the needle is near the end */
-		ssize_t n = read(fd, buf + *len, cap - 1 - *len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 0;
-		*len += (size_t)n;
-	}
-}
-
-/* Drain stdout into a malloc'd string; wait for the child; its exit status (-signal when killed). */
-static int finish(child *ch, char **out)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	ssize_t n;
-	while (ch->out >= 0 && (n = read(ch->out, buf + len, cap - 1 - len)) > 0) {
-		len += (size_t)n;
-		if (cap - len < 4096)
-			buf = realloc(buf, cap *= 2);
-	}
-	buf[len] = '\0';
-	while (read(ch->err, ch->errbuf + ch->errlen, sizeof ch->errbuf - 1 - ch->errlen) > 0)
-		ch->errlen = strlen(ch->errbuf);
-	if (ch->out >= 0)
-		close(ch->out);
-	close(ch->err);
-	int st = 0;
-	waitpid(ch->pid, &st, 0);
-	*out = buf;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-}
-
-static void make_big_store(void)
-{
-	static int made;
-	if (made)
-		return;
-	char *out = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && '%s' --store big.db --count 1500 --restricted 50 --seed 7", dir, T_GEN), 0);
-	free(out);
-	made = 1;
-}
-
 /* A backup whose output nobody reads yet (it blocks), interrupted by sig; the CLI's exit status. */
 static int interrupted_backup(const char *loc, int sig, int twice, char **out)
 {
-	const char *args[] = {"--store", "big.db", "--json", "backup", loc, NULL};
-	child ch;
-	CU_ASSERT_EQUAL_FATAL(spawn(&ch, args, 0), 0);
-	char line[512];
-	size_t len = 0;
-	read_until(ch.out, line, sizeof line, &len, "\n");   /* `begin`: the run and its handlers are there */
+	char args[256];
+	snprintf(args, sizeof args, "--store big.db --json backup %s", loc);
+	t_child ch;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", args, 0), 0);
+	char line[512], errbuf[8192];
+	size_t len = 0, errlen = 0;
+	t_read_until(ch.out, line, sizeof line, &len, "\n");   /* `begin`: the run and its handlers are there */
 	kill(ch.pid, sig);
-	CU_ASSERT(read_until(ch.err, ch.errbuf, sizeof ch.errbuf, &ch.errlen, "canceling..."));
+	CU_ASSERT(t_read_until(ch.err, errbuf, sizeof errbuf, &errlen, "canceling..."));
 	if (twice)
 		kill(ch.pid, SIGINT);
-	int st = finish(&ch, out);
-	if (twice)
-		CU_ASSERT_PTR_NOT_NULL(strstr(ch.errbuf, "interrupted again"));
+	char *err = NULL;
+	int st = t_cli_finish(&ch, out, &err);
+	if (twice)   /* written after the second signal: in what is left of stderr */
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "interrupted again"));
+	free(err);
 	return st;
 }
 
@@ -364,7 +257,7 @@ static void assert_location_untouched(const char *loc)
 
 static void test_signals(void)
 {
-	make_big_store();
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
 	char *out = NULL;
 	/* SIGINT: "canceling...", END, exit 130, nothing left behind */
 	CU_ASSERT_EQUAL(interrupted_backup("sigint", SIGINT, 0, &out), 130);
@@ -381,17 +274,17 @@ static void test_signals(void)
 	HASNT(out, "\"event\":\"end\"");
 	free(out);
 	/* stdout closed before the first line: EPIPE ends the run the same way, 141 */
-	const char *args[] = {"--store", "big.db", "--json", "backup", "epipe", NULL};
-	child ch;
-	CU_ASSERT_EQUAL_FATAL(spawn(&ch, args, 1), 0);
-	CU_ASSERT_EQUAL(finish(&ch, &out), 141);
-	CU_ASSERT_PTR_NOT_NULL(strstr(ch.errbuf, "canceling..."));
+	t_child ch;
+	char *err = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", "--store big.db --json backup epipe", 1), 0);
+	CU_ASSERT_EQUAL(t_cli_finish(&ch, &out, &err), 141);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "canceling..."));
 	free(out);
+	free(err);
 	assert_location_untouched("epipe");
 	/* a listing into a closed pipe: 141 too */
-	const char *largs[] = {"--store", "big.db", "store", "list", NULL};
-	CU_ASSERT_EQUAL_FATAL(spawn(&ch, largs, 1), 0);
-	CU_ASSERT_EQUAL(finish(&ch, &out), 141);
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", "--store big.db store list", 1), 0);
+	CU_ASSERT_EQUAL(t_cli_finish(&ch, &out, NULL), 141);
 	free(out);
 }
 
@@ -441,18 +334,17 @@ static void test_exit_codes(void)
 	HAS(out, "licvault: error: IO: ");
 	free(out);
 	/* 5: locked, while another backup (blocked writing its events) holds the location */
-	make_big_store();
-	const char *args[] = {"--store", "big.db", "--json", "backup", "held", NULL};
-	child ch;
-	CU_ASSERT_EQUAL_FATAL(spawn(&ch, args, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
+	t_child ch;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", "--store big.db --json backup held", 0), 0);
 	char buf[4096];
 	size_t len = 0;
-	read_until(ch.out, buf, sizeof buf, &len, "restricted_license");   /* it has the lock now */
+	t_read_until(ch.out, buf, sizeof buf, &len, "restricted_license");   /* it has the lock now */
 	CU_ASSERT_EQUAL(cli(&out, "--store x.db backup held"), 5);
 	HAS(out, "licvault: error: BUSY: ");
 	free(out);
 	kill(ch.pid, SIGINT);
-	CU_ASSERT_EQUAL(finish(&ch, &out), 130);
+	CU_ASSERT_EQUAL(t_cli_finish(&ch, &out, NULL), 130);
 	free(out);
 }
 
@@ -463,7 +355,7 @@ static void test_exit_no_space(void)
 		fprintf(stderr, "\n  skipped: needs root to mount a small tmpfs ");
 		return;
 	}
-	make_big_store();
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
 	char *out = NULL;
 	int rc = t_sh(&out, "cd '%s' && mkdir -p small && LICVAULT_CONFIG=/dev/null unshare -m sh -c "
 	                    "'mount -t tmpfs -o size=64k tmpfs small && \"%s\" --store big.db backup small/bk'", dir, T_CLI);
@@ -509,34 +401,16 @@ static void test_exit_auth(void)
 }
 
 /* The progress bar on a pseudo-terminal: drawn, cleared around other lines, a summary at the end. */
-static int run_on_pty(char **out, const char *const *args)
+static int run_on_pty(char **out, const char *args)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY);
-	if (m < 0 || grantpt(m) || unlockpt(m))
+	int m;
+	pid_t pid = t_pty_fork(&m, NULL);
+	if (pid < 0)
 		return -1;
-	const char *sname = ptsname(m);
-	pid_t pid = fork();
 	if (pid == 0) {
-		setsid();
-		int s = open(sname, O_RDWR);
 		struct winsize ws = {.ws_row = 24, .ws_col = 100};
-		ioctl(s, TIOCSWINSZ, &ws);
-		dup2(s, 0);
-		dup2(s, 1);
-		dup2(s, 2);
-		if (chdir(dir) != 0)
-			_exit(126);
-		setenv("LICVAULT_CONFIG", "/dev/null", 1);
-		char *argv[16];
-		int n = 0;
-		argv[n++] = (char *)T_CLI;
-		while (args[n - 1] && n < 15) {
-			argv[n] = (char *)args[n - 1];
-			n++;
-		}
-		argv[n] = NULL;
-		execv(T_CLI, argv);
-		_exit(127);
+		ioctl(0, TIOCSWINSZ, &ws);
+		t_cli_exec("/dev/null", args);
 	}
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
@@ -553,10 +427,9 @@ static int run_on_pty(char **out, const char *const *args)
 
 static void test_terminal(void)
 {
-	make_big_store();
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
 	char *out = NULL;
-	const char *a1[] = {"--store", "big.db", "backup", "ttybk", NULL};
-	CU_ASSERT_EQUAL_FATAL(run_on_pty(&out, a1), 0);
+	CU_ASSERT_EQUAL_FATAL(run_on_pty(&out, "--store big.db backup ttybk"), 0);
 	HAS(out, "\r[");                    /* the bar, redrawn in place */
 	HAS(out, "licenses, ");
 	HAS(out, "ETA ");
@@ -565,8 +438,7 @@ static void test_terminal(void)
 	HASNT(out, "not backed up");
 	free(out);
 	/* -v lists the restricted licenses: each one starts on a cleared line, and the bar comes back */
-	const char *a2[] = {"--store", "big.db", "backup", "--overwrite", "-v", "ttybk", NULL};
-	CU_ASSERT_EQUAL_FATAL(run_on_pty(&out, a2), 0);
+	CU_ASSERT_EQUAL_FATAL(run_on_pty(&out, "--store big.db backup --overwrite -v ttybk"), 0);
 	int lines = 0, bad = 0;
 	for (char *p = out; (p = strstr(p, "backup: not backed up")); p++) {
 		lines++;

@@ -8,11 +8,8 @@
  * command, a child of the CLI); -vv shows the crypt driver's debug lines and
  * no secret at any level (a passphrase from a file, a password in a URI).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,38 +18,21 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
-#define HAS(out, s) CU_ASSERT_PTR_NOT_NULL(strstr(out, s))
-#define HASNT(out, s) CU_ASSERT_PTR_NULL(strstr(out, s))
 #define TYPED "typed at the terminal, 7 words long"
 #define FILEPASS "from a file: correct horse battery"
 #define URIPASS "S3cr3tUriPw"
 
 /* The CLI with crypt.conf (small KDF parameters) and no passphrase in the environment, without a terminal. */
-static int cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cli(char **out, const char *fmt, ...)
-{
-	char args[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	return t_sh(out, "cd '%s' && LICVAULT_CONFIG=crypt.conf setsid -w '%s' %s", dir, T_CLI, args);
-}
+#define cli(out, ...) t_cli(out, "LICVAULT_CONFIG=crypt.conf setsid -w", __VA_ARGS__)
 
 static int init(void)
 {
-	if (t_suite_dir_init())
-		return 1;
 	unsetenv("LICVAULT_PASSPHRASE");
-	char *out = NULL;
-	int rc = t_sh(&out, "cd '%s' && printf '[driver \"crypt\"]\\nkdf_opslimit = 1\\nkdf_memlimit = 8192\\n' > crypt.conf && "
-	                    "LICVAULT_CONFIG=/dev/null '%s' -q --store s.db store import '%s'/examples/licenses/*.lic",
-	              dir, T_CLI, LV_TEST_SOURCE_DIR);
-	free(out);
-	return rc;
+	return t_cli_suite_init("crypt.conf", "[driver \"crypt\"]\\nkdf_opslimit = 1\\nkdf_memlimit = 8192\\n");
 }
 
 static void test_driver_commands(void)
@@ -105,20 +85,8 @@ typedef struct tty {
 static int tty_spawn(tty *t, const char *args)
 {
 	memset(t, 0, sizeof *t);
-	t->master = posix_openpt(O_RDWR | O_NOCTTY);
-	if (t->master < 0 || grantpt(t->master) || unlockpt(t->master))
-		return -1;
-	const char *name = ptsname(t->master);
-	t->slave = open(name, O_RDWR | O_NOCTTY);
-	t->pid = fork();
+	t->pid = t_pty_fork(&t->master, &t->slave);
 	if (t->pid == 0) {
-		setsid();
-		int s = open(name, O_RDWR);   /* the session's controlling terminal: /dev/tty */
-		dup2(s, 0);
-		dup2(s, 1);
-		dup2(s, 2);
-		if (chdir(dir) != 0)
-			_exit(126);
 		setenv("LICVAULT_CONFIG", "crypt.conf", 1);
 		/* the shell ignores SIGINT (licvault sets its own handler); afterwards, its exit and the echo */
 		char cmd[2048];

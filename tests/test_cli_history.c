@@ -6,8 +6,6 @@
  * --generation, verify --generation | --all, a damaged newest generation,
  * backup --allow-shrink; each with --json where it prints.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,43 +13,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
-#define HAS(out, s) CU_ASSERT_PTR_NOT_NULL(strstr(out, s))
-#define HASNT(out, s) CU_ASSERT_PTR_NULL(strstr(out, s))
 #define G(n) "licvault-g000000000000000" #n
+#define CONF "hist.conf"
 
 /* The CLI in the suite dir with hist.conf (keep = 100); *out gets stdout+stderr. */
-static int cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cli(char **out, const char *fmt, ...)
-{
-	char args[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	return t_sh(out, "cd '%s' && LICVAULT_CONFIG=hist.conf '%s' %s", dir, T_CLI, args);
-}
-
-static int count(const char *s, const char *needle)
-{
-	int n = 0;
-	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
+#define cli(out, ...) t_cli(out, "LICVAULT_CONFIG=" CONF, __VA_ARGS__)
 
 static int init(void)
 {
-	if (t_suite_dir_init())
-		return 1;
-	char *out = NULL;
-	int rc = t_sh(&out, "cd '%s' && printf '[licvault]\\nkeep = 100\\n' > hist.conf && LICVAULT_CONFIG=hist.conf '%s' -q "
-	                    "--store s.db store import '%s'/examples/licenses/*.lic",
-	              dir, T_CLI, LV_TEST_SOURCE_DIR);
-	free(out);
-	return rc;
+	return t_cli_suite_init(CONF, "[licvault]\\nkeep = 100\\n");
 }
 
 /* Three generations at h: 8 licenses, then 7 (one removed from the store), then 7. */
@@ -74,29 +48,29 @@ static void test_list_and_ls(void)
 	char *out = NULL;
 	CU_ASSERT_EQUAL(cli(&out, "list h"), 0);
 	HAS(out, "   GEN  WRITTEN (UTC)         HOST              MACHINE");
-	CU_ASSERT_EQUAL(count(out, "unchecked\n"), 3);
+	CU_ASSERT_EQUAL(t_count_str(out, "unchecked\n"), 3);
 	HAS(out, "\n     1  20");
 	HAS(out, "\n     3  20");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "list --verify h --json"), 0);
-	CU_ASSERT_EQUAL(count(out, "{\"type\":\"generation\","), 3);
-	CU_ASSERT_EQUAL(count(out, "\"whole\":\"whole\",\"problem\":null}"), 3);
+	CU_ASSERT_EQUAL(t_count_str(out, "{\"type\":\"generation\","), 3);
+	CU_ASSERT_EQUAL(t_count_str(out, "\"whole\":\"whole\",\"problem\":null}"), 3);
 	HAS(out, "{\"type\":\"generation\",\"generation\":1,\"format\":2,\"created\":");
 	HAS(out, "\"licenses\":8,\"restricted\":4,");
 	HAS(out, "\"licenses\":7,\"restricted\":4,");
 	free(out);
 	/* ls: the newest by default, an older one with --generation */
 	CU_ASSERT_EQUAL(cli(&out, "ls h"), 0);
-	CU_ASSERT_EQUAL(count(out, "\n"), 7);
+	CU_ASSERT_EQUAL(t_count_str(out, "\n"), 7);
 	HASNT(out, "1e398f10-830e-46b0-a2a3-5790c1d3fcff");
 	HAS(out, "3836e865-bf26-4f3d-a181-e28a65f42986     play,copy,burn,backup  \"Jazz at Midnight\"\n");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "ls h --generation 1 --json"), 0);
-	CU_ASSERT_EQUAL(count(out, "{\"type\":\"license\",\"kid\":"), 8);
+	CU_ASSERT_EQUAL(t_count_str(out, "{\"type\":\"license\",\"kid\":"), 8);
 	HAS(out, "\"kid\":\"1e398f10-830e-46b0-a2a3-5790c1d3fcff\",\"title\":\"The Long Road Home\"");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "ls h --generation newest"), 0);
-	CU_ASSERT_EQUAL(count(out, "\n"), 7);
+	CU_ASSERT_EQUAL(t_count_str(out, "\n"), 7);
 	free(out);
 	/* mistakes: a bad generation (usage), one that is not there, an empty location */
 	CU_ASSERT_EQUAL(cli(&out, "ls h --generation two"), 2);
@@ -149,8 +123,8 @@ static void test_generation_restore_verify(void)
 	CU_ASSERT_EQUAL(cli(&out, "--store r4.db restore --individualize hd --generation 2"), 0);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "list --verify hd"), 6);
-	CU_ASSERT_EQUAL(count(out, "  whole\n"), 2);
-	CU_ASSERT_EQUAL(count(out, "  damaged\n"), 1);
+	CU_ASSERT_EQUAL(t_count_str(out, "  whole\n"), 2);
+	CU_ASSERT_EQUAL(t_count_str(out, "  damaged\n"), 1);
 	HAS(out, "licvault: error: BACKUP_CORRUPT: a generation at hd is damaged");
 	free(out);
 }
@@ -176,7 +150,7 @@ static void test_forget(void)
 	CU_ASSERT_EQUAL(cli(&out, "forget f --generation 2 --json"), 0);
 	CU_ASSERT_STRING_EQUAL(strstr(out, "{\"type\":\"forgotten\",\"generation\":2,\"dry_run\":false,\"format\":2,") ? "y" : out,
 	                       "y");
-	CU_ASSERT_EQUAL(count(out, "\n"), 1);
+	CU_ASSERT_EQUAL(t_count_str(out, "\n"), 1);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "forget f --generation 2"), 4);
 	free(out);
@@ -191,63 +165,9 @@ static void test_forget(void)
 	HAS(out, "licvault: error: INVALID_ARG: ");
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--json list f"), 0);
-	CU_ASSERT_EQUAL(count(out, "\"type\":\"generation\""), 1);
+	CU_ASSERT_EQUAL(t_count_str(out, "\"type\":\"generation\""), 1);
 	HAS(out, "\"generation\":3,");
 	free(out);
-}
-
-/* ---- a child whose standard output nobody reads yet ---- */
-
-typedef struct child {
-	pid_t pid;
-	int out, err;
-} child;
-
-static int spawn(child *ch, const char *args)
-{
-	int o[2], e[2];
-	if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC))
-		return -1;
-	fcntl(o[1], F_SETPIPE_SZ, 4096);
-	ch->pid = fork();
-	if (ch->pid == 0) {
-		dup2(o[1], 1);
-		dup2(e[1], 2);
-		if (chdir(dir) != 0)
-			_exit(126);
-		char cmd[2048];
-		snprintf(cmd, sizeof cmd, "exec '%s' %s", T_CLI, args);
-		setenv("LICVAULT_CONFIG", "hist.conf", 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(o[1]);
-	close(e[1]);
-	ch->out = o[0];
-	ch->err = e[0];
-	return ch->pid > 0 ? 0 : -1;
-}
-
-static char *drain(int fd)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *b = malloc(cap);
-	ssize_t n;
-	while ((n = read(fd, b + len, cap - 1 - len)) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0 && (len += (size_t)n) + 1024 > cap)
-			b = realloc(b, cap *= 2);
-	b[len] = '\0';
-	close(fd);
-	return b;
-}
-
-static int finish(child *ch, char **out, char **err)
-{
-	*out = drain(ch->out);
-	*err = drain(ch->err);
-	int st = 0;
-	waitpid(ch->pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
 static int manifests(const char *loc)
@@ -260,31 +180,21 @@ static int manifests(const char *loc)
 }
 
 /* A backup of a big store that blocks writing its events: it holds the lock at `loc`. */
-static void hold_lock(child *ch, const char *loc)
+static void hold_lock(t_child *ch, const char *loc)
 {
-	char *out = NULL, args[512];
-	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && test -f big.db || '%s' --store big.db --count 1500 --restricted 50 --seed 7",
-	                           dir, T_GEN), 0);
-	free(out);
+	char args[512];
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
 	snprintf(args, sizeof args, "--store big.db --json backup --overwrite %s", loc);
-	CU_ASSERT_EQUAL_FATAL(spawn(ch, args), 0);
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(ch, CONF, args, 0), 0);
 	char buf[8192];
 	size_t len = 0;
-	while (len + 1 < sizeof buf) {   /* its first restricted license: the lock is taken */
-		ssize_t n = read(ch->out, buf + len, sizeof buf - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (strstr(buf, "restricted_license"))
-			break;
-	}
+	t_read_until(ch->out, buf, sizeof buf, &len, "restricted_license");   /* its first one: the lock is taken */
 }
 
 static void test_busy_and_unlock(void)
 {
 	char *out = NULL, *err = NULL;
-	child ch;
+	t_child ch;
 	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && cp -r h u", dir), 0);
 	free(out);
 	hold_lock(&ch, "u");
@@ -300,7 +210,7 @@ static void test_busy_and_unlock(void)
 	CU_ASSERT_EQUAL(manifests("u"), 3);   /* forget removed nothing */
 	/* killed: its lock stays, stale; unlock shows it, removes it only with --force */
 	kill(ch.pid, SIGKILL);
-	finish(&ch, &out, &err);
+	t_cli_finish(&ch, &out, &err);
 	free(out);
 	free(err);
 	CU_ASSERT_EQUAL(cli(&out, "unlock u --json"), 5);
@@ -333,17 +243,17 @@ static void test_forget_interrupted(void)
 		CU_ASSERT_EQUAL_FATAL(cli(&out, "--store s.db -q backup --overwrite many"), 0);
 		free(out);
 	}
-	child ch;
-	CU_ASSERT_EQUAL_FATAL(spawn(&ch, "--json forget many --keep 1"), 0);
+	t_child ch;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, CONF, "--json forget many --keep 1", 0), 0);
 	int st = 0;
 	while (manifests("many") > 25 - 8 && waitpid(ch.pid, &st, WNOHANG) == 0)
 		usleep(10000);   /* until it is under way (8 records fit in the pipe, whatever their size) */
 	kill(ch.pid, SIGINT);
-	st = finish(&ch, &out, &err);
+	st = t_cli_finish(&ch, &out, &err);
 	CU_ASSERT_EQUAL(st, 130);
 	HAS(err, "licvault: stopping after the generation being removed...");
 	HAS(err, "forget: stopped after ");
-	int removed = count(out, "{\"type\":\"forgotten\",");
+	int removed = t_count_str(out, "{\"type\":\"forgotten\",");
 	int left = manifests("many");
 	CU_ASSERT(removed >= 8 && removed < 24);
 	CU_ASSERT_EQUAL(left, 25 - removed);
@@ -354,7 +264,7 @@ static void test_forget_interrupted(void)
 	CU_ASSERT_EQUAL(atoi(out), left);
 	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "list --verify many"), 0);
-	CU_ASSERT_EQUAL(count(out, "  whole\n"), left);
+	CU_ASSERT_EQUAL(t_count_str(out, "  whole\n"), left);
 	free(out);
 	CU_ASSERT_EQUAL(t_sh(&out, "test -e '%s/many/licvault.lock'", dir), 1);
 	free(out);

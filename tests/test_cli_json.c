@@ -7,7 +7,6 @@
  * invalid bytes in titles, key IDs, messages, config values and URIs show
  * as visible escapes (\x1b, \u009b) or, in JSON, as \u escapes and U+FFFD.
  */
-#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,12 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
 #define PY "/usr/bin/python3"
-#define HAS(out, s) CU_ASSERT_PTR_NOT_NULL(strstr(out, s))
-#define HASNT(out, s) CU_ASSERT_PTR_NULL(strstr(out, s))
+/* the config a check's CLI reads: $CONF, or none */
+#define CONF_ENV "LICVAULT_CONFIG=${CONF:-/dev/null}"
 
 /*
  * check.py SCHEMA SPEC...: each SPEC is json:KINDS:FILE (JSON lines of those kinds) or human:FILE
@@ -121,8 +121,7 @@ static void check_json(const char *kinds, const char *args, int want_exit)
 {
 	char *out = NULL;
 	int n = ++n_out;
-	int st = t_sh(&out, "cd '%s' && LICVAULT_CONFIG=${CONF:-/dev/null} '%s' --json %s > out.%d 2> err.%d; echo $?", dir,
-	              T_CLI, args, n, n);
+	int st = t_cli(&out, CONF_ENV, "--json %s > out.%d 2> err.%d; echo $?", args, n, n);
 	int ex = out ? atoi(out) : -1;
 	free(out);
 	if (st || ex != want_exit)
@@ -137,7 +136,7 @@ static char *check_human(const char *args, int want_exit)
 {
 	char *out = NULL;
 	int n = ++n_out;
-	t_sh(&out, "cd '%s' && LICVAULT_CONFIG=${CONF:-/dev/null} '%s' %s > h.%d 2>&1; echo $?", dir, T_CLI, args, n);
+	t_cli(&out, CONF_ENV, "%s > h.%d 2>&1; echo $?", args, n);
 	int ex = out ? atoi(out) : -1;
 	free(out);
 	CU_ASSERT_EQUAL(ex, want_exit);
@@ -178,8 +177,8 @@ static int add_raw(const char *db, const char *kid, const char *title, int right
 static void make_hostile_store(void)
 {
 	char *out = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && LICVAULT_CONFIG=/dev/null '%s' -q --store h.db store import '%s'/examples/licenses/0*.lic",
-	                           dir, T_CLI, LV_TEST_SOURCE_DIR), 0);
+	CU_ASSERT_EQUAL_FATAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null", "-q --store h.db store import '%s'/examples/licenses/0*.lic",
+	                            LV_TEST_SOURCE_DIR), 0);
 	free(out);
 	const char *db = t_path(dir, "h.db");
 	CU_ASSERT_EQUAL_FATAL(add_raw(db, EVIL_KID, EVIL_TITLE, 0, "Issuer \x1b[5m"), 0);              /* restricted */
@@ -213,7 +212,7 @@ static void test_every_command_json(void)
 	check_json("", "--store h.db store import nonexistent.lic", 4);   /* nothing on stdout, the error on stderr */
 	/* absent and empty told apart */
 	char *out = NULL;
-	t_sh(&out, "cd '%s' && LICVAULT_CONFIG=/dev/null '%s' --json --store h.db store list", dir, T_CLI);
+	t_cli(&out, "LICVAULT_CONFIG=/dev/null", "--json --store h.db store list");
 	HAS(out, "\"kid\":\"k-empty-title\",\"title\":\"\",");
 	HAS(out, "\"kid\":\"k-no-title\",\"title\":null,");
 	/* hostile text as \u escapes, invalid bytes as U+FFFD */
@@ -268,30 +267,18 @@ static void test_every_command_human(void)
 /* A backup killed while it holds the lock at loc (its events fill a pipe nobody reads): a stale lock. */
 static void stale_lock(const char *loc)
 {
-	char *out = NULL, lock[600];
-	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && '%s' --store big.db --count 1500 --restricted 50 --seed 7", dir, T_GEN), 0);
-	free(out);
-	int o[2];
-	CU_ASSERT_EQUAL_FATAL(pipe(o), 0);
-	fcntl(o[1], F_SETPIPE_SZ, 4096);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(o[1], 1);
-		close(o[0]);
-		if (chdir(dir) != 0)
-			_exit(126);
-		setenv("LICVAULT_CONFIG", "/dev/null", 1);
-		execl(T_CLI, T_CLI, "--store", "big.db", "--json", "-q", "backup", loc, (char *)NULL);
-		_exit(127);
-	}
-	close(o[1]);
+	char *out = NULL, args[300], lock[600];
+	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
+	snprintf(args, sizeof args, "--store big.db --json -q backup %s", loc);
+	t_child ch;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", args, 0), 0);
 	snprintf(lock, sizeof lock, "%s/%s/licvault.lock", dir, loc);
 	int st = 0;
-	while (access(lock, F_OK) != 0 && waitpid(pid, &st, WNOHANG) == 0)
+	while (access(lock, F_OK) != 0 && waitpid(ch.pid, &st, WNOHANG) == 0)
 		usleep(10000);
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	close(o[0]);
+	kill(ch.pid, SIGKILL);
+	t_cli_finish(&ch, &out, NULL);
+	free(out);
 	CU_ASSERT_EQUAL(access(lock, F_OK), 0);
 }
 

@@ -153,13 +153,17 @@ void t_rmrf(const char *path)
 
 int t_sh(char **out, const char *fmt, ...)
 {
-	char *cmd = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		cmd = NULL;
+	int st = t_vsh(out, fmt, ap);
 	va_end(ap);
-	if (!cmd)
+	return st;
+}
+
+int t_vsh(char **out, const char *fmt, va_list ap)
+{
+	char *cmd = NULL;
+	if (vasprintf(&cmd, fmt, ap) < 0)
 		return -1;
 	char *full = NULL;
 	if (asprintf(&full, "( %s ) 2>&1", cmd) < 0)

@@ -3,6 +3,7 @@
 #define LV_TESTUTIL_H
 
 #include <CUnit/CUnit.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include "licvault/licvault.h"
 #include "licvault/sys/location.h"
@@ -86,6 +87,8 @@ void t_copy_dir(const char *from, const char *to, int hidden);
 void t_rmrf(const char *path);
 /* Run a shell command; returns its exit status (0..255) and captures stdout+stderr into *out. */
 int t_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* t_sh with its arguments in a va_list. */
+int t_vsh(char **out, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* A context with the build tree's drivers and no config file. */
 lv_context *t_context(void);
 /* Make a store at path with n synthetic licenses (every 5th without the backup right). */
