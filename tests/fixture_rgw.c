@@ -27,54 +27,6 @@
 #define BIN_OSD "/usr/bin/ceph-osd"
 #define BIN_RGW "/usr/bin/radosgw"
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t l = sizeof a;
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static int port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
-static int write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(text);
-	int ok = write(fd, text, n) == (ssize_t)n;
-	fchmod(fd, mode);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 static void tail_of(const char *path, char *out, size_t cap)
 {
 	out[0] = '\0';
@@ -126,7 +78,7 @@ static void stop_pid(int *pid, int sig)
 			*pid = 0;
 			return;
 		}
-		sleep_ms(20);
+		t_sleep_ms(20);
 	}
 	kill(*pid, SIGKILL);
 	waitpid(*pid, NULL, 0);
@@ -142,9 +94,9 @@ static int wait_port(int *pid, int port, int ms)
 			*pid = 0;
 			return -1;
 		}
-		if (port_open(port))
+		if (t_port_open(port))
 			return 0;
-		sleep_ms(50);
+		t_sleep_ms(50);
 	}
 	return -1;
 }
@@ -220,7 +172,7 @@ static int write_ceph_conf(t_rgw *g, const char *fsid)
 	         "rgw gc processor period = 5\n"
 	         "rgw dynamic resharding = false\n",
 	         g->dir, fsid, g->mon_port, g->dir, g->dir, g->dir, g->dir, g->dir, fe);
-	return write_file(g->conf, text, 0644);
+	return t_write_file(g->conf, text, 0644);
 }
 
 static int make_cert(t_rgw *g, char *why, size_t whylen)
@@ -305,7 +257,7 @@ static int make_user(t_rgw *g, char *why, size_t whylen)
 	snprintf(g->secret_file, sizeof g->secret_file, "%s/secret", g->dir);
 	char line[64];
 	snprintf(line, sizeof line, "%s\n", g->secret_key);
-	if (write_file(g->secret_file, line, 0600)) {
+	if (t_write_file(g->secret_file, line, 0600)) {
 		snprintf(why, whylen, "cannot write %s", g->secret_file);
 		return -1;
 	}
@@ -330,12 +282,12 @@ static int start_gateway(t_rgw *g, char *why, size_t whylen)
 
 static void pick_ports(t_rgw *g)
 {
-	g->mon_port = free_port();
+	g->mon_port = t_free_port();
 	do
-		g->port = free_port();
+		g->port = t_free_port();
 	while (g->port == g->mon_port);
 	do
-		g->tls_port = free_port();
+		g->tls_port = t_free_port();
 	while (g->tls_port == g->mon_port || g->tls_port == g->port);
 	snprintf(g->endpoint, sizeof g->endpoint, "http://127.0.0.1:%d", g->port);
 	snprintf(g->tls_endpoint, sizeof g->tls_endpoint, "https://127.0.0.1:%d", g->tls_port);
@@ -420,7 +372,7 @@ int t_rgw_restart_gateway(t_rgw *g, char *why, size_t whylen)
 		int rc = start_gateway(g, why, whylen);
 		if (rc != 1)
 			return rc;
-		sleep_ms(200);
+		t_sleep_ms(200);
 	}
 	return -1;
 }
@@ -445,7 +397,7 @@ int t_rgw_write_config(const t_rgw *g, const char *path, const char *extra)
 			n += (size_t)snprintf(text + n, sizeof text - n, "%s = %s\n", keys[i], vals[i]);
 	}
 	snprintf(text + n, sizeof text - n, "%s", extra ? extra : "");
-	return write_file(path, text, 0644);
+	return t_write_file(path, text, 0644);
 }
 
 typedef struct saved_env {
@@ -749,27 +701,6 @@ int s3t_up;
 char s3t_why[1024];
 
 
-void s3t_sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-lv_context *s3t_ctx(const char *config)
-{
-	lv_context *ctx = t_context();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
-	int rc = lv_context_load_config(ctx, config);
-	if (rc)
-		fprintf(stderr, "config %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	rc = lv_context_check_config(ctx); /* the driver declares every key it reads */
-	if (rc)
-		fprintf(stderr, "config check %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL(rc, 0);
-	return ctx;
-}
-
 char *s3t_config(const char *name, const char *fmt, ...)
 {
 	static char path[8][600];
@@ -785,16 +716,6 @@ char *s3t_config(const char *name, const char *fmt, ...)
 	}
 	CU_ASSERT_EQUAL(t_rgw_write_config(&s3t_rgw, p, extra), 0);
 	return p;
-}
-
-lv_store *s3t_store(lv_context *ctx, const char *tag, int n)
-{
-	char path[600];
-	static int k;
-	snprintf(path, sizeof path, "%s/%s-%d.db", s3t_rgw.dir, tag, k++);
-	lv_store *s = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, path, n, &s), 0);
-	return s;
 }
 
 const char *s3t_store10k(void)
@@ -824,7 +745,7 @@ int s3t_run(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned fl
 
 long s3t_restore_count(lv_context *ctx, const char *uri, unsigned long *digest)
 {
-	lv_store *s = s3t_store(ctx, "restore", 0);
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "restore", 0);
 	char msg[1024];
 	int rc = s3t_run(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
 	if (rc)

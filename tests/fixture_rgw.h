@@ -88,27 +88,17 @@ int t_proxy_reset(const t_proxy *p);
 #include <stdio.h>
 #include "licvault/licvault.h"
 #include "licvault/driver.h"
+#include "testutil.h"
 
 /* The suite's gateway (each suite starts its own). */
 extern t_rgw s3t_rgw;
 extern int s3t_up;
 extern char s3t_why[1024];
 
-#define S3T_NEED()                                                                \
-	do {                                                                          \
-		if (!s3t_up) {                                                            \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, s3t_why);             \
-			return;                                                               \
-		}                                                                         \
-	} while (0)
+#define S3T_NEED() T_NEED(s3t_up, s3t_why)
 
-void s3t_sleep_ms(int ms);
-/* A context with the build's drivers and the config (loaded and checked). */
-lv_context *s3t_ctx(const char *config);
 /* A config in the fixture dir: the gateway's keys, then the extra lines. Static path (8 in rotation). */
 char *s3t_config(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A store with n synthetic licenses. */
-lv_store *s3t_store(lv_context *ctx, const char *tag, int n);
 /* The path of a 10,000-license store made by licvault-gen (made once), or NULL. */
 const char *s3t_store10k(void);
 /* A backup ('b') or restore ('r') run; its message in msg. */

@@ -526,12 +526,7 @@ unsigned long t_liar_digest(const t_liar *l, lv_context *ctx, const char *uri)
 
 lv_store *t_liar_store(const t_liar *l, lv_context *ctx, const char *tag, int n)
 {
-	static int k;
-	char db[700];
-	snprintf(db, sizeof db, "%s/%s-%d.db", l->s.dir, tag, k++);
-	lv_store *s = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, db, n, &s), 0);
-	return s;
+	return t_new_store(ctx, l->s.dir, tag, n);
 }
 
 /* ---- a replacing commit cut between its renames ----------------------------------------- */

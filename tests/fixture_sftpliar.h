@@ -23,6 +23,7 @@
 
 #include "fixture_sshd.h"
 #include "licvault/licvault.h"
+#include "testutil.h"
 
 typedef struct t_liar {
 	t_sshd s;
@@ -129,12 +130,6 @@ int t_liar_suite_clean(void);
 t_liar *t_liar_suite(void);
 const char *t_liar_suite_why(void);
 
-#define T_NEED_LIAR()                                                                 \
-	do {                                                                              \
-		if (!t_liar_suite()) {                                                        \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, t_liar_suite_why());      \
-			return;                                                                   \
-		}                                                                             \
-	} while (0)
+#define T_NEED_LIAR() T_NEED(t_liar_suite(), t_liar_suite_why())
 
 #endif

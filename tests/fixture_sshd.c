@@ -29,55 +29,6 @@
 #define PW_USER "lvtest"
 #define PW_DIR "/var/lib/lvtest"
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = 0;
-	socklen_t l = sizeof a;
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static int port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
-static int write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(text);
-	int ok = write(fd, text, n) == (ssize_t)n;
-	fchmod(fd, mode);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 static char *read_text(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -162,9 +113,9 @@ static int spawn_sshd(t_sshd *s, char *why, size_t whylen)
 			s->pid = 0;
 			return -1;
 		}
-		if (port_open(s->port))
+		if (t_port_open(s->port))
 			return 0;
-		sleep_ms(50);
+		t_sleep_ms(50);
 	}
 	snprintf(why, whylen, "%s did not accept connections on 127.0.0.1:%d within 10 s", SSHD, s->port);
 	kill(pid, SIGKILL);
@@ -212,7 +163,7 @@ static void setup_pw_user(t_sshd *s)
 		if (ok) {
 			char line[64];
 			snprintf(line, sizeof line, "%s\n", pw);
-			ok = write_file(s->pw_file, line, 0600) == 0;
+			ok = t_write_file(s->pw_file, line, 0600) == 0;
 		}
 		explicit_bzero(pw, sizeof pw);
 	}
@@ -240,7 +191,7 @@ int t_sshd_write_known_hosts(const t_sshd *s, const char *path)
 		return -1;
 	char line[1200];
 	snprintf(line, sizeof line, "[127.0.0.1]:%d %s %s\n", s->port, type, key);
-	return write_file(path, line, 0644);
+	return t_write_file(path, line, 0644);
 }
 
 int t_sshd_write_config(const t_sshd *s, const char *path, const char *extra)
@@ -255,7 +206,7 @@ int t_sshd_write_config(const t_sshd *s, const char *path, const char *extra)
 	if (!extra || !strstr(extra, "connect_retries"))
 		n += (size_t)snprintf(text + n, sizeof text - n, "connect_retries = 0\n");
 	snprintf(text + n, sizeof text - n, "%s", extra ? extra : "");
-	return write_file(path, text, 0644);
+	return t_write_file(path, text, 0644);
 }
 
 /* An sshd_config: `listen` (Port and ListenAddress lines, or "" for sshd -i) and `extra` lines. */
@@ -366,7 +317,7 @@ int t_sshd_start_subsystem(t_sshd *s, const char *program, char *why, size_t why
 	}
 	setup_pw_user(s);
 	for (int attempt = 0; attempt < 5; attempt++) {
-		s->port = free_port();
+		s->port = t_free_port();
 		if (s->port <= 0) {
 			snprintf(why, whylen, "no free port on 127.0.0.1");
 			return -1;
@@ -374,7 +325,7 @@ int t_sshd_start_subsystem(t_sshd *s, const char *program, char *why, size_t why
 		char cfg[4096], listen[64];
 		snprintf(listen, sizeof listen, "Port %d\nListenAddress 127.0.0.1\n", s->port);
 		sshd_config_text(s, cfg, sizeof cfg, listen, "AllowTcpForwarding no\n");
-		if (write_file(s->sshd_config, cfg, 0644)) {
+		if (t_write_file(s->sshd_config, cfg, 0644)) {
 			snprintf(why, whylen, "cannot write %s: %s", s->sshd_config, strerror(errno));
 			return -1;
 		}
@@ -425,7 +376,7 @@ static void reap(t_sshd *s, int sig)
 			s->pid = 0;
 			return;
 		}
-		sleep_ms(20);
+		t_sleep_ms(20);
 	}
 	t_sshd_signal_sessions(s, SIGKILL);
 	kill(s->pid, SIGKILL);
@@ -454,7 +405,7 @@ int t_sshd_restart(t_sshd *s, char *why, size_t whylen)
 			return 0;
 		if (!strstr(why, "Address already in use"))
 			return -1;
-		sleep_ms(100);
+		t_sleep_ms(100);
 	}
 	return -1;
 }
@@ -584,11 +535,11 @@ static int jump_configs(t_jump *j, char *why, size_t whylen)
 	char cfg[4096], listen[96], extra[200], key[1200], kh[3000];
 	snprintf(listen, sizeof listen, "Port %d\nListenAddress %s\n", j->target_port, j->target_host);
 	sshd_config_text(s, cfg, sizeof cfg, listen, "AllowTcpForwarding no\n");
-	if (write_file(j->target_config, cfg, 0644))
+	if (t_write_file(j->target_config, cfg, 0644))
 		goto fail;
 	snprintf(extra, sizeof extra, "AllowTcpForwarding yes\nPermitOpen %s:%d\n", j->target_host, j->target_port);
 	sshd_config_text(s, cfg, sizeof cfg, "", extra);
-	if (write_file(j->jump_config, cfg, 0644))
+	if (t_write_file(j->jump_config, cfg, 0644))
 		goto fail;
 	char *pub = read_text(s->host_pub);
 	int ok = pub && sscanf(pub, "%1199[^\n]", key) == 1;
@@ -603,7 +554,7 @@ static int jump_configs(t_jump *j, char *why, size_t whylen)
 		snprintf(kh, sizeof kh, "[127.0.0.1]:%d %s\n%s %s\n", s->port, key, j->target_host, key);
 	else
 		snprintf(kh, sizeof kh, "[127.0.0.1]:%d %s\n[%s]:%d %s\n", s->port, key, j->target_host, j->target_port, key);
-	if (write_file(j->known_hosts_both, kh, 0644) == 0)
+	if (t_write_file(j->known_hosts_both, kh, 0644) == 0)
 		return 0;
 fail:
 	snprintf(why, whylen, "cannot write the jump fixture's files in %s: %s", s->dir, strerror(errno));
@@ -655,7 +606,7 @@ int t_jump_start(t_jump *j, char *why, size_t whylen)
 		return -1;
 	j->isolated = can_unshare_net();
 	snprintf(j->target_host, sizeof j->target_host, "127.0.0.2");
-	j->target_port = j->isolated ? 22 : free_port();
+	j->target_port = j->isolated ? 22 : t_free_port();
 	snprintf(j->target_config, sizeof j->target_config, "%s/sshd_target_config", s->dir);
 	snprintf(j->jump_config, sizeof j->jump_config, "%s/sshd_jump_config", s->dir);
 	snprintf(j->target_log, sizeof j->target_log, "%s/sshd_target.log", s->dir);
@@ -663,7 +614,7 @@ int t_jump_start(t_jump *j, char *why, size_t whylen)
 	snprintf(j->known_hosts_both, sizeof j->known_hosts_both, "%s/known_hosts_both", s->dir);
 	int lfd = -1;
 	for (int i = 0; i < 5 && lfd < 0; i++)
-		if ((s->port = free_port()) > 0)
+		if ((s->port = t_free_port()) > 0)
 			lfd = listen_on(s->port);
 	if (lfd < 0) {
 		snprintf(why, whylen, "cannot listen on 127.0.0.1: %s", strerror(errno));

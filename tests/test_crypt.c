@@ -65,17 +65,6 @@ static char *uri_of(const char *loc)
 	return buf[k];
 }
 
-static int write_text(const char *p, const char *text, mode_t mode)
-{
-	FILE *f = fopen(p, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	int rc = fclose(f);
-	chmod(p, mode);
-	return rc;
-}
-
 static unsigned char *slurp(const char *p, size_t *len)
 {
 	FILE *f = fopen(p, "rb");
@@ -134,7 +123,7 @@ static lv_context *context_with(const char *extra)
 	char body[4096];
 	snprintf(body, sizeof body, "[service]\nrestores_per_day = 1000000\n[driver \"crypt\"]\nkdf_opslimit = 1\n"
 	                            "kdf_memlimit = 8192\n%s", extra ? extra : "");
-	write_text(p, body, 0600);
+	t_write_file(p, body, 0600);
 	lv_context *c = t_context();
 	if (c && lv_context_load_config(c, p)) {
 		fprintf(stderr, "config: %s\n", lv_context_last_error(c));
@@ -193,7 +182,7 @@ static int init(void)
 	setenv("LICVAULT_PASSPHRASE", PASS1, 1);
 	unsetenv("LICVAULT_NEW_PASSPHRASE");
 	snprintf(cfg, sizeof cfg, "%s/config", dir);
-	write_text(cfg, "[service]\nrestores_per_day = 1000000\n[driver \"crypt\"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n",
+	t_write_file(cfg, "[service]\nrestores_per_day = 1000000\n[driver \"crypt\"]\nkdf_opslimit = 1\nkdf_memlimit = 8192\n",
 	           0600);
 	if (!(ctx = t_context()) || lv_context_load_config(ctx, cfg))
 		return 1;
@@ -398,7 +387,7 @@ static void test_tampering(void)
 	/* another location under the same key: initialized from A's exported key */
 	reset();
 	CU_ASSERT_EQUAL(keytool(&out, NULL, "export-key", uri_of("ta"), NULL), 0);
-	write_text(pth("ta.key"), out, 0600);
+	t_write_file(pth("ta.key"), out, 0600);
 	free(out);
 	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && %s --config '%s' init '%s' key_file=ta.key", dir, KEYTOOL, cfg,
 	                     uri_of("tb")), 0);
@@ -425,7 +414,7 @@ static void test_tampering(void)
 	expect_corrupt("a key slot added from another location", "licvault-crypt-key-", "another location");
 	/* a slot copied under another slot's name: the name is authenticated */
 	reset();
-	write_text(pth("pw3"), PASS3 "\n", 0600);
+	t_write_file(pth("pw3"), PASS3 "\n", 0600);
 	char args[800];
 	snprintf(args, sizeof args, "new_passphrase_file=%s", pth("pw3"));
 	CU_ASSERT_EQUAL(keytool(&out, NULL, "add-key", uri_of("ta"), args), 0);
@@ -478,8 +467,8 @@ static void test_passwd_and_keys(void)
 	int rc;
 	const char *uri = uri_of("pw");
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri, 'b', 0, NULL, 0), 0);
-	write_text(pth("pw2"), PASS2 "\n", 0600);
-	write_text(pth("pw3"), PASS3 "\n", 0600);
+	t_write_file(pth("pw2"), PASS2 "\n", 0600);
+	t_write_file(pth("pw3"), PASS3 "\n", 0600);
 	snprintf(args, sizeof args, "new_passphrase_file=%s label=after-passwd", pth("pw2"));
 	CU_ASSERT_EQUAL(keytool(&out, NULL, "passwd", uri, args), 0);
 	CU_ASSERT(out && strstr(out, "replaces " SLOT0));
@@ -559,7 +548,7 @@ static void test_command_under_the_lock(void)
 	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
 	lv_location_close(l);
 	char *out = NULL, args[900];
-	write_text(pth("pwl"), PASS2 "\n", 0600);
+	t_write_file(pth("pwl"), PASS2 "\n", 0600);
 	snprintf(args, sizeof args, "new_passphrase_file=%s", pth("pwl"));
 	CU_ASSERT_EQUAL(keytool(&out, NULL, "add-key", uri, args), 5); /* BUSY */
 	CU_ASSERT(out && strstr(out, "far-away") && strstr(out, "4242"));
@@ -576,9 +565,9 @@ static void test_sources(void)
 	char msg[1100], extra[3000];
 	int rc;
 	CU_ASSERT_EQUAL_FATAL(run(ctx, pth("src.db"), uri_of("ps"), 'b', 0, NULL, 0), 0);
-	write_text(pth("pw1"), PASS1 "\n", 0600);
-	write_text(pth("pw1-open"), PASS1 "\n", 0644);
-	write_text(pth("pwbad"), "wrong one\n", 0600);
+	t_write_file(pth("pw1"), PASS1 "\n", 0600);
+	t_write_file(pth("pw1-open"), PASS1 "\n", 0644);
+	t_write_file(pth("pwbad"), "wrong one\n", 0600);
 	snprintf(extra, sizeof extra,
 	         "[location \"pfile\"]\nuri = %s\npassphrase_file = %s\n"
 	         "[location \"popen\"]\nuri = %s\npassphrase_file = %s\n"
@@ -697,7 +686,7 @@ static void test_no_secret_in_output(void)
 {
 	char *out = NULL, args[900], key_hex[20] = "";
 	const char *uri = uri_of("ns");
-	write_text(pth("pw2"), PASS2 "\n", 0600);
+	t_write_file(pth("pw2"), PASS2 "\n", 0600);
 	/* the CLI with -v: first backup (init), restore, a wrong passphrase */
 	CU_ASSERT_EQUAL(t_sh(&out, "'%s' -v --config '%s' --store '%s' backup '%s'", T_CLI, cfg, pth("src.db"), uri), 0);
 	CU_ASSERT(!leaks(out, NULL));

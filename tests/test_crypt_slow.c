@@ -40,17 +40,6 @@ static char conf[700];
 
 #define pth(name) t_path(dir, (name))
 
-static int write_text(const char *p, const char *text, mode_t mode)
-{
-	FILE *f = fopen(p, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	int rc = fclose(f);
-	chmod(p, mode);
-	return rc;
-}
-
 static unsigned char slot_pristine[256];
 
 static int slot_same(const char *locdir)
@@ -548,7 +537,7 @@ static void listing_case(int objects, const char *words)
 	if (!objects)
 		t_sh(NULL, "rm -f '%s'/licvault-g0*", pth("loc"));
 	snprintf(pw2, sizeof pw2, "%s/pw2", dir);
-	write_text(pw2, "the second\n", 0600);
+	t_write_file(pw2, "the second\n", 0600);
 	snprintf(uri, sizeof uri, "crypt+file://%s", pth("loc"));
 	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "'%s' crypt --config '%s' passwd '%s' new_passphrase_file='%s'",
 	                           T_CLI, pth("fault.conf"), uri, pw2), 0);
@@ -591,10 +580,10 @@ static int init(void)
 	snprintf(conf, sizeof conf, "%s/oom.conf", dir);
 	char pwf[800], body[1200];
 	snprintf(pwf, sizeof pwf, "%s/pw", dir);
-	write_text(pwf, PASS "\n", 0600);
+	t_write_file(pwf, PASS "\n", 0600);
 	snprintf(body, sizeof body, "[service]\nrestores_per_day = 1000000\n[driver \"crypt\"]\nkdf_opslimit = 1\n"
 	                            "kdf_memlimit = 8192\npassphrase_file = %s\n", pwf);
-	return write_text(conf, body, 0600);
+	return t_write_file(conf, body, 0600);
 }
 
 static int clean(void)

@@ -69,7 +69,7 @@ static int names_cb(const lv_object_info *info, void *ud)
 static void t_driver_ops(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("ops", "part_size = 5\nparallel_parts = 3\n"));
+	lv_context *ctx = t_context_with(s3t_config("ops", "part_size = 5\nparallel_parts = 3\n"));
 	struct lv_location *l = open_loc(ctx, "s3://ops/loc", LV_OPEN_WRITE);
 	char names[4096];
 	unsigned long crc = 0, back = 0;
@@ -146,7 +146,7 @@ static void t_driver_ops(void)
 static void t_conformance(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("conf", "part_size = 5\n"));
+	lv_context *ctx = t_context_with(s3t_config("conf", "part_size = 5\n"));
 	int ran = 0;
 	CU_ASSERT_EQUAL(lv_conformance_run(ctx, "s3://conf/plain", 12, getenv("LV_TEST_VERBOSE") != NULL, &ran), 0);
 	CU_ASSERT(ran >= 6);
@@ -161,7 +161,7 @@ static void t_conformance(void)
 static void t_roundtrip_10k(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("roundtrip", "part_size = 5\n"));
+	lv_context *ctx = t_context_with(s3t_config("roundtrip", "part_size = 5\n"));
 	const char *path = s3t_store10k();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(path);
 	lv_store *s = NULL;
@@ -204,8 +204,8 @@ static void t_roundtrip_10k(void)
 static void t_history(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("hist", "part_size = 5\n[service]\nrestores_per_day = 1000\n"));
-	lv_store *s = s3t_store(ctx, "hist", 300);
+	lv_context *ctx = t_context_with(s3t_config("hist", "part_size = 5\n[service]\nrestores_per_day = 1000\n"));
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "hist", 300);
 	char msg[1024], names[4096];
 	const char *uri = "s3://hist/h";
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
@@ -262,9 +262,9 @@ static void t_auth_bucket_secrets(void)
 	chmod(bad, 0600);
 	logbuf lb = {NULL, 0, PTHREAD_MUTEX_INITIALIZER};
 	/* a wrong secret: AUTH, with the S3 code, the bucket and where the keys came from */
-	lv_context *ctx = s3t_ctx(s3t_config("wrongsecret", "secret_access_key_file = %s\n", bad));
+	lv_context *ctx = t_context_with(s3t_config("wrongsecret", "secret_access_key_file = %s\n", bad));
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
-	lv_store *s = s3t_store(ctx, "authn", 20);
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "authn", 20);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "SignatureDoesNotMatch"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "HTTP 403"));
@@ -273,12 +273,12 @@ static void t_auth_bucket_secrets(void)
 	CU_ASSERT_PTR_NULL(strstr(msg, "Wr0ngSecret"));
 	lv_context_free(ctx);
 	/* an unknown key id */
-	ctx = s3t_ctx(s3t_config("wrongid", "access_key_id = LVNOSUCHKEY\n"));
+	ctx = t_context_with(s3t_config("wrongid", "access_key_id = LVNOSUCHKEY\n"));
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "InvalidAccessKeyId"));
 	lv_context_free(ctx);
 	/* a missing bucket: NOT_FOUND naming it; create_bucket = yes makes it */
-	ctx = s3t_ctx(s3t_rgw.config_path);
+	ctx = t_context_with(s3t_rgw.config_path);
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), LV_E_NOT_FOUND);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "made-by-lv"));
@@ -286,13 +286,13 @@ static void t_auth_bucket_secrets(void)
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg),
 	                LV_E_NOT_FOUND);
 	lv_context_free(ctx);
-	ctx = s3t_ctx(s3t_config("create", "create_bucket = yes\n"));
+	ctx = t_context_with(s3t_config("create", "create_bucket = yes\n"));
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://made-by-lv/x", NULL), 16);
 	lv_context_free(ctx);
 	/* an endpoint nobody listens on: IO naming the address */
-	ctx = s3t_ctx(s3t_config("unreachable", "endpoint = http://127.0.0.1:9\nretries = 1\n"));
+	ctx = t_context_with(s3t_config("unreachable", "endpoint = http://127.0.0.1:9\nretries = 1\n"));
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "http://127.0.0.1:9"));
 	lv_context_free(ctx);
@@ -314,14 +314,14 @@ static void t_tls(void)
 		return;
 	}
 	char msg[1024];
-	lv_context *ctx = s3t_ctx(s3t_config("tls-noca", "endpoint = %s\nretries = 0\n", s3t_rgw.tls_endpoint));
-	lv_store *s = s3t_store(ctx, "tls", 30);
+	lv_context *ctx = t_context_with(s3t_config("tls-noca", "endpoint = %s\nretries = 0\n", s3t_rgw.tls_endpoint));
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "tls", 30);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "certificate"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ca_file"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, s3t_rgw.tls_endpoint));
 	lv_context_free(ctx);
-	ctx = s3t_ctx(s3t_config("tls-ca", "endpoint = %s\nca_file = %s\n[service]\nrestores_per_day = 1000\n",
+	ctx = t_context_with(s3t_config("tls-ca", "endpoint = %s\nca_file = %s\n[service]\nrestores_per_day = 1000\n",
 	                         s3t_rgw.tls_endpoint, s3t_rgw.ca_file));
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://tls/x", NULL), 24);
@@ -334,7 +334,7 @@ static void t_tls(void)
 static void t_conditional_create(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("busy-cc", "part_size = 5\n"));
+	lv_context *ctx = t_context_with(s3t_config("busy-cc", "part_size = 5\n"));
 	struct lv_location *a = open_loc(ctx, "s3://busy/cc", LV_OPEN_WRITE), *b = open_loc(ctx, "s3://busy/cc", LV_OPEN_WRITE);
 	static unsigned char mib[1 << 20];
 	/* one PUT each: the second to commit meets If-None-Match: * (HTTP 412), the first one's bytes stay */
@@ -390,8 +390,8 @@ static void gate_cb(int status, int result, const lv_value *v, void *ud)
 static void t_two_runs(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_rgw.config_path);
-	lv_store *s = s3t_store(ctx, "busy", 200);
+	lv_context *ctx = t_context_with(s3t_rgw.config_path);
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "busy", 200);
 	gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 	lv_restorer *r = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
@@ -403,7 +403,7 @@ static void t_two_runs(void)
 	pthread_mutex_unlock(&g.m);
 	/* the first run holds the lock: a second one is BUSY, and says who holds it */
 	char msg[1024];
-	lv_store *s2 = s3t_store(ctx, "busy2", 50);
+	lv_store *s2 = t_new_store(ctx, s3t_rgw.dir, "busy2", 50);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s2, "s3://busy/two", 'b', 0, msg, sizeof msg), LV_E_BUSY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "busy"));
 	pthread_mutex_lock(&g.m);
@@ -433,9 +433,9 @@ static void t_retries(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	char msg[1024], ep[64];
 	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t_proxy_port(p));
-	lv_context *ctx = s3t_ctx(s3t_config("retry", "endpoint = %s\ntimeout = 2\nretries = 4\npart_size = 5\n"
+	lv_context *ctx = t_context_with(s3t_config("retry", "endpoint = %s\ntimeout = 2\nretries = 4\npart_size = 5\n"
 	                                              "[service]\nrestores_per_day = 1000\n", ep));
-	lv_store *s = s3t_store(ctx, "retry", 200);
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "retry", 200);
 	/* a stalled connection (no answer: the timeout), then two reset ones: retried, the backup is whole */
 	t_proxy_faults(p, 1, 2, 0);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/a", 'b', 0, msg, sizeof msg), 0);
@@ -453,7 +453,7 @@ static void t_retries(void)
 	lv_location_close(l);
 	lv_context_free(ctx);
 	/* no retries: the stall is an IO error naming the endpoint */
-	ctx = s3t_ctx(s3t_config("noretry", "endpoint = %s\ntimeout = 1\nretries = 0\n", ep));
+	ctx = t_context_with(s3t_config("noretry", "endpoint = %s\ntimeout = 1\nretries = 0\n", ep));
 	t_proxy_faults(p, 1, 0, 0);
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/c", 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ep));
@@ -480,7 +480,7 @@ static void *cancel_main(void *arg)
 			atomic_store(&k->fired, 1);
 			return NULL;
 		}
-		s3t_sleep_ms(2);
+		t_sleep_ms(2);
 	}
 	return NULL;
 }
@@ -492,7 +492,7 @@ static void t_cancel(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	char ep[64], names[4096];
 	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t_proxy_port(p));
-	lv_context *ctx = s3t_ctx(s3t_config("cancel", "endpoint = %s\npart_size = 5\nparallel_parts = 2\n", ep));
+	lv_context *ctx = t_context_with(s3t_config("cancel", "endpoint = %s\npart_size = 5\nparallel_parts = 2\n", ep));
 	const char *path = s3t_store10k();
 	lv_store *s = NULL;
 	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);
@@ -536,7 +536,7 @@ static const char *const aws_env[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KE
 /* Open s3://creds/x with a config and the environment as they are: the code, the message in msg. */
 static int open_with(const char *config, char *msg, size_t cap)
 {
-	lv_context *ctx = s3t_ctx(config);
+	lv_context *ctx = t_context_with(config);
 	struct lv_location *l = NULL;
 	int rc = lv_location_open(&l, ctx, "s3://creds/x", LV_OPEN_WRITE);
 	snprintf(msg, cap, "%s", rc ? lv_context_last_error(ctx) : "");
@@ -545,13 +545,10 @@ static int open_with(const char *config, char *msg, size_t cap)
 	return rc;
 }
 
+/* A credentials or config file, private as the AWS tools want it. */
 static void write_text(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0600);
+	CU_ASSERT_EQUAL_FATAL(t_write_file(path, text, 0600), 0);
 }
 
 static void t_credentials_order(void)
@@ -635,8 +632,8 @@ static void t_credentials_order(void)
 static void t_uri_forms(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("uri", "[service]\nrestores_per_day = 1000\n"));
-	lv_store *s = s3t_store(ctx, "uri", 10);
+	lv_context *ctx = t_context_with(s3t_config("uri", "[service]\nrestores_per_day = 1000\n"));
+	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "uri", 10);
 	char msg[1024];
 	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://LVKEY:S3cretInUri@uri/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	CU_ASSERT_PTR_NULL(strstr(msg, "S3cretInUri"));
@@ -660,7 +657,7 @@ static void t_uri_forms(void)
 	         "[location \"wrong\"]\nuri = s3://uri/named\nsecret_access_key_file = %s\n",
 	         s3t_rgw.endpoint, s3t_rgw.access_key, s3t_rgw.secret_file, bad);
 	write_text(nc, text);
-	lv_context *named = s3t_ctx(nc);
+	lv_context *named = t_context_with(nc);
 	CU_ASSERT_EQUAL(s3t_run(named, s, "office:", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_run(named, s, "office:sub", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(s3t_run(named, s, "wrong:", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
@@ -693,7 +690,7 @@ static void t_quota(void)
 	snprintf(file, sizeof file, "%s/small-secret", s3t_rgw.dir);
 	snprintf(msg, sizeof msg, "%s\n", secret);
 	write_text(file, msg);
-	lv_context *ctx = s3t_ctx(s3t_config("quota", "access_key_id = LVSMALLQUOTA\nsecret_access_key_file = %s\n"
+	lv_context *ctx = t_context_with(s3t_config("quota", "access_key_id = LVSMALLQUOTA\nsecret_access_key_file = %s\n"
 	                                              "create_bucket = yes\npart_size = 5\n", file));
 	const char *path = s3t_store10k();
 	lv_store *s = NULL;
@@ -711,7 +708,7 @@ static void t_quota(void)
 static void t_interop(void)
 {
 	S3T_NEED();
-	lv_context *ctx = s3t_ctx(s3t_config("interop", "[service]\nrestores_per_day = 1000\n"));
+	lv_context *ctx = t_context_with(s3t_config("interop", "[service]\nrestores_per_day = 1000\n"));
 	const char *path = s3t_store10k();
 	lv_store *s = NULL;
 	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);

@@ -40,7 +40,7 @@ static void t_multipart_256(void)
 	S3T_NEED();
 	t_proxy *p = t_proxy_start(s3t_rgw.port);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	lv_context *ctx = s3t_ctx(s3t_config("big", "endpoint = http://127.0.0.1:%d\npart_size = 8\nparallel_parts = 4\n",
+	lv_context *ctx = t_context_with(s3t_config("big", "endpoint = http://127.0.0.1:%d\npart_size = 8\nparallel_parts = 4\n",
 	                                     t_proxy_port(p)));
 	struct lv_location *l = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_location_open(&l, ctx, "s3://big/x", LV_OPEN_WRITE), 0);
@@ -87,9 +87,9 @@ static void t_gateway_killed(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	char ep[64], msg[1024], why[1024];
 	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", t_proxy_port(p));
-	lv_context *ctx = s3t_ctx(s3t_config("killed", "endpoint = %s\npart_size = 5\nparallel_parts = 2\nretries = 2\n"
+	lv_context *ctx = t_context_with(s3t_config("killed", "endpoint = %s\npart_size = 5\nparallel_parts = 2\nretries = 2\n"
 	                                               "[service]\nrestores_per_day = 1000\n", ep));
-	lv_store *small = s3t_store(ctx, "killed-old", 100);
+	lv_store *small = t_new_store(ctx, s3t_rgw.dir, "killed-old", 100);
 	CU_ASSERT_EQUAL_FATAL(s3t_run(ctx, small, "s3://killed/k", 'b', 0, msg, sizeof msg), 0);
 	const char *path = s3t_store10k();
 	lv_store *big = NULL;
@@ -101,7 +101,7 @@ static void t_gateway_killed(void)
 	long long start = t_proxy_up_bytes(p);
 	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, LV_BACKUP_OVERWRITE, t_ignore_status, NULL), 0);
 	for (int i = 0; i < 6000 && t_proxy_up_bytes(p) - start < (8 << 20); i++)
-		s3t_sleep_ms(5);
+		t_sleep_ms(5);
 	CU_ASSERT(t_proxy_up_bytes(p) - start >= (8 << 20)); /* a part or more went: the upload exists */
 	t_rgw_kill_gateway(&s3t_rgw);
 	int result = 0;

@@ -27,13 +27,10 @@
 static t_sshd sshd;
 static int sshd_up;
 static char skip_why[1024];
-static char *saved_agent_sock;
 
 static int suite_init(void)
 {
-	const char *a = getenv("SSH_AUTH_SOCK");
-	saved_agent_sock = a ? strdup(a) : NULL;
-	unsetenv("SSH_AUTH_SOCK"); /* the tests decide which agent exists */
+	t_agent_hide(); /* the tests decide which agent exists */
 	sshd_up = t_sshd_start(&sshd, skip_why, sizeof skip_why) == 0;
 	if (!sshd_up)
 		fprintf(stderr, "sftp: sshd cannot start, the sftp tests are skipped: %s\n", skip_why);
@@ -44,43 +41,13 @@ static int suite_clean(void)
 {
 	if (sshd_up)
 		t_sshd_stop(&sshd);
-	if (saved_agent_sock) {
-		setenv("SSH_AUTH_SOCK", saved_agent_sock, 1);
-		free(saved_agent_sock);
-	}
+	t_agent_restore();
 	return 0;
 }
 
-#define NEED_SSHD()                                                              \
-	do {                                                                         \
-		if (!sshd_up) {                                                          \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, skip_why);           \
-			return;                                                              \
-		}                                                                        \
-	} while (0)
+#define NEED_SSHD() T_NEED(sshd_up, skip_why)
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static lv_context *ctx_with(const char *config)
-{
-	lv_context *ctx = t_context();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
-	int rc = lv_context_load_config(ctx, config);
-	if (rc)
-		fprintf(stderr, "config %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	rc = lv_context_check_config(ctx); /* the driver declares every key it reads */
-	if (rc)
-		fprintf(stderr, "config check %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL(rc, 0);
-	return ctx;
-}
 
 /* A config in the fixture dir with extra lines. Returns a static path (one per name). */
 static char *config_with(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -109,17 +76,6 @@ static void data_dir(char *buf, size_t cap, const char *tag)
 {
 	static int n;
 	snprintf(buf, cap, "%s/%s-%d", sshd.data, tag, n++);
-}
-
-static lv_store *new_store(lv_context *ctx, const char *tag, int n)
-{
-	char path[600];
-	static int k;
-	snprintf(path, sizeof path, "%s/%s-%d.db", sshd.dir, tag, k++);
-	lv_store *s = NULL;
-	int rc = t_make_store(ctx, path, n, &s);
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	return s;
 }
 
 static int count_files(const char *dir, const char *part, int dot_only)
@@ -160,7 +116,7 @@ static int run_msg(lv_context *ctx, lv_store *s, const char *uri, int kind, unsi
 /* Restore uri into a fresh store: the count of licenses restored, or -1. */
 static long restore_count(lv_context *ctx, const char *uri, unsigned long *digest)
 {
-	lv_store *s = new_store(ctx, "restore", 0);
+	lv_store *s = t_new_store(ctx, sshd.dir, "restore", 0);
 	char msg[1024];
 	int rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
 	if (rc)
@@ -177,7 +133,7 @@ static long restore_count(lv_context *ctx, const char *uri, unsigned long *diges
 static void t_roundtrip_10k(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_context *ctx = t_context_with(sshd.config_path);
 	char store[600], out[600];
 	snprintf(store, sizeof store, "%s/gen10k.db", sshd.dir);
 	char *o = NULL;
@@ -229,8 +185,8 @@ static void t_roundtrip_10k(void)
 static void t_reuse_location(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *s = new_store(ctx, "reuse", 300);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *s = t_new_store(ctx, sshd.dir, "reuse", 300);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "reuse");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -259,8 +215,8 @@ static void t_reuse_location(void)
 static void t_auth_keyfile(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *s = new_store(ctx, "key", 50);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *s = t_new_store(ctx, sshd.dir, "key", 50);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "key");
 	uri_for(uri, sizeof uri, sshd.user, dir);
@@ -269,7 +225,7 @@ static void t_auth_keyfile(void)
 	/* several identity files: a missing one and a refused one first, then the right one */
 	char *cfg = config_with("multikey", "use_agent = no\nidentity_file = %s/nope\nidentity_file = %s\nidentity_file = %s\n",
 	                        sshd.dir, sshd.wrong_key, sshd.client_key);
-	lv_context *ctx2 = ctx_with(cfg);
+	lv_context *ctx2 = t_context_with(cfg);
 	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 40);
 	lv_context_free(ctx2);
 	lv_store_free(s);
@@ -284,8 +240,8 @@ static void t_auth_unprotected_key(void)
 	snprintf(key, sizeof key, "%s/id_unprotected", sshd.dir);
 	CU_ASSERT_EQUAL_FATAL(t_sh(NULL, "cp '%s' '%s' && cp '%s.pub' '%s.pub'", sshd.client_key, key, sshd.client_key, key), 0);
 	char *cfg = config_with("unprotected", "use_agent = no\nidentity_file = %s\n", key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "unprotected", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "unprotected", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "unprotected");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -313,8 +269,8 @@ static void t_auth_wrong_key(void)
 {
 	NEED_SSHD();
 	char *cfg = config_with("wrongkey", "use_agent = no\nidentity_file = %s\n", sshd.wrong_key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "wrong", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "wrong", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "wrong");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -343,8 +299,8 @@ static void t_auth_rsa_note(void)
 	free(out);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	char *cfg = config_with("rsa", "use_agent = no\nidentity_file = %s\n", key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "rsa", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "rsa", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "rsa");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -383,8 +339,8 @@ static void t_auth_agent(void)
 
 	/* no usable key file: only the agent can authenticate */
 	char *cfg = config_with("agent", "identity_file = %s/no-such-key\n", sshd.dir);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "agent", 25);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "agent", 25);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "agent");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -393,7 +349,7 @@ static void t_auth_agent(void)
 	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 20);
 	/* control: the same without the agent fails */
 	char *cfg2 = config_with("agent-off", "use_agent = no\nidentity_file = %s/no-such-key\n", sshd.dir);
-	lv_context *ctx2 = ctx_with(cfg2);
+	lv_context *ctx2 = t_context_with(cfg2);
 	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "use_agent = no"));
 	lv_context_free(ctx2);
@@ -413,8 +369,8 @@ static void t_auth_password(void)
 	}
 	char *cfg = config_with("password", "use_agent = no\nidentity_file = %s/no-such-key\npassword_file = %s\n", sshd.dir,
 	                        sshd.pw_file);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "pw", 30);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "pw", 30);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "pw");
 	uri_for(uri, sizeof uri, sshd.pw_user, dir);
@@ -435,7 +391,7 @@ static void t_auth_password(void)
 	chmod(bad, 0600);
 	char *cfg2 = config_with("badpw", "use_agent = no\nidentity_file = %s/no-such-key\npassword_file = %s\n", sshd.dir,
 	                         bad);
-	lv_context *ctx2 = ctx_with(cfg2);
+	lv_context *ctx2 = t_context_with(cfg2);
 	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NULL(strstr(msg, "Wr0ng-Secret-4711"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password"));
@@ -456,8 +412,8 @@ static void t_hostkey_unknown(void)
 	fputs("# nothing known\n", f);
 	fclose(f);
 	char *cfg = config_with("unknown", "known_hosts = %s\nuse_agent = no\nidentity_file = %s\n", kh, sshd.client_key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "unknown", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "unknown", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "unknown");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -480,8 +436,8 @@ static void t_hostkey_accept_new(void)
 	mkdir(strcat(strcpy((char[600]){0}, sshd.dir), "/acceptnew"), 0700);
 	char *cfg = config_with("acceptnew", "known_hosts = %s\nstrict_host_key_checking = accept-new\nuse_agent = no\nidentity_file = %s\n",
 	                        kh, sshd.client_key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "acceptnew", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "acceptnew", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "acceptnew");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -494,7 +450,7 @@ static void t_hostkey_accept_new(void)
 	free(out);
 	/* now strict checking accepts it */
 	char *cfg2 = config_with("acceptnew2", "known_hosts = %s\nuse_agent = no\nidentity_file = %s\n", kh, sshd.client_key);
-	lv_context *ctx2 = ctx_with(cfg2);
+	lv_context *ctx2 = t_context_with(cfg2);
 	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 8);
 	/* and hashed entries work too */
 	out = NULL;
@@ -531,8 +487,8 @@ static void t_hostkey_changed(void)
 	for (int mode = 0; mode < 2; mode++) {
 		char *cfg = config_with(mode ? "changed-an" : "changed", "known_hosts = %s\n%suse_agent = no\nidentity_file = %s\n",
 		                        kh, mode ? "strict_host_key_checking = accept-new\n" : "", sshd.client_key);
-		lv_context *ctx = ctx_with(cfg);
-		lv_store *s = new_store(ctx, "changed", 10);
+		lv_context *ctx = t_context_with(cfg);
+		lv_store *s = t_new_store(ctx, sshd.dir, "changed", 10);
 		char dir[600], uri[800], msg[1024];
 		data_dir(dir, sizeof dir, "changed");
 		uri_for(uri, sizeof uri, NULL, dir);
@@ -559,8 +515,8 @@ static void t_hostkey_changed(void)
 static void t_uri_forms(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *s = new_store(ctx, "uri", 10);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *s = t_new_store(ctx, sshd.dir, "uri", 10);
 	char uri[800], msg[1024];
 	/* a password in the URI: refused with advice, and never echoed */
 	snprintf(uri, sizeof uri, "sftp://%s:Pa55-Secret@127.0.0.1:%d%s/pw-in-uri", sshd.user, sshd.port, sshd.data);
@@ -600,8 +556,8 @@ static void t_home_paths(void)
 	snprintf(sub, sizeof sub, "lvtest-tilde-%d", getpid());
 	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d/~/%s/set", user, sshd.port, sub);
 	snprintf(local, sizeof local, "%s/%s", home, sub);
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *s = new_store(ctx, "tilde", 20);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *s = t_new_store(ctx, sshd.dir, "tilde", 20);
 	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	char set[900];
 	snprintf(set, sizeof set, "%s/set", local);
@@ -622,8 +578,8 @@ static void t_no_permission(void)
 	CU_ASSERT_EQUAL_FATAL(mkdir(locked, 0755), 0);
 	if (!sshd.pw_user[0])
 		chmod(locked, 0555);
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *s = new_store(ctx, "perm", 10);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *s = t_new_store(ctx, sshd.dir, "perm", 10);
 	char uri[800], msg[1024];
 	/* a directory that cannot be made */
 	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d%s/sub", user, sshd.port, locked);
@@ -639,7 +595,7 @@ static void t_no_permission(void)
 		fprintf(stderr, "message: %s\n", msg);
 	/* restore from a missing location: no backup */
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/none-here", sshd.port, sshd.data);
-	lv_store *r = new_store(ctx, "perm-r", 0);
+	lv_store *r = t_new_store(ctx, sshd.dir, "perm-r", 0);
 	CU_ASSERT_EQUAL(run_msg(ctx, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_NOT_FOUND);
 	lv_store_free(r);
 	chmod(locked, 0755);
@@ -652,7 +608,7 @@ static void t_no_permission(void)
 /* A store whose pack is large (2,000 licenses of 16 KiB: 32 MiB), so its upload takes a while. */
 static lv_store *big_store(lv_context *ctx, const char *tag)
 {
-	lv_store *s = new_store(ctx, tag, 0);
+	lv_store *s = t_new_store(ctx, sshd.dir, tag, 0);
 	static unsigned char payload[16384];
 	for (int i = 0; i < 2000; i++) {
 		lv_license l;
@@ -703,7 +659,7 @@ static void *watch_main(void *p)
 			atomic_store(&w->fired, 1);
 			return NULL;
 		}
-		sleep_ms(1);
+		t_sleep_ms(1);
 	}
 	return NULL;
 }
@@ -734,13 +690,13 @@ static int backup_watched(lv_context *ctx, lv_store *s, const char *uri, const c
 	CU_ASSERT_EQUAL_FATAL(lv_restorer_backup(r, LV_BACKUP_OVERWRITE, end_cb, &e), 0);
 	if (cancel) {
 		for (int i = 0; i < 6000 && !atomic_load(&w.fired) && !atomic_load(&e.ended); i++)
-			sleep_ms(10);
-		sleep_ms(300); /* the transfer now waits on the frozen server */
+			t_sleep_ms(10);
+		t_sleep_ms(300); /* the transfer now waits on the frozen server */
 		lv_restorer_cancel(r);
 		/* the cancel must end the run while the server is still frozen */
 		int i;
 		for (i = 0; i < 6000 && !atomic_load(&e.ended); i++)
-			sleep_ms(10);
+			t_sleep_ms(10);
 		CU_ASSERT(atomic_load(&e.ended));
 		if (!atomic_load(&e.ended))
 			fprintf(stderr, "the cancel did not end the blocked transfer within 60 s\n");
@@ -762,8 +718,8 @@ static int backup_watched(lv_context *ctx, lv_store *s, const char *uri, const c
 static void t_server_killed(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
-	lv_store *small = new_store(ctx, "killed-old", 100);
+	lv_context *ctx = t_context_with(sshd.config_path);
+	lv_store *small = t_new_store(ctx, sshd.dir, "killed-old", 100);
 	lv_store *big = big_store(ctx, "killed-new");
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "killed");
@@ -813,8 +769,8 @@ static void t_cancel_blocked(void)
 	NEED_SSHD();
 	/* a long timeout: only the cancel can end the frozen transfer */
 	char *cfg = config_with("cancel", "timeout = 600\nuse_agent = no\nidentity_file = %s\n", sshd.client_key);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *small = new_store(ctx, "cancel-old", 50);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *small = t_new_store(ctx, sshd.dir, "cancel-old", 50);
 	lv_store *big = big_store(ctx, "cancel-new");
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "cancel");
@@ -857,7 +813,7 @@ typedef struct drv {
 static int drv_open(drv *d, const char *uri)
 {
 	memset(d, 0, sizeof *d);
-	d->ctx = ctx_with(sshd.config_path);
+	d->ctx = t_context_with(sshd.config_path);
 	int rc = lv_location_open(&d->loc, d->ctx, uri, LV_OPEN_WRITE);
 	if (rc) {
 		fprintf(stderr, "open %s: %s\n", uri, lv_context_last_error(d->ctx));
@@ -993,7 +949,7 @@ static void t_commit_checks_size(void)
 	CU_ASSERT_FATAL(tmp[0] != '\0');
 	/* the bytes are on their way (the driver keeps writes in flight): wait for them to land, then cut */
 	for (int i = 0; i < 1000 && t_file_size(tmp) != 100; i++)
-		sleep_ms(10);
+		t_sleep_ms(10);
 	CU_ASSERT_EQUAL(t_file_size(tmp), 100);
 	CU_ASSERT_EQUAL(t_truncate(tmp, 10), 0);
 	CU_ASSERT_EQUAL(d.ops->commit(w, 0), LV_E_IO);
@@ -1029,8 +985,8 @@ static void retention(int keep)
 {
 	char *cfg = config_with("keep", "ssh_config = no\nuse_agent = no\nidentity_file = %s\n[licvault]\nkeep = %d\n",
 	                        sshd.client_key, keep);
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "keep", 10);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "keep", 10);
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "keep");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -1063,7 +1019,7 @@ static void t_retention(void)
 static void t_conformance(void)
 {
 	NEED_SSHD();
-	lv_context *ctx = ctx_with(sshd.config_path);
+	lv_context *ctx = t_context_with(sshd.config_path);
 	char dir[600], uri[800];
 	data_dir(dir, sizeof dir, "conf");
 	uri_for(uri, sizeof uri, NULL, dir);
@@ -1135,8 +1091,8 @@ static void t_server_drops_or_stalls(void)
 {
 	NEED_SSHD();
 	char *cfg = config_with("drop", "timeout = 1\nconnect_retries = 0\n");
-	lv_context *ctx = ctx_with(cfg);
-	lv_store *s = new_store(ctx, "drop", 20);
+	lv_context *ctx = t_context_with(cfg);
+	lv_store *s = t_new_store(ctx, sshd.dir, "drop", 20);
 	for (int stall = 0; stall <= 1; stall++) {
 		fake_server f;
 		CU_ASSERT_EQUAL_FATAL(fake_start(&f, stall), 0);

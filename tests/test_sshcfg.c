@@ -34,13 +34,10 @@
 static t_jump jf;
 static int jf_up;
 static char skip_why[1024];
-static char *saved_agent_sock;
 
 static int suite_init(void)
 {
-	const char *a = getenv("SSH_AUTH_SOCK");
-	saved_agent_sock = a ? strdup(a) : NULL;
-	unsetenv("SSH_AUTH_SOCK");
+	t_agent_hide();
 	jf_up = t_jump_start(&jf, skip_why, sizeof skip_why) == 0;
 	if (!jf_up)
 		fprintf(stderr, "sshcfg: the jump fixture cannot start, the tests are skipped: %s\n", skip_why);
@@ -53,35 +50,17 @@ static int suite_clean(void)
 {
 	if (jf_up)
 		t_jump_stop(&jf);
-	if (saved_agent_sock) {
-		setenv("SSH_AUTH_SOCK", saved_agent_sock, 1);
-		free(saved_agent_sock);
-	}
+	t_agent_restore();
 	return 0;
 }
 
-#define NEED_FIXTURE()                                                           \
-	do {                                                                         \
-		if (!jf_up) {                                                            \
-			fprintf(stderr, "  skipped %s: %s\n", __func__, skip_why);           \
-			return;                                                              \
-		}                                                                        \
-	} while (0)
+#define NEED_FIXTURE() T_NEED(jf_up, skip_why)
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static void write_text(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fputs(text, f);
-	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(t_write_file(path, text, 0644), 0);
 }
 
 /* dir/name.ssh_config with fmt; returns a path in one of 8 rotating buffers. */
@@ -179,30 +158,12 @@ static int logs_have(const char *needle)
 	return ok;
 }
 
+/* A context with the config, its log lines (debug included) into `logs`. */
 static lv_context *ctx_with(const char *config)
 {
-	lv_context *ctx = t_context();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
-	int rc = lv_context_load_config(ctx, config);
-	if (rc)
-		fprintf(stderr, "config %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	rc = lv_context_check_config(ctx); /* the driver declares every key it reads */
-	if (rc)
-		fprintf(stderr, "config check %s: %s\n", config, lv_context_last_error(ctx));
-	CU_ASSERT_EQUAL(rc, 0);
+	lv_context *ctx = t_context_with(config);
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &logs);
 	return ctx;
-}
-
-static lv_store *new_store(lv_context *ctx, const char *tag, int n)
-{
-	char path[600];
-	static int k;
-	snprintf(path, sizeof path, "%s/%s-%d.db", jf.s.dir, tag, k++);
-	lv_store *s = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, path, n, &s), 0);
-	return s;
 }
 
 /* A unique directory under the fixture's data directory (not created). */
@@ -236,7 +197,7 @@ static int run_msg(lv_context *ctx, lv_store *s, const char *uri, int kind, unsi
 
 static long restore_count(lv_context *ctx, const char *uri)
 {
-	lv_store *s = new_store(ctx, "restore", 0);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "restore", 0);
 	char msg[2048];
 	int rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
 	if (rc)
@@ -309,7 +270,7 @@ static void t_alias(void)
 	char *sc = ssh_config("alias", "Host nas\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n%s",
 	                      jf.s.port, jf.s.user, jf.s.client_key, common_tail());
 	lv_context *ctx = ctx_with(lv_config("alias", sc, NULL));
-	lv_store *s = new_store(ctx, "alias", 50);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "alias", 50);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "alias");
 	uri_on(uri, sizeof uri, "nas", dir);
@@ -345,7 +306,7 @@ static void t_patterns_include_match(void)
 	                      "Match originalhost m-* exec /bin/true\n  HostName 127.0.0.1\n  Port %d\n%s",
 	                      inc, jf.s.port, jf.s.port, common_tail());
 	lv_context *ctx = ctx_with(lv_config("patterns", sc, NULL));
-	lv_store *s = new_store(ctx, "patterns", 10);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "patterns", 10);
 	const char *hosts[] = {"box.invalid", "inc-1", "m-1"};
 	for (size_t i = 0; i < 3; i++) {
 		char dir[600], uri[800], msg[2048];
@@ -384,7 +345,7 @@ static void t_precedence(void)
 	lv_store *s = NULL;
 	/* 1. the URI's user and port, licvault's identity_file: they win */
 	lv_context *ctx = ctx_with(lv_config("prec1", sc, "identity_file = %s\n", jf.s.client_key));
-	s = new_store(ctx, "prec", 10);
+	s = t_new_store(ctx, jf.s.dir, "prec", 10);
 	snprintf(uri, sizeof uri, "sftp://%s@prec:%d%s", jf.s.user, jf.s.port, dir);
 	logs_clear();
 	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
@@ -445,7 +406,7 @@ static void t_jump_roundtrip(void)
 	NEED_FIXTURE();
 	char *sc = jump_config("jump", jf.s.port);
 	lv_context *ctx = ctx_with(lv_config("jump", sc, NULL));
-	lv_store *s = new_store(ctx, "jump", 500);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "jump", 500);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "jump");
 	uri_on(uri, sizeof uri, "target", dir);
@@ -486,7 +447,7 @@ static void t_jump_down(void)
 	close(fd);
 	char *sc = jump_config("jumpdown", dead_port);
 	lv_context *ctx = ctx_with(lv_config("jumpdown", sc, NULL));
-	lv_store *s = new_store(ctx, "jumpdown", 10);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "jumpdown", 10);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "jumpdown");
 	uri_on(uri, sizeof uri, "target", dir);
@@ -509,7 +470,7 @@ static void t_jump_down(void)
 /* 2,000 licenses of 16 KiB: a 32 MiB pack, so its upload takes a while. */
 static lv_store *big_store(lv_context *ctx, const char *tag)
 {
-	lv_store *s = new_store(ctx, tag, 0);
+	lv_store *s = t_new_store(ctx, jf.s.dir, tag, 0);
 	static unsigned char payload[16384];
 	for (int i = 0; i < 2000; i++) {
 		lv_license l;
@@ -602,7 +563,7 @@ static void *killer_main(void *p)
 			atomic_store(&k->fired, 1);
 			return NULL;
 		}
-		sleep_ms(1);
+		t_sleep_ms(1);
 	}
 	return NULL;
 }
@@ -612,7 +573,7 @@ static void t_proxy_killed(void)
 	NEED_FIXTURE();
 	char *sc = jump_config("killed", jf.s.port);
 	lv_context *ctx = ctx_with(lv_config("killed", sc, NULL));
-	lv_store *small = new_store(ctx, "killed-old", 100);
+	lv_store *small = t_new_store(ctx, jf.s.dir, "killed-old", 100);
 	lv_store *big = big_store(ctx, "killed-new");
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "killed");
@@ -666,7 +627,7 @@ static void t_cancel_connecting(void)
 	char *sc = jump_config("stall", ntohs(a.sin_port));
 	/* a long timeout: only the cancel can end the connect */
 	lv_context *ctx = ctx_with(lv_config("stall", sc, "timeout = 600\n"));
-	lv_store *s = new_store(ctx, "stall", 10);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "stall", 10);
 	char dir[600], uri[800];
 	data_dir(dir, sizeof dir, "stall");
 	uri_on(uri, sizeof uri, "target", dir);
@@ -678,9 +639,9 @@ static void t_cancel_connecting(void)
 	/* the proxy is running: the run is connecting through it */
 	int i;
 	for (i = 0; i < 3000 && !proxy_child() && !atomic_load(&e.ended); i++)
-		sleep_ms(10);
+		t_sleep_ms(10);
 	CU_ASSERT(proxy_child() > 0);
-	sleep_ms(200); /* let ssh reach the silent jump host */
+	t_sleep_ms(200); /* let ssh reach the silent jump host */
 	lv_restorer_cancel(r);
 	int result = 0;
 	lv_restorer_wait(r, &result);
@@ -708,7 +669,7 @@ static void t_proxycommand(void)
 	                      "Host broken\n  HostName 127.0.0.1\n  Port %d\n  ProxyCommand sh -c 'echo proxy-says-no-%%p >&2; exit 3'\n%s",
 	                      jf.s.port, nc, jf.s.port, common_tail());
 	lv_context *ctx = ctx_with(lv_config("pc", sc, NULL));
-	lv_store *s = new_store(ctx, "pc", 30);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "pc", 30);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "pc");
 	uri_on(uri, sizeof uri, "via-nc", dir);
@@ -746,7 +707,7 @@ static void t_hashed_known_hosts(void)
 	                      "  StrictHostKeyChecking accept-new\n  HashKnownHosts yes\n",
 	                      jf.s.port, jf.s.user, jf.s.client_key, kh);
 	lv_context *ctx = ctx_with(lv_config("hashed", sc, NULL));
-	lv_store *s = new_store(ctx, "hashed", 10);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "hashed", 10);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "hashed");
 	uri_on(uri, sizeof uri, "nas", dir);
@@ -786,7 +747,7 @@ static void t_host_dash_refused(void)
 	char mark[600];
 	snprintf(mark, sizeof mark, "%s/dash-mark", jf.s.dir);
 	lv_context *ctx = ctx_with(lv_config("dash", NULL, NULL));
-	lv_store *s = new_store(ctx, "dash", 5);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "dash", 5);
 	char uri[1200], msg[2048];
 	snprintf(uri, sizeof uri, "sftp://-oProxyCommand=touch%%20%s/x", mark);
 	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
@@ -803,7 +764,7 @@ static void t_ssh_command_missing(void)
 	/* ssh_config left at its default (yes): the documented fallback is to go on without it, saying so */
 	lv_context *ctx = ctx_with(lv_config("nocmd", NULL, "ssh_command = %s/no-such-ssh\nidentity_file = %s\nknown_hosts = %s\n",
 	                                     jf.s.dir, jf.s.client_key, jf.known_hosts_both));
-	lv_store *s = new_store(ctx, "nocmd", 10);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "nocmd", 10);
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "nocmd");
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s", jf.s.port, dir);
@@ -830,7 +791,7 @@ static void t_bad_ssh_config(void)
 	NEED_FIXTURE();
 	char *sc = ssh_config("bad", "Hots nas\n  Port 2\n");
 	lv_context *ctx = ctx_with(lv_config("bad", sc, NULL));
-	lv_store *s = new_store(ctx, "badcfg", 5);
+	lv_store *s = t_new_store(ctx, jf.s.dir, "badcfg", 5);
 	char uri[800], msg[2048];
 	snprintf(uri, sizeof uri, "sftp://nas/%s/never", jf.s.data);
 	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_CONFIG);

@@ -1,6 +1,10 @@
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -200,6 +204,102 @@ lv_context *t_context(void)
 		return NULL;
 	lv_context_add_driver_dir(ctx, LV_TEST_DRIVER_DIR);
 	return ctx;
+}
+
+lv_context *t_context_with(const char *config)
+{
+	lv_context *ctx = t_context();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+	int rc = lv_context_load_config(ctx, config);
+	if (rc)
+		fprintf(stderr, "config %s: %s\n", config, lv_context_last_error(ctx));
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	rc = lv_context_check_config(ctx); /* the driver declares every key it reads */
+	if (rc)
+		fprintf(stderr, "config check %s: %s\n", config, lv_context_last_error(ctx));
+	CU_ASSERT_EQUAL(rc, 0);
+	return ctx;
+}
+
+lv_store *t_new_store(lv_context *ctx, const char *dir, const char *tag, int n)
+{
+	static int k;
+	char path[700];
+	snprintf(path, sizeof path, "%s/%s-%d.db", dir, tag, k++);
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, path, n, &s), 0);
+	return s;
+}
+
+int t_write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(text);
+	int ok = write(fd, text, n) == (ssize_t)n;
+	fchmod(fd, mode);   /* the mode whatever the umask, and on a file that was there */
+	return close(fd) == 0 && ok ? 0 : -1;
+}
+
+void t_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* 127.0.0.1:port as a socket address (port 0: any). */
+static struct sockaddr_in loopback(int port)
+{
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	return a;
+}
+
+int t_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = loopback(0);
+	socklen_t l = sizeof a;
+	int port = -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+int t_port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in a = loopback(port);
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+static char *saved_agent_sock;
+
+void t_agent_hide(void)
+{
+	const char *a = getenv("SSH_AUTH_SOCK");
+	free(saved_agent_sock);
+	saved_agent_sock = a ? strdup(a) : NULL;
+	unsetenv("SSH_AUTH_SOCK");
+}
+
+void t_agent_restore(void)
+{
+	if (saved_agent_sock) {
+		setenv("SSH_AUTH_SOCK", saved_agent_sock, 1);
+		free(saved_agent_sock);
+		saved_agent_sock = NULL;
+	}
 }
 
 void t_license(lv_license *l, int i, char *kid, size_t kidcap, unsigned char *payload, size_t plen)

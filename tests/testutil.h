@@ -5,6 +5,8 @@
 #include <CUnit/CUnit.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
 #include "licvault/licvault.h"
 #include "licvault/sys/location.h"
 #include "licvault/sys/service.h"
@@ -39,6 +41,15 @@
 			fprintf(stderr, "\n  skipped: %s; it runs in the normal build ", why);     \
 			return;                                                                     \
 		}                                                                                   \
+	} while (0)
+
+/* A case that needs a fixture (sshd, a gateway) returns at once when `up` is 0, saying `why` it could not start. */
+#define T_NEED(up, why)                                                                     \
+	do {                                                                                \
+		if (!(up)) {                                                                \
+			fprintf(stderr, "  skipped %s: %s\n", __func__, why);                     \
+			return;                                                             \
+		}                                                                           \
 	} while (0)
 
 typedef struct lv_test_case {
@@ -85,12 +96,26 @@ void t_empty_dir(const char *d);
 void t_copy_dir(const char *from, const char *to, int hidden);
 /* Remove a directory tree. */
 void t_rmrf(const char *path);
+/* Write text to path (replacing it) with the given mode. 0 or -1. */
+int t_write_file(const char *path, const char *text, mode_t mode);
+void t_sleep_ms(int ms);
+/* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
+int t_free_port(void);
+/* 1 when something accepts connections on 127.0.0.1:port. */
+int t_port_open(int port);
+/* For suites that decide which ssh agent exists: unset SSH_AUTH_SOCK, and put it back. */
+void t_agent_hide(void);
+void t_agent_restore(void);
 /* Run a shell command; returns its exit status (0..255) and captures stdout+stderr into *out. */
 int t_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* t_sh with its arguments in a va_list. */
 int t_vsh(char **out, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* A context with the build tree's drivers and no config file. */
 lv_context *t_context(void);
+/* The same with `config` loaded and checked (every key declared by a driver); asserts both. */
+lv_context *t_context_with(const char *config);
+/* A store at dir/TAG-N.db (N unique in the run) with n synthetic licenses; asserts it is made. */
+lv_store *t_new_store(lv_context *ctx, const char *dir, const char *tag, int n);
 /* Make a store at path with n synthetic licenses (every 5th without the backup right). */
 int t_make_store(lv_context *ctx, const char *path, int n, lv_store **out);
 /* Fill a license with deterministic content for index i. */
