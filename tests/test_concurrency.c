@@ -39,11 +39,7 @@ static int init(void)
 	dir = t_tmpdir();
 	if (!dir)
 		return 1;
-	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
-	mkdir(drvdir, 0700);
-	char so[800];
-	snprintf(so, sizeof so, "%s/fault.so", drvdir);
-	if (copy_file(LV_TEST_BUILD_DIR "/testdrivers/fault.so", so))
+	if (t_driver_dir(dir, "fault", drvdir, sizeof drvdir))
 		return 1;
 	FILE *f = fopen(pth("cli.conf"), "w");
 	if (!f)
@@ -72,19 +68,7 @@ static int clean(void)
 }
 
 /* Restore `uri` into a fresh copy of the target store `copy`: digest, 0 on failure. */
-static unsigned long restore_digest(const char *uri, const char *copy, int *rc_out)
-{
-	copy_file(pth("t0.db"), copy);
-	lv_store *s = NULL;
-	if (lv_store_open(&s, ctx, copy, 0))
-		return 0;
-	int rc = t_restore(ctx, s, uri, 0, NULL);
-	unsigned long d = rc ? 0 : t_store_digest(s);
-	lv_store_free(s);
-	if (rc_out)
-		*rc_out = rc;
-	return d;
-}
+#define restore_digest(uri, copy, rc_out) t_restore_digest(ctx, pth("t0.db"), (copy), (uri), (rc_out))
 
 static char *slurp(const char *p)
 {

@@ -89,11 +89,7 @@ static int init(void)
 	dir = t_tmpdir_fast("lvcrash");
 	if (!dir)
 		return 1;
-	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
-	mkdir(drvdir, 0700);
-	char so[800];
-	snprintf(so, sizeof so, "%s/fault.so", drvdir);
-	if (copy_file(LV_TEST_BUILD_DIR "/testdrivers/fault.so", so))
+	if (t_driver_dir(dir, "fault", drvdir, sizeof drvdir))
 		return 1;
 	setenv("LICVAULT_CONFIG", "/nonexistent-licvault-config", 0);
 	if (lv_context_new(&ctx))
@@ -259,19 +255,35 @@ static void restore_crash(int n, const char *when)
 	CHECK(store_digest(pth("t.db")) == dig_new, "and holds the whole set");
 }
 
+/*
+ * Kill the CLI's run (args, on store) at each of its steps that the sweep
+ * picks, before and after the step, and check what it left: kind "file" or
+ * "bundle" (a backup, backup_crash) or "restore" (restore_crash).  The run
+ * has at least min_steps steps.
+ */
+static void kill_at_every_step(const char *kind, const char *store, const char *args, int min_steps)
+{
+	int n = count_steps(store, args);
+	CU_ASSERT(n >= min_steps);
+	int restore = !strcmp(kind, "restore");
+	for (int i = 1; i <= n; i++) {
+		for (int after = 0; after <= 1; after++) {
+			if (!t_sweep_step(i, 1, n, after ? 2 : 0))
+				continue;
+			if (restore)
+				restore_crash(i, after ? "after" : "before");
+			else
+				backup_crash(kind, i, after ? "after" : "before");
+		}
+	}
+}
+
 static void test_backup_killed_at_every_step(void)
 {
 	copy_dir(pth("pristine-old"), pth("loc"));
 	char args[1200];
 	snprintf(args, sizeof args, "backup --overwrite 'fault+file://%s'", pth("loc"));
-	int n = count_steps(pth("new.db"), args);
-	CU_ASSERT(n >= 10);
-	for (int i = 1; i <= n; i++) {
-		if (t_sweep_step(i, 1, n, 0))
-			backup_crash("file", i, "before");
-		if (t_sweep_step(i, 1, n, 2))
-			backup_crash("file", i, "after");
-	}
+	kill_at_every_step("file", pth("new.db"), args, 10);
 }
 
 static void test_bundle_backup_killed_at_every_step(void)
@@ -283,14 +295,7 @@ static void test_bundle_backup_killed_at_every_step(void)
 	copy_dir(pth("pristine-bundle"), pth("loc"));
 	char args[1200];
 	snprintf(args, sizeof args, "backup --overwrite 'bundle+fault+file://%s/lic.lvb'", pth("loc"));
-	int n = count_steps(pth("new.db"), args);
-	CU_ASSERT(n >= 5);
-	for (int i = 1; i <= n; i++) {
-		if (t_sweep_step(i, 1, n, 0))
-			backup_crash("bundle", i, "before");
-		if (t_sweep_step(i, 1, n, 2))
-			backup_crash("bundle", i, "after");
-	}
+	kill_at_every_step("bundle", pth("new.db"), args, 5);
 }
 
 static void test_restore_killed_at_every_step(void)
@@ -299,14 +304,7 @@ static void test_restore_killed_at_every_step(void)
 	copy_file(pth("t0.db"), pth("t.db"));
 	char args[1200];
 	snprintf(args, sizeof args, "restore 'fault+file://%s'", pth("loc"));
-	int n = count_steps(pth("t.db"), args);
-	CU_ASSERT(n >= 10);
-	for (int i = 1; i <= n; i++) {
-		if (t_sweep_step(i, 1, n, 0))
-			restore_crash(i, "before");
-		if (t_sweep_step(i, 1, n, 2))
-			restore_crash(i, "after");
-	}
+	kill_at_every_step("restore", pth("t.db"), args, 10);
 }
 
 /* Start the CLI, SIGKILL it after `ms` milliseconds (or let it finish first); its wait status. */

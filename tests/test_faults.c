@@ -271,6 +271,35 @@ static int after_lock_release(const step *steps, int n, int gi)
 	return 0;
 }
 
+/* One run of store s ('b' or 'r') at the faulted location; the run's message into msg. */
+static int faulted_run(lv_store *s, int kind, unsigned flags, char *msg, size_t cap)
+{
+	lv_restorer *r = NULL;
+	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
+	char uri[800];
+	snprintf(uri, sizeof uri, "fault+file://%s", pth("loc"));
+	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
+	int rc = t_run(r, kind, flags, NULL);
+	snprintf(msg, cap, "%s", lv_restorer_last_error(r));
+	lv_restorer_free(r);
+	return rc;
+}
+
+/* The location after a faulted run (into *st): no temporaries, and a lock only where a fault may leave one. */
+static void check_leftovers(const char *label, loc_state *st, const char *sop, int lock_step, int after)
+{
+	scan_dir(pth("loc"), st);
+	CHECK(st->temporaries == 0, "no temporaries left");
+	if (st->lock)
+		/* a lock is left only when removing it failed, or when its commit failed after
+		 * publishing; it names no live run, so the next run takes it over (checked below:
+		 * the restore runs with the lock in place) */
+		/* ... or when reading it back at release failed (the run cannot tell it is still its own) */
+		CHECK(lock_step && (!strcmp(sop, "remove") || (!strcmp(sop, "commit") && after) || !strcmp(sop, "read") ||
+		                    !strcmp(sop, "read_open")),
+		      "the lock is left only when removing, publishing or reading it back failed");
+}
+
 /*
  * One faulty backup of the new set over the old set; check the location.
  */
@@ -288,15 +317,8 @@ static void backup_case(const char *op, int n, const char *mode, const char *err
 	fault_conf(op, n, mode, error, when, NULL);
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, pth("new.db"), 0), 0);
-	lv_restorer *r = NULL;
-	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
-	char uri[800];
-	snprintf(uri, sizeof uri, "fault+file://%s", pth("loc"));
-	lv_restorer_set_string(r, LV_PROP_BACKUP_PATH, uri);
-	int rc = t_run(r, 'b', LV_BACKUP_OVERWRITE, NULL);
 	char msg[1100];
-	snprintf(msg, sizeof msg, "%s", lv_restorer_last_error(r));
-	lv_restorer_free(r);
+	int rc = faulted_run(s, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
 	lv_store_free(s);
 	load_conf(NULL);
 	if (verbose)
@@ -312,16 +334,7 @@ static void backup_case(const char *op, int n, const char *mode, const char *err
 		      "the run fails when a step it needs fails");
 
 	loc_state st;
-	scan_dir(pth("loc"), &st);
-	CHECK(st.temporaries == 0, "no temporaries left");
-	if (st.lock)
-		/* a lock is left only when removing it failed, or when its commit failed after
-		 * publishing; it names no live run, so the next run takes it over (checked below:
-		 * the restore runs with the lock in place) */
-		/* ... or when reading it back at release failed (the run cannot tell it is still its own) */
-		CHECK(lock_step && (!strcmp(sop, "remove") || (!strcmp(sop, "commit") && after) || !strcmp(sop, "read") ||
-		                    !strcmp(sop, "read_open")),
-		      "the lock is left only when removing, publishing or reading it back failed");
+	check_leftovers(label, &st, sop, lock_step, after);
 	int whole_old = st.n_gens == 1 && st.gens[0][0] == 1 && st.gens[0][1] == 3;
 	int whole_new = st.n_gens == 1 && st.gens[0][0] == 2 && st.gens[0][1] == 3;
 	int newest_whole = 0;
@@ -365,15 +378,8 @@ static void restore_case(const char *op, int n, const char *mode, const char *er
 	fault_conf(op, n, mode, error, when, NULL);
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, pth("t.db"), 0), 0);
-	lv_restorer *r = NULL;
-	CU_ASSERT_EQUAL_FATAL(lv_restorer_new(&r, ctx, s), 0);
-	char uri[800];
-	snprintf(uri, sizeof uri, "fault+file://%s", pth("loc"));
-	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, uri);
-	int rc = t_run(r, 'r', 0, NULL);
 	char msg[1100];
-	snprintf(msg, sizeof msg, "%s", lv_restorer_last_error(r));
-	lv_restorer_free(r);
+	int rc = faulted_run(s, 'r', 0, msg, sizeof msg);
 	unsigned long d = t_store_digest(s);
 	lv_store_free(s);
 	load_conf(NULL);
@@ -392,16 +398,7 @@ static void restore_case(const char *op, int n, const char *mode, const char *er
 		      "the run fails when a step it needs fails");
 	}
 	loc_state st;
-	scan_dir(pth("loc"), &st);
-	CHECK(st.temporaries == 0, "no temporaries left");
-	if (st.lock)
-		/* a lock is left only when removing it failed, or when its commit failed after
-		 * publishing; it names no live run, so the next run takes it over (checked below:
-		 * the restore runs with the lock in place) */
-		/* ... or when reading it back at release failed (the run cannot tell it is still its own) */
-		CHECK(lock_step && (!strcmp(sop, "remove") || (!strcmp(sop, "commit") && after) || !strcmp(sop, "read") ||
-		                    !strcmp(sop, "read_open")),
-		      "the lock is left only when removing, publishing or reading it back failed");
+	check_leftovers(label, &st, sop, lock_step, after);
 	CHECK(st.n_gens == 1 && st.gens[0][0] == 1 && st.gens[0][1] == 3, "a restore leaves the backup set as it was");
 	if (st.temporaries || st.n_gens != 1)
 		fprintf(stderr, "  [%s] listing: %s\n", label, st.listing);

@@ -237,11 +237,7 @@ static int init(void)
 	dir = t_tmpdir();
 	if (!dir)
 		return 1;
-	snprintf(drvdir, sizeof drvdir, "%s/drv", dir);
-	mkdir(drvdir, 0700);
-	char so[800];
-	snprintf(so, sizeof so, "%s/liar.so", drvdir);
-	if (copy_file(LV_TEST_BUILD_DIR "/testdrivers/liar.so", so))
+	if (t_driver_dir(dir, "liar", drvdir, sizeof drvdir))
 		return 1;
 	ctx = t_context();
 	if (!ctx || make_target(pth("t0.db")))

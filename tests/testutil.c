@@ -206,6 +206,16 @@ lv_context *t_context(void)
 	return ctx;
 }
 
+int t_driver_dir(const char *dir, const char *name, char *drvdir, size_t cap)
+{
+	snprintf(drvdir, cap, "%s/drv", dir);
+	mkdir(drvdir, 0700);
+	char from[800], to[800];
+	snprintf(from, sizeof from, "%s/testdrivers/%s.so", LV_TEST_BUILD_DIR, name);
+	snprintf(to, sizeof to, "%s/%s.so", drvdir, name);
+	return t_copy_file(from, to);
+}
+
 lv_context *t_context_with(const char *config)
 {
 	lv_context *ctx = t_context();

@@ -88,6 +88,13 @@ int t_suite_dir_init(void);
 int t_suite_dir_clean(void);
 /* dir/name in one of 8 rotating thread-local buffers. */
 char *t_path(const char *dir, const char *name);
+/*
+ * A driver folder of the suite's own, DIR/drv, holding a copy of the test
+ * driver NAME.so (tests/drivers), for a driver_path or
+ * lv_context_add_driver_dir that loads no other test driver.  Its path
+ * into drvdir.  0, or -1.
+ */
+int t_driver_dir(const char *dir, const char *name, char *drvdir, size_t cap);
 /* Copy a file (replacing; a store's -wal/-shm/-journal at `to` are removed first). 0 or -1. */
 int t_copy_file(const char *from, const char *to);
 /* Create d if needed and remove every file in it. */
