@@ -289,8 +289,6 @@ int context_open(cli *c);
 char *store_path(cli *c);
 /** Open the store: 0 or an lv_error (lv_context_last_error says why); logs the path at info. */
 int store_open(cli *c, lv_store **out, unsigned flags);
-/** Remove a store file and its -wal, -shm, -journal (one this run created and left empty). */
-void store_remove_files(const char *path);
 
 int cmd_backup(cli *c);
 int cmd_restore(cli *c);

@@ -63,9 +63,9 @@ static int add_entry(const char *driver, const lv_driver_command *dc)
 	char *name = NULL, *args = NULL, *help = NULL;
 	int ok = asprintf(&name, "%s %s", driver, dc->verb) >= 0 &&
 	         asprintf(&args, "URI%s%s", dc->args && *dc->args ? " " : "", dc->args ? dc->args : "") >= 0 &&
-	         asprintf(&help, "%s. A command of the %s driver: it runs on the %s layer of URI (%s+INNER, or a stack "
-	                  "holding one, such as bundle+%s+sftp://...) and %s.",
-	                  dc->help ? dc->help : dc->verb, driver, driver, driver, driver,
+	         asprintf(&help, "%s. A command of the %s driver: it runs on the layer of URI that the %s driver "
+	                  "serves (the URI itself, or that layer of a stack such as bundle+%s+...) and %s.",
+	                  dc->help ? dc->help : dc->verb, driver, driver, driver,
 	                  (dc->flags & LV_COMMAND_WRITE) ? "writes to the location" : "only reads the location") >= 0;
 	if (!ok) {
 		free(name);

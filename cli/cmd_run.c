@@ -360,21 +360,12 @@ static int run_command(cli *c, int kind, const char *what, unsigned flags)
 		        uri_for_display(resolved), driver ? driver : "?");
 	free(resolved);
 	keys_guard(c, v.uri, 0);
-	/* verify needs no store; restore creates one when missing, and removes it again when it restored nothing */
-	char *made = kind == 'r' ? store_path(c) : NULL;
-	if (made && access(made, F_OK) == 0) {
-		free(made);
-		made = NULL;
-	}
 	lv_store *store = NULL;
 	/* a backup only reads the store (read-only: it can be rescued from a read-only or full filesystem);
 	 * a restore into a store that does not exist makes it only when it commits */
 	int rc = kind == 'v' ? 0 : store_open(c, &store, kind == 'r' ? LV_STORE_CREATE : LV_STORE_READONLY);
 	ex = rc ? not_started(&v, rc, lv_context_last_error(c->ctx)) : run_with(&v, store);
 	lv_store_free(store);
-	if (made && (opt_has(c, OPT_DRY_RUN) || !v.has_res || v.res.restored == 0))
-		store_remove_files(made);
-	free(made);
 	return ex;
 }
 

@@ -53,17 +53,6 @@ int store_open(cli *c, lv_store **out, unsigned flags)
 	return rc;
 }
 
-void store_remove_files(const char *path)
-{
-	static const char *const sides[] = {"", "-wal", "-shm", "-journal"};
-	char p[4200];
-	for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
-		snprintf(p, sizeof p, "%s%s", path, sides[i]);
-		unlink(p);
-	}
-	cli_log(LV_LOG_INFO, "store: %s removed: it was made for a restore that restored nothing", path);
-}
-
 void json_license(const lv_license *l)
 {
 	jw j;

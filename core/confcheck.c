@@ -51,8 +51,8 @@ static int check_value(lv_context *c, const lv_conf_entry *e, const lv_driver_ke
 	if (k->type != LV_KEY_LIST) {
 		const lv_conf_entry *first = lv__config_entry(c->config, e->section, e->key, 0);
 		if (first && first != e)
-			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: '%s' given twice (first at line %d); only '%s' keys of type list may repeat",
-			                     file, e->line, e->key, first->line, e->key);
+			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: '%s' given twice (first at line %d); it is not a list, and only keys of type list may repeat",
+			                     file, e->line, e->key, first->line);
 	}
 	int64_t n;
 	size_t cl;

@@ -54,8 +54,8 @@ static int list_one(lv_run *run, lv_location *loc, const lv_gen *g, unsigned fla
 	char problem[LV_ERRMSG_MAX];
 	snprintf(problem, sizeof problem, "%s", run->err.msg);
 	lv__err_restore(&run->err, &saved);
-	if (rc == LV_E_CANCELED || rc == LV_E_NOMEM)
-		return rc;
+	if (rc == LV_E_CANCELED || rc == LV_E_NOMEM || rc == LV_E_DRIVER_ABI)
+		return lv__run_error(run, rc, "%s", problem); /* not the generation's fault: the listing fails */
 	gi.whole = rc ? LV_GEN_DAMAGED : (flags & LV_LIST_VERIFY) ? LV_GEN_WHOLE : LV_GEN_UNCHECKED;
 	gi.problem = rc ? problem : NULL;
 	return cb(&gi, ud);

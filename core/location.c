@@ -244,9 +244,12 @@ static int no_driver(lv_context *c, lv_run *run, const char *uri, const char *sc
 		for (const char **s = lv__driver_at(c, i)->served; s && *s; s++)
 			lv__buf_printf(&known, "%s%s", known.len ? ", " : "", *s);
 	lv__buf_put(&known, "", 1);
+	size_t sl = strlen(scheme);
+	if (sl && scheme[sl - 1] == '+')
+		sl--; /* the layer A of A+INNER */
 	int rc = fail(c, run, LV_E_NO_DRIVER,
-	              "no driver serves the scheme '%s' of '%s' (schemes served: %s; see `licvault drivers`)", scheme,
-	              uri, known.len > 1 ? (char *)known.data : "none");
+	              "no driver serves the scheme '%.*s' of '%s' (schemes served: %s; see `licvault drivers`)", (int)sl,
+	              scheme, uri, known.len > 1 ? (char *)known.data : "none");
 	lv__buf_free(&known);
 	return rc;
 }

@@ -378,9 +378,12 @@ static int find_set(lv_set *set)
 		lv_object_info info = {0};
 		lv_err saved;
 		lv__err_save(&run->err, &saved);
-		if (loc->ops->stat(loc->inst, set->man_name, &info) == 0)
+		int src = loc->ops->stat(loc->inst, set->man_name, &info);
+		if (src == 0)
 			set->man_size = info.size;
 		lv__err_restore(&run->err, &saved); /* the size is a hint: read it when it cannot be had */
+		if (src && !lv__err_valid(src))
+			return lv__drv_rc(run, loc, src, "stat", set->man_name); /* a broken driver is no hint */
 	}
 	return 0;
 }

@@ -113,6 +113,12 @@ static void test_pkg_config(void)
 	CU_ASSERT_EQUAL(t_sh(&out, "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --libs licvault", dir), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "-llicvault"));
 	free(out);
+	/* the files name their directories under ${prefix}: an installed tree that was moved is found */
+	CU_ASSERT_EQUAL(t_sh(&out, "rm -rf '%s/moved' && cp -a '%s/prefix' '%s/moved' && PKG_CONFIG_PATH='%s/moved/lib/pkgconfig' "
+	                           "pkg-config --define-prefix --variable=driverdir licvault-driver", dir, dir, dir, dir), 0);
+	snprintf(want, sizeof want, "%s/moved/lib/licvault/drivers\n", dir);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	free(out);
 }
 
 /* A CMake project of two drivers calling zlib: lv_zforgot does not link it, lv_zlinked does. */

@@ -17,6 +17,7 @@
  * returns is described with set_error, NOT_FOUND too.
  * See docs/writing-a-driver.md.
  */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, openat, fdopendir with -std=c11 as well */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -76,7 +76,9 @@
  *    written to the driver serving "file".  A stacking URI "A+INNER" goes
  *    to the driver serving scheme A whole; INNER (everything after the
  *    first '+', itself a URI, a plain path or a named location) is what
- *    the driver opens with host->open_uri.  The scheme is matched without
+ *    the driver opens with host->open_uri (a driver that does not stack
+ *    refuses a URI whose uri_parse gives an `inner` with LV_E_BAD_URI,
+ *    described).  The scheme is matched without
  *    regard to case.  Nothing else is changed: percent-escapes, "localhost",
  *    ports and trailing slashes arrive as written.  host->uri_parse splits
  *    and decodes (RFC 3986 by uriparser): drivers do not parse URIs by hand.
@@ -274,7 +276,10 @@ typedef struct lv_host {
 	 * handles still tracked, the host calls release(handle) for each (newest
 	 * first) before the driver's close, so a driver's close never leaks a
 	 * temporary.  release is the driver's own abort or read_close; those
-	 * call untrack, which is a no-op for a handle not tracked.
+	 * call untrack, which is a no-op for a handle not tracked.  track
+	 * returns 0, LV_E_INVALID_ARG (a NULL handle or release) or LV_E_NOMEM
+	 * (described); on an error the handle is not tracked: free it yourself
+	 * and return the code (the skeleton's hand_out does).
 	 */
 	int (*track)(lv_host_ctx *h, void *handle, void (*release)(void *handle));
 	void (*untrack)(lv_host_ctx *h, void *handle);

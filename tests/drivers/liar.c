@@ -7,7 +7,7 @@
  *   lie = read_too_much | read_huge | read_positive | read_out_of_range | read_endless |
  *         list_positive | list_out_of_range | list_bad_names | list_null_name | list_null_info |
  *         write_positive | commit_out_of_range | open_positive | open_out_of_range |
- *         stat_tiny | set_error_null_fmt | set_error_positive | log_null_fmt | log_bad_level |
+ *         stat_tiny | stat_positive (list gives no sizes, stat returns 5) | set_error_null_fmt | set_error_positive | log_null_fmt | log_bad_level |
  *         config_get_null | open_uri_bad_args | drop_writes (a pack's bytes past its header
  *         are acknowledged, not stored: a server that lies)
  *
@@ -240,6 +240,11 @@ static int list_cb(const lv_object_info *info, void *ud)
 				return rc;
 		}
 	}
+	if (is(l, "stat_positive") && info) {
+		lv_object_info unsized = *info;
+		unsized.size = UINT64_MAX; /* unknown: the core asks stat */
+		return t->cb(&unsized, t->ud);
+	}
 	return t->cb(info, t->ud);
 }
 
@@ -272,6 +277,8 @@ static int l_stat(void *inst, const char *name, lv_object_info *info)
 	liar *l = inst;
 	if (!l->ops->stat)
 		return LV_E_UNSUPPORTED;
+	if (is(l, "stat_positive"))
+		return 5;
 	int rc = l->ops->stat(l->in, name, info);
 	if (!rc && is(l, "stat_tiny"))
 		info->size = 1;
