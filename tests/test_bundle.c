@@ -95,37 +95,10 @@ static int run(lv_context *c, lv_store *s, const char *uri, int kind, unsigned f
 	return rc;
 }
 
-static unsigned char *read_file(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static int write_file(const char *p, const void *b, size_t n)
-{
-	FILE *f = fopen(p, "wb");
-	if (!f)
-		return -1;
-	size_t w = fwrite(b, 1, n, f);
-	return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 static uLong file_crc(const char *p)
 {
 	size_t n = 0;
-	unsigned char *b = read_file(p, &n);
+	unsigned char *b = t_read_file(p, &n);
 	uLong c = b ? crc32(0L, b, (uInt)n) : 0;
 	free(b);
 	return c;
@@ -272,7 +245,7 @@ static void build_members(const char *file, cbuf *parts, int nparts)
 static int same_content(const char *a, const char *b)
 {
 	size_t na = 0, nb = 0;
-	unsigned char *pa = read_file(a, &na), *pb = read_file(b, &nb);
+	unsigned char *pa = t_read_file(a, &na), *pb = t_read_file(b, &nb);
 	int same = 0;
 	if (pa && pb) {
 		z_stream za, zb;
@@ -323,8 +296,8 @@ static int set_ready(void)
 		return 0;
 	if (run(ctx, src_store, path("file://%s/%s", "plainset"), 'b', 0, NULL, 0))
 		return 0;
-	pack = read_file(path("%s/plainset/%s", PACK1), &pack_len);
-	man = read_file(path("%s/plainset/%s", MAN1), &man_len);
+	pack = t_read_file(path("%s/plainset/%s", PACK1), &pack_len);
+	man = t_read_file(path("%s/plainset/%s", MAN1), &man_len);
 	dst_digest = t_store_digest(dst_store);
 	dst_count = t_count(dst_store);
 	return pack && man;
@@ -552,7 +525,7 @@ static void test_exists_overwrite(void)
 	free(ls);
 	/* a file that is not a bundle is never written over, with or without overwrite (issue 15.5),
 	 * and the message says what it is not */
-	CU_ASSERT_EQUAL(write_file(P("ex/notes.lvb"), "hello\n", 6), 0);
+	CU_ASSERT_EQUAL(t_write_bytes(P("ex/notes.lvb"), "hello\n", 6), 0);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, BU("ex/notes.lvb"), 0, NULL), LV_E_BACKUP_EXISTS);
 	CU_ASSERT_EQUAL(t_file_size(P("ex/notes.lvb")), 6);
 	t_events nev;
@@ -756,13 +729,13 @@ static void test_truncated(void)
 	CU_ASSERT_FATAL(set_ready());
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tr/full.lvb"), 0, NULL), 0);
 	size_t n = 0;
-	unsigned char *b = read_file(P("tr/full" G1 ".lvb"), &n);
+	unsigned char *b = t_read_file(P("tr/full" G1 ".lvb"), &n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	size_t cuts[] = {0, 5, 11, 40, n / 3, n / 2, n - 9, n - 4, n - 1};
 	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
 		char name[64];
 		snprintf(name, sizeof name, "tr/cut%zu.lvb", i);
-		CU_ASSERT_EQUAL(write_file(P(name), b, cuts[i]), 0);
+		CU_ASSERT_EQUAL(t_write_bytes(P(name), b, cuts[i]), 0);
 		expect_corrupt(name, cuts[i] > 11 ? "byte" : NULL);
 	}
 	free(b);
@@ -815,10 +788,10 @@ static void test_flipped_bytes(void)
 	free(b.p);
 	CU_ASSERT_EQUAL(t_verify(ctx, dst_store, BU("fl/stored.lvb"), NULL), 0);
 	size_t sn = 0;
-	unsigned char *sb = read_file(P("fl/stored.lvb"), &sn);
+	unsigned char *sb = t_read_file(P("fl/stored.lvb"), &sn);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sb);
 	sb[12] ^= 0x80;
-	CU_ASSERT_EQUAL(write_file(P("fl/stored.lvb"), sb, sn), 0);
+	CU_ASSERT_EQUAL(t_write_bytes(P("fl/stored.lvb"), sb, sn), 0);
 	expect_corrupt("fl/stored.lvb", "padding bits of a stored block's header are not zero");
 	free(sb);
 	/* a restore of a flipped bundle changes nothing.  A flip in the pack's
@@ -946,18 +919,18 @@ static void test_trailing_garbage(void)
 	CU_ASSERT_FATAL(set_ready());
 	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src_store, BU("tg/g.lvb"), 0, NULL), 0);
 	size_t n = 0;
-	unsigned char *b = read_file(P("tg/g" G1 ".lvb"), &n);
+	unsigned char *b = t_read_file(P("tg/g" G1 ".lvb"), &n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	unsigned char *g = malloc(n + 64);
 	memcpy(g, b, n);
 	memcpy(g + n, "GARBAGE", 7);
-	CU_ASSERT_EQUAL(write_file(P("tg/garbage.lvb"), g, n + 7), 0);
+	CU_ASSERT_EQUAL(t_write_bytes(P("tg/garbage.lvb"), g, n + 7), 0);
 	char want[128];
 	snprintf(want, sizeof want, "trailing data after the gzip stream at compressed byte %zu", n);
 	expect_corrupt("tg/garbage.lvb", want);
 	/* a second gzip member (gzip -t accepts it; a bundle is one member) */
 	memcpy(g + n, b, 64 < n ? 64 : n);
-	CU_ASSERT_EQUAL(write_file(P("tg/member.lvb"), g, n + (64 < n ? 64 : n)), 0);
+	CU_ASSERT_EQUAL(t_write_bytes(P("tg/member.lvb"), g, n + (64 < n ? 64 : n)), 0);
 	expect_corrupt("tg/member.lvb", "trailing data after the gzip stream");
 	free(g);
 	free(b);
@@ -1037,26 +1010,6 @@ static char *gen_path(const char *d, const char *base, uint64_t g)
 	return buf[k];
 }
 
-typedef struct gens_seen {
-	int n;
-	int64_t gen[64];
-	int format[64], whole[64];
-	uint64_t licenses[64];
-} gens_seen;
-
-static int collect_gen(const lv_generation_info *g, void *ud)
-{
-	gens_seen *l = ud;
-	if (l->n < 64) {
-		l->gen[l->n] = g->generation;
-		l->format[l->n] = g->format;
-		l->whole[l->n] = g->whole;
-		l->licenses[l->n] = g->licenses;
-	}
-	l->n++;
-	return 0;
-}
-
 /* A new store restored from uri (generation gen, or the newest for NULL): its digest, 0 on failure. */
 static unsigned long restored_digest(lv_context *c, const char *uri, const char *gen, const char *db, uint64_t *count)
 {
@@ -1101,8 +1054,8 @@ static void retention(int keep, int backups)
 	char *ls = dir_entries(P(d));
 	CU_ASSERT_STRING_EQUAL(ls, want);
 	free(ls);
-	gens_seen l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, BU(uri), 0, collect_gen, &l), 0);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU(uri), 0, t_collect_gen, &l), 0);
 	CU_ASSERT_EQUAL(l.n, expect);
 	CU_ASSERT_EQUAL(l.gen[0], backups - expect + 1);
 	CU_ASSERT_EQUAL(l.gen[l.n - 1], backups);
@@ -1155,8 +1108,8 @@ static void test_choose_generation(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "holds no generation 7 (it holds 1 and 2)"));
 	lv_restorer_free(r);
 	/* forget: a dry run removes nothing; --keep 1 removes generation 1's file, whole */
-	gens_seen f = {0};
-	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, LV_FORGET_DRY_RUN, collect_gen, &f), 0);
+	t_gens f = {0};
+	CU_ASSERT_EQUAL(lv_generations_forget(c, BU("ch/lic.lvb"), 1, 0, LV_FORGET_DRY_RUN, t_collect_gen, &f), 0);
 	CU_ASSERT(f.n == 1 && f.gen[0] == 1);
 	char *ls = dir_entries(P("ch"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(ls, "lic" G1 ".lvb lic" G2 ".lvb"));
@@ -1190,10 +1143,10 @@ static void test_damaged_newest(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "--generation 1"));
 	CU_ASSERT_EQUAL(t_store_digest(d), before);
 	/* the listing reads the manifests only (they are whole): three, unchecked; checked, two are damaged */
-	gens_seen l = {0}, v = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), 0, collect_gen, &l), 0);
+	t_gens l = {0}, v = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), 0, t_collect_gen, &l), 0);
 	CU_ASSERT(l.n == 3 && l.whole[0] == LV_GEN_UNCHECKED && l.whole[1] == LV_GEN_UNCHECKED && l.whole[2] == LV_GEN_UNCHECKED);
-	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), LV_LIST_VERIFY, collect_gen, &v), 0);
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("dm/lic.lvb"), LV_LIST_VERIFY, t_collect_gen, &v), 0);
 	CU_ASSERT(v.n == 3 && v.whole[0] == LV_GEN_WHOLE && v.whole[1] == LV_GEN_DAMAGED && v.whole[2] == LV_GEN_DAMAGED);
 	/* the cut file is named in the message that says so */
 	lv_restorer *r = NULL;
@@ -1237,8 +1190,8 @@ static void test_copied_away(void)
 	CU_ASSERT_EQUAL(t_copy_file(gen_path("cp", "lic", 3), P("cp-away2/mine.lvb")), 0);
 	CU_ASSERT_EQUAL(restored_digest(c, BU("cp-away/lic" G3 ".lvb"), NULL, "cp-a.db", NULL), newest);
 	CU_ASSERT_EQUAL(restored_digest(c, BU("cp-away2/mine.lvb"), NULL, "cp-b.db", NULL), newest);
-	gens_seen l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, BU("cp-away2/mine.lvb"), 0, collect_gen, &l), 0);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, BU("cp-away2/mine.lvb"), 0, t_collect_gen, &l), 0);
 	CU_ASSERT(l.n == 1 && l.gen[0] == 3);
 	/* a URI naming a generation file is read only: a backup there is refused, naming the bundle */
 	t_events ev;
@@ -1263,8 +1216,8 @@ static void test_previous_version(void)
 	uint64_t n = 0;
 	CU_ASSERT(restored_digest(c3, BU("pv/lic.lvb"), NULL, "pv-1.db", &n) != 0);
 	CU_ASSERT_EQUAL(n, 8);
-	gens_seen l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), LV_LIST_VERIFY, collect_gen, &l), 0);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), LV_LIST_VERIFY, t_collect_gen, &l), 0);
 	CU_ASSERT(l.n == 1 && l.gen[0] == 1 && l.format[0] == 1 && l.whole[0] == LV_GEN_WHOLE);
 	/* a backup on top: refused without overwrite; with it, generation 2 in a file of its own,
 	 * the old file untouched (keep 3) */
@@ -1277,8 +1230,8 @@ static void test_previous_version(void)
 	struct stat after;
 	CU_ASSERT_EQUAL(stat(P("pv/lic.lvb"), &after), 0);
 	CU_ASSERT(after.st_ino == legacy.st_ino && after.st_size == legacy.st_size);
-	gens_seen m = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), 0, collect_gen, &m), 0);
+	t_gens m = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c3, BU("pv/lic.lvb"), 0, t_collect_gen, &m), 0);
 	CU_ASSERT(m.n == 2 && m.gen[0] == 1 && m.format[0] == 1 && m.gen[1] == 2 && m.format[1] == 2);
 	CU_ASSERT(restored_digest(c3, BU("pv/lic.lvb"), "1", "pv-2.db", &n) != 0);
 	CU_ASSERT_EQUAL(n, 8);

@@ -137,14 +137,7 @@ static int clean(void)
 	return 0;
 }
 
-#define CHECK(cond, what)                                                                         \
-	do {                                                                                          \
-		if (!(cond)) {                                                                            \
-			fprintf(stderr, "\n  [%s] %s: %s\n", label, what, #cond);                             \
-			failures++;                                                                           \
-		}                                                                                         \
-		CU_ASSERT(cond);                                                                          \
-	} while (0)
+#define CHECK(cond, what) T_CHECK(failures, label, cond, what)
 
 /* Steps of a clean CLI run through the fault driver (its trace). */
 static int count_steps(const char *store, const char *args)
@@ -411,9 +404,7 @@ static void test_timed_kills(void)
 
 static void test_summary(void)
 {
-	if (failures)
-		fprintf(stderr, "\n  crash: %d invariant(s) broken, listed above\n", failures);
-	CU_ASSERT_EQUAL(failures, 0);
+	t_sweep_summary("crash", failures);
 }
 
 LV_SUITE(crash, crash, init, clean,

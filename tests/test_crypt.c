@@ -65,41 +65,10 @@ static char *uri_of(const char *loc)
 	return buf[k];
 }
 
-static unsigned char *slurp(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	unsigned char *b = malloc(n > 0 ? (size_t)n + 1 : 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	if (b) {
-		b[n] = 0;
-		*len = (size_t)n;
-	}
-	return b;
-}
-
-static int spit(const char *p, const unsigned char *b, size_t n)
-{
-	FILE *f = fopen(p, "wb");
-	if (!f)
-		return -1;
-	size_t w = fwrite(b, 1, n, f);
-	return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 static int file_has(const char *p, const char *needle)
 {
 	size_t n;
-	unsigned char *b = slurp(p, &n);
+	unsigned char *b = t_read_file(p, &n);
 	int found = b && memmem(b, n, needle, strlen(needle)) != NULL;
 	free(b);
 	return found;
@@ -108,7 +77,7 @@ static int file_has(const char *p, const char *needle)
 static int starts_with_magic(const char *p)
 {
 	size_t n;
-	unsigned char *b = slurp(p, &n);
+	unsigned char *b = t_read_file(p, &n);
 	int yes = b && n >= 8 && !memcmp(b, "LVCRYPT\n", 8);
 	free(b);
 	return yes;
@@ -327,7 +296,7 @@ static void expect_corrupt(const char *what, const char *object, const char *wor
 static void edit(const char *p, long cut_from, long cut_len, long swap_a, long swap_b, long len)
 {
 	size_t n;
-	unsigned char *b = slurp(p, &n);
+	unsigned char *b = t_read_file(p, &n);
 	CU_ASSERT_FATAL(b != NULL);
 	if (swap_a >= 0) {
 		unsigned char *t = malloc((size_t)len);
@@ -340,7 +309,7 @@ static void edit(const char *p, long cut_from, long cut_len, long swap_a, long s
 		memmove(b + cut_from, b + cut_from + cut_len, n - (size_t)(cut_from + cut_len));
 		n -= (size_t)cut_len;
 	}
-	spit(p, b, n);
+	t_write_bytes(p, b, n);
 	free(b);
 }
 
@@ -823,7 +792,7 @@ static void test_doc_decryptor(void)
 	CU_ASSERT_EQUAL(ops->write(w, b, n), 0);
 	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
 	lv_location_close(l);
-	spit(pth("doc-plain"), b, n);
+	t_write_bytes(pth("doc-plain"), b, n);
 	free(b);
 	int st = t_sh(&out, "python3 '%s' '%s' doc-object > '%s' && cmp '%s' '%s'", pth("decrypt.py"), pth("doc"),
 	              pth("doc-out"), pth("doc-out"), pth("doc-plain"));

@@ -322,14 +322,7 @@ static void scan_dir(const char *d, loc_state *st)
 		closedir(dd);
 }
 
-#define CHECK(cond, what)                                                                         \
-	do {                                                                                          \
-		if (!(cond)) {                                                                            \
-			fprintf(stderr, "\n  [%s] %s: %s", label, what, #cond);                               \
-			failures++;                                                                           \
-		}                                                                                         \
-		CU_ASSERT(cond);                                                                          \
-	} while (0)
+#define CHECK(cond, what) T_CHECK(failures, label, cond, what)
 
 /* Is step gi the sync that makes the lock's removal durable (best effort: the backup is already whole)? */
 static int after_lock_release(int gi)
@@ -568,9 +561,7 @@ static void test_listing_never_initializes_twice(void)
 
 static void test_summary(void)
 {
-	if (failures)
-		fprintf(stderr, "\n  crypt faults: %d invariant(s) broken, listed above", failures);
-	CU_ASSERT_EQUAL(failures, 0);
+	t_sweep_summary("crypt faults", failures);
 }
 
 static int init(void)

@@ -236,14 +236,7 @@ static const char *const errors[] = {"IO", "NO_SPACE", "EXISTS", "NOT_FOUND", "C
 
 static int failures;
 
-#define CHECK(cond, what)                                                                         \
-	do {                                                                                          \
-		if (!(cond)) {                                                                            \
-			fprintf(stderr, "\n  [%s] %s: %s\n", label, what, #cond);                             \
-			failures++;                                                                           \
-		}                                                                                         \
-		CU_ASSERT(cond);                                                                          \
-	} while (0)
+#define CHECK(cond, what) T_CHECK(failures, label, cond, what)
 
 /* The step a case faults: the nth call of `op` ("any": the nth step; publish counts as commit). */
 static int resolve_step(const step *steps, int n_steps, const char *op, int n)
@@ -643,9 +636,7 @@ static void test_store_locked_by_another_connection(void)
 
 static void test_no_failures_summary(void)
 {
-	if (failures)
-		fprintf(stderr, "\n  faults: %d invariant(s) broken, listed above\n", failures);
-	CU_ASSERT_EQUAL(failures, 0);
+	t_sweep_summary("faults", failures);
 }
 
 LV_SUITE(faults, faults, init, clean,

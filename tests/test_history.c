@@ -63,28 +63,6 @@ static int count_named(const char *d, const char *suffix)
 	return n;
 }
 
-typedef struct gen_list {
-	int n;
-	int64_t gens[64];
-	uint64_t licenses[64];
-	int whole[64];
-	char problem[1024];
-} gen_list;
-
-static int collect(const lv_generation_info *g, void *ud)
-{
-	gen_list *l = ud;
-	if (l->n < 64) {
-		l->gens[l->n] = g->generation;
-		l->licenses[l->n] = g->licenses;
-		l->whole[l->n] = g->whole;
-	}
-	if (g->problem && !l->problem[0])
-		snprintf(l->problem, sizeof l->problem, "%s", g->problem);
-	l->n++;
-	return 0;
-}
-
 static int init(void)
 {
 	return !(dir = t_tmpdir());
@@ -116,12 +94,12 @@ static void retention(int keep, int backups)
 	int expect = keep < backups ? keep : backups;
 	CU_ASSERT_EQUAL(count_named(P(name), ".manifest"), expect);
 	CU_ASSERT_EQUAL(count_named(P(name), ".pack"), expect);
-	gen_list l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U(name), 0, collect, &l), 0);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U(name), 0, t_collect_gen, &l), 0);
 	CU_ASSERT_EQUAL(l.n, expect);
 	/* the newest ones stay: backups - expect + 1 ... backups */
-	CU_ASSERT_EQUAL(l.gens[0], backups - expect + 1);
-	CU_ASSERT_EQUAL(l.gens[l.n - 1], backups);
+	CU_ASSERT_EQUAL(l.gen[0], backups - expect + 1);
+	CU_ASSERT_EQUAL(l.gen[l.n - 1], backups);
 	lv_store_free(s);
 	lv_context_free(c);
 }
@@ -225,12 +203,12 @@ static void test_damaged_newest_names_the_older(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "licvault-g0000000000000003.pack"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "the newest older generation that verifies is 1"));
 	/* list: headers only, all three; with --verify two are damaged */
-	gen_list l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), 0, collect, &l), 0);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), 0, t_collect_gen, &l), 0);
 	CU_ASSERT_EQUAL(l.n, 3);
 	CU_ASSERT(l.whole[0] == LV_GEN_UNCHECKED && l.whole[2] == LV_GEN_UNCHECKED);
-	gen_list v = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), LV_LIST_VERIFY, collect, &v), 0);
+	t_gens v = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U("dmg"), LV_LIST_VERIFY, t_collect_gen, &v), 0);
 	CU_ASSERT(v.whole[0] == LV_GEN_WHOLE && v.whole[1] == LV_GEN_DAMAGED && v.whole[2] == LV_GEN_DAMAGED);
 	/* ls of the damaged newest: BACKUP_CORRUPT; of generation 1: every license */
 	int n = 0;
@@ -256,17 +234,17 @@ static void test_forget(void)
 	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("fg.db"), 10, &s), 0);
 	for (int i = 0; i < 5; i++)
 		CU_ASSERT_EQUAL(t_backup(c, s, U("fg"), i ? LV_BACKUP_OVERWRITE : 0, NULL), 0);
-	gen_list l = {0};
-	CU_ASSERT_EQUAL(lv_generations_forget(c, U("fg"), 2, 0, LV_FORGET_DRY_RUN, collect, &l), 0);
-	CU_ASSERT(l.n == 3 && l.gens[0] == 1 && l.gens[2] == 3);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_forget(c, U("fg"), 2, 0, LV_FORGET_DRY_RUN, t_collect_gen, &l), 0);
+	CU_ASSERT(l.n == 3 && l.gen[0] == 1 && l.gen[2] == 3);
 	CU_ASSERT_EQUAL(count_named(P("fg"), ".manifest"), 5); /* a dry run removes nothing */
 	CU_ASSERT_EQUAL(lv_generations_forget(c, U("fg"), 0, 2, 0, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(count_named(P("fg"), ".manifest"), 4);
 	CU_ASSERT_EQUAL(lv_generations_forget(c, U("fg"), 0, 2, 0, NULL, NULL), LV_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(lv_generations_forget(c, U("fg"), 2, 0, 0, NULL, NULL), 0);
-	gen_list k = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U("fg"), 0, collect, &k), 0);
-	CU_ASSERT(k.n == 2 && k.gens[0] == 4 && k.gens[1] == 5);
+	t_gens k = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U("fg"), 0, t_collect_gen, &k), 0);
+	CU_ASSERT(k.n == 2 && k.gen[0] == 4 && k.gen[1] == 5);
 	/* with the lock held by a live run: BUSY, nothing removed */
 	char lock[900];
 	snprintf(lock, sizeof lock, "licvault-lock 2\nhost %s\nboot x\npidns 1\npid 1\nstart 0\nop backup\ntime %lld\nrefreshed %lld\ntoken 0123\n",
@@ -333,9 +311,9 @@ static void test_stray_generation_number(void)
 	CU_ASSERT_EQUAL(t_backup(c, s, U("st"), LV_BACKUP_OVERWRITE, &ev), LV_E_BACKUP_CORRUPT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "licvault-gffffffffffffffff.manifest"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "out of range"));
-	gen_list l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U("st"), 0, collect, &l), 0);
-	CU_ASSERT(l.n == 2 && l.gens[0] == -1 && strstr(l.problem, "out of range"));
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U("st"), 0, t_collect_gen, &l), 0);
+	CU_ASSERT(l.n == 2 && l.gen[0] == -1 && strstr(l.problem, "out of range"));
 	/* the restore still reads generation 1 (numbers never wrap to 0) */
 	unlink(P("st/licvault-gffffffffffffffff.manifest"));
 	CU_ASSERT_EQUAL(t_backup(c, s, U("st"), LV_BACKUP_OVERWRITE, NULL), 0);
@@ -378,9 +356,9 @@ static void test_previous_format(void)
 	/* a set written by licvault before history (set format 1) restores */
 	CU_ASSERT_EQUAL(t_restore(c, d, U("f1"), LV_RESTORE_INDIVIDUALIZE, NULL), 0);
 	CU_ASSERT_EQUAL(t_count(d), 8);
-	gen_list l = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(c, U("f1"), LV_LIST_VERIFY, collect, &l), 0);
-	CU_ASSERT(l.n == 1 && l.gens[0] == 1 && l.whole[0] == LV_GEN_WHOLE);
+	t_gens l = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(c, U("f1"), LV_LIST_VERIFY, t_collect_gen, &l), 0);
+	CU_ASSERT(l.n == 1 && l.gen[0] == 1 && l.whole[0] == LV_GEN_WHOLE);
 	/* a backup on top numbers above it; with keep = 1 the old set is pruned like any generation */
 	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("f1.db"), 10, &s), 0);
 	lv_context *k1 = ctx_with("f1k.conf", "keep = 1");

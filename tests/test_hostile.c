@@ -155,15 +155,6 @@ static void spec_free(spec *s)
 		free(s->rec[i].p);
 }
 
-static void write_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	if (f) {
-		fwrite(p, 1, n, f);
-		fclose(f);
-	}
-}
-
 /* Write the set into directory d (emptied first). */
 static void spec_write(spec *s, const char *d)
 {
@@ -218,13 +209,13 @@ static void spec_write(spec *s, const char *d)
 		put(&man, s->man_extra, strlen(s->man_extra));
 	char p[1200];
 	snprintf(p, sizeof p, "%s/licvault-%016llx.pack", d, (unsigned long long)s->gen);
-	write_file(p, pack.p, pack.n);
+	t_write_bytes(p, pack.p, pack.n);
 	if (s->extra_pack_file) {
 		snprintf(p, sizeof p, "%s/%s", d, s->extra_pack_file);
-		write_file(p, pack.p, pack.n);
+		t_write_bytes(p, pack.p, pack.n);
 	}
 	snprintf(p, sizeof p, "%s/licvault-%016llx.manifest", d, (unsigned long long)s->gen);
-	write_file(p, man.p, man.n);
+	t_write_bytes(p, man.p, man.n);
 	free(pack.p);
 	free(man.p);
 }
@@ -587,7 +578,7 @@ static void test_garbage_objects(void)
 	spec s;
 	spec_init(&s, 2);
 	spec_write(&s, pth("set"));
-	write_file(pth("set/licvault-0000000000000001.manifest"), "", 0);
+	t_write_bytes(pth("set/licvault-0000000000000001.manifest"), "", 0);
 	copy_file(pth("t0.db"), pth("t.db"));
 	lv_store *st = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&st, ctx, pth("t.db"), 0), 0);
@@ -598,14 +589,14 @@ static void test_garbage_objects(void)
 	unsigned v = 12345;
 	for (size_t i = 0; i < sizeof junk; i++)
 		junk[i] = (unsigned char)((v = v * 1103515245u + 12345u) >> 16);
-	write_file(pth("set/licvault-0000000000000001.manifest"), junk, sizeof junk);
+	t_write_bytes(pth("set/licvault-0000000000000001.manifest"), junk, sizeof junk);
 	CU_ASSERT_EQUAL(t_restore(ctx, st, uri, 0, NULL), LV_E_BACKUP_CORRUPT);
 	memcpy(junk, "LVMANIF\n\1\0\0\0", 12);
-	write_file(pth("set/licvault-0000000000000001.manifest"), junk, sizeof junk);
+	t_write_bytes(pth("set/licvault-0000000000000001.manifest"), junk, sizeof junk);
 	CU_ASSERT_EQUAL(t_restore(ctx, st, uri, 0, NULL), LV_E_BACKUP_CORRUPT);
 	spec_write(&s, pth("set"));
 	memset(junk, 0, sizeof junk);
-	write_file(pth("set/licvault-0000000000000001.pack"), junk, sizeof junk);
+	t_write_bytes(pth("set/licvault-0000000000000001.pack"), junk, sizeof junk);
 	CU_ASSERT_EQUAL(t_restore(ctx, st, uri, 0, NULL), LV_E_BACKUP_CORRUPT);
 	CU_ASSERT_EQUAL(t_store_digest(st), dig_t0);
 	lv_store_free(st);
@@ -620,7 +611,7 @@ static const char *lic_head = "licvault-license: 1\nkid: lic-1\nissued: 2024-01-
 static void bad_license(const char *name, const void *text, size_t n, int line)
 {
 	char *p = pth(name);
-	write_file(p, text, n);
+	t_write_bytes(p, text, n);
 	lv_license *l = NULL;
 	char err[1200] = "";
 	int rc = lv_license_parse_file(&l, p, err, sizeof err);
@@ -689,9 +680,9 @@ static void test_import_all_or_none(void)
 	snprintf(good1, sizeof good1, "%s", pth("good1.lic"));
 	snprintf(good2, sizeof good2, "%s", pth("good2.lic"));
 	snprintf(bad, sizeof bad, "%s", pth("bad.lic"));
-	write_file(good1, "licvault-license: 1\nkid: imp-1\nissued: 2024-01-01\n", 50);
-	write_file(good2, "licvault-license: 1\nkid: imp-2\nissued: 2024-01-01\n", 50);
-	write_file(bad, "licvault-license: 1\nkid: imp-3\nissued: 2024-13-45\n", 50);
+	t_write_bytes(good1, "licvault-license: 1\nkid: imp-1\nissued: 2024-01-01\n", 50);
+	t_write_bytes(good2, "licvault-license: 1\nkid: imp-2\nissued: 2024-01-01\n", 50);
+	t_write_bytes(bad, "licvault-license: 1\nkid: imp-3\nissued: 2024-13-45\n", 50);
 	copy_file(pth("t0.db"), pth("t.db"));
 	lv_store *st = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&st, ctx, pth("t.db"), 0), 0);

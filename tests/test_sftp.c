@@ -971,15 +971,6 @@ static void t_commit_checks_size(void)
 
 /* ---- retention (issue 18) ------------------------------------------------------ */
 
-static int collect_gens(const lv_generation_info *g, void *ud)
-{
-	int64_t *v = ud;
-	if (v[0] < 63)
-		v[1 + v[0]] = g->generation;
-	v[0]++;
-	return 0;
-}
-
 /* keep + 1 backups over sftp: the newest `keep` generations stay, the older one went, oldest first. */
 static void retention(int keep)
 {
@@ -997,11 +988,11 @@ static void retention(int keep)
 	CU_ASSERT_EQUAL(count_files(dir, ".pack", 0), keep);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0); /* no temporary */
 	CU_ASSERT_EQUAL(count_files(dir, "licvault.lock", 0), 0);
-	int64_t v[64] = {0};
-	CU_ASSERT_EQUAL(lv_generations_list(ctx, uri, 0, collect_gens, v), 0);
-	CU_ASSERT_EQUAL(v[0], keep);
-	CU_ASSERT_EQUAL(v[1], 2);             /* generation 1 was pruned */
-	CU_ASSERT_EQUAL(v[keep], backups);    /* the newest stays */
+	t_gens v = {0};
+	CU_ASSERT_EQUAL(lv_generations_list(ctx, uri, 0, t_collect_gen, &v), 0);
+	CU_ASSERT_EQUAL(v.n, keep);
+	CU_ASSERT_EQUAL(v.gen[0], 2);               /* generation 1 was pruned */
+	CU_ASSERT_EQUAL(v.gen[keep - 1], backups);  /* the newest stays */
 	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 8);
 	lv_store_free(s);
 	lv_context_free(ctx);

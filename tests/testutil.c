@@ -241,6 +241,37 @@ lv_store *t_new_store(lv_context *ctx, const char *dir, const char *tag, int n)
 	return s;
 }
 
+unsigned char *t_read_file(const char *path, size_t *len)
+{
+	*len = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	unsigned char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	if (b) {
+		b[n] = 0;
+		*len = (size_t)n;
+	}
+	return b;
+}
+
+int t_write_bytes(const char *path, const void *b, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	size_t w = fwrite(b, 1, n, f);
+	return fclose(f) == 0 && w == n ? 0 : -1;
+}
+
 int t_write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -493,6 +524,21 @@ unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char
 	return d;
 }
 
+int t_collect_gen(const lv_generation_info *g, void *ud)
+{
+	t_gens *l = ud;
+	if (l->n < 64) {
+		l->gen[l->n] = g->generation;
+		l->format[l->n] = g->format;
+		l->whole[l->n] = g->whole;
+		l->licenses[l->n] = g->licenses;
+	}
+	if (g->problem && !l->problem[0])
+		snprintf(l->problem, sizeof l->problem, "%s", g->problem);
+	l->n++;
+	return 0;
+}
+
 uint64_t t_count(lv_store *s)
 {
 	uint64_t n = 0;
@@ -505,6 +551,13 @@ long t_file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+void t_sweep_summary(const char *what, int failures)
+{
+	if (failures)
+		fprintf(stderr, "\n  %s: %d invariant(s) broken, listed above\n", what, failures);
+	CU_ASSERT_EQUAL(failures, 0);
 }
 
 char *t_marker(const char *path)

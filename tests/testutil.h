@@ -103,6 +103,10 @@ void t_empty_dir(const char *d);
 void t_copy_dir(const char *from, const char *to, int hidden);
 /* Remove a directory tree. */
 void t_rmrf(const char *path);
+/* A whole file, malloc'd with a NUL after it, its size in *len; NULL (and *len 0) when it cannot be read. */
+unsigned char *t_read_file(const char *path, size_t *len);
+/* Write n bytes to path (replacing it). 0 or -1. */
+int t_write_bytes(const char *path, const void *b, size_t n);
 /* Write text to path (replacing it) with the given mode. 0 or -1. */
 int t_write_file(const char *path, const char *text, mode_t mode);
 void t_sleep_ms(int ms);
@@ -173,9 +177,35 @@ unsigned long t_restore_digest(lv_context *ctx, const char *pristine, const char
  * the sweeps of one suite do not all pick the same steps.
  */
 int t_sweep_step(long step, long first, long last, unsigned salt);
+/*
+ * An invariant of a sweep's case: asserted and, when it does not hold,
+ * printed with the case's label and counted in `failures` (the suite's),
+ * so that the suite's last case sums them up (t_sweep_summary).
+ */
+#define T_CHECK(failures, label, cond, what)                                                \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "\n  [%s] %s: %s\n", label, what, #cond);           \
+			(failures)++;                                                       \
+		}                                                                           \
+		CU_ASSERT(cond);                                                            \
+	} while (0)
+/* The last case of a sweeping suite: no invariant was broken (else says how many, as `what`). */
+void t_sweep_summary(const char *what, int failures);
 
 /* A marker file's content, as the ctor.so test driver leaves it ("" when absent); malloc'd. */
 char *t_marker(const char *path);
+
+/* The generations a list or a forget reported, in order: the first 64 (n counts them all). */
+typedef struct t_gens {
+	int n;
+	int64_t gen[64];
+	int format[64], whole[64];
+	uint64_t licenses[64];
+	char problem[1024];   /* the first problem reported, "" when none */
+} t_gens;
+/* The lv_generations_list / lv_generations_forget callback that fills a t_gens (ud). */
+int t_collect_gen(const lv_generation_info *g, void *ud);
 
 /* Count licenses in a store. */
 uint64_t t_count(lv_store *s);
