@@ -190,6 +190,20 @@ static int make_cert(t_rgw *g, char *why, size_t whylen)
 	return rc ? -1 : 0;
 }
 
+/*
+ * A daemon (`name`, *pid) that did not answer on its port: killed, and why
+ * says so with the end of its log.  1 when the port was taken (the caller
+ * picks others), else -1.
+ */
+static int did_not_answer(int *pid, const char *name, int port, const char *log, char *why, size_t whylen)
+{
+	char t[400];
+	tail_of(log, t, sizeof t);
+	stop_pid(pid, SIGKILL);
+	snprintf(why, whylen, "%s did not answer on 127.0.0.1:%d: %s", name, port, t);
+	return strstr(t, "bind") || strstr(t, "in use") ? 1 : -1;
+}
+
 /* The monitor: mkfs, then the daemon, up when its port answers.  1: the port was taken (try others). */
 static int start_mon(t_rgw *g, const char *fsid, char *why, size_t whylen)
 {
@@ -208,12 +222,8 @@ static int start_mon(t_rgw *g, const char *fsid, char *why, size_t whylen)
 	g->mon_pid = spawn(log, argv);
 	if (wait_port(&g->mon_pid, g->mon_port, 20000) == 0)
 		return 0;
-	char t[400];
 	snprintf(log, sizeof log, "%s/mon.a.log", g->dir);
-	tail_of(log, t, sizeof t);
-	stop_pid(&g->mon_pid, SIGKILL);
-	snprintf(why, whylen, "ceph-mon did not answer on 127.0.0.1:%d: %s", g->mon_port, t);
-	return strstr(t, "bind") || strstr(t, "in use") ? 1 : -1;
+	return did_not_answer(&g->mon_pid, "ceph-mon", g->mon_port, log, why, whylen);
 }
 
 /* The OSD: registered and placed in the CRUSH map by hand (no race with its boot), mkfs, daemon. */
@@ -273,11 +283,7 @@ static int start_gateway(t_rgw *g, char *why, size_t whylen)
 	g->rgw_pid = spawn(log, argv);
 	if (wait_port(&g->rgw_pid, g->port, 60000) == 0 && (!g->tls || wait_port(&g->rgw_pid, g->tls_port, 10000) == 0))
 		return 0;
-	char t[400];
-	tail_of(g->rgw_log, t, sizeof t);
-	stop_pid(&g->rgw_pid, SIGKILL);
-	snprintf(why, whylen, "radosgw did not answer on 127.0.0.1:%d: %s", g->port, t);
-	return strstr(t, "bind") || strstr(t, "in use") ? 1 : -1;
+	return did_not_answer(&g->rgw_pid, "radosgw", g->port, g->rgw_log, why, whylen);
 }
 
 static void pick_ports(t_rgw *g)
@@ -732,29 +738,6 @@ const char *s3t_store10k(void)
 			path[0] = '\0';
 	}
 	return path[0] ? path : NULL;
-}
-
-int s3t_run(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
-{
-	char own[1024];
-	int rc = t_run_uri(ctx, s, uri, kind, flags, msg ? msg : own, msg ? cap : sizeof own);
-	if (rc && getenv("LV_TEST_VERBOSE"))
-		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), msg ? msg : own);
-	return rc;
-}
-
-long s3t_restore_count(lv_context *ctx, const char *uri, unsigned long *digest)
-{
-	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "restore", 0);
-	char msg[1024];
-	int rc = s3t_run(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
-	if (rc)
-		fprintf(stderr, "restore %s: %s: %s\n", uri, lv_error_name(rc), msg);
-	long n = rc ? -1 : (long)t_count(s);
-	if (digest)
-		*digest = t_store_digest(s);
-	lv_store_free(s);
-	return n;
 }
 
 static int names_cb(const lv_object_info *info, void *ud)

@@ -101,10 +101,6 @@ extern char s3t_why[1024];
 char *s3t_config(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The path of a 10,000-license store made by licvault-gen (made once), or NULL. */
 const char *s3t_store10k(void);
-/* A backup ('b') or restore ('r') run; its message in msg. */
-int s3t_run(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap);
-/* Restore uri into a fresh store: the licenses restored, or -1. */
-long s3t_restore_count(lv_context *ctx, const char *uri, unsigned long *digest);
 /* The names listed at uri, "a;b;" (4096 bytes). */
 int s3t_list(lv_context *ctx, const char *uri, char names[4096]);
 /* Multipart uploads under way in a bucket, as boto3 lists them (-1 on error). */

@@ -68,15 +68,7 @@ static int cli(char **out, const char *store, const char *args)
 	return st;
 }
 
-static unsigned long store_digest(const char *p)
-{
-	lv_store *s = NULL;
-	if (lv_store_open(&s, ctx, p, 0))
-		return 0;
-	unsigned long d = t_store_digest(s);
-	lv_store_free(s);
-	return d;
-}
+#define store_digest(p) t_path_digest(ctx, (p))
 
 static int bundle_built(void)
 {

@@ -167,7 +167,7 @@ static void t_roundtrip_10k(void)
 	lv_store *s = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, path, 0), 0);
 	char msg[1024], names[4096], dir[700];
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://roundtrip/lic/set", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://roundtrip/lic/set", 'b', 0, msg, sizeof msg), 0);
 	/* the location holds the set and nothing else (the lock is gone) */
 	CU_ASSERT_EQUAL(s3t_list(ctx, "s3://roundtrip/lic/set", names), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(names, ".pack;"));
@@ -177,8 +177,8 @@ static void t_roundtrip_10k(void)
 	snprintf(dir, sizeof dir, "%s/roundtrip-file", s3t_rgw.dir);
 	CU_ASSERT_EQUAL(t_backup(ctx, s, dir, 0, NULL), 0);
 	unsigned long d_s3 = 0, d_file = 0;
-	long n_s3 = s3t_restore_count(ctx, "s3://roundtrip/lic/set", &d_s3);
-	long n_file = s3t_restore_count(ctx, dir, &d_file);
+	long n_s3 = t_restore_count(ctx, s3t_rgw.dir, "s3://roundtrip/lic/set", &d_s3);
+	long n_file = t_restore_count(ctx, s3t_rgw.dir, dir, &d_file);
 	CU_ASSERT(n_s3 > 7000);
 	CU_ASSERT_EQUAL(n_s3, n_file);
 	CU_ASSERT_EQUAL(d_s3, d_file);
@@ -208,16 +208,16 @@ static void t_history(void)
 	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "hist", 300);
 	char msg[1024], names[4096];
 	const char *uri = "s3://hist/h";
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
 	lv_license l;
 	char kid[32];
 	unsigned char payload[64];
 	t_license(&l, 5000, kid, sizeof kid, payload, sizeof payload);
 	l.rights |= LV_RIGHT_BACKUP;
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, uri, NULL), 241); /* 300 - 60 restricted + 1: the newest generation */
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, uri, NULL), 241); /* 300 - 60 restricted + 1: the newest generation */
 	CU_ASSERT_EQUAL(s3t_list(ctx, uri, names), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(names, "licvault-g0000000000000002.manifest"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(names, "licvault-g0000000000000001.manifest")); /* keep = 3: history */
@@ -265,7 +265,7 @@ static void t_auth_bucket_secrets(void)
 	lv_context *ctx = t_context_with(s3t_config("wrongsecret", "secret_access_key_file = %s\n", bad));
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
 	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "authn", 20);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "SignatureDoesNotMatch"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "HTTP 403"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "s3://authn/"));
@@ -274,26 +274,26 @@ static void t_auth_bucket_secrets(void)
 	lv_context_free(ctx);
 	/* an unknown key id */
 	ctx = t_context_with(s3t_config("wrongid", "access_key_id = LVNOSUCHKEY\n"));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "InvalidAccessKeyId"));
 	lv_context_free(ctx);
 	/* a missing bucket: NOT_FOUND naming it; create_bucket = yes makes it */
 	ctx = t_context_with(s3t_rgw.config_path);
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), LV_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), LV_E_NOT_FOUND);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "made-by-lv"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "create_bucket"));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg),
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://made-by-lv/x", 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg),
 	                LV_E_NOT_FOUND);
 	lv_context_free(ctx);
 	ctx = t_context_with(s3t_config("create", "create_bucket = yes\n"));
 	lv_context_set_log(ctx, LV_LOG_DEBUG, log_cb, &lb);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://made-by-lv/x", NULL), 16);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://made-by-lv/x", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://made-by-lv/x", NULL), 16);
 	lv_context_free(ctx);
 	/* an endpoint nobody listens on: IO naming the address */
 	ctx = t_context_with(s3t_config("unreachable", "endpoint = http://127.0.0.1:9\nretries = 1\n"));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://authn/x", 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "http://127.0.0.1:9"));
 	lv_context_free(ctx);
 	/* under debug logging no secret appeared in any line, though requests were logged */
@@ -316,15 +316,15 @@ static void t_tls(void)
 	char msg[1024];
 	lv_context *ctx = t_context_with(s3t_config("tls-noca", "endpoint = %s\nretries = 0\n", s3t_rgw.tls_endpoint));
 	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "tls", 30);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "certificate"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ca_file"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, s3t_rgw.tls_endpoint));
 	lv_context_free(ctx);
 	ctx = t_context_with(s3t_config("tls-ca", "endpoint = %s\nca_file = %s\n[service]\nrestores_per_day = 1000\n",
 	                         s3t_rgw.tls_endpoint, s3t_rgw.ca_file));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://tls/x", NULL), 24);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://tls/x", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://tls/x", NULL), 24);
 	lv_context_free(ctx);
 	lv_store_free(s);
 }
@@ -404,7 +404,7 @@ static void t_two_runs(void)
 	/* the first run holds the lock: a second one is BUSY, and says who holds it */
 	char msg[1024];
 	lv_store *s2 = t_new_store(ctx, s3t_rgw.dir, "busy2", 50);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s2, "s3://busy/two", 'b', 0, msg, sizeof msg), LV_E_BUSY);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s2, "s3://busy/two", 'b', 0, msg, sizeof msg), LV_E_BUSY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "busy"));
 	pthread_mutex_lock(&g.m);
 	g.release = 1;
@@ -418,7 +418,7 @@ static void t_two_runs(void)
 	char names[4096];
 	CU_ASSERT_EQUAL(s3t_list(ctx, "s3://busy/two", names), 0);
 	CU_ASSERT_PTR_NULL(strstr(names, "licvault.lock"));
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://busy/two", NULL), 160);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://busy/two", NULL), 160);
 	lv_store_free(s2);
 	lv_store_free(s);
 	lv_context_free(ctx);
@@ -438,10 +438,10 @@ static void t_retries(void)
 	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "retry", 200);
 	/* a stalled connection (no answer: the timeout), then two reset ones: retried, the backup is whole */
 	t_proxy_faults(p, 1, 2, 0);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/a", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://retry/a", 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(t_proxy_stalled(p), 1);
 	CU_ASSERT_EQUAL(t_proxy_reset(p), 2);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://retry/a", NULL), 160);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://retry/a", NULL), 160);
 	/* a connection reset in the middle of a part of a multipart upload: that part again */
 	t_proxy_faults(p, 0, 1, 3 << 20);
 	struct lv_location *l = open_loc(ctx, "s3://retry/b", LV_OPEN_WRITE);
@@ -455,7 +455,7 @@ static void t_retries(void)
 	/* no retries: the stall is an IO error naming the endpoint */
 	ctx = t_context_with(s3t_config("noretry", "endpoint = %s\ntimeout = 1\nretries = 0\n", ep));
 	t_proxy_faults(p, 1, 0, 0);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://retry/c", 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://retry/c", 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ep));
 	if (getenv("LV_TEST_VERBOSE"))
 		fprintf(stderr, "\n  stalled, no retries: %s\n", msg);
@@ -635,17 +635,17 @@ static void t_uri_forms(void)
 	lv_context *ctx = t_context_with(s3t_config("uri", "[service]\nrestores_per_day = 1000\n"));
 	lv_store *s = t_new_store(ctx, s3t_rgw.dir, "uri", 10);
 	char msg[1024];
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://LVKEY:S3cretInUri@uri/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://LVKEY:S3cretInUri@uri/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	CU_ASSERT_PTR_NULL(strstr(msg, "S3cretInUri"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "secret_access_key_file"));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri:9000/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://uri:9000/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "endpoint"));
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://ab/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/x?versionId=1", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/a/../b", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://ab/x", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://uri/x?versionId=1", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://uri/a/../b", 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	/* percent-decoding: the key holds a space (the interop case reads it with boto3) */
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri/with%20space/d", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/with%20space/d/", NULL), 8);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://uri/with%20space/d", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://uri/with%20space/d/", NULL), 8);
 	/* a named location, whose section overrides the driver's keys */
 	char bad[700];
 	snprintf(bad, sizeof bad, "%s/named-wrong-secret", s3t_rgw.dir);
@@ -658,15 +658,15 @@ static void t_uri_forms(void)
 	         s3t_rgw.endpoint, s3t_rgw.access_key, s3t_rgw.secret_file, bad);
 	write_text(nc, text);
 	lv_context *named = t_context_with(nc);
-	CU_ASSERT_EQUAL(s3t_run(named, s, "office:", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_run(named, s, "office:sub", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_run(named, s, "wrong:", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(named, s, "office:", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(named, s, "office:sub", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(named, s, "wrong:", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, bad));
 	lv_context_free(named);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/named/sub", NULL), 8);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://uri/named/sub", NULL), 8);
 	/* the bucket alone is a location too */
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://uri", 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://uri/", NULL), 8);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://uri", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://uri/", NULL), 8);
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -695,7 +695,7 @@ static void t_quota(void)
 	const char *path = s3t_store10k();
 	lv_store *s = NULL;
 	CU_ASSERT_FATAL(path && lv_store_open(&s, ctx, path, 0) == 0);
-	CU_ASSERT_EQUAL(s3t_run(ctx, s, "s3://quota-small/q", 'b', 0, msg, sizeof msg), LV_E_NO_SPACE);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, "s3://quota-small/q", 'b', 0, msg, sizeof msg), LV_E_NO_SPACE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "QuotaExceeded"));
 	if (getenv("LV_TEST_VERBOSE"))
 		fprintf(stderr, "\n  %s\n", msg);
@@ -725,8 +725,8 @@ static void t_interop(void)
 	CU_ASSERT_EQUAL(rc, 0);
 	free(out);
 	unsigned long d_s3 = 0, d_file = 0;
-	long n_s3 = s3t_restore_count(ctx, "s3://interop/up", &d_s3);
-	long n_file = s3t_restore_count(ctx, dir, &d_file);
+	long n_s3 = t_restore_count(ctx, s3t_rgw.dir, "s3://interop/up", &d_s3);
+	long n_file = t_restore_count(ctx, s3t_rgw.dir, dir, &d_file);
 	CU_ASSERT(n_s3 > 7000);
 	CU_ASSERT_EQUAL(n_s3, n_file);
 	CU_ASSERT_EQUAL(d_s3, d_file);

@@ -90,7 +90,7 @@ static void t_gateway_killed(void)
 	lv_context *ctx = t_context_with(s3t_config("killed", "endpoint = %s\npart_size = 5\nparallel_parts = 2\nretries = 2\n"
 	                                               "[service]\nrestores_per_day = 1000\n", ep));
 	lv_store *small = t_new_store(ctx, s3t_rgw.dir, "killed-old", 100);
-	CU_ASSERT_EQUAL_FATAL(s3t_run(ctx, small, "s3://killed/k", 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, "s3://killed/k", 'b', 0, msg, sizeof msg), 0);
 	const char *path = s3t_store10k();
 	lv_store *big = NULL;
 	CU_ASSERT_FATAL(path && lv_store_open(&big, ctx, path, 0) == 0);
@@ -122,7 +122,7 @@ static void t_gateway_killed(void)
 	CU_ASSERT(s3t_uploads("killed") >= 1);
 	/* the old generation is whole, and the restore, the next run to hold the lock,
 	 * cleaned up: the dead upload is aborted */
-	CU_ASSERT_EQUAL(s3t_restore_count(ctx, "s3://killed/k", NULL), 80);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, s3t_rgw.dir, "s3://killed/k", NULL), 80);
 	CU_ASSERT_EQUAL(s3t_uploads("killed"), 0);
 	/* a cleanup with nothing left to put right succeeds */
 	struct lv_location *l = NULL;
@@ -130,8 +130,8 @@ static void t_gateway_killed(void)
 	CU_ASSERT_EQUAL(OPS(l)->cleanup(INST(l)), 0);
 	lv_location_close(l);
 	/* and a backup over it works (the lock the killed run left is stale) */
-	CU_ASSERT_EQUAL(s3t_run(ctx, big, "s3://killed/k", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT(s3t_restore_count(ctx, "s3://killed/k", NULL) > 7000);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, big, "s3://killed/k", 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT(t_restore_count(ctx, s3t_rgw.dir, "s3://killed/k", NULL) > 7000);
 	lv_store_free(small);
 	lv_store_free(big);
 	lv_context_free(ctx);

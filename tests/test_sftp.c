@@ -98,36 +98,6 @@ static int count_files(const char *dir, const char *part, int dot_only)
 }
 
 /* Run one backup/restore with a restorer, keeping its last error message. */
-static int run_msg(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
-{
-	lv_restorer *r = NULL;
-	if (lv_restorer_new(&r, ctx, s))
-		return LV_E_NOMEM;
-	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
-	int rc = t_run(r, kind, flags, NULL);
-	if (msg)
-		snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
-	if (rc && getenv("LV_TEST_VERBOSE"))
-		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), lv_restorer_last_error(r));
-	lv_restorer_free(r);
-	return rc;
-}
-
-/* Restore uri into a fresh store: the count of licenses restored, or -1. */
-static long restore_count(lv_context *ctx, const char *uri, unsigned long *digest)
-{
-	lv_store *s = t_new_store(ctx, sshd.dir, "restore", 0);
-	char msg[1024];
-	int rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
-	if (rc)
-		fprintf(stderr, "restore %s: %s: %s\n", uri, lv_error_name(rc), msg);
-	long n = rc ? -1 : (long)t_count(s);
-	if (digest)
-		*digest = t_store_digest(s);
-	lv_store_free(s);
-	return n;
-}
-
 /* ---- round trip ---------------------------------------------------------- */
 
 static void t_roundtrip_10k(void)
@@ -149,7 +119,7 @@ static void t_roundtrip_10k(void)
 	data_dir(dir, sizeof dir, "rt/deeper"); /* missing directories are made */
 	uri_for(uri, sizeof uri, NULL, dir);
 	char msg[1024];
-	rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+	rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
 	CU_ASSERT_EQUAL(rc, 0);
 	/* the location holds the set and nothing else: no temporary left */
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
@@ -159,8 +129,8 @@ static void t_roundtrip_10k(void)
 	snprintf(out, sizeof out, "%s/rt-file-%d", sshd.dir, getpid());
 	CU_ASSERT_EQUAL(t_backup(ctx, s, out, 0, NULL), 0);
 	unsigned long d_sftp = 0, d_file = 0;
-	long n_sftp = restore_count(ctx, uri, &d_sftp);
-	long n_file = restore_count(ctx, out, &d_file);
+	long n_sftp = t_restore_count(ctx, sshd.dir, uri, &d_sftp);
+	long n_file = t_restore_count(ctx, sshd.dir, out, &d_file);
 	CU_ASSERT(n_sftp > 5000);
 	CU_ASSERT_EQUAL(n_sftp, n_file);
 	CU_ASSERT_EQUAL(d_sftp, d_file);
@@ -190,10 +160,10 @@ static void t_reuse_location(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "reuse");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	/* without overwrite: the backup that is there stays */
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BACKUP_EXISTS);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
 	/* change the store, then overwrite again: the restore gets the new content */
 	lv_license l;
 	char kid[32];
@@ -201,11 +171,11 @@ static void t_reuse_location(void)
 	t_license(&l, 5000, kid, sizeof kid, payload, sizeof payload);
 	l.rights |= LV_RIGHT_BACKUP;
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 6);        /* three generations (keep = 3) */
 	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 3);
 	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 241);   /* 300 - 60 restricted + 1 */
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 241);   /* 300 - 60 restricted + 1 */
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -220,13 +190,13 @@ static void t_auth_keyfile(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "key");
 	uri_for(uri, sizeof uri, sshd.user, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 40);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 40);
 	/* several identity files: a missing one and a refused one first, then the right one */
 	char *cfg = config_with("multikey", "use_agent = no\nidentity_file = %s/nope\nidentity_file = %s\nidentity_file = %s\n",
 	                        sshd.dir, sshd.wrong_key, sshd.client_key);
 	lv_context *ctx2 = t_context_with(cfg);
-	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 40);
+	CU_ASSERT_EQUAL(t_restore_count(ctx2, sshd.dir, uri, NULL), 40);
 	lv_context_free(ctx2);
 	lv_store_free(s);
 	lv_context_free(ctx);
@@ -248,7 +218,7 @@ static void t_auth_unprotected_key(void)
 	const unsigned modes[] = {0644, 0640, 0604};
 	for (size_t i = 0; i < 3; i++) {
 		CU_ASSERT_EQUAL(chmod(key, modes[i]), 0);
-		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
 		char mode[16];
 		snprintf(mode, sizeof mode, "mode %04o", modes[i]);
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "unprotected private key file"));
@@ -260,7 +230,7 @@ static void t_auth_unprotected_key(void)
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1);
 	/* control: the same key, mode 600, is used */
 	CU_ASSERT_EQUAL(chmod(key, 0600), 0);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -274,7 +244,7 @@ static void t_auth_wrong_key(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "wrong");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_AUTH);
 	/* the methods the server offered, and what was tried */
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "offered publickey"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password"));
@@ -304,7 +274,7 @@ static void t_auth_rsa_note(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "rsa");
 	uri_for(uri, sizeof uri, NULL, dir);
-	rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+	rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
 	if (rc == 0) {
 		/* a libssh2 that signs with rsa-sha2 (1.11 and later): nothing to explain */
 		fprintf(stderr, "  note: this libssh2 authenticates with RSA keys; the 1.10 diagnosis is not exercised\n");
@@ -345,12 +315,12 @@ static void t_auth_agent(void)
 	data_dir(dir, sizeof dir, "agent");
 	uri_for(uri, sizeof uri, NULL, dir);
 	setenv("SSH_AUTH_SOCK", sock, 1);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 20);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 20);
 	/* control: the same without the agent fails */
 	char *cfg2 = config_with("agent-off", "use_agent = no\nidentity_file = %s/no-such-key\n", sshd.dir);
 	lv_context *ctx2 = t_context_with(cfg2);
-	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "use_agent = no"));
 	lv_context_free(ctx2);
 	unsetenv("SSH_AUTH_SOCK");
@@ -374,8 +344,8 @@ static void t_auth_password(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "pw");
 	uri_for(uri, sizeof uri, sshd.pw_user, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 24);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 24);
 	struct stat st;
 	CU_ASSERT_EQUAL(stat(dir, &st), 0);
 	struct passwd *pw = getpwnam(sshd.pw_user); /* the files belong to the user who logged in */
@@ -392,7 +362,7 @@ static void t_auth_password(void)
 	char *cfg2 = config_with("badpw", "use_agent = no\nidentity_file = %s/no-such-key\npassword_file = %s\n", sshd.dir,
 	                         bad);
 	lv_context *ctx2 = t_context_with(cfg2);
-	CU_ASSERT_EQUAL(run_msg(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx2, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NULL(strstr(msg, "Wr0ng-Secret-4711"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password"));
 	lv_context_free(ctx2);
@@ -417,7 +387,7 @@ static void t_hostkey_unknown(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "unknown");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not in known_hosts"));
 	CU_ASSERT(sshd.host_fp[0] && strstr(msg, sshd.host_fp));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-ed25519"));
@@ -441,7 +411,7 @@ static void t_hostkey_accept_new(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "acceptnew");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	/* added as OpenSSH would: ssh-keygen finds it under [127.0.0.1]:PORT */
 	char *out = NULL;
 	int rc = t_sh(&out, "ssh-keygen -F '[127.0.0.1]:%d' -f '%s' | grep -c ssh-ed25519", sshd.port, kh);
@@ -451,14 +421,14 @@ static void t_hostkey_accept_new(void)
 	/* now strict checking accepts it */
 	char *cfg2 = config_with("acceptnew2", "known_hosts = %s\nuse_agent = no\nidentity_file = %s\n", kh, sshd.client_key);
 	lv_context *ctx2 = t_context_with(cfg2);
-	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 8);
+	CU_ASSERT_EQUAL(t_restore_count(ctx2, sshd.dir, uri, NULL), 8);
 	/* and hashed entries work too */
 	out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "ssh-keygen -H -f '%s' && ! grep -q 127.0.0.1 '%s'", kh, kh), 0);
 	free(out);
-	CU_ASSERT_EQUAL(restore_count(ctx2, uri, NULL), 8);
+	CU_ASSERT_EQUAL(t_restore_count(ctx2, sshd.dir, uri, NULL), 8);
 	/* a second accept-new run does not add the key again */
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
 	out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "grep -c . '%s'", kh), 0);
 	CU_ASSERT(out && atoi(out) == 1);
@@ -492,7 +462,7 @@ static void t_hostkey_changed(void)
 		char dir[600], uri[800], msg[1024];
 		data_dir(dir, sizeof dir, "changed");
 		uri_for(uri, sizeof uri, NULL, dir);
-		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_HOST_KEY);
 		CU_ASSERT(sshd.host_fp[0] && strstr(msg, sshd.host_fp));
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "CHANGED"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-ed25519"));
@@ -520,27 +490,27 @@ static void t_uri_forms(void)
 	char uri[800], msg[1024];
 	/* a password in the URI: refused with advice, and never echoed */
 	snprintf(uri, sizeof uri, "sftp://%s:Pa55-Secret@127.0.0.1:%d%s/pw-in-uri", sshd.user, sshd.port, sshd.data);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "password_file"));
 	CU_ASSERT_PTR_NULL(strstr(msg, "Pa55-Secret"));
 	/* percent-decoding: a space in the directory */
 	char dir[600];
 	snprintf(dir, sizeof dir, "%s/with space", sshd.data);
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/with%%20space", sshd.port, sshd.data);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
 	/* an IPv6 literal (nothing listens on [::1] here: the error names it) */
 	snprintf(uri, sizeof uri, "sftp://[::1]:%d/tmp/x", sshd.port);
-	int rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+	int rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
 	CU_ASSERT(rc == LV_E_IO || rc == 0);
 	if (rc)
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "[::1]"));
 	/* no directory */
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d", sshd.port);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	/* a bad port */
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:99999/x");
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -558,11 +528,11 @@ static void t_home_paths(void)
 	snprintf(local, sizeof local, "%s/%s", home, sub);
 	lv_context *ctx = t_context_with(sshd.config_path);
 	lv_store *s = t_new_store(ctx, sshd.dir, "tilde", 20);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	char set[900];
 	snprintf(set, sizeof set, "%s/set", local);
 	CU_ASSERT_EQUAL(count_files(set, NULL, 0), 2);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 16);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 16);
 	t_rmrf(local);
 	lv_store_free(s);
 	lv_context_free(ctx);
@@ -583,12 +553,12 @@ static void t_no_permission(void)
 	char uri[800], msg[1024];
 	/* a directory that cannot be made */
 	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d%s/sub", user, sshd.port, locked);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, locked));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "permission denied"));
 	/* a directory that exists but where no file can be made */
 	snprintf(uri, sizeof uri, "sftp://%s@127.0.0.1:%d%s", user, sshd.port, locked);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, locked));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "permission denied"));
 	if (!strstr(msg, "permission denied"))
@@ -596,7 +566,7 @@ static void t_no_permission(void)
 	/* restore from a missing location: no backup */
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/none-here", sshd.port, sshd.data);
 	lv_store *r = t_new_store(ctx, sshd.dir, "perm-r", 0);
-	CU_ASSERT_EQUAL(run_msg(ctx, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, r, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg), LV_E_NOT_FOUND);
 	lv_store_free(r);
 	chmod(locked, 0755);
 	lv_store_free(s);
@@ -639,17 +609,7 @@ static void *watch_main(void *p)
 {
 	watch *w = p;
 	for (int i = 0; i < 60000 && !atomic_load(&w->stop); i++) {
-		DIR *d = opendir(w->dir);
-		struct dirent *de;
-		int hit = 0;
-		while (d && (de = readdir(d)))
-			if (strstr(de->d_name, "pack.tmp-")) {
-				char path[1200];
-				snprintf(path, sizeof path, "%s/%s", w->dir, de->d_name);
-				hit = t_file_size(path) >= (1 << 20);
-			}
-		if (d)
-			closedir(d);
+		int hit = t_file_grown(w->dir, "pack.tmp-", 1 << 20);
 		if (hit) {
 			t_sshd_signal_sessions(&sshd, SIGSTOP);
 			if (w->action == 1)
@@ -724,7 +684,7 @@ static void t_server_killed(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "killed");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL_FATAL(run_msg(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
 
 	/* 1. the connection dies, the server stays: clear error, old backup whole, no temporary left */
 	int fired = 0;
@@ -736,7 +696,7 @@ static void t_server_killed(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".pack.tmp-")); /* the step and the remote file */
 	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 80);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 80);
 
 	/* 2. the whole server dies: clear error; once it is back the old backup restores */
 	rc = backup_watched(ctx, big, uri, dir, 2, 0, msg, sizeof msg, &fired);
@@ -755,10 +715,10 @@ static void t_server_killed(void)
 	char lock[800];
 	snprintf(lock, sizeof lock, "%s/licvault.lock", dir);
 	CU_ASSERT_EQUAL(access(lock, F_OK), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 80);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 80);
 	/* a later backup over it works, and cleans nothing it should keep */
-	CU_ASSERT_EQUAL(run_msg(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 2000);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 2000);
 	lv_store_free(small);
 	lv_store_free(big);
 	lv_context_free(ctx);
@@ -775,7 +735,7 @@ static void t_cancel_blocked(void)
 	char dir[600], uri[800], msg[1024];
 	data_dir(dir, sizeof dir, "cancel");
 	uri_for(uri, sizeof uri, NULL, dir);
-	CU_ASSERT_EQUAL_FATAL(run_msg(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
 	int fired = 0;
 	int rc = backup_watched(ctx, big, uri, dir, 3, 1, msg, sizeof msg, &fired);
 	CU_ASSERT(fired);
@@ -783,7 +743,7 @@ static void t_cancel_blocked(void)
 	/* the server was still reachable: the temporary was removed through a new connection */
 	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
 	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 40);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 40);
 	lv_store_free(small);
 	lv_store_free(big);
 	lv_context_free(ctx);
@@ -983,7 +943,7 @@ static void retention(int keep)
 	uri_for(uri, sizeof uri, NULL, dir);
 	int backups = keep + 1;
 	for (int i = 0; i < backups; i++)
-		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', i ? LV_BACKUP_OVERWRITE : 0, msg, sizeof msg), 0);
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', i ? LV_BACKUP_OVERWRITE : 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, ".manifest", 0), keep);
 	CU_ASSERT_EQUAL(count_files(dir, ".pack", 0), keep);
 	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0); /* no temporary */
@@ -993,7 +953,7 @@ static void retention(int keep)
 	CU_ASSERT_EQUAL(v.n, keep);
 	CU_ASSERT_EQUAL(v.gen[0], 2);               /* generation 1 was pruned */
 	CU_ASSERT_EQUAL(v.gen[keep - 1], backups);  /* the newest stays */
-	CU_ASSERT_EQUAL(restore_count(ctx, uri, NULL), 8);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 8);
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -1089,12 +1049,12 @@ static void t_server_drops_or_stalls(void)
 		CU_ASSERT_EQUAL_FATAL(fake_start(&f, stall), 0);
 		char uri[200], msg[1024];
 		snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d/never/written", f.port);
-		int rc = run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg);
+		int rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
 		CU_ASSERT(rc == LV_E_IO || rc == LV_E_AUTH);
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1"));
 		if (getenv("LV_TEST_VERBOSE"))
 			fprintf(stderr, "\n  %s: %s: %s", stall ? "stall" : "drop", lv_error_name(rc), msg);
-		rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
+		rc = t_run_uri(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
 		CU_ASSERT(rc == LV_E_IO || rc == LV_E_AUTH);
 		fake_stop(&f);
 	}

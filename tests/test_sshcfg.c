@@ -187,26 +187,6 @@ static int count_files(const char *dir, const char *part)
 	return n;
 }
 
-static int run_msg(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
-{
-	int rc = t_run_uri(ctx, s, uri, kind, flags, msg, cap);
-	if (rc && getenv("LV_TEST_VERBOSE"))
-		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), msg);
-	return rc;
-}
-
-static long restore_count(lv_context *ctx, const char *uri)
-{
-	lv_store *s = t_new_store(ctx, jf.s.dir, "restore", 0);
-	char msg[2048];
-	int rc = run_msg(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
-	if (rc)
-		fprintf(stderr, "restore %s: %s: %s\n", uri, lv_error_name(rc), msg);
-	long n = rc ? -1 : (long)t_count(s);
-	lv_store_free(s);
-	return n;
-}
-
 /*
  * This process's children: how many are zombies, and how many are running
  * `comm` (the proxy is "ssh", a ProxyCommand's "nc").  The fixture's keeper
@@ -275,9 +255,9 @@ static void t_alias(void)
 	data_dir(dir, sizeof dir, "alias");
 	uri_on(uri, sizeof uri, "nas", dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL), 2); /* the set landed behind the alias */
-	CU_ASSERT_EQUAL(restore_count(ctx, uri), 40);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 40);
 	/* -vv: what came from where, what was negotiated, how it authenticated */
 	char line[200];
 	snprintf(line, sizeof line, "port = %d (ssh_config)", jf.s.port);
@@ -312,14 +292,14 @@ static void t_patterns_include_match(void)
 		char dir[600], uri[800], msg[2048];
 		data_dir(dir, sizeof dir, "pattern");
 		uri_on(uri, sizeof uri, hosts[i], dir);
-		CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 		CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
 	}
 	/* negation: bad.invalid gets no HostName, and a name that does not resolve is IO, never BAD_URI */
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "pattern");
 	uri_on(uri, sizeof uri, "bad.invalid", dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "cannot resolve host 'bad.invalid'"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "no HostName for it in"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, sc));
@@ -348,7 +328,7 @@ static void t_precedence(void)
 	s = t_new_store(ctx, jf.s.dir, "prec", 10);
 	snprintf(uri, sizeof uri, "sftp://%s@prec:%d%s", jf.s.user, jf.s.port, dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	char line[300];
 	snprintf(line, sizeof line, "port = %d (the URI)", jf.s.port);
 	CU_ASSERT(logs_have(line));
@@ -360,29 +340,29 @@ static void t_precedence(void)
 	/* 2. licvault's user key over ssh_config's User */
 	ctx = ctx_with(lv_config("prec2", sc, "identity_file = %s\nuser = %s\n", jf.s.client_key, jf.s.user));
 	snprintf(uri, sizeof uri, "sftp://prec:%d%s", jf.s.port, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
 	lv_context_free(ctx);
 	/* 3. without licvault's identity_file, ssh_config's (wrong) key is the one tried */
 	ctx = ctx_with(lv_config("prec3", sc, NULL));
 	snprintf(uri, sizeof uri, "sftp://%s@prec:%d%s", jf.s.user, jf.s.port, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_AUTH);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, jf.s.wrong_key));
 	/* 4. without the URI's port, ssh_config's Port 1 is used */
 	snprintf(uri, sizeof uri, "sftp://%s@prec%s", jf.s.user, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1:1"));
 	lv_context_free(ctx);
 	/* 5. licvault's known_hosts and strict checking over ssh_config's file and "no" */
 	ctx = ctx_with(lv_config("prec5", sc, "identity_file = %s\nknown_hosts = %s\nstrict_host_key_checking = yes\n",
 	                         jf.s.client_key, kh_empty));
 	snprintf(uri, sizeof uri, "sftp://%s@prec:%d%s", jf.s.user, jf.s.port, dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_HOST_KEY);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_HOST_KEY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, kh_empty));
 	CU_ASSERT_EQUAL(t_sh(NULL, "grep -q ssh-ed25519 '%s'", kh_empty), 1); /* not added */
 	lv_context_free(ctx);
 	/* 6. ssh_config's StrictHostKeyChecking no means accept-new: the empty file gets the key */
 	ctx = ctx_with(lv_config("prec6", sc, "identity_file = %s\nknown_hosts = %s\n", jf.s.client_key, kh_empty));
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(t_sh(NULL, "grep -q ssh-ed25519 '%s'", kh_empty), 0);
 	lv_context_free(ctx);
 	lv_store_free(s);
@@ -411,12 +391,12 @@ static void t_jump_roundtrip(void)
 	data_dir(dir, sizeof dir, "jump");
 	uri_on(uri, sizeof uri, "target", dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
 	CU_ASSERT(logs_have("ProxyJump: running "));
 	CU_ASSERT(logs_have("BatchMode=yes"));
 	CU_ASSERT(logs_have(" -W "));
-	CU_ASSERT_EQUAL(restore_count(ctx, uri), 400);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 400);
 	t_events ev;
 	CU_ASSERT_EQUAL(t_verify(ctx, s, uri, &ev), 0);
 	assert_no_proxy_left();
@@ -427,7 +407,7 @@ static void t_jump_roundtrip(void)
 		char *plain = lv_config("jump-direct", "no", "identity_file = %s\nknown_hosts = %s\n", jf.s.client_key,
 		                        jf.known_hosts_both);
 		lv_context *c2 = ctx_with(plain);
-		CU_ASSERT_EQUAL(restore_count(c2, direct), -1);
+		CU_ASSERT_EQUAL(t_restore_count(c2, jf.s.dir, direct, NULL), -1);
 		lv_context_free(c2);
 	}
 	lv_store_free(s);
@@ -451,7 +431,7 @@ static void t_jump_down(void)
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "jumpdown");
 	uri_on(uri, sizeof uri, "target", dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
 	/* which hop failed and why: OpenSSH's own words, through the proxy's stderr */
 	char hop[100];
 	snprintf(hop, sizeof hop, "port %d", dead_port);
@@ -545,17 +525,7 @@ static void *killer_main(void *p)
 {
 	killer *k = p;
 	for (int i = 0; i < 60000 && !atomic_load(&k->stop); i++) {
-		DIR *d = opendir(k->dir);
-		struct dirent *de;
-		int hit = 0;
-		while (d && (de = readdir(d)))
-			if (strstr(de->d_name, "pack.tmp-")) {
-				char path[1200];
-				snprintf(path, sizeof path, "%s/%s", k->dir, de->d_name);
-				hit = t_file_size(path) >= (1 << 20);
-			}
-		if (d)
-			closedir(d);
+		int hit = t_file_grown(k->dir, "pack.tmp-", 1 << 20);
 		int pid = hit ? proxy_child() : 0;
 		if (pid) {
 			kill(pid, SIGSTOP); /* the upload cannot finish now */
@@ -578,12 +548,12 @@ static void t_proxy_killed(void)
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "killed");
 	uri_on(uri, sizeof uri, "target", dir);
-	CU_ASSERT_EQUAL_FATAL(run_msg(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
 	killer k = {.fired = 0};
 	snprintf(k.dir, sizeof k.dir, "%s", dir);
 	pthread_t th;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, killer_main, &k), 0);
-	int rc = run_msg(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
+	int rc = t_run_uri(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
 	atomic_store(&k.stop, 1);
 	pthread_join(th, NULL);
 	CU_ASSERT(atomic_load(&k.fired));
@@ -596,7 +566,7 @@ static void t_proxy_killed(void)
 	/* nothing lost: the old set is whole; the temporary was removed through a new proxy */
 	CU_ASSERT_EQUAL(count_files(dir, ".tmp-"), 0);
 	CU_ASSERT_EQUAL(count_files(dir, "manifest"), 1);
-	CU_ASSERT_EQUAL(restore_count(ctx, uri), 80);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
 	assert_no_proxy_left();
 	lv_store_free(small);
 	lv_store_free(big);
@@ -674,16 +644,16 @@ static void t_proxycommand(void)
 	data_dir(dir, sizeof dir, "pc");
 	uri_on(uri, sizeof uri, "via-nc", dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
 	char line[700];
 	snprintf(line, sizeof line, "ProxyCommand = %s 127.0.0.1 %d (ssh_config)", nc, jf.s.port); /* tokens expanded */
 	CU_ASSERT(logs_have(line));
-	CU_ASSERT_EQUAL(restore_count(ctx, uri), 24);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 24);
 	assert_no_proxy_left();
 	/* a ProxyCommand that fails: its status and its words in the message */
 	uri_on(uri, sizeof uri, "broken", dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
 	snprintf(line, sizeof line, "proxy-says-no-%d", jf.s.port);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "exited with status 3"));
@@ -711,7 +681,7 @@ static void t_hashed_known_hosts(void)
 	char dir[600], uri[800], msg[2048];
 	data_dir(dir, sizeof dir, "hashed");
 	uri_on(uri, sizeof uri, "nas", dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	/* one hashed line, no host name in clear */
 	char *out = NULL;
 	CU_ASSERT_EQUAL(t_sh(&out, "grep -c '^|1|[A-Za-z0-9+/=]*|[A-Za-z0-9+/=]* ssh-ed25519 ' '%s'", kh), 0);
@@ -732,7 +702,7 @@ static void t_hashed_known_hosts(void)
 	                                  "  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
 	                       jf.s.port, jf.s.user, jf.s.client_key, kh);
 	lv_context *ctx2 = ctx_with(lv_config("hashed2", sc2, NULL));
-	CU_ASSERT_EQUAL(restore_count(ctx2, uri), 8);
+	CU_ASSERT_EQUAL(t_restore_count(ctx2, jf.s.dir, uri, NULL), 8);
 	CU_ASSERT_EQUAL(t_sh(NULL, "test $(grep -c . '%s') = 1", kh), 0); /* nothing added */
 	lv_context_free(ctx2);
 	lv_store_free(s);
@@ -750,7 +720,7 @@ static void t_host_dash_refused(void)
 	lv_store *s = t_new_store(ctx, jf.s.dir, "dash", 5);
 	char uri[1200], msg[2048];
 	snprintf(uri, sizeof uri, "sftp://-oProxyCommand=touch%%20%s/x", mark);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_BAD_URI);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "begins with '-'"));
 	CU_ASSERT_EQUAL(access(mark, F_OK), -1); /* nothing ran */
 	lv_store_free(s);
@@ -769,18 +739,18 @@ static void t_ssh_command_missing(void)
 	data_dir(dir, sizeof dir, "nocmd");
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s", jf.s.port, dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	CU_ASSERT(logs_have("no-such-ssh' cannot be run"));
 	CU_ASSERT(logs_have("[1] ")); /* a warning */
 	/* an alias then cannot resolve, and the message says why */
 	uri_on(uri, sizeof uri, "nas", dir);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "cannot resolve host 'nas'"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "no-such-ssh' cannot be run"));
 	lv_context_free(ctx);
 	/* an ssh_config FILE named explicitly cannot be read without ssh: CONFIG */
 	ctx = ctx_with(lv_config("nocmd2", sc, "ssh_command = %s/no-such-ssh\n", jf.s.dir));
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_CONFIG);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), LV_E_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "cannot be run"));
 	lv_context_free(ctx);
 	lv_store_free(s);
@@ -794,7 +764,7 @@ static void t_bad_ssh_config(void)
 	lv_store *s = t_new_store(ctx, jf.s.dir, "badcfg", 5);
 	char uri[800], msg[2048];
 	snprintf(uri, sizeof uri, "sftp://nas/%s/never", jf.s.data);
-	CU_ASSERT_EQUAL(run_msg(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_CONFIG);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "Bad configuration option")); /* OpenSSH's own words */
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, sc));
 	lv_store_free(s);

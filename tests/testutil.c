@@ -455,9 +455,27 @@ int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned 
 		return LV_E_NOMEM;
 	lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
 	int rc = t_run(r, kind, flags, NULL);
-	snprintf(msg, cap, "%s", lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "");
+	const char *last = lv_restorer_last_error(r) ? lv_restorer_last_error(r) : "";
+	if (msg)
+		snprintf(msg, cap, "%s", last);
+	if (rc && getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "[%c %s] %s: %s\n", kind, uri, lv_error_name(rc), last);
 	lv_restorer_free(r);
 	return rc;
+}
+
+long t_restore_count(lv_context *ctx, const char *dir, const char *uri, unsigned long *digest)
+{
+	lv_store *s = t_new_store(ctx, dir, "restore", 0);
+	char msg[2048];
+	int rc = t_run_uri(ctx, s, uri, 'r', LV_RESTORE_INDIVIDUALIZE, msg, sizeof msg);
+	if (rc)
+		fprintf(stderr, "restore %s: %s: %s\n", uri, lv_error_name(rc), msg);
+	long n = rc ? -1 : (long)t_count(s);
+	if (digest)
+		*digest = t_store_digest(s);
+	lv_store_free(s);
+	return n;
 }
 
 static int run_simple(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, t_events *ev)
@@ -638,6 +656,30 @@ unsigned long t_store_digest(lv_store *s)
 	unsigned long c = crc32(0L, Z_NULL, 0);
 	lv_store_foreach(s, digest_cb, &c);
 	return c;
+}
+
+int t_file_grown(const char *dir, const char *part, long size)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int hit = 0;
+	struct dirent *de;
+	while (!hit && (de = readdir(d)))
+		if (strstr(de->d_name, part))
+			hit = t_file_size(t_path(dir, de->d_name)) >= size;
+	closedir(d);
+	return hit;
+}
+
+unsigned long t_path_digest(lv_context *ctx, const char *path)
+{
+	lv_store *s = NULL;
+	if (lv_store_open(&s, ctx, path, 0))
+		return 0;
+	unsigned long d = t_store_digest(s);
+	lv_store_free(s);
+	return d;
 }
 
 void t_ignore_status(int status, int result, const lv_value *value, void *ud)

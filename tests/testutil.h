@@ -151,8 +151,16 @@ int t_user_make(const char *name);
 void t_user_remove(const char *name);
 
 int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev);  /* kind: 'b', 'r', 'v' */
-/* One run of store s (backup or restore) at uri; the run's last message into msg. */
+/*
+ * One run of store s (backup or restore) at uri; the run's last message into
+ * msg (when not NULL), and to stderr with LV_TEST_VERBOSE when it failed.
+ */
 int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap);
+/*
+ * Restore uri (individualizing) into a new store in dir: the number of
+ * licenses restored, or -1 (saying why); *digest (when not NULL): the store's digest.
+ */
+long t_restore_count(lv_context *ctx, const char *dir, const char *uri, unsigned long *digest);
 int t_backup(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
 int t_restore(lv_context *ctx, lv_store *s, const char *uri, unsigned flags, t_events *ev);
 int t_verify(lv_context *ctx, lv_store *s, const char *uri, t_events *ev);
@@ -213,10 +221,14 @@ uint64_t t_count(lv_store *s);
 long t_file_size(const char *path);
 int t_flip_byte(const char *path, long offset);
 int t_truncate(const char *path, long size);
+/* 1 when a file of dir whose name holds `part` has size bytes or more (a transfer got that far). */
+int t_file_grown(const char *dir, const char *part, long size);
 /* Find a file in dir whose name ends with suffix; returns malloc'd full path or NULL. */
 char *t_find(const char *dir, const char *suffix);
 /* Content digest of a store (kid, title, payload, plays, machine) in key order. */
 unsigned long t_store_digest(lv_store *s);
+/* The same of the store at path (0 when it cannot be opened; an empty store's is 0 too). */
+unsigned long t_path_digest(lv_context *ctx, const char *path);
 
 #define T_CLI LV_TEST_CLI
 #define T_GEN LV_TEST_GEN
