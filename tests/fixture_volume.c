@@ -2,6 +2,7 @@
  * Loop-mounted test volumes (see fixture_volume.h).
  */
 #include "fixture_volume.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -278,14 +279,5 @@ void fx_volume_destroy(fx_volume *v)
 
 int fx_dir_entries(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
+	return t_count_entries(dir, NULL, 0);
 }

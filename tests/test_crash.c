@@ -292,7 +292,10 @@ static void test_restore_killed_at_every_step(void)
 	kill_at_every_step("restore", pth("t.db"), args, 10);
 }
 
-/* Start the CLI, SIGKILL it after `ms` milliseconds (or let it finish first); its wait status. */
+/*
+ * Start the CLI's `cmd` of store at uri (a backup with --overwrite), SIGKILL
+ * it after `ms` milliseconds (or let it finish first); its wait status.
+ */
 static int run_and_kill(const char *store, const char *cmd, const char *uri, long ms)
 {
 	pid_t pid = fork();
@@ -302,8 +305,11 @@ static int run_and_kill(const char *store, const char *cmd, const char *uri, lon
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", store, "-q", cmd, "--overwrite", uri,
-		      (char *)NULL);
+		if (!strcmp(cmd, "backup"))
+			execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", store, "-q", cmd, "--overwrite", uri,
+			      (char *)NULL);
+		else
+			execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", store, "-q", cmd, uri, (char *)NULL);
 		_exit(127);
 	}
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -368,22 +374,7 @@ static void test_timed_kills(void)
 		copy_dir(pth("big-set"), pth("loc"));
 		copy_file(pth("t0.db"), pth("t.db"));
 		snprintf(rl, sizeof rl, "file://%s", pth("loc"));
-		pid_t pid = fork();
-		if (pid == 0) {
-			int fd = open("/dev/null", O_WRONLY);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-			execl(T_CLI, T_CLI, "--config", pth("cli.conf"), "--store", pth("t.db"), "-q", "restore", rl,
-			      (char *)NULL);
-			_exit(127);
-		}
-		struct timespec ts = {0, ms * 1000000L};
-		nanosleep(&ts, NULL);
-		kill(pid, SIGKILL);
-		int st = 0;
-		waitpid(pid, &st, 0);
+		int st = run_and_kill(pth("t.db"), "restore", rl, ms);
 		unsigned long d = store_digest(pth("t.db"));
 		CHECK(d == dig_t0 || d == dig_big, "the store is as before or fully restored");
 		restores_done += WIFEXITED(st) && WEXITSTATUS(st) == 0;

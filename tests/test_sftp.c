@@ -78,26 +78,6 @@ static void data_dir(char *buf, size_t cap, const char *tag)
 	snprintf(buf, cap, "%s/%s-%d", sshd.data, tag, n++);
 }
 
-static int count_files(const char *dir, const char *part, int dot_only)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (dot_only && de->d_name[0] != '.')
-			continue;
-		if (!part || strstr(de->d_name, part))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Run one backup/restore with a restorer, keeping its last error message. */
 /* ---- round trip ---------------------------------------------------------- */
 
 static void t_roundtrip_10k(void)
@@ -122,8 +102,8 @@ static void t_roundtrip_10k(void)
 	rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
 	CU_ASSERT_EQUAL(rc, 0);
 	/* the location holds the set and nothing else: no temporary left */
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 1), 0);
 
 	/* the same store through the file driver: both restores must give the same licenses */
 	snprintf(out, sizeof out, "%s/rt-file-%d", sshd.dir, getpid());
@@ -172,9 +152,9 @@ static void t_reuse_location(void)
 	l.rights |= LV_RIGHT_BACKUP;
 	CU_ASSERT_EQUAL(lv_store_add(s, &l, 0), 0);
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 6);        /* three generations (keep = 3) */
-	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 3);
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 6);        /* three generations (keep = 3) */
+	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 3);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 241);   /* 300 - 60 restricted + 1 */
 	lv_store_free(s);
 	lv_context_free(ctx);
@@ -227,7 +207,7 @@ static void t_auth_unprotected_key(void)
 		if (!strstr(msg, mode))
 			fprintf(stderr, "message: %s\n", msg);
 	}
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1);
 	/* control: the same key, mode 600, is used */
 	CU_ASSERT_EQUAL(chmod(key, 0600), 0);
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
@@ -253,7 +233,7 @@ static void t_auth_wrong_key(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-agent"));
 	if (!strstr(msg, "offered publickey"))
 		fprintf(stderr, "message: %s\n", msg);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1); /* nothing was made */
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1); /* nothing was made */
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -391,7 +371,7 @@ static void t_hostkey_unknown(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not in known_hosts"));
 	CU_ASSERT(sshd.host_fp[0] && strstr(msg, sshd.host_fp));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ssh-ed25519"));
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1); /* refused before anything was written */
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1); /* refused before anything was written */
 	/* the file was not changed */
 	CU_ASSERT_EQUAL(t_sh(NULL, "grep -q 127.0.0.1 '%s'", kh), 1);
 	lv_store_free(s);
@@ -469,7 +449,7 @@ static void t_hostkey_changed(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(msg, "line 2"));
 		if (!strstr(msg, "CHANGED"))
 			fprintf(stderr, "message: %s\n", msg);
-		CU_ASSERT_EQUAL(count_files(dir, NULL, 0), -1);
+		CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1);
 		lv_store_free(s);
 		lv_context_free(ctx);
 	}
@@ -498,7 +478,7 @@ static void t_uri_forms(void)
 	snprintf(dir, sizeof dir, "%s/with space", sshd.data);
 	snprintf(uri, sizeof uri, "sftp://127.0.0.1:%d%s/with%%20space", sshd.port, sshd.data);
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
 	/* an IPv6 literal (nothing listens on [::1] here: the error names it) */
 	snprintf(uri, sizeof uri, "sftp://[::1]:%d/tmp/x", sshd.port);
 	int rc = t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg);
@@ -531,7 +511,7 @@ static void t_home_paths(void)
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
 	char set[900];
 	snprintf(set, sizeof set, "%s/set", local);
-	CU_ASSERT_EQUAL(count_files(set, NULL, 0), 2);
+	CU_ASSERT_EQUAL(t_count_entries(set, NULL, 0), 2);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 16);
 	t_rmrf(local);
 	lv_store_free(s);
@@ -694,8 +674,8 @@ static void t_server_killed(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "127.0.0.1:"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".pack.tmp-")); /* the step and the remote file */
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 2);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 80);
 
 	/* 2. the whole server dies: clear error; once it is back the old backup restores */
@@ -706,7 +686,7 @@ static void t_server_killed(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
 	char why[512];
 	CU_ASSERT_EQUAL_FATAL(t_sshd_restart(&sshd, why, sizeof why), 0);
-	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
 	/*
 	 * The run's lock could not be removed from a dead server.  It names this
 	 * (still living) process, but no live run holds its token: the next run
@@ -741,8 +721,8 @@ static void t_cancel_blocked(void)
 	CU_ASSERT(fired);
 	CU_ASSERT_EQUAL(rc, LV_E_CANCELED);
 	/* the server was still reachable: the temporary was removed through a new connection */
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
-	CU_ASSERT_EQUAL(count_files(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, sshd.dir, uri, NULL), 40);
 	lv_store_free(small);
 	lv_store_free(big);
@@ -813,11 +793,11 @@ static void t_driver_ops(void)
 	/* write, commit: visible; the temporary is gone */
 	lv_writer *w = NULL;
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "a.obj", 5, &w), 0);
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 1), 1);
-	CU_ASSERT_EQUAL(count_files(dir, "a.obj", 0), 1); /* only the temporary so far */
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 1), 1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, "a.obj", 0), 1); /* only the temporary so far */
 	CU_ASSERT_EQUAL(ops->write(w, "first", 5), 0);
 	CU_ASSERT_EQUAL(ops->commit(w, 0), 0);
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
 	lv_object_info info;
 	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
 	CU_ASSERT_EQUAL(info.size, 5);
@@ -828,7 +808,7 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL(ops->commit(w, 0), LV_E_EXISTS);
 	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
 	CU_ASSERT_EQUAL(info.size, 5);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 1), 0);
 
 	/* with REPLACE: the new content, and nothing left aside */
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "a.obj", 6, &w), 0);
@@ -836,13 +816,13 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL(ops->commit(w, LV_COMMIT_REPLACE), 0);
 	CU_ASSERT_EQUAL(ops->stat(inst, "a.obj", &info), 0);
 	CU_ASSERT_EQUAL(info.size, 6);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 1), 0);
 
 	/* abort: nothing published, nothing left */
 	CU_ASSERT_EQUAL_FATAL(ops->write_begin(inst, "b.obj", 3, &w), 0);
 	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
 	ops->abort(w);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 1);
 	CU_ASSERT_EQUAL(ops->stat(inst, "b.obj", &info), LV_E_NOT_FOUND);
 
 	/* list hides our dot files; read gives the bytes back */
@@ -875,8 +855,8 @@ static void t_driver_ops(void)
 	CU_ASSERT_EQUAL(ops->write(w, "abc", 3), 0);
 	CU_ASSERT_EQUAL(ops->read_open(inst, "a.obj", &r), 0);
 	drv_close(&d);
-	CU_ASSERT_EQUAL(count_files(dir, "c.obj", 0), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 1); /* the test's own junk only */
+	CU_ASSERT_EQUAL(t_count_entries(dir, "c.obj", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 1), 1); /* the test's own junk only */
 }
 
 /*
@@ -919,7 +899,7 @@ static void t_commit_checks_size(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "100 were sent"));
 	lv_object_info info;
 	CU_ASSERT_EQUAL(d.ops->stat(d.inst, "sz.obj", &info), LV_E_NOT_FOUND);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 0);
 	/* control: the same without the cut is published */
 	CU_ASSERT_EQUAL_FATAL(d.ops->write_begin(d.inst, "sz.obj", 100, &w), 0);
 	CU_ASSERT_EQUAL(d.ops->write(w, buf, sizeof buf), 0);
@@ -944,10 +924,10 @@ static void retention(int keep)
 	int backups = keep + 1;
 	for (int i = 0; i < backups; i++)
 		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', i ? LV_BACKUP_OVERWRITE : 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, ".manifest", 0), keep);
-	CU_ASSERT_EQUAL(count_files(dir, ".pack", 0), keep);
-	CU_ASSERT_EQUAL(count_files(dir, NULL, 1), 0); /* no temporary */
-	CU_ASSERT_EQUAL(count_files(dir, "licvault.lock", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".manifest", 0), keep);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".pack", 0), keep);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 1), 0); /* no temporary */
+	CU_ASSERT_EQUAL(t_count_entries(dir, "licvault.lock", 0), 0);
 	t_gens v = {0};
 	CU_ASSERT_EQUAL(lv_generations_list(ctx, uri, 0, t_collect_gen, &v), 0);
 	CU_ASSERT_EQUAL(v.n, keep);

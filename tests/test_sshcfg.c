@@ -173,20 +173,6 @@ static void data_dir(char *buf, size_t cap, const char *tag)
 	snprintf(buf, cap, "%s/%s-%d", jf.s.data, tag, n++);
 }
 
-static int count_files(const char *dir, const char *part)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && (!part || strstr(de->d_name, part)))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /*
  * This process's children: how many are zombies, and how many are running
  * `comm` (the proxy is "ssh", a ProxyCommand's "nc").  The fixture's keeper
@@ -256,7 +242,7 @@ static void t_alias(void)
 	uri_on(uri, sizeof uri, "nas", dir);
 	logs_clear();
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL), 2); /* the set landed behind the alias */
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2); /* the set landed behind the alias */
 	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 40);
 	/* -vv: what came from where, what was negotiated, how it authenticated */
 	char line[200];
@@ -293,7 +279,7 @@ static void t_patterns_include_match(void)
 		data_dir(dir, sizeof dir, "pattern");
 		uri_on(uri, sizeof uri, hosts[i], dir);
 		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-		CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
+		CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
 	}
 	/* negation: bad.invalid gets no HostName, and a name that does not resolve is IO, never BAD_URI */
 	char dir[600], uri[800], msg[2048];
@@ -392,7 +378,7 @@ static void t_jump_roundtrip(void)
 	uri_on(uri, sizeof uri, "target", dir);
 	logs_clear();
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
 	CU_ASSERT(logs_have("ProxyJump: running "));
 	CU_ASSERT(logs_have("BatchMode=yes"));
 	CU_ASSERT(logs_have(" -W "));
@@ -441,7 +427,7 @@ static void t_jump_down(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "exited with status 255"));
 	if (!strstr(msg, "Connection refused"))
 		fprintf(stderr, "\n  message: %s", msg);
-	CU_ASSERT_EQUAL(count_files(dir, NULL), -1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1);
 	assert_no_proxy_left();
 	lv_store_free(s);
 	lv_context_free(ctx);
@@ -564,8 +550,8 @@ static void t_proxy_killed(void)
 	if (!strstr(msg, "killed by signal 9"))
 		fprintf(stderr, "\n  message: %s", msg);
 	/* nothing lost: the old set is whole; the temporary was removed through a new proxy */
-	CU_ASSERT_EQUAL(count_files(dir, ".tmp-"), 0);
-	CU_ASSERT_EQUAL(count_files(dir, "manifest"), 1);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
 	assert_no_proxy_left();
 	lv_store_free(small);
@@ -645,7 +631,7 @@ static void t_proxycommand(void)
 	uri_on(uri, sizeof uri, "via-nc", dir);
 	logs_clear();
 	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT_EQUAL(count_files(dir, NULL), 2);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
 	char line[700];
 	snprintf(line, sizeof line, "ProxyCommand = %s 127.0.0.1 %d (ssh_config)", nc, jf.s.port); /* tokens expanded */
 	CU_ASSERT(logs_have(line));

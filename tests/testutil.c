@@ -658,6 +658,25 @@ unsigned long t_store_digest(lv_store *s)
 	return c;
 }
 
+int t_count_entries(const char *dir, const char *part, int dot_only)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (dot_only && de->d_name[0] != '.')
+			continue;
+		if (!part || strstr(de->d_name, part))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 int t_file_grown(const char *dir, const char *part, long size)
 {
 	DIR *d = opendir(dir);

@@ -221,6 +221,11 @@ uint64_t t_count(lv_store *s);
 long t_file_size(const char *path);
 int t_flip_byte(const char *path, long offset);
 int t_truncate(const char *path, long size);
+/*
+ * The entries of dir (not . and ..) whose name holds `part` (all when NULL),
+ * only the hidden ones with dot_only; -1 when dir cannot be read.
+ */
+int t_count_entries(const char *dir, const char *part, int dot_only);
 /* 1 when a file of dir whose name holds `part` has size bytes or more (a transfer got that far). */
 int t_file_grown(const char *dir, const char *part, long size);
 /* Find a file in dir whose name ends with suffix; returns malloc'd full path or NULL. */
