@@ -448,6 +448,22 @@ int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev)
 	return result;
 }
 
+void t_verify_generations(lv_restorer *r, const char *one)
+{
+	char want[64];
+	snprintf(want, sizeof want, "generation %s", one);
+	lv_restorer_set_string(r, LV_PROP_GENERATION, one);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, want));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "all");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "all 2 generations"));
+	lv_restorer_set_string(r, LV_PROP_GENERATION, "7");
+	CU_ASSERT_EQUAL(t_run(r, 'v', 0, &ev), LV_E_NOT_FOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "holds no generation 7 (it holds 1 and 2)"));
+}
+
 int t_run_uri(lv_context *ctx, lv_store *s, const char *uri, int kind, unsigned flags, char *msg, size_t cap)
 {
 	lv_restorer *r = NULL;

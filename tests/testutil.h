@@ -152,6 +152,12 @@ void t_user_remove(const char *name);
 
 int t_run(lv_restorer *r, int kind, unsigned flags, t_events *ev);  /* kind: 'b', 'r', 'v' */
 /*
+ * Verify with r (set to a location holding generations 1 and 2) generation
+ * `one`, then all, then 7, which is not there: asserts each result and what
+ * the run's end message names.
+ */
+void t_verify_generations(lv_restorer *r, const char *one);
+/*
  * One run of store s (backup or restore) at uri; the run's last message into
  * msg (when not NULL), and to stderr with LV_TEST_VERBOSE when it failed.
  */
