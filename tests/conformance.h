@@ -22,7 +22,7 @@ enum {
 	LVC_NO_REPLACE,     /* commit never replaces unless asked; replace keeps one name */
 	LVC_LIST_REMOVE,    /* list, remove, NOT_FOUND for an absent object; names never temporaries */
 	LVC_CLOSE,          /* close with a writer and a reader open publishes nothing */
-	LVC_LOCK,           /* the lock object as the core takes, reads and removes it */
+	LVC_LOCK,           /* two runs race for the lock on two threads (one wins); read, refresh, remove */
 	LVC_HISTORY,        /* generations written, listed, read back, older ones removed */
 	LVC_REGISTRY,       /* a restore's registry, written through an instance opened for reading */
 	LVC_CANCEL,         /* a canceled write publishes nothing */

@@ -3,11 +3,13 @@
  * flaw of a driver the core cannot use (tests/drivers/flawed.c) fails it in
  * the check that covers that flaw; a driver built against the ABI 1.0 SDK
  * alone (tests/abi10/) loads in this host, passes it, and backs up and
- * restores.
+ * restores.  The tool lvconform survives a driver that reads past the
+ * buffer, and tests the driver of --driver-dir, which it names.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conformance.h"
 #include "testutil.h"
@@ -74,6 +76,7 @@ static const struct {
 	{"close_publishes", 1u << LVC_CLOSE},
 	{"hides_manifests", 1u << LVC_HISTORY},
 	{"read_only_refuses", 1u << LVC_REGISTRY},
+	{"check_then_rename", 1u << LVC_LOCK}, /* passed when the lock's two commits came one after the other */
 };
 
 /* A flaw's location name: '_' is not one of its characters. */
@@ -195,8 +198,87 @@ static void test_abi10_driver(void)
 	lv_context_free(ctx);
 }
 
+/* dir/NAME/flawed.so, a copy of the flawed test driver (a folder of its own: testdrivers/ serves more). */
+static void flawed_copy(const char *name)
+{
+	char d[700], from[800], to[800];
+	snprintf(d, sizeof d, "%s/%s", dir, name);
+	mkdir(d, 0700);
+	snprintf(from, sizeof from, "%s/testdrivers/flawed.so", LV_TEST_BUILD_DIR);
+	snprintf(to, sizeof to, "%s/flawed.so", d);
+	CU_ASSERT_EQUAL_FATAL(t_copy_file(from, to), 0);
+}
+
+/* dir/NAME.conf: the flawed driver's flaw, and more. */
+static void flawed_conf(const char *name, const char *flaw, const char *more)
+{
+	char p[700], text[1000];
+	snprintf(p, sizeof p, "%s/%s.conf", dir, name);
+	snprintf(text, sizeof text, "%s[driver \"flawed\"]\nflaw = %s\n", more, flaw);
+	CU_ASSERT_EQUAL_FATAL(t_write_file(p, text, 0600), 0);
+}
+
+#define LVCONFORM LV_TEST_BUILD_DIR "/cli/lvconform"
+
+/* A driver whose read says it gave 64 times the bytes asked: every read fails, saying so; no crash. */
+static void test_read_overrun(void)
+{
+	flawed_copy("drv");
+	flawed_conf("overrun", "read_overrun", "");
+	char *out = NULL;
+	int rc = t_sh(&out, "env -u LICVAULT_DRIVER_PATH '%s' --config '%s/overrun.conf' --driver-dir '%s/drv' --large 1 "
+	                    "'flawed+file://%s/overrun'", LVCONFORM, dir, dir, dir);
+	if (rc != 1 || getenv("LV_TEST_VERBOSE"))
+		fprintf(stderr, "\n%s\n", out);
+	CU_ASSERT_EQUAL(rc, 1); /* not killed by SIGSEGV (139) */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "large: conf-large.obj cannot be read back: DRIVER_ABI: driver 'flawed' "
+	                                   "returned 67108864 bytes for a 1048576-byte read of conf-large.obj\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "write-read: conf-a.obj cannot be read back: DRIVER_ABI: driver 'flawed' returned "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "no-replace: conf-r.obj cannot be read back after a refused commit"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "history: licvault-g0000000000000001.manifest cannot be read back: DRIVER_ABI: "
+	                                   "driver 'flawed' returned "));
+	CU_ASSERT_PTR_NULL(strstr(out, "-12 bytes"));
+	CU_ASSERT_PTR_NULL(strstr(out, "DRIVER_ABI: \n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "changed the object"));
+	free(out);
+}
+
+/* --driver-dir is searched first (before $LICVAULT_DRIVER_PATH), made absolute, and the driver tested is named. */
+static void test_driver_dir_first(void)
+{
+	flawed_copy("drv");
+	flawed_copy("shadow");
+	flawed_conf("plain", "none", "");
+	char more[800], *out = NULL, want[900];
+	snprintf(more, sizeof more, "[licvault]\ndriver_path = %s/shadow\n", dir);
+	flawed_conf("shadowing", "none", more);
+	snprintf(want, sizeof want, "driver 'flawed' 1.0.0 (ABI 1.1) from %s/drv/flawed.so\n", dir);
+	/* another copy in $LICVAULT_DRIVER_PATH: --driver-dir's is tested, and named */
+	int rc = t_sh(&out, "LICVAULT_DRIVER_PATH='%s/shadow' '%s' --config '%s/plain.conf' --driver-dir '%s/drv' --large 0 "
+	                    "'flawed+file://%s/first'", dir, LVCONFORM, dir, dir, dir);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+	free(out);
+	/* a relative --driver-dir is made absolute (the library never searches a relative folder) */
+	rc = t_sh(&out, "cd '%s' && env -u LICVAULT_DRIVER_PATH '%s' --config plain.conf --driver-dir drv --large 0 "
+	                "'flawed+file://%s/relative'", dir, LVCONFORM, dir);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+	free(out);
+	/* another copy in the config's driver_path, which the library searches first: refused, not tested silently */
+	rc = t_sh(&out, "env -u LICVAULT_DRIVER_PATH '%s' --config '%s/shadowing.conf' --driver-dir '%s/drv' --large 0 "
+	                "'flawed+file://%s/shadowed'", LVCONFORM, dir, dir, dir);
+	CU_ASSERT_EQUAL(rc, 2);
+	snprintf(want, sizeof want, "(%s/shadow/flawed.so), found first; it would not be the driver tested", dir);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+	CU_ASSERT_PTR_NULL(strstr(out, "passed"));
+	free(out);
+}
+
 LV_SUITE(conformance, conformance, t_suite_dir_init, t_suite_dir_clean,
          {"file driver", test_file_driver},
          {"a location holding a backup is refused", test_refuses_a_backup},
          {"flawed drivers fail it", test_flawed_drivers},
-         {"an ABI 1.0 driver loads and passes", test_abi10_driver})
+         {"an ABI 1.0 driver loads and passes", test_abi10_driver},
+         {"lvconform: a read past the buffer fails, named", test_read_overrun},
+         {"lvconform: --driver-dir first, the driver named", test_driver_dir_first})

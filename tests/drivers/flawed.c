@@ -5,7 +5,8 @@
  *
  *   [driver "flawed"]
  *   flaw = none | replaces | lists_temporaries | remove_absent_ok | remove_forgets |
- *          close_publishes | hides_manifests | read_only_refuses
+ *          close_publishes | hides_manifests | read_only_refuses | check_then_rename |
+ *          read_overrun
  *
  *   replaces           commit without LV_COMMIT_REPLACE replaces (the lock is not atomic)
  *   lists_temporaries  list shows a temporary too
@@ -14,19 +15,25 @@
  *   close_publishes    close commits the writers left open instead of aborting them
  *   hides_manifests    list leaves out every .manifest
  *   read_only_refuses  write_begin refuses an instance opened without LV_OPEN_WRITE
+ *   check_then_rename  commit without LV_COMMIT_REPLACE checks that the name is free,
+ *                      waits 2 ms, then replaces (access(), then rename(): not atomic,
+ *                      so two runs committing the lock at once both take it)
+ *   read_overrun       read says it gave 64 times the bytes asked (more than the buffer)
  *
  * The conformance suite (tests/conformance.c) must fail each flaw in the
  * check that covers it, and pass "none".  It keeps its own list of open
  * writers (no host tracking, as a driver of ABI 1.0 does: its close deals
  * with them); its readers are tracked.  For tests only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "licvault/driver.h"
 
 enum { F_NONE, F_REPLACES, F_LISTS_TEMPORARIES, F_REMOVE_ABSENT_OK, F_REMOVE_FORGETS, F_CLOSE_PUBLISHES,
-       F_HIDES_MANIFESTS, F_READ_ONLY_REFUSES };
+       F_HIDES_MANIFESTS, F_READ_ONLY_REFUSES, F_CHECK_THEN_RENAME, F_READ_OVERRUN };
 
 typedef struct flawed {
 	const lv_host *host;
@@ -43,6 +50,7 @@ struct lv_writer {
 	flawed *f;
 	lv_writer *w;
 	struct lv_writer *next;
+	char name[256];
 };
 
 static int f_open(const lv_host *host, lv_host_ctx *h, const char *uri, unsigned flags, void **inst)
@@ -111,6 +119,7 @@ static int f_write_begin(void *inst, const char *name, uint64_t hint, lv_writer 
 		return rc;
 	}
 	w->f = f;
+	snprintf(w->name, sizeof w->name, "%s", name);
 	w->next = f->writers;
 	f->writers = w;
 	*out = w;
@@ -122,11 +131,37 @@ static int f_write(lv_writer *w, const void *buf, size_t len)
 	return w->f->ops->write(w->w, buf, len);
 }
 
+/* The check of check_then_rename: EXISTS when w's name is taken (as access() would tell), else 0. */
+static int name_taken(flawed *f, struct lv_writer *w)
+{
+	int saved = f->host->error_save(f->h);
+	lv_reader *r = NULL;
+	int rc = f->ops->read_open(f->in, w->name, &r);
+	if (rc == LV_E_NOT_FOUND) {
+		f->host->error_restore(f->h, saved);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	f->ops->read_close(r);
+	return f->host->set_error(f->h, LV_E_EXISTS, "flawed: %s exists", w->name);
+}
+
 static int f_commit(lv_writer *w, unsigned flags)
 {
 	flawed *f = w->f;
 	unlink_writer(w);
-	int rc = f->ops->commit(w->w, f->flaw == F_REPLACES ? flags | LV_COMMIT_REPLACE : flags);
+	int rc = 0;
+	if (f->flaw == F_CHECK_THEN_RENAME && !(flags & LV_COMMIT_REPLACE)) {
+		struct timespec gap = {0, 2000000};
+		if (!(rc = name_taken(f, w)))
+			nanosleep(&gap, NULL); /* another run comes in between */
+		flags |= LV_COMMIT_REPLACE;
+	}
+	if (rc)
+		f->ops->abort(w->w);
+	else
+		rc = f->ops->commit(w->w, f->flaw == F_REPLACES ? flags | LV_COMMIT_REPLACE : flags);
 	free(w);
 	return rc;
 }
@@ -172,7 +207,10 @@ static int f_read_open(void *inst, const char *name, lv_reader **out)
 
 static int f_read(lv_reader *r, void *buf, size_t cap, size_t *n)
 {
-	return r->f->ops->read(r->r, buf, cap, n);
+	int rc = r->f->ops->read(r->r, buf, cap, n);
+	if (!rc && *n && r->f->flaw == F_READ_OVERRUN)
+		*n = cap * 64;
+	return rc;
 }
 
 static void f_read_close(lv_reader *r)
@@ -255,7 +293,8 @@ static const char *const f_schemes[] = {"flawed", NULL};
 
 static const lv_driver_key f_keys[] = {
 	{"flaw", LV_KEY_ENUM, "none", "the flaw to have", 0, 0,
-	 "none|replaces|lists_temporaries|remove_absent_ok|remove_forgets|close_publishes|hides_manifests|read_only_refuses", 0},
+	 "none|replaces|lists_temporaries|remove_absent_ok|remove_forgets|close_publishes|hides_manifests|read_only_refuses|"
+	 "check_then_rename|read_overrun", 0},
 	{NULL, 0, NULL, NULL, 0, 0, NULL, 0},
 };
 
