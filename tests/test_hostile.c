@@ -703,7 +703,14 @@ typedef struct liar_result {
 	char msg[1100];
 } liar_result;
 
-/* Run a backup ('b') or restore ('r') through liar+file:// with `lie`, in a child process. */
+static int count_gen(const lv_generation_info *g, void *ud)
+{
+	(void)g;
+	++*(int *)ud;
+	return 0;
+}
+
+/* Run a backup ('b'), restore ('r') or listing ('l') through liar+file:// with `lie`, in a child process. */
 static void liar_run(const char *lie, int kind, liar_result *res)
 {
 	memset(res, 0, sizeof *res);
@@ -735,10 +742,12 @@ static void liar_run(const char *lie, int kind, liar_result *res)
 		char uri[800];
 		snprintf(uri, sizeof uri, "liar+file://%s", kind == 'b' ? pth("liar-bk") : pth("liar-good"));
 		lv_restorer_set_string(r, kind == 'b' ? LV_PROP_BACKUP_PATH : LV_PROP_RESTORE_PATH, uri);
-		int rc = t_run(r, kind, kind == 'b' ? LV_BACKUP_OVERWRITE : 0, NULL);
+		int n = 0;
+		int rc = kind == 'l' ? lv_generations_list(c, uri, 0, count_gen, &n)
+		                     : t_run(r, kind, kind == 'b' ? LV_BACKUP_OVERWRITE : 0, NULL);
 		FILE *o = fopen(out, "w");
 		if (o) {
-			fprintf(o, "%d\n%s\n", rc, lv_restorer_last_error(r));
+			fprintf(o, "%d\n%s\n", rc, kind == 'l' ? lv_context_last_error(c) : lv_restorer_last_error(r));
 			fclose(o);
 		}
 		lv_restorer_free(r);
@@ -812,6 +821,9 @@ static void test_liar_garbage_lengths(void)
 	liar_case("read_endless", 'r', 0, 0, NULL);
 	/* the size a listing gives is used first; a stat that lies is then never asked */
 	liar_case("stat_tiny", 'r', 0, 1, NULL);
+	liar_case("stat_positive", 'r', LV_E_DRIVER_ABI, 0, NULL); /* was ignored: stat's size is a hint */
+	/* a broken driver is not a damaged backup: the listing fails with DRIVER_ABI, not BACKUP_CORRUPT */
+	liar_case("read_too_much", 'l', LV_E_DRIVER_ABI, 0, NULL);
 }
 
 static void test_liar_bad_codes(void)
