@@ -4,9 +4,10 @@
  * Write: a temporary ".NAME.tmp-RANDOM" in the target directory (NAME cut
  * to 200 bytes, so a name of 255 bytes has a temporary too), written,
  * fsync'd, then published with renameat2(RENAME_NOREPLACE) so an existing
- * object is never replaced by accident (fallback for filesystems without it,
- * such as FUSE exFAT: link/unlink, then a checked rename), then the directory
- * is fsync'd so the new name is durable.
+ * object is never replaced by accident (fallback for filesystems without it:
+ * link/unlink; and where there are no hard links either, such as exFAT and
+ * FAT, a claim: see publish_claimed), then the directory is fsync'd so the
+ * new name is durable.
  */
 #include "localfs.h"
 
@@ -426,6 +427,58 @@ static int exists_error(lfs *fs, const char *name)
 	                           fs->dir, name, what);
 }
 
+/* A claim older than this was left by a killed publisher (a publish takes microseconds). */
+#define CLAIM_STALE_S 30
+/* How long a publisher waits for another one's claim on the same name: about 2 s in 1 ms steps. */
+#define CLAIM_TRIES 2000
+
+/* Publish w->tmp as w->name without replacing, holding the claim on the name: 0, or -1 with errno. */
+static int publish_under_claim(lfs *fs, lv_writer *w, const char *claim)
+{
+	for (int i = 0; mkdirat(fs->dirfd, claim, 0700) != 0; i++) {
+		struct stat st;
+		if (errno != EEXIST)
+			return -1;
+		if (fstatat(fs->dirfd, claim, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+		    time(NULL) - st.st_mtime > CLAIM_STALE_S)
+			unlinkat(fs->dirfd, claim, AT_REMOVEDIR); /* a killed publisher's */
+		else if (i >= CLAIM_TRIES) {
+			errno = EBUSY;
+			return -1;
+		} else
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	struct stat st;
+	int r = -1;
+	if (fstatat(fs->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		errno = EEXIST;
+	else if (errno == ENOENT)
+		r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
+	int e = errno;
+	unlinkat(fs->dirfd, claim, AT_REMOVEDIR);
+	errno = e;
+	return r;
+}
+
+/*
+ * Where neither RENAME_NOREPLACE nor hard links exist (exFAT, FAT), a
+ * check-then-rename would let two publishers of one name both succeed (two
+ * runs would both take licvault.lock).  mkdir is atomic on every
+ * filesystem: the directory ".NAME.claim" admits one publisher of NAME at a
+ * time, which checks that NAME is absent, renames, and removes its claim.
+ * Names starting with '.' are never listed.
+ */
+static int publish_claimed(lfs *fs, lv_writer *w)
+{
+	char claim[256];
+	size_t cut = strlen(w->name);
+	if (cut > 200)
+		for (cut = 200; cut > 0 && ((unsigned char)w->name[cut] & 0xC0) == 0x80; cut--)
+			;
+	snprintf(claim, sizeof claim, ".%.*s.claim", (int)cut, w->name);
+	return publish_under_claim(fs, w, claim);
+}
+
 int lfs_commit(lv_writer *w, unsigned flags)
 {
 	lfs *fs = w->fs;
@@ -461,14 +514,8 @@ int lfs_commit(lv_writer *w, unsigned flags)
 			r = linkat(fs->dirfd, w->tmp, fs->dirfd, w->name, 0);
 			if (r == 0)
 				unlinkat(fs->dirfd, w->tmp, 0);
-			else if (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK) {
-				/* no hard links (exFAT, FAT): check, then rename */
-				struct stat st;
-				if (fstatat(fs->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-					errno = EEXIST, r = -1;
-				else
-					r = renameat(fs->dirfd, w->tmp, fs->dirfd, w->name);
-			}
+			else if (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK)
+				r = publish_claimed(fs, w); /* no hard links (exFAT, FAT) */
 		}
 	}
 	if (r < 0) {
