@@ -87,6 +87,43 @@ static void test_main_job(void)
 	free(out);
 }
 
+/*
+ * A restore that commits makes the store, even with no license to store: a
+ * generation whose licenses were all restricted, restored with
+ * --individualize, leaves a store holding the new identity.  A failed or dry
+ * restore leaves no store file, and a store made meanwhile by another
+ * process is never removed.
+ */
+static void test_restore_of_nothing(void)
+{
+	char *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_write_file(t_path(dir, "r0.lic"), "licvault-license: 1\nkid: r0\nissued: 2024-01-01\nrights: play\n",
+	                                   0600), 0);
+	CU_ASSERT_EQUAL_FATAL(cli(&out, "-q --store r0src.db store import r0.lic"), 0);
+	free(out);
+	CU_ASSERT_EQUAL_FATAL(cli(&out, "-q --store r0src.db backup --allow-shrink r0bk"), 0);
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "--store r0new.db restore --individualize r0bk"), 0);
+	HAS(out, "restore: store individualized: machine ");
+	char *mid = strstr(out, "machine ");
+	char id[40] = "";
+	if (mid)
+		sscanf(mid + 8, "%32s", id);
+	free(out);
+	CU_ASSERT_EQUAL(access(t_path(dir, "r0new.db"), F_OK), 0);
+	CU_ASSERT_EQUAL(cli(&out, "--store r0new.db identity"), 0);
+	CU_ASSERT(id[0] && strstr(out, id) != NULL); /* the identity the restore announced is the one kept */
+	HAS(out, "individualized on this host");
+	free(out);
+	/* a dry run and a failed run make nothing */
+	CU_ASSERT_EQUAL(cli(&out, "--store r0dry.db restore --dry-run --individualize r0bk"), 0);
+	free(out);
+	CU_ASSERT_NOT_EQUAL(access(t_path(dir, "r0dry.db"), F_OK), 0);
+	CU_ASSERT_NOT_EQUAL(cli(&out, "--store r0fail.db restore --individualize nothing-here"), 0);
+	free(out);
+	CU_ASSERT_NOT_EQUAL(access(t_path(dir, "r0fail.db"), F_OK), 0);
+}
+
 static void test_four_machines(void)
 {
 	/* issue 3's walk-through: one store backs up, fresh stores restore it */
@@ -543,6 +580,7 @@ static void test_permission_denied(void)
 
 LV_SUITE(cli, cli, t_suite_dir_init, t_suite_dir_clean,
          {"main job: import, backup, restore", test_main_job},
+         {"a restore of a generation with no license", test_restore_of_nothing},
          {"four machines", test_four_machines},
          {"command line: help, did you mean, options anywhere", test_command_line},
          {"every error name has an exit code", test_exit_code_table},
