@@ -279,7 +279,7 @@ typedef struct lv_host {
 	 * call untrack, which is a no-op for a handle not tracked.  track
 	 * returns 0, LV_E_INVALID_ARG (a NULL handle or release) or LV_E_NOMEM
 	 * (described); on an error the handle is not tracked: free it yourself
-	 * and return the code (the skeleton's hand_out does).
+	 * and return the code (as the skeleton's sk_write_begin does).
 	 */
 	int (*track)(lv_host_ctx *h, void *handle, void (*release)(void *handle));
 	void (*untrack)(lv_host_ctx *h, void *handle);
