@@ -288,7 +288,9 @@ static int restorer_for(run_view *v, lv_store *store, lv_restorer **out)
 /* The exit code of a run that ended: an interruption's, licvault's own refusal to ask, or the result's. */
 static int run_exit_code(const run_view *v, int override)
 {
-	if (override)
+	/* a signal that came too late to cancel (the run had ended, or passed its point of no
+	 * return) does not say "canceled": the run's own result does */
+	if (override && (override == CLI_EXIT_SIGPIPE || v->result == LV_E_CANCELED))
 		return override;
 	if (v->result == LV_E_CANCELED && secret_declined())
 		return secret_declined();

@@ -316,7 +316,7 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		}
 		if (rc == LV_E_CANCELED)
 			break;
-		if (rc == LV_E_NOT_FOUND && strcmp(op, "restore") != 0)
+		if (rc == LV_E_NOT_FOUND)
 			continue; /* its temporary went (another run putting things right): write it again */
 		if (rc != LV_E_EXISTS) {
 			held_set(me.token, 0);

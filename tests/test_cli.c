@@ -292,6 +292,49 @@ static void assert_location_untouched(const char *loc)
 	free(out);
 }
 
+/*
+ * A SIGINT that comes once the backup passed its point of no return (its
+ * last sync, after the new generation was published and checked, held by
+ * the fault driver) is too late to cancel: exit 0, the generation kept.
+ */
+static void signal_too_late(void)
+{
+	char conf[700], trace[700], args[900], drv[700], *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_driver_dir(dir, "fault", drv, sizeof drv), 0);
+	snprintf(conf, sizeof conf, "%s/late.conf", dir);
+	snprintf(trace, sizeof trace, "%s/late.trace", dir);
+	FILE *f = fopen(conf, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fprintf(f, "[licvault]\ndriver_path = %s\n[driver \"fault\"]\nop = sync\nnth = 2\nmode = delay\n"
+	           "delay_ms = 2000\ntrace = %s\n", drv, trace);
+	fclose(f);
+	import_examples("late.db"); /* small: its events fit in the pipe nobody reads yet */
+	snprintf(args, sizeof args, "--store late.db --json backup fault+file://%s/late", dir);
+	t_child ch;
+	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, conf, args, 0), 0);
+	/* wait for the second sync to be called (the trace has its line before the delay) */
+	for (int i = 0; i < 3000; i++) {
+		t_sh(&out, "grep -c ' sync ' '%s' 2>/dev/null", trace);
+		int n = out ? atoi(out) : 0;
+		free(out);
+		out = NULL;
+		if (n >= 2)
+			break;
+		t_sleep_ms(10);
+	}
+	kill(ch.pid, SIGINT);
+	char *err = NULL;
+	CU_ASSERT_EQUAL(t_cli_finish(&ch, &out, &err), 0);
+	HAS(out, "\"event\":\"end\",\"result\":\"ok\",\"exit_code\":0");
+	if (!strstr(out, "\"result\":\"ok\""))
+		fprintf(stderr, "\n  late signal: %s\n%s\n", out, err);
+	free(out);
+	free(err);
+	snprintf(args, sizeof args, "verify late");
+	CU_ASSERT_EQUAL(cli(&out, args), 0);
+	free(out);
+}
+
 static void test_signals(void)
 {
 	CU_ASSERT_EQUAL_FATAL(t_cli_big_store(), 0);
@@ -323,6 +366,7 @@ static void test_signals(void)
 	CU_ASSERT_EQUAL_FATAL(t_cli_spawn(&ch, "/dev/null", "--store big.db store list", 1), 0);
 	CU_ASSERT_EQUAL(t_cli_finish(&ch, &out, NULL), 141);
 	free(out);
+	signal_too_late();
 }
 
 /* Each exit code through the real CLI, where it can be produced today. */

@@ -605,6 +605,37 @@ static void test_verify_during_a_backup(void)
 	lv_context_free(c);
 }
 
+/*
+ * A restore whose lock temporary went under it (another run putting the
+ * location right removed it: NOT_FOUND) writes the lock again and holds it,
+ * as a backup does; it went on without a lock before.
+ */
+static void test_restore_lock_written_again(void)
+{
+	char trace[600], body[1200], uri[700];
+	snprintf(trace, sizeof trace, "%s", P("rl.trace"));
+	snprintf(body, sizeof body,
+	         "[driver \"fault\"]\nop = commit\nmatch = licvault.lock\nerror = NOT_FOUND\ntrace = %s\n", trace);
+	lv_context *c = ctx_with("rl.conf", body);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	lv_store *s = NULL, *d = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(c, P("rl-src.db"), 10, &s), 0);
+	snprintf(uri, sizeof uri, "file://%s", P("rl"));
+	CU_ASSERT_EQUAL_FATAL(t_backup(c, s, uri, 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(lv_store_open(&d, c, P("rl-new.db"), LV_STORE_CREATE), 0);
+	snprintf(uri, sizeof uri, "fault+file://%s", P("rl"));
+	unlink(trace);
+	CU_ASSERT_EQUAL(t_restore(c, d, uri, LV_RESTORE_INDIVIDUALIZE, NULL), 0);
+	char *out = NULL;
+	/* the first commit of the lock failed, the second took it, and the run removed it at its end */
+	t_sh(&out, "grep -c ' commit .*licvault.lock' '%s'; grep -c ' remove .*licvault.lock' '%s'", trace, trace);
+	CU_ASSERT_STRING_EQUAL(out, "2\n1\n");
+	free(out);
+	lv_store_free(d);
+	lv_store_free(s);
+	lv_context_free(c);
+}
+
 LV_SUITE(history, history, init, clean,
          {"retention: keep 1, 3 and 20", test_retention},
          {"restore and verify a chosen generation", test_generation_restore_and_verify},
@@ -618,4 +649,5 @@ LV_SUITE(history, history, init, clean,
          {"the lock: holders, stale, unlock", test_lock_holders},
          {"the lock: refreshed, and lost", test_lock_refreshed_and_lost},
          {"the store is never a target", test_store_never_a_target},
-         {"verify while a backup replaces the generation it reads", test_verify_during_a_backup})
+         {"verify while a backup replaces the generation it reads", test_verify_during_a_backup},
+         {"a restore writes its lock again when its temporary went", test_restore_lock_written_again})
