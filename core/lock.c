@@ -316,8 +316,9 @@ int lv__lock_take(lv_run *run, lv_location *loc, const char *op, int *held)
 		}
 		if (rc == LV_E_CANCELED)
 			break;
-		if (rc == LV_E_NOT_FOUND)
-			continue; /* its temporary went (another run putting things right): write it again */
+		if (rc == LV_E_NOT_FOUND && (strcmp(op, "restore") != 0 || attempt < 2))
+			continue; /* its temporary went (another run putting things right): write it again; a
+			           * restore that keeps meeting NOT_FOUND reads a location with nothing there */
 		if (rc != LV_E_EXISTS) {
 			held_set(me.token, 0);
 			if (strcmp(op, "restore") != 0 || !lv__err_valid(rc)) /* a run that writes must hold the lock */

@@ -34,11 +34,75 @@ static void dir_of(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 }
 
+/* Check the symbolic link at `at` (lstat'd into st), then put its target in place of it in `rest`. */
+static int follow_folder_link(const char *path, const char *at, const struct stat *st, char *done, size_t *dlen,
+                              char *rest, lv_err *err)
+{
+	char why[LV_ERRMSG_MAX], link[PATH_MAX], next[PATH_MAX];
+	if (lv__trust_owner(at, st, why, sizeof why))
+		return lv__err_set(err, LV_E_CONFIG, "store %s: the symbolic link %s (it could put the licenses anywhere)",
+		                   path, why);
+	ssize_t n = readlink(at, link, sizeof link - 1);
+	if (n < 0)
+		return lv__err_set(err, LV_E_IO, "store %s: cannot read the symbolic link %s: %s", path, at, strerror(errno));
+	link[n] = '\0';
+	if (link[0] == '/')
+		*dlen = 0; /* from the root again */
+	done[*dlen] = '\0';
+	if (snprintf(next, sizeof next, "%s%s%s", link, rest[0] ? "/" : "", rest) >= (int)sizeof next)
+		return lv__err_set(err, LV_E_INVALID_ARG, "store %s: a symbolic link's target is too long", path);
+	memcpy(rest, next, strlen(next) + 1);
+	return 0;
+}
+
+/*
+ * Every symbolic link on the way to p's folder belongs to root or the
+ * caller (another user's link to a folder of theirs would put the store
+ * there): each component is looked at, links followed as the kernel does.
+ * Messages name the store's path as given (path).
+ */
+static int check_folder_links(const char *path, const char *p, lv_err *err)
+{
+	char done[PATH_MAX], rest[PATH_MAX], at[PATH_MAX];
+	const char *slash = strrchr(p, '/');
+	if (!slash)
+		return 0; /* a name in the current folder */
+	size_t dlen = p[0] == '/' ? 0 : (size_t)snprintf(done, sizeof done, ".");
+	if (snprintf(rest, sizeof rest, "%.*s", (int)(slash - p), p) >= (int)sizeof rest)
+		return lv__err_set(err, LV_E_INVALID_ARG, "store %s: the path is too long", path);
+	for (int hops = 0; rest[0];) {
+		char *r = rest + strspn(rest, "/");
+		size_t cl = strcspn(r, "/");
+		if (!cl)
+			break;
+		if (snprintf(at, sizeof at, "%.*s/%.*s", (int)dlen, done, (int)cl, r) >= (int)sizeof at)
+			return lv__err_set(err, LV_E_INVALID_ARG, "store %s: the path is too long", path);
+		memmove(rest, r + cl, strlen(r + cl) + 1);
+		struct stat st;
+		if (lstat(at, &st) != 0)
+			return 0; /* not there: making the store will say why */
+		if (!S_ISLNK(st.st_mode)) {
+			dlen = strlen(at);
+			memcpy(done, at, dlen + 1);
+			continue;
+		}
+		if (++hops > 40)
+			return lv__err_set(err, LV_E_IO, "store %s: too many symbolic links", path);
+		int rc = follow_folder_link(path, at, &st, done, &dlen, rest, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int lv__store_file_target(const char *path, char **target, lv_err *err)
 {
 	char cur[PATH_MAX], next[PATH_MAX], why[LV_ERRMSG_MAX];
 	if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
 		return lv__err_set(err, LV_E_INVALID_ARG, "store %s: the path is too long", path);
+	int rc = check_folder_links(path, path, err);
+	if (rc)
+		return rc;
 	for (int hops = 0;; hops++) {
 		struct stat st;
 		if (lstat(cur, &st) != 0) {
@@ -65,6 +129,8 @@ int lv__store_file_target(const char *path, char **target, lv_err *err)
 		if (len >= (int)sizeof next)
 			return lv__err_set(err, LV_E_INVALID_ARG, "store %s: a symbolic link's target is too long", path);
 		memcpy(cur, next, (size_t)len + 1);
+		if ((rc = check_folder_links(path, cur, err)))
+			return rc; /* the folders of where the link points */
 	}
 	*target = strdup(cur);
 	return *target ? 0 : lv__err_set(err, LV_E_NOMEM, "store %s: out of memory", path);

@@ -156,6 +156,15 @@ static void test_foreign_link_refused(void)
 	sh_ok("ln -s '%s' '%s' && chown -h " USER " '%s'", S("real.db"), link2, link2);
 	CU_ASSERT_EQUAL(lv_store_open(&s, ctx, link2, LV_STORE_READONLY), LV_E_CONFIG);
 	HAS(lv_context_last_error(ctx), "bad owner");
+	/* their link as a folder on the way, and as the folder where a link of ours points: refused too */
+	sh_ok("mkdir -p '%s' && ln -s '%s' '%s' && chown -h " USER " '%s'", S("their-folder"), S("their-folder"),
+	      S("odir"), S("odir"));
+	CU_ASSERT_EQUAL(lv_store_open(&s, ctx, P(S("odir"), "sub/../new.db"), LV_STORE_CREATE), LV_E_CONFIG);
+	HAS(lv_context_last_error(ctx), "odir: bad owner: it belongs to " USER);
+	sh_ok("ln -s '%s' '%s'", P(S("odir"), "ours.db"), S("mine.db"));
+	CU_ASSERT_EQUAL(lv_store_open(&s, ctx, S("mine.db"), LV_STORE_CREATE), LV_E_CONFIG);
+	HAS(lv_context_last_error(ctx), "odir: bad owner");
+	CU_ASSERT_FALSE(exists(P(S("their-folder"), "new.db")));
 }
 
 /* Every error of making the file is checked and named. */

@@ -259,8 +259,9 @@ LV_EXTERN int lv_license_write_file(const lv_license *lic, const char *path, cha
  * rollback or a failure removes, so a failed restore leaves no store.
  * LV_STORE_READONLY: never written; also opens a store on a read-only or
  * full filesystem (from a private copy when its write-ahead log holds
- * changes).  A symbolic link on the path that belongs to another user than
- * root or the caller is refused (LV_E_CONFIG).
+ * changes).  A symbolic link on the path (the file's own, or a folder's on
+ * the way to it) that belongs to another user than root or the caller is
+ * refused (LV_E_CONFIG).
  */
 #define LV_STORE_CREATE 0x1u
 #define LV_STORE_READONLY 0x2u
