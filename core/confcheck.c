@@ -102,6 +102,11 @@ static int check_location_key(lv_context *c, const lv_conf_entry *e, const char 
 		if (lv__uri_holds_password(e->value)) /* as a run refuses it; never quoted */
 			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: location \"%s\": uri: %s", file, e->line, lname,
 			                     lv__password_advice);
+		char scheme[128];
+		if (lv__uri_scheme(e->value, scheme, sizeof scheme))
+			return lv__ctx_error(c, LV_E_CONFIG, "%s:%d: location \"%s\": uri '%s' is not a valid URI (RFC 3986: a "
+			                     "space or another character that must be percent-encoded?)",
+			                     file, e->line, lname, e->value);
 		return 0;
 	}
 	for (const char *const *k = core_location_keys; *k; k++)

@@ -238,6 +238,8 @@ lv_loaded *lv__driver_for_uri(lv_context *c, const char *uri, char *scheme, size
 
 static int no_driver(lv_context *c, lv_run *run, const char *uri, const char *scheme)
 {
+	if (!scheme[0]) /* lv__uri_scheme found no scheme: not a URI (a named location's, say) */
+		return fail(c, run, LV_E_BAD_URI, "'%s': not a valid URI (RFC 3986: a space or another character that must be percent-encoded?)", uri);
 	lv_buf known = {0};
 	lv__drivers_load(c);
 	for (size_t i = 0; i < lv__driver_count(c); i++)

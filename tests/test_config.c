@@ -87,6 +87,8 @@ static void test_errors_with_lines(void)
 	expect_error("[location \"my_nas\"]\nuri = /a\n", "a location name may hold a-z, 0-9");
 	expect_error("[driver \"cfgecho\"]\nalpha = 1\nalpha = 2\n", "c.conf:3: 'alpha' given twice (first at line 2)");
 	expect_error("[service]\nmax_machines = 100\n", "c.conf:2: max_machines = '100': out of range 1 to 64");
+	/* a location's URI that is no URI: said by the check, with its line (a run said NO_DRIVER for scheme '') */
+	expect_error("[location \"mm\"]\nuri = file:///tmp/a b\n", "c.conf:2: location \"mm\": uri 'file:///tmp/a b' is not a valid URI");
 	/* an explicit file that does not exist */
 	lv_context *c = NULL;
 	lv_context_new(&c);
