@@ -249,9 +249,12 @@ static int no_driver(lv_context *c, lv_run *run, const char *uri, const char *sc
 	size_t sl = strlen(scheme);
 	if (sl && scheme[sl - 1] == '+')
 		sl--; /* the layer A of A+INNER */
+	/* "nas:" or "nas:sub" (no "//"): meant as a named location, most likely */
+	int named = !strncmp(uri, scheme, sl) && uri[sl] == ':' && strncmp(uri + sl + 1, "//", 2) != 0;
 	int rc = fail(c, run, LV_E_NO_DRIVER,
-	              "no driver serves the scheme '%.*s' of '%s' (schemes served: %s; see `licvault drivers`)", (int)sl,
-	              scheme, uri, known.len > 1 ? (char *)known.data : "none");
+	              "no driver serves the scheme '%.*s' of '%s'%s%.*s%s (schemes served: %s; see `licvault drivers`)",
+	              (int)sl, scheme, uri, named ? ", and no [location \"" : "", named ? (int)sl : 0, scheme,
+	              named ? "\"] is configured" : "", known.len > 1 ? (char *)known.data : "none");
 	lv__buf_free(&known);
 	return rc;
 }

@@ -253,13 +253,20 @@ static void test_every_command_human(void)
 	HASNT(out, "\x1b");
 	free(out);
 	/* config values */
-	CU_ASSERT_EQUAL(t_sh(&sh, "cd '%s' && printf '[location \"evil\"]\\nuri = file:///tmp/\\033[31mred\\377\\n' > evil.conf", dir), 0);
+	/* a plain path may hold any byte: shown escaped */
+	CU_ASSERT_EQUAL(t_sh(&sh, "cd '%s' && printf '[location \"evil\"]\\nuri = /tmp/\\033[31mred\\377\\n' > evil.conf", dir), 0);
 	free(sh);
 	setenv("CONF", "evil.conf", 1);
 	out = check_human("config show", 0);
-	HAS(out, "uri = file:///tmp/\\x1b[31mred\\xff");
+	HAS(out, "uri = /tmp/\\x1b[31mred\\xff");
 	free(out);
 	check_json("config_file,config", "config show", 0);
+	/* a URI may not (RFC 3986): the config error quotes it escaped */
+	CU_ASSERT_EQUAL(t_sh(&sh, "cd '%s' && printf '[location \"evil\"]\\nuri = file:///tmp/\\033[31mred\\377\\n' > evil.conf", dir), 0);
+	free(sh);
+	out = check_human("config show", 2);
+	HAS(out, "uri 'file:///tmp/\\x1b[31mred\\xff' is not a valid URI");
+	free(out);
 	unsetenv("CONF");
 	check_all();
 }
