@@ -205,7 +205,7 @@ static int expect_bytes(cx *c, struct lv_location *l, const char *name, const vo
 {
 	char *got = malloc(len + 1);
 	long n = got ? get(c, l, name, got, len + 1) : LV_E_NOMEM;
-	int same = n == (long)len && !memcmp(got, want, len);
+	int same = n >= 0 && (size_t)n == len && !memcmp(got, want, len);
 	if (n < 0)
 		failf(c, "%s cannot be read back%s: %s: %s", name, when, lv_error_name((int)n), got ? c->why : "out of memory");
 	else if (!same)

@@ -152,7 +152,7 @@ static void test_dates_round_trip(void)
 		CU_ASSERT_EQUAL_FATAL(lv_license_write_file(&l, path, err, sizeof err), 0);
 		char *out = NULL;
 		t_sh(&out, "grep '^issued: ' '%s'", path);
-		CU_ASSERT_PTR_NOT_NULL(out && strstr(out, text[i]));
+		CU_ASSERT(out && strstr(out, text[i]));
 		free(out);
 		lv_license *back = NULL;
 		CU_ASSERT_EQUAL(lv_license_parse_file(&back, path, err, sizeof err), 0);
