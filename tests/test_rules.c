@@ -404,16 +404,30 @@ static int my_end(void *session, lv_service_call *call, int commit)
 static void my_free(void *ud) { ((my_svc *)ud)->freed++; }
 static const lv_service my_service = {LV_SERVICE_VERSION, my_begin, my_decide, my_end, my_free};
 
+/*
+ * A store of 10 licenses backed up to P(TAG-bk) (*src), and a context whose
+ * service is s, refusing kid-000002: what a restore of that backup meets.
+ */
+static lv_context *refusing_context(const char *tag, lv_store **src, my_svc *s)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s-src.db", tag);
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P(name), 10, src), 0);
+	snprintf(name, sizeof name, "%s-bk", tag);
+	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, *src, P(name), 0, NULL), 0);
+	lv_context *c2 = t_context();
+	*s = (my_svc){0};
+	snprintf(s->refuse, sizeof s->refuse, "kid-000002");
+	CU_ASSERT_EQUAL(lv_context_set_service(c2, NULL, NULL), LV_E_INVALID_ARG);
+	CU_ASSERT_EQUAL_FATAL(lv_context_set_service(c2, &my_service, s), 0);
+	return c2;
+}
+
 static void test_custom_service(void)
 {
 	lv_store *src = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("svc-src.db"), 10, &src), 0);
-	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("svc-bk"), 0, NULL), 0);
-	lv_context *c2 = t_context();
-	my_svc s = {0};
-	snprintf(s.refuse, sizeof s.refuse, "kid-000002");
-	CU_ASSERT_EQUAL(lv_context_set_service(c2, NULL, NULL), LV_E_INVALID_ARG);
-	CU_ASSERT_EQUAL_FATAL(lv_context_set_service(c2, &my_service, &s), 0);
+	my_svc s;
+	lv_context *c2 = refusing_context("svc", &src, &s);
 	lv_store *d = NULL;
 	lv_store_open(&d, c2, P("svc-new.db"), LV_STORE_CREATE);
 	t_events ev;
@@ -482,12 +496,8 @@ static void late_cancel_cb(int status, int result, const lv_value *v, void *ud)
 static void test_cancel_after_commit(void)
 {
 	lv_store *src = NULL;
-	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, P("late-src.db"), 10, &src), 0);
-	CU_ASSERT_EQUAL_FATAL(t_backup(ctx, src, P("late-bk"), 0, NULL), 0);
-	lv_context *c2 = t_context();
-	my_svc s = {0};
-	snprintf(s.refuse, sizeof s.refuse, "kid-000002");
-	CU_ASSERT_EQUAL_FATAL(lv_context_set_service(c2, &my_service, &s), 0);
+	my_svc s;
+	lv_context *c2 = refusing_context("late", &src, &s);
 	lv_store *d = NULL;
 	CU_ASSERT_EQUAL_FATAL(lv_store_open(&d, c2, P("late-new.db"), LV_STORE_CREATE), 0);
 	lv_restorer *r = NULL;
