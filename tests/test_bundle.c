@@ -900,7 +900,36 @@ static void test_bombs(void)
 	cu32(&b, (uint32_t)crc);
 	c_end(&b, 2, pack_len + man_len);
 	build("bomb3.lvb", &b, 0);
-	expect_corrupt("bomb3.lvb", MAN1 " holds 67108864 bytes, its end record");
+	/* refused at its first bytes (it was inflated whole before: 2 GiB took 25 s) */
+	expect_corrupt("bomb3.lvb", MAN1 " is not a licvault manifest (bad magic)");
+	/* 4: a manifest's real header, then 64 MiB: refused once it outgrows what its count of licenses allows */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	cu8(&b, 'O');
+	cu8(&b, (unsigned)strlen(MAN1));
+	cput(&b, MAN1, strlen(MAN1));
+	unsigned char *first = calloc(1, 1u << 20);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+	memcpy(first, man, 64);
+	for (int i = 0; i < 64; i++) {
+		cu8(&b, 'D');
+		cu32(&b, 1u << 20);
+		cput(&b, first, 1u << 20);
+		memset(first, 0, 64);
+	}
+	free(first);
+	build("bomb4.lvb", &b, 0);
+	expect_corrupt("bomb4.lvb", MAN1 " is longer than its header's count of licenses allows");
+	/* 5: an object's end record that does not declare what it holds */
+	c_header(&b);
+	c_object(&b, PACK1, pack, pack_len);
+	c_object(&b, MAN1, man, man_len);
+	memcpy(&b.p[b.n - 12], &(uint64_t){0}, 8); /* its size: 0 (big-endian or not) */
+	c_end(&b, 2, pack_len + man_len);
+	build("bomb5.lvb", &b, 0);
+	char holds[160];
+	snprintf(holds, sizeof holds, MAN1 " holds %zu bytes, its end record", man_len);
+	expect_corrupt("bomb5.lvb", holds);
 	/* memory stays bounded: the CLI's peak RSS on bomb 1 and 3 */
 	for (int i = 0; i < 2; i++) {
 		char *out = NULL;

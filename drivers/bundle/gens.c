@@ -304,6 +304,39 @@ static void corrupt_text(bundle *b, bgen *g, const char *why, char *out, size_t 
 }
 
 /*
+ * A manifest (docs/backup-format.md) begins with its magic, and its header's
+ * count bounds its size: the header and its four strings at most 551 bytes,
+ * an entry at most 146, the trailer 12.  The scan checks both as the bytes
+ * come, so that a file whose "manifest" is gigabytes of anything is refused
+ * at once instead of after inflating it all.
+ */
+#define MANIFEST_MAGIC "LVMANIF\n"
+#define MANIFEST_COUNT_AT 28
+typedef struct man_check {
+	unsigned char head[MANIFEST_COUNT_AT + 8];
+	uint64_t seen, limit;      /* bytes so far; the most its count allows (0: not known yet) */
+} man_check;
+
+/* The next n bytes of a manifest object: NULL, or why it is none. */
+static const char *man_check_add(man_check *m, const unsigned char *p, size_t n)
+{
+	const size_t ml = sizeof MANIFEST_MAGIC - 1;
+	for (size_t i = 0; m->seen + i < sizeof m->head && i < n; i++) {
+		m->head[m->seen + i] = p[i];
+		if (m->seen + i < ml && p[i] != (unsigned char)MANIFEST_MAGIC[m->seen + i])
+			return "is not a licvault manifest (bad magic)";
+	}
+	m->seen += n;
+	if (!m->limit && m->seen >= sizeof m->head) {
+		uint64_t count = 0;
+		for (int i = 7; i >= 0; i--) /* little-endian u64 */
+			count = count << 8 | m->head[MANIFEST_COUNT_AT + i];
+		m->limit = count > (UINT64_MAX - 563) / 146 ? UINT64_MAX : 563 + count * 146;
+	}
+	return m->limit && m->seen > m->limit ? "is longer than its header's count of licenses allows" : NULL;
+}
+
+/*
  * Read g's events into g->obj up to the pack of a version 2 bundle (r then
  * stays there, for the pack's reader) or the end; the manifest goes to the
  * spool.  0 or an error (described; a corrupt file's reason in *why too).
@@ -312,6 +345,7 @@ static int scan_events(bundle *b, bgen *g, struct lv_reader *r, char *why, size_
 {
 	lvb_dec *d = r->dec;
 	bobj *cur = NULL;
+	man_check mc = {0};
 	for (unsigned events = 1;; events++) {
 		lvb_event ev;
 		if ((events & 255) == 0 && b->host->canceled(b->h))
@@ -327,6 +361,7 @@ static int scan_events(bundle *b, bgen *g, struct lv_reader *r, char *why, size_
 		if (ev.type == LVB_EV_OBJECT) {
 			if (!(cur = obj_add(g, ev.name)))
 				return b->host->set_error(b->h, LV_E_NOMEM, "bundle %s: out of memory reading %s", b->uri, g->iname);
+			mc = (man_check){0};
 			if (bundle_is_pack(ev.name) && lvb_dec_version(d) >= 2) {
 				/* version 2: the pack is the last object; stop here, and
 				 * let the pack's reader go on with this stream */
@@ -342,6 +377,12 @@ static int scan_events(bundle *b, bgen *g, struct lv_reader *r, char *why, size_
 				cur->spool_off = b->spool_len;
 			}
 		} else if (cur && ev.type == LVB_EV_DATA) {
+			const char *bad = bundle_is_pack(cur->name) ? NULL : man_check_add(&mc, ev.data, ev.len);
+			if (bad) {
+				corrupt_text(b, g, "", why, cap);
+				snprintf(why + strlen(why), cap - strlen(why), "object %s %s", cur->name, bad);
+				return b->host->set_error(b->h, LV_E_BACKUP_CORRUPT, "%s", why);
+			}
 			if (cur->spooled && spool_write(b, ev.data, ev.len) != 0)
 				cur->spooled = 0; /* no room: read it by inflating again */
 		} else if (cur && ev.type == LVB_EV_OBJECT_END) {
