@@ -171,9 +171,7 @@ static int unknown_option(const cli *c, const char *arg)
 	for (const cli_option *o = cli_options; o->name; o++)
 		if (command_takes(c->cmd, o->id))
 			w[n++] = o->name;
-	const char *near = nearest_word(name, w, n);
-	if (near)
-		return usage_error(c, "unknown option '%s' (did you mean '--%s'?)", arg, near);
+	/* another command's option first: '--keep' for backup is no typing error of '--help' */
 	for (const cli_option *o = cli_options; o->name; o++) {
 		if (strcmp(o->name, name))
 			continue;
@@ -181,6 +179,9 @@ static int unknown_option(const cli *c, const char *arg)
 			if (command_takes(k, o->id) && !(k->needs & CMD_HIDDEN))
 				return usage_error(c, "'--%s' is an option of '%s', not of this command", name, k->name);
 	}
+	const char *near = nearest_word(name, w, n);
+	if (near)
+		return usage_error(c, "unknown option '%s' (did you mean '--%s'?)", arg, near);
 	return usage_error(c, "unknown or ambiguous option '%s'", arg);
 }
 
@@ -239,8 +240,18 @@ static int find_command(cli *c, char **pos, int n, int help, int *used)
 static int take_option(cli *c, int ch, const char *arg)
 {
 	int id = ch >= LONG_BASE ? ch - LONG_BASE : id_of_short(ch);
-	if (id < 0 || !command_takes(c->cmd, id))
+	if (id < 0)
 		return unknown_option(c, arg);
+	if (!command_takes(c->cmd, id)) {
+		/* named as matched (arg may be the option's value, or an abbreviation of it) */
+		for (const cli_option *o = cli_options; o->name; o++)
+			if (o->id == id) {
+				char name[64];
+				snprintf(name, sizeof name, "--%s", o->name);
+				return unknown_option(c, name);
+			}
+		return unknown_option(c, arg);
+	}
 	c->seen |= 1ull << id;
 	c->val[id] = optarg;
 	if (id == OPT_VERBOSE)
@@ -248,12 +259,18 @@ static int take_option(cli *c, int ch, const char *arg)
 	return -1;
 }
 
-/* Pass 2: the command's options and arguments. */
+/*
+ * Pass 2: the command's options and arguments.  getopt_long sees every
+ * command's options, so that an abbreviation is resolved among all of them
+ * ('--all' for backup is verify's --all, refused as such, never an
+ * abbreviation of backup's --allow-shrink), and take_option refuses what
+ * this command does not take.
+ */
 static int collect(cli *c, int argc, char **argv, int skip)
 {
 	struct option lo[OPT__COUNT + 1];
 	char shorts[2 * OPT__COUNT + 4];
-	build_tables(c->cmd, lo, shorts);
+	build_tables(NULL, lo, shorts);
 	c->args = calloc((size_t)argc + 1, sizeof *c->args);
 	if (!c->args)
 		return out_error(LV_E_NOMEM, "out of memory");

@@ -205,6 +205,21 @@ static void test_command_line(void)
 	CU_ASSERT_EQUAL(cli(&out, "backup --individualize x"), 2);
 	HAS(out, "'--individualize' is an option of 'restore'");
 	free(out);
+	/* another command's option is never read as an abbreviation of one of this command's
+	 * ('--all' was taken for '--allow-shrink': a backup of an empty store went through) */
+	CU_ASSERT_EQUAL(cli(&out, "backup --all x"), 2);
+	HAS(out, "'--all' is an option of 'verify'");
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "backup --keep 3 x"), 2);
+	HAS(out, "'--keep' is an option of 'forget'"); /* said before a near word ('--help') */
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "forget --verify x"), 2);
+	HAS(out, "'--verify' is an option of 'list'");
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "backup --al x"), 2); /* --all or --allow-shrink */
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "test -e '%s/x'", dir), 1); /* none of them ran */
+	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "help bakup"), 2);
 	HAS(out, "did you mean 'backup'");
 	free(out);
