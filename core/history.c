@@ -39,6 +39,18 @@ static void fill_info(lv_generation_info *gi, const lv_gen *g, const lv_manifest
 	                ? g->manifest_size + g->pack_size : UINT64_MAX;
 }
 
+/*
+ * A failure that says nothing of the generation read: the run could not look
+ * (canceled, no memory, a broken driver, a wrong passphrase or key, a host
+ * key or a config to put right).  It fails the listing or the forget with
+ * its own code; anything else marks the generation damaged.
+ */
+static int not_the_generations(int rc)
+{
+	return rc == LV_E_CANCELED || rc == LV_E_NOMEM || rc == LV_E_DRIVER_ABI || rc == LV_E_AUTH ||
+	       rc == LV_E_HOST_KEY || rc == LV_E_CONFIG;
+}
+
 /* One generation's entry: its header, and with verify, every object checked. */
 static int list_one(lv_run *run, lv_location *loc, const lv_gen *g, unsigned flags,
                     int (*cb)(const lv_generation_info *, void *), void *ud)
@@ -54,7 +66,7 @@ static int list_one(lv_run *run, lv_location *loc, const lv_gen *g, unsigned fla
 	char problem[LV_ERRMSG_MAX];
 	snprintf(problem, sizeof problem, "%s", run->err.msg);
 	lv__err_restore(&run->err, &saved);
-	if (rc == LV_E_CANCELED || rc == LV_E_NOMEM || rc == LV_E_DRIVER_ABI)
+	if (not_the_generations(rc))
 		return lv__run_error(run, rc, "%s", problem); /* not the generation's fault: the listing fails */
 	gi.whole = rc ? LV_GEN_DAMAGED : (flags & LV_LIST_VERIFY) ? LV_GEN_WHOLE : LV_GEN_UNCHECKED;
 	gi.problem = rc ? problem : NULL;
@@ -157,11 +169,13 @@ static int one_stays_whole(lv_run *run, lv_location *loc, const lv_set_scan *sca
 		lv_err saved;
 		lv__err_save(&run->err, &saved);
 		int rc = lv__verify_generation(run, loc, scan->gens[i].gen, NULL);
+		char why[LV_ERRMSG_MAX];
+		snprintf(why, sizeof why, "%s", run->err.msg);
 		lv__err_restore(&run->err, &saved);
 		if (!rc)
 			return 0;
-		if (rc == LV_E_CANCELED)
-			return rc;
+		if (not_the_generations(rc))
+			return lv__run_error(run, rc, "%s", why);
 	}
 	return lv__run_error(run, LV_E_INVALID_ARG,
 	                     left ? "no generation that would stay at %s verifies: forgetting would leave no whole backup; nothing was removed"

@@ -190,6 +190,20 @@ static void test_prompt_on_terminal(void)
 	CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && LICVAULT_PASSPHRASE='something else' LICVAULT_CONFIG=crypt.conf '%s' crypt "
 	                           "export-key crypt+file://%s/tty", dir, T_CLI, dir), 7);
 	free(out);
+	/* a wrong passphrase is AUTH (7) for list and forget too, not a damaged generation (6) */
+	for (int i = 0; i < 2; i++) { /* two generations: forget --keep 1 has one to verify */
+		CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && LICVAULT_PASSPHRASE='" TYPED "' LICVAULT_CONFIG=crypt.conf '%s' -q "
+		                           "--store s.db backup --overwrite crypt+file://%s/tty", dir, T_CLI, dir), 0);
+		free(out);
+	}
+	const char *cmds[] = {"list", "list --verify", "forget --keep 1 -n"};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		CU_ASSERT_EQUAL(t_sh(&out, "cd '%s' && LICVAULT_PASSPHRASE='something else' LICVAULT_CONFIG=crypt.conf '%s' %s "
+		                           "crypt+file://%s/tty", dir, T_CLI, cmds[i], dir), 7);
+		HAS(out, "AUTH: the passphrase does not open the key");
+		HASNT(out, "damaged");
+		free(out);
+	}
 }
 
 /* Ctrl-C at the question: the run or command is canceled (130), the terminal's echo back on, nothing written. */

@@ -399,7 +399,10 @@ typedef struct lv_generation_info {
 /**
  * Call cb for each generation at uri, oldest first.  Without
  * LV_LIST_VERIFY only the manifests' headers are read (not the packs); a
- * manifest that cannot be read is reported as LV_GEN_DAMAGED.  Strings are
+ * manifest that cannot be read is reported as LV_GEN_DAMAGED, except for
+ * a failure that says nothing of it (LV_E_CANCELED, LV_E_NOMEM,
+ * LV_E_DRIVER_ABI, LV_E_AUTH, LV_E_HOST_KEY, LV_E_CONFIG), which ends the
+ * call with that error.  Strings are
  * valid during the callback; a non-zero return from cb stops and is
  * returned.  No store and no lock are needed.  A location that holds no
  * generation (for file://, also a folder that does not exist) never calls
