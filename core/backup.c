@@ -645,18 +645,22 @@ static int backup_dry_run(backup_state *b, lv_store *store, unsigned flags)
 	const lv_gen *ng = lv__scan_newest(&scan);
 	uint64_t newest = ng ? ng->gen : 0, next = scan.newest_any + 1;
 	int exists = ng != NULL;
-	lv__set_scan_free(&scan);
 	if (exists && !(flags & LV_BACKUP_OVERWRITE))
-		return lv__run_error(run, LV_E_BACKUP_EXISTS,
-		                     "a backup is already at %s (generation %llu); add a new generation with the overwrite flag (licvault backup --overwrite)",
-		                     b->loc->uri, (unsigned long long)newest);
-	if (store->ops.count(store->impl, &run->total))
+		rc = lv__run_error(run, LV_E_BACKUP_EXISTS,
+		                   "a backup is already at %s (generation %llu); add a new generation with the overwrite flag (licvault backup --overwrite)",
+		                   b->loc->uri, (unsigned long long)newest);
+	if (!rc && store->ops.count(store->impl, &run->total))
 		run->total = 0;
-	if ((rc = store->ops.foreach(store->impl, dry_one, b))) {
+	if (!rc && (rc = store->ops.foreach(store->impl, dry_one, b))) {
 		char why[256];
-		return lv__run_error(run, lv__err_valid(rc) ? rc : LV_E_IO, "%s",
-		                     lv__store_why(store, rc, "reading the store failed", why, sizeof why));
+		rc = lv__run_error(run, lv__err_valid(rc) ? rc : LV_E_IO, "%s",
+		                   lv__store_why(store, rc, "reading the store failed", why, sizeof why));
 	}
+	if (!rc)
+		rc = check_shrink(b, &scan, flags); /* refused as the real run would be */
+	lv__set_scan_free(&scan);
+	if (rc)
+		return rc;
 	lv__run_progress(run, 1);
 	b->gen = next;
 	char holds[96];

@@ -278,6 +278,11 @@ static void test_shrink(void)
 	CU_ASSERT_EQUAL(t_backup(c, s, U("sh"), LV_BACKUP_OVERWRITE, &ev), LV_E_BACKUP_SHRINK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "of the 32 of generation 1"));
 	CU_ASSERT_EQUAL(count_named(P("sh"), ".pack"), 1);
+	/* a dry run says what the real run would: refused the same way (it said ok) */
+	CU_ASSERT_EQUAL(t_backup(c, s, U("sh"), LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN, &ev), LV_E_BACKUP_SHRINK);
+	CU_ASSERT_EQUAL(t_backup(c, e, U("sh"), LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN, &ev), LV_E_BACKUP_SHRINK);
+	CU_ASSERT_EQUAL(t_backup(c, s, U("sh"), LV_BACKUP_OVERWRITE | LV_BACKUP_DRY_RUN | LV_BACKUP_ALLOW_SHRINK, &ev), 0);
+	CU_ASSERT_EQUAL(count_named(P("sh"), ".pack"), 1);
 	/* said so: the allow-shrink flag */
 	int arc = t_backup(c, s, U("sh"), LV_BACKUP_OVERWRITE | LV_BACKUP_ALLOW_SHRINK, &ev);
 	CU_ASSERT_EQUAL(arc, 0);

@@ -509,7 +509,8 @@ LV_EXTERN int lv_restorer_remove_all_props(lv_restorer *r);
  * LV_BACKUP_OVERWRITE, LV_BACKUP_DRY_RUN (the location is read, never
  * written or locked; RESTRICTED_LICENSE events name the licenses that would
  * be left out; END's message says what would be written and what the
- * location holds now).  Returns LV_E_NO_PATH when BackupPath is unset,
+ * location holds now; it fails as the real run would with
+ * LV_E_BACKUP_EXISTS or LV_E_BACKUP_SHRINK).  Returns LV_E_NO_PATH when BackupPath is unset,
  * LV_E_BUSY when a run is in progress on this object, LV_E_INVALID_ARG for
  * a NULL callback, unknown flags, or a restorer without a store; then the
  * callback is never called.
