@@ -431,11 +431,16 @@ void out_note(const char *fmt, ...)
 	out_unlock();
 }
 
+static void log_to_file(int level, const char *text);
+
 int out_error(int code, const char *message)
 {
 	if (!message || !*message)
 		message = lv_strerror(code);
 	out_note("error: %s: %s", lv_error_name(code), safe(message));
+	char line[2112];
+	snprintf(line, sizeof line, "%s: %s", lv_error_name(code), message);
+	log_to_file(LV_LOG_ERROR, line); /* a cron job's log says why it failed */
 	cli_log(LV_LOG_DEBUG, "exit code %d for %s", exit_code_of(code), lv_error_name(code));
 	return exit_code_of(code);
 }
@@ -447,11 +452,9 @@ static int file_level = -1;
 static FILE *log_file;
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
-static void log_line(int level, const char *text)
+/* One line of the --log-file, when there is one and it takes level. */
+static void log_to_file(int level, const char *text)
 {
-	level &= 3;
-	if (level <= stderr_level)
-		out_note("%s: %s", level_names[level], safe(text));
 	if (log_file && level <= file_level) {
 		char when[40];
 		time_t t = time(NULL);
@@ -462,6 +465,14 @@ static void log_line(int level, const char *text)
 		fflush(log_file);
 		out_unlock();
 	}
+}
+
+static void log_line(int level, const char *text)
+{
+	level &= 3;
+	if (level <= stderr_level)
+		out_note("%s: %s", level_names[level], safe(text));
+	log_to_file(level, text);
 }
 
 static void lib_log(int level, const char *line, void *ud)

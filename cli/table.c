@@ -36,7 +36,7 @@ const cli_option cli_options[] = {
 	{OPT_DRY_RUN, "dry-run", 'n', NULL, "say what would be done, change nothing"},
 	{OPT_ALLOW_SHRINK, "allow-shrink", 0, NULL,
 	 "back up even an empty store, or one with fewer than half the licenses of the newest backup there"},
-	{OPT_GENERATION, "generation", 0, "G", "the generation: a number (licvault list shows them), or newest"},
+	{OPT_GENERATION, "generation", 0, "G", "the generation: a number (licvault list shows them), or newest (not for forget)"},
 	{OPT_ALL, "all", 0, NULL, "every generation at the location, oldest first"},
 	{OPT_VERIFY, "verify", 0, NULL, "check every generation whole (reads every pack)"},
 	{OPT_KEEP, "keep", 0, "N", "keep the newest N generations, remove the older ones"},

@@ -587,6 +587,12 @@ static void test_logging_and_version(void)
 	free(out);
 	CU_ASSERT_EQUAL(t_sh(&out, "cat '%s/l2.log'", dir), 0);
 	HASNT(out, "S3cr3tPw");
+	HAS(out, "]: error: "); /* the failure itself is in the log, not only on stderr */
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "-q verify no-backup-here --log-file l3.log"), 4);
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "cat '%s/l3.log'", dir), 0);
+	HAS(out, "]: error: NOT_FOUND: no backup at no-backup-here");
 	free(out);
 	/* --version: licvault, the library and its ABI, SQLite, zlib, the drivers */
 	CU_ASSERT_EQUAL(cli(&out, "--version"), 0);
