@@ -311,6 +311,10 @@ int args_parse(cli *c, int argc, char **argv)
 		free(pos);
 		return usage_error(NULL, "option '%s' needs an argument", missing);
 	}
+	if (version && !help) {
+		used = n; /* --version anywhere prints the versions and runs nothing else: */
+		n = 0;    /* the words around it are not its arguments */
+	}
 	if (n == 0) {
 		if (help)
 			help_print(stdout, NULL);

@@ -595,6 +595,11 @@ static void test_logging_and_version(void)
 	HAS(out, "]: error: NOT_FOUND: no backup at no-backup-here");
 	free(out);
 	/* --version: licvault, the library and its ABI, SQLite, zlib, the drivers */
+	CU_ASSERT_EQUAL(cli(&out, "--store l.db backup vdir --version"), 0); /* the versions; no backup runs */
+	HAS(out, "liblicvault ");
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "test -e '%s/vdir'", dir), 1);
+	free(out);
 	CU_ASSERT_EQUAL(cli(&out, "--version"), 0);
 	HAS(out, "licvault 0.");
 	HAS(out, "liblicvault 0.");
