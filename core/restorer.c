@@ -204,14 +204,20 @@ static int prepare(lv_restorer *r, int kind, unsigned flags, const char *prop, l
 	return 0;
 }
 
+/* Is a run in progress? */
+static int busy(lv_restorer *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int b = r->state == ST_RUNNING;
+	pthread_mutex_unlock(&r->lock);
+	return b;
+}
+
 static int start(lv_restorer *r, int kind, unsigned flags, const char *prop, lv_status_cb cb, void *ud)
 {
 	if (!r)
 		return LV_E_INVALID_ARG;
-	pthread_mutex_lock(&r->lock);
-	int running = r->state == ST_RUNNING;
-	pthread_mutex_unlock(&r->lock);
-	if (running)
+	if (busy(r))
 		return LV_E_BUSY; /* nothing of the run's touched: its worker writes errmsg */
 	join(r);
 	r->result = 0; /* a start that fails started nothing: wait says 0 */
@@ -291,14 +297,6 @@ const char *lv_restorer_last_error(const lv_restorer *r)
 }
 
 /* ---- properties -------------------------------------------------------- */
-
-static int busy(lv_restorer *r)
-{
-	pthread_mutex_lock(&r->lock);
-	int b = r->state == ST_RUNNING;
-	pthread_mutex_unlock(&r->lock);
-	return b;
-}
 
 static ssize_t find_prop(const lv_restorer *r, const char *name)
 {

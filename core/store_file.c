@@ -34,18 +34,33 @@ static void dir_of(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 }
 
+/*
+ * The target of the symbolic link at `at` (lstat'd into st) into link (cap
+ * bytes), once its owner is root or the caller; messages name the store's
+ * path as given (path).
+ */
+static int trusted_link(const char *path, const char *at, const struct stat *st, char *link, size_t cap, lv_err *err)
+{
+	char why[LV_ERRMSG_MAX];
+	link[0] = '\0';
+	if (lv__trust_owner(at, st, why, sizeof why))
+		return lv__err_set(err, LV_E_CONFIG, "store %s: the symbolic link %s (it could put the licenses anywhere)",
+		                   path, why);
+	ssize_t n = readlink(at, link, cap - 1);
+	if (n < 0)
+		return lv__err_set(err, LV_E_IO, "store %s: cannot read the symbolic link %s: %s", path, at, strerror(errno));
+	link[n] = '\0';
+	return 0;
+}
+
 /* Check the symbolic link at `at` (lstat'd into st), then put its target in place of it in `rest`. */
 static int follow_folder_link(const char *path, const char *at, const struct stat *st, char *done, size_t *dlen,
                               char *rest, lv_err *err)
 {
-	char why[LV_ERRMSG_MAX], link[PATH_MAX], next[PATH_MAX];
-	if (lv__trust_owner(at, st, why, sizeof why))
-		return lv__err_set(err, LV_E_CONFIG, "store %s: the symbolic link %s (it could put the licenses anywhere)",
-		                   path, why);
-	ssize_t n = readlink(at, link, sizeof link - 1);
-	if (n < 0)
-		return lv__err_set(err, LV_E_IO, "store %s: cannot read the symbolic link %s: %s", path, at, strerror(errno));
-	link[n] = '\0';
+	char link[PATH_MAX], next[PATH_MAX];
+	int rc = trusted_link(path, at, st, link, sizeof link, err);
+	if (rc)
+		return rc;
 	if (link[0] == '/')
 		*dlen = 0; /* from the root again */
 	done[*dlen] = '\0';
@@ -97,7 +112,7 @@ static int check_folder_links(const char *path, const char *p, lv_err *err)
 
 int lv__store_file_target(const char *path, char **target, lv_err *err)
 {
-	char cur[PATH_MAX], next[PATH_MAX], why[LV_ERRMSG_MAX];
+	char cur[PATH_MAX], next[PATH_MAX];
 	if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
 		return lv__err_set(err, LV_E_INVALID_ARG, "store %s: the path is too long", path);
 	int rc = check_folder_links(path, path, err);
@@ -114,14 +129,9 @@ int lv__store_file_target(const char *path, char **target, lv_err *err)
 			break;
 		if (hops == 40)
 			return lv__err_set(err, LV_E_IO, "store %s: too many symbolic links", path);
-		if (lv__trust_owner(cur, &st, why, sizeof why))
-			return lv__err_set(err, LV_E_CONFIG, "store %s: the symbolic link %s (it could put the licenses anywhere)",
-			                   path, why);
 		char link[PATH_MAX];
-		ssize_t n = readlink(cur, link, sizeof link - 1);
-		if (n < 0)
-			return lv__err_set(err, LV_E_IO, "store %s: cannot read the symbolic link %s: %s", path, cur, strerror(errno));
-		link[n] = '\0';
+		if ((rc = trusted_link(path, cur, &st, link, sizeof link, err)))
+			return rc;
 		char dir[PATH_MAX];
 		dir_of(cur, dir, sizeof dir);
 		int len = link[0] == '/' ? snprintf(next, sizeof next, "%s", link)

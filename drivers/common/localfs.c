@@ -297,6 +297,16 @@ void lfs_close(void *inst)
 	free(fs);
 }
 
+/* How much of name goes into a temporary's or a claim's name: at most 200 bytes, cut between two UTF-8 characters. */
+static size_t name_part(const char *name)
+{
+	size_t cut = strlen(name);
+	if (cut > 200)
+		for (cut = 200; cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80; cut--)
+			;
+	return cut;
+}
+
 int lfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer **out)
 {
 	lfs *fs = inst;
@@ -336,11 +346,7 @@ int lfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer 
 	unsigned char r[6];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
 		memset(r, 0, sizeof r);
-	/* at most 200 bytes of the name, cut between two UTF-8 characters */
-	size_t cut = strlen(name);
-	if (cut > 200)
-		for (cut = 200; cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80; cut--)
-			;
+	size_t cut = name_part(name);
 	snprintf(w->tmp, sizeof w->tmp, ".%.*s.tmp-%02x%02x%02x%02x%02x%02x", (int)cut, name, r[0], r[1], r[2], r[3],
 	         r[4], r[5]);
 	w->fd = openat(fs->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -471,11 +477,7 @@ static int publish_under_claim(lfs *fs, lv_writer *w, const char *claim)
 static int publish_claimed(lfs *fs, lv_writer *w)
 {
 	char claim[256];
-	size_t cut = strlen(w->name);
-	if (cut > 200)
-		for (cut = 200; cut > 0 && ((unsigned char)w->name[cut] & 0xC0) == 0x80; cut--)
-			;
-	snprintf(claim, sizeof claim, ".%.*s.claim", (int)cut, w->name);
+	snprintf(claim, sizeof claim, ".%.*s.claim", (int)name_part(w->name), w->name);
 	return publish_under_claim(fs, w, claim);
 }
 

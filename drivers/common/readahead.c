@@ -10,6 +10,60 @@
 
 #include "licvault/common.h"
 
+/* A ring of count buffers of size bytes: n full ones from head, the head's read from off. */
+typedef struct ring {
+	unsigned char *buf[RA_MAX_BUFFERS];
+	size_t len[RA_MAX_BUFFERS], size, off;
+	unsigned count, head, n;
+} ring;
+
+static int ring_alloc(ring *r, unsigned count, size_t size)
+{
+	*r = (ring){.count = count, .size = size};
+	for (unsigned i = 0; i < count; i++)
+		if (!(r->buf[i] = malloc(size)))
+			return -1;
+	return 0;
+}
+
+static void ring_free(ring *r)
+{
+	for (unsigned i = 0; i < r->count; i++)
+		free(r->buf[i]);
+}
+
+/* The buffer to fill next (free, and it stays free until pushed). */
+static unsigned ring_slot(const ring *r)
+{
+	return (r->head + r->n) % r->count;
+}
+
+static void ring_push(ring *r, unsigned slot, size_t len)
+{
+	r->len[slot] = len;
+	r->n++;
+}
+
+/* The head's unread bytes (n > 0): up to cap of them, their count in *k. */
+static unsigned char *ring_peek(const ring *r, size_t cap, size_t *k)
+{
+	size_t left = r->len[r->head] - r->off;
+	*k = left < cap ? left : cap;
+	return r->buf[r->head] + r->off;
+}
+
+/* k bytes of the head were read: 1 when that emptied it (a buffer is free again). */
+static int ring_took(ring *r, size_t k)
+{
+	r->off += k;
+	if (r->off < r->len[r->head])
+		return 0;
+	r->head = (r->head + 1) % r->count;
+	r->n--;
+	r->off = 0;
+	return 1;
+}
+
 struct ra {
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -19,15 +73,8 @@ struct ra {
 	void *inner_ud;
 	ra_make_fn make;             /* the worker's alone once started */
 	void *make_ud;
-	unsigned nin, nout;
-	size_t in_size, out_size;
-	unsigned char *in[RA_MAX_BUFFERS];
-	size_t in_len[RA_MAX_BUFFERS], in_off; /* in[in_head] is being consumed from in_off */
-	unsigned in_head, in_n;
+	ring in, out;                /* the inner object's bytes; the step's output */
 	int in_eof, in_err;          /* the inner object ended / failed */
-	unsigned char *out[RA_MAX_BUFFERS];
-	size_t out_len[RA_MAX_BUFFERS], out_off; /* out[out_head] is being handed out from out_off */
-	unsigned out_head, out_n;
 	int end, rc, quit;           /* the worker: the object checked out / failed / stop */
 	char why[RA_WHY];
 };
@@ -42,19 +89,14 @@ int ra_source(void *ud, void *buf, size_t cap, size_t *n)
 			pthread_mutex_unlock(&a->mu);
 			return LV_E_CANCELED;
 		}
-		if (a->in_n) {
-			size_t left = a->in_len[a->in_head] - a->in_off, k = left < cap ? left : cap;
-			unsigned char *src = a->in[a->in_head] + a->in_off;
+		if (a->in.n) {
+			size_t k;
+			unsigned char *src = ring_peek(&a->in, cap, &k);
 			pthread_mutex_unlock(&a->mu);
 			memcpy(buf, src, k); /* the run's thread never writes a full buffer */
 			pthread_mutex_lock(&a->mu);
-			a->in_off += k;
-			if (a->in_off == a->in_len[a->in_head]) {
-				a->in_head = (a->in_head + 1) % a->nin;
-				a->in_n--;
-				a->in_off = 0;
+			if (ring_took(&a->in, k))
 				pthread_cond_broadcast(&a->cv);
-			}
 			pthread_mutex_unlock(&a->mu);
 			*n = k;
 			return 0;
@@ -73,21 +115,19 @@ static void *worker(void *p)
 	ra *a = p;
 	for (;;) {
 		pthread_mutex_lock(&a->mu);
-		while (a->out_n == a->nout && !a->quit)
+		while (a->out.n == a->out.count && !a->quit)
 			pthread_cond_wait(&a->cv, &a->mu);
-		unsigned slot = (a->out_head + a->out_n) % a->nout; /* free, and stays free until pushed */
+		unsigned slot = ring_slot(&a->out);
 		int quit = a->quit;
 		pthread_mutex_unlock(&a->mu);
 		if (quit)
 			return NULL;
 		size_t n = 0;
 		char why[sizeof a->why] = "";
-		int rc = a->make(a->make_ud, a->out[slot], a->out_size, &n, why, sizeof why);
+		int rc = a->make(a->make_ud, a->out.buf[slot], a->out.size, &n, why, sizeof why);
 		pthread_mutex_lock(&a->mu);
-		if (n) {
-			a->out_len[slot] = n;
-			a->out_n++;
-		}
+		if (n)
+			ring_push(&a->out, slot, n);
 		if (rc) {
 			a->rc = rc;
 			memcpy(a->why, why, sizeof a->why);
@@ -115,10 +155,8 @@ void ra_free(ra *a)
 		pthread_mutex_destroy(&a->mu);
 		pthread_cond_destroy(&a->cv);
 	}
-	for (unsigned i = 0; i < a->nin; i++)
-		free(a->in[i]);
-	for (unsigned i = 0; i < a->nout; i++)
-		free(a->out[i]);
+	ring_free(&a->in);
+	ring_free(&a->out);
 	free(a);
 }
 
@@ -129,12 +167,8 @@ int ra_new(ra **out, unsigned nin, size_t in_size, unsigned nout, size_t out_siz
 	ra *a = calloc(1, sizeof *a);
 	if (!a)
 		return LV_E_NOMEM;
-	*a = (ra){.inner = inner, .inner_ud = ud, .nin = nin, .nout = nout, .in_size = in_size, .out_size = out_size};
-	int ok = 1;
-	for (unsigned i = 0; ok && i < nin; i++)
-		ok = (a->in[i] = malloc(in_size)) != NULL;
-	for (unsigned i = 0; ok && i < nout; i++)
-		ok = (a->out[i] = malloc(out_size)) != NULL;
+	*a = (ra){.inner = inner, .inner_ud = ud};
+	int ok = ring_alloc(&a->in, nin, in_size) == 0 && ring_alloc(&a->out, nout, out_size) == 0;
 	if (ok && pthread_mutex_init(&a->mu, NULL) == 0) {
 		if (pthread_cond_init(&a->cv, NULL) == 0)
 			a->sync = 1;
@@ -162,22 +196,20 @@ int ra_start(ra *a, ra_make_fn make, void *ud)
 /* Fill free input buffers from the inner driver (the run's thread; a->mu held on entry and exit). */
 static int top_up(ra *a)
 {
-	while (a->in_n < a->nin && !a->in_eof && !a->in_err && !a->end && !a->rc) {
-		unsigned slot = (a->in_head + a->in_n) % a->nin; /* free until pushed */
+	while (a->in.n < a->in.count && !a->in_eof && !a->in_err && !a->end && !a->rc) {
+		unsigned slot = ring_slot(&a->in);
 		pthread_mutex_unlock(&a->mu);
 		size_t got = 0;
-		int rc = a->inner(a->inner_ud, a->in[slot], a->in_size, &got);
-		if (!rc && got > a->in_size)
+		int rc = a->inner(a->inner_ud, a->in.buf[slot], a->in.size, &got);
+		if (!rc && got > a->in.size)
 			rc = LV_E_IO;
 		pthread_mutex_lock(&a->mu);
 		if (rc)
 			a->in_err = rc;
 		else if (!got)
 			a->in_eof = 1;
-		else {
-			a->in_len[slot] = got;
-			a->in_n++;
-		}
+		else
+			ring_push(&a->in, slot, got);
 		pthread_cond_broadcast(&a->cv);
 		if (rc)
 			return rc;
@@ -193,17 +225,12 @@ int ra_read(ra *a, void *buf, size_t cap, size_t *n, char *why, size_t whycap)
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		int rc = top_up(a);
-		if (a->out_n) {
-			unsigned slot = a->out_head;
-			size_t k = a->out_len[slot] - a->out_off < cap ? a->out_len[slot] - a->out_off : cap;
-			memcpy(buf, a->out[slot] + a->out_off, k);
-			a->out_off += k;
-			if (a->out_off == a->out_len[slot]) {
-				a->out_head = (a->out_head + 1) % a->nout;
-				a->out_n--;
-				a->out_off = 0;
+		if (a->out.n) {
+			size_t k;
+			const unsigned char *src = ring_peek(&a->out, cap, &k);
+			memcpy(buf, src, k);
+			if (ring_took(&a->out, k))
 				pthread_cond_broadcast(&a->cv);
-			}
 			pthread_mutex_unlock(&a->mu);
 			*n = k;
 			return 0;
