@@ -11,7 +11,7 @@
  * process is gone is stale at once.  From anywhere else its liveness cannot
  * be seen, so the holder rewrites ("refreshes") the lock while it runs, and
  * the lock is stale only when it was not refreshed for lock_stale_after
- * seconds.  Release removes only a lock that carries this run's token.
+ * seconds (or claims a refresh further ahead than that of our clock).  Release removes only a lock that carries this run's token.
  */
 #include "lock.h"
 
@@ -254,8 +254,14 @@ static const char *stale_reason(lv_run *run, lv_location *loc, const holder *h, 
 	}
 	if (h->version >= 2 && !strcmp(h->host, me->host) && h->pidns == me->pidns && strcmp(h->boot, me->boot))
 		return "its machine was restarted since";
-	long long age = (long long)time(NULL) - h->refreshed;
-	return age > stale_after(run, loc) ? "it was not refreshed for longer than lock_stale_after" : NULL;
+	/* bounds, not an age: a hostile "refreshed" near LLONG_MIN must not overflow */
+	long long now = (long long)time(NULL), limit = stale_after(run, loc);
+	if (h->refreshed < now - limit)
+		return "it was not refreshed for longer than lock_stale_after";
+	/* no clock that agrees with ours (as the format asks) writes that: a crashed
+	 * holder's wrong clock, or a forged lock, would otherwise hold the location forever */
+	return h->refreshed > now + limit ? "its refresh time lies further ahead of this machine's clock than lock_stale_after"
+	                                  : NULL;
 }
 
 /* ---- taking, refreshing, releasing ------------------------------------------- */

@@ -6,6 +6,7 @@
  * set format, what a dead run left, and the lock's holder, refresh, stale
  * and release rules.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,7 +379,16 @@ static void test_leftovers_put_right(void)
 	/* a backup that died after its pack: pack 2, no manifest; and a temporary of the driver */
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/licvault-g0000000000000002.pack"));
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault-g0000000000000002.pack.tmp-1-2"));
+	/* two temporaries of the lock: a fresh one may be another run's try for the lock (left),
+	 * one two minutes old is a dead run's */
+	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault.lock.tmp-000000000001"));
+	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault.lock.tmp-000000000002"));
+	struct timespec old[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+	utimensat(AT_FDCWD, P("lo/.licvault.lock.tmp-000000000002"), old, 0);
 	CU_ASSERT_EQUAL(t_backup(c, s, U("lo"), LV_BACKUP_OVERWRITE, NULL), 0);
+	CU_ASSERT_EQUAL(access(P("lo/.licvault.lock.tmp-000000000001"), F_OK), 0);
+	CU_ASSERT_EQUAL(access(P("lo/.licvault.lock.tmp-000000000002"), F_OK), -1);
+	unlink(P("lo/.licvault.lock.tmp-000000000001"));
 	CU_ASSERT_EQUAL(access(P("lo/licvault-g0000000000000002.pack"), F_OK), -1);
 	CU_ASSERT_EQUAL(count_named(P("lo"), "g0000000000000003.manifest"), 1); /* numbers never repeat */
 	char *out = NULL;
@@ -433,6 +443,13 @@ static void test_lock_holders(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(ev.end_message, "pid 999999"));
 	/* the same, not refreshed for longer than lock_stale_after: stale, taken over */
 	write_lock(P("lk"), host, boot, pidns + 1, 999999, now - 700, "aaaa");
+	CU_ASSERT_EQUAL(t_backup(c, s, U("lk"), LV_BACKUP_OVERWRITE, &ev), 0);
+	CU_ASSERT_EQUAL(access(P("lk/licvault.lock"), F_OK), -1);
+	/* refreshed "in the future" by less than lock_stale_after (a clock a little ahead): live */
+	write_lock(P("lk"), "far-away", "other-boot", 4, 42, now + 500, "ffff");
+	CU_ASSERT_EQUAL(t_backup(c, s, U("lk"), LV_BACKUP_OVERWRITE, &ev), LV_E_BUSY);
+	/* further ahead than lock_stale_after: no clock that agrees with ours wrote it; stale */
+	write_lock(P("lk"), "far-away", "other-boot", 4, 42, now + 700, "ffff");
 	CU_ASSERT_EQUAL(t_backup(c, s, U("lk"), LV_BACKUP_OVERWRITE, &ev), 0);
 	CU_ASSERT_EQUAL(access(P("lk/licvault.lock"), F_OK), -1);
 	/* here (same host, boot, namespace) and its process gone: stale at once */

@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Seconds a temporary of the lock object stays another run's live try for the lock (cleanup leaves it). */
+#define LFS_LOCK_TMP_LIVE 60
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
@@ -691,7 +694,8 @@ int lfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 int lfs_cleanup(void *inst)
 {
 	/* temporaries of killed runs, ".NAME.tmp-XXXXXXXXXXXX": the core calls this only while it
-	 * holds the location's lock (ABI 1.1), so each one is a dead run's; returns how many went */
+	 * holds the location's lock (ABI 1.1), so each one is a dead run's, but for the lock's own:
+	 * another run may be writing one to try for the lock (LFS_LOCK_TMP_LIVE); returns how many went */
 	lfs *fs = inst;
 	if (fs->dirfd < 0)
 		return 0;
@@ -709,8 +713,11 @@ int lfs_cleanup(void *inst)
 		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
 			continue;
 		struct stat st;
-		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    unlinkat(fs->dirfd, de->d_name, 0) == 0)
+		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (!strncmp(de->d_name, ".licvault.lock.tmp-", 19) && time(NULL) - st.st_mtime < LFS_LOCK_TMP_LIVE)
+			continue;
+		if (unlinkat(fs->dirfd, de->d_name, 0) == 0)
 			removed++;
 	}
 	closedir(d);
