@@ -239,15 +239,36 @@ static const char *drv_msg(reg_session *rs)
 	return rs->call->run->err.msg;
 }
 
+static int svc_vfail(reg_session *rs, int code, const char *fmt, va_list ap) LV_PRINTF(3, 0);
+static int svc_vfail(reg_session *rs, int code, const char *fmt, va_list ap)
+{
+	char msg[LV_ERRMSG_MAX];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	return wrap_fail(rs->call, code, "license service registry at %s: %s", rs->loc->uri, msg);
+}
+
 static int svc_fail(reg_session *rs, const char *fmt, ...) LV_PRINTF(2, 3);
 static int svc_fail(reg_session *rs, const char *fmt, ...)
 {
-	char msg[LV_ERRMSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int rc = svc_vfail(rs, LV_E_SERVICE_UNAVAILABLE, fmt, ap);
 	va_end(ap);
-	return wrap_fail(rs->call, LV_E_SERVICE_UNAVAILABLE, "license service registry at %s: %s", rs->loc->uri, msg);
+	return rc;
+}
+
+/*
+ * A driver's failure to write the registry: SERVICE_UNAVAILABLE, but for a
+ * full location (NO_SPACE) or a cancel, which say what to do better.
+ */
+static int svc_fail_write(reg_session *rs, int drc, const char *fmt, ...) LV_PRINTF(3, 4);
+static int svc_fail_write(reg_session *rs, int drc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = svc_vfail(rs, drc == LV_E_NO_SPACE || drc == LV_E_CANCELED ? drc : LV_E_SERVICE_UNAVAILABLE, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* Read one line of the current registry into rs->line (without newline); 0 at end. */
@@ -290,7 +311,7 @@ static int reg_put(reg_session *rs, const char *line)
 		rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len);
 		rs->out.len = 0;
 		if (rc)
-			return svc_fail(rs, "cannot write %s: %s", rs->new_name, drv_msg(rs));
+			return svc_fail_write(rs, rc, "cannot write %s: %s", rs->new_name, drv_msg(rs));
 	}
 	return 0;
 }
@@ -477,7 +498,7 @@ static int bi_begin(void *ud, lv_service_call *call, void **session)
 	rc = rs->loc->ops->write_begin(rs->loc->inst, rs->new_name, UINT64_MAX, &rs->w);
 	if (rc) {
 		rs->w = NULL;
-		return svc_fail(rs, "cannot write %s: %s (the registry that counts machines must be writable: "
+		return svc_fail_write(rs, rc, "cannot write %s: %s (the registry that counts machines must be writable: "
 		                "set [service] location to a place every restoring machine can write)",
 		                rs->new_name, drv_msg(rs));
 	}
@@ -576,8 +597,8 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 		rc = LV_E_NOMEM;
 		goto out;
 	}
-	if (rs->loc->ops->write(rs->w, rs->out.data, rs->out.len)) {
-		rc = svc_fail(rs, "cannot write %s: %s", rs->new_name, drv_msg(rs));
+	if ((rc = rs->loc->ops->write(rs->w, rs->out.data, rs->out.len))) {
+		rc = svc_fail_write(rs, rc, "cannot write %s: %s", rs->new_name, drv_msg(rs));
 		goto out;
 	}
 	lv_writer *w = rs->w;
@@ -589,7 +610,7 @@ static int bi_end(void *session, lv_service_call *call, int commit)
 		goto out;
 	}
 	if (rc) {
-		rc = svc_fail(rs, "cannot publish %s: %s", rs->new_name, drv_msg(rs));
+		rc = svc_fail_write(rs, rc, "cannot publish %s: %s", rs->new_name, drv_msg(rs));
 		goto out;
 	}
 	if (rs->gen && rs->loc->ops->remove) {

@@ -276,22 +276,41 @@ void lv__store_file_remove(const char *path)
 	}
 }
 
+/* lstat path+suffix: never through a link (a link or a FIFO there is no file of SQLite's) */
+static int companion(const char *path, const char *suffix, struct stat *st)
+{
+	char *c = lv__asprintf("%s%s", path, suffix);
+	int rc = c ? lstat(c, st) : -1;
+	free(c);
+	return rc;
+}
+
 int lv__store_file_has_wal(const char *path)
 {
-	char *w = lv__asprintf("%s-wal", path);
 	struct stat st;
-	int has = w && stat(w, &st) == 0 && st.st_size > 0;
-	free(w);
-	return has;
+	return companion(path, "-wal", &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
 int lv__store_file_has_shm(const char *path)
 {
-	char *m = lv__asprintf("%s-shm", path);
 	struct stat st;
-	int has = m && stat(m, &st) == 0;
-	free(m);
-	return has;
+	return companion(path, "-shm", &st) == 0 && S_ISREG(st.st_mode);
+}
+
+const char *lv__store_file_odd_companion(const char *path, const char **what)
+{
+	static const char *const suffix[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+		struct stat st;
+		if (companion(path, suffix[i], &st) == 0 && !S_ISREG(st.st_mode)) {
+			*what = S_ISLNK(st.st_mode)    ? "a symbolic link"
+			        : S_ISFIFO(st.st_mode) ? "a FIFO"
+			        : S_ISDIR(st.st_mode)  ? "a folder"
+			                               : "not a regular file";
+			return suffix[i];
+		}
+	}
+	return NULL;
 }
 
 /* Copy from to a new file to (mode 0600).  0, or errno. */

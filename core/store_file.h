@@ -60,6 +60,12 @@ void lv__store_file_remove(const char *path);
 int lv__store_file_has_wal(const char *path);
 /* Does path have a -shm file (SQLite's WAL index, made by the first connection)? */
 int lv__store_file_has_shm(const char *path);
+/*
+ * The suffix ("-wal", "-shm", "-journal") of a companion file of path that
+ * is there but no regular file (a link, a FIFO: SQLite would fail on it, or
+ * unlink it at close), with what it is in *what; NULL when there is none.
+ */
+const char *lv__store_file_odd_companion(const char *path, const char **what);
 
 /*
  * Copy the store at path and its -wal into a new private folder under

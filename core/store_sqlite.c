@@ -257,6 +257,14 @@ static int open_existing(sq_store *s, lv_err *err)
 {
 	lv_err first = {0};
 	int ro = (s->flags & LV_STORE_READONLY) != 0;
+	const char *what, *odd = lv__store_file_odd_companion(s->target, &what);
+	if (odd) { /* SQLite would fail on it, or open a FIFO and unlink it at close */
+		lv__err_set(&first, LV_E_IO,
+		            "store %s: %s%s is %s, not a file of SQLite's, so the store cannot be written; it was left "
+		            "as it is: remove it if no program made it on purpose",
+		            s->path, s->target, odd, what);
+		return ro ? open_rescue(s, &first, err) : lv__err_set(err, LV_E_IO, "%s", first.msg);
+	}
 	if (shm_risky(s)) {
 		char f[64];
 		lv__store_file_bytes(f, sizeof f, lv__store_file_free(s->target));

@@ -354,6 +354,27 @@ static void test_registry_unreachable(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "nosuch://registry/host"));
 	CU_ASSERT_EQUAL(t_count(m2), 0);
 	lv_restorer_free(r);
+	/* a service location that is full: NO_SPACE (what to do about it), not "unavailable" */
+	f = fopen(cfg, "w");
+	fprintf(f, "[licvault]\ndriver_path = %s:%s/testdrivers\n", LV_TEST_DRIVER_DIR, LV_TEST_BUILD_DIR);
+	fprintf(f, "[service]\nlocation = fault+file://%s\n[driver \"fault\"]\nop = write\nmatch = licvault-registry\n"
+	        "count = 0\nerror = NO_SPACE\n", P("unr-full"));
+	fclose(f);
+	lv_context *c3 = t_context(); /* a new context: the drivers of c2 are loaded already */
+	CU_ASSERT_EQUAL_FATAL(lv_context_load_config(c3, cfg), 0);
+	lv_store *m3 = NULL;
+	CU_ASSERT_EQUAL(lv_store_open(&m3, c3, P("unr-m2.db"), LV_STORE_CREATE), 0);
+	lv_restorer_new(&r, c3, m3);
+	lv_restorer_set_string(r, LV_PROP_RESTORE_PATH, P("unr-bk"));
+	int full_rc = t_run(r, 'r', LV_RESTORE_INDIVIDUALIZE, NULL);
+	if (full_rc != LV_E_NO_SPACE)
+		fprintf(stderr, "\n  full registry: %s: %s\n", lv_error_name(full_rc), lv_restorer_last_error(r));
+	CU_ASSERT_EQUAL(full_rc, LV_E_NO_SPACE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lv_restorer_last_error(r), "license service registry at fault+file://"));
+	CU_ASSERT_EQUAL(t_count(m3), 0);
+	lv_restorer_free(r);
+	lv_store_free(m3);
+	lv_context_free(c3);
 	/* a service location that works: the registry goes there, not to the backup */
 	f = fopen(cfg, "w");
 	fprintf(f, "[service]\nlocation = %s\n", P("unr-registry"));

@@ -167,6 +167,38 @@ static void test_foreign_link_refused(void)
 	CU_ASSERT_FALSE(exists(P(S("their-folder"), "new.db")));
 }
 
+/*
+ * A -wal, -shm or -journal that is no regular file (a FIFO, a link someone
+ * put there): a write is refused naming it, and it is left as it is (SQLite
+ * failed on it with "unable to open database file", or unlinked a FIFO -wal
+ * at close); a read-only open still reads the store alone.
+ */
+static void test_odd_companion_refused(void)
+{
+	lv_store *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_make_store(ctx, S("odd.db"), 2, &s), 0);
+	lv_store_free(s);
+	static const char *const make[] = {"mkfifo '%s-wal'", "ln -s /nowhere '%s-shm'", "ln -s /nowhere '%s-journal'"};
+	static const char *const said[] = {"odd.db-wal is a FIFO", "odd.db-shm is a symbolic link",
+	                                   "odd.db-journal is a symbolic link"};
+	static const char *const left[] = {"odd.db-wal", "odd.db-shm", "odd.db-journal"};
+	for (int i = 0; i < 3; i++) {
+		sh_ok(make[i], S("odd.db"));
+		s = NULL;
+		CU_ASSERT_EQUAL(lv_store_open(&s, ctx, S("odd.db"), LV_STORE_CREATE), LV_E_IO);
+		HAS(lv_context_last_error(ctx), said[i]);
+		CU_ASSERT_PTR_NULL(s);
+		CU_ASSERT_TRUE(exists(S(left[i])));
+		uint64_t n = 0;
+		CU_ASSERT_EQUAL_FATAL(lv_store_open(&s, ctx, S("odd.db"), LV_STORE_READONLY), 0);
+		CU_ASSERT_EQUAL(lv_store_count(s, &n), 0);
+		CU_ASSERT_EQUAL(n, 2);
+		lv_store_free(s);
+		CU_ASSERT_TRUE(exists(S(left[i])));
+		unlink(S(left[i]));
+	}
+}
+
 /* Every error of making the file is checked and named. */
 static void test_create_errors_named(void)
 {
@@ -483,6 +515,7 @@ LV_SUITE(store, store, init, clean,
          {"a dangling link: the store made at its end, 0600", test_dangling_link_made_0600},
          {"another user's link on the store path is refused", test_foreign_link_refused},
          {"errors of making the store file are named", test_create_errors_named},
+         {"a -wal, -shm or -journal that is no file: writes refused, left as it is", test_odd_companion_refused},
          {"a failed restore makes no store", test_failed_restore_makes_no_store},
          {"what a crash left while a store was made is removed, and nothing else", test_crash_leftover_removed},
          {"a store on a read-only filesystem is listed, exported, backed up", test_read_only_filesystem},
