@@ -7,12 +7,14 @@
 #   direct-new   the same URI with this tree's driver (ssh_config read: ssh -G)
 #   jump-new     sftp://lvjump-target/dir, a Host alias whose ProxyJump goes
 #                through the same sshd (ssh -W), with this tree's driver
+#                (which reaches the hop through licvault-sftp-relay)
 #
 # and, to show what bounds jump-new:
 #
 #   jump-nodelay the same through a second sshd that sets TCP_NODELAY on its
 #                sockets (an LD_PRELOAD shim built here; OpenSSH sets it only
-#                for interactive sessions)
+#                for interactive sessions): what bounded jump-new before the
+#                relay, which now makes the two equal
 #   ossh-direct, ossh-jump   OpenSSH's own sftp putting a file of the store's
 #                size, direct and through the same ProxyJump
 #
@@ -57,7 +59,9 @@ say() { printf '%s\n' "$*" >&2; }
 # ---- builds ----------------------------------------------------------------
 build() { # SRCDIR BUILDDIR
 	cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DLICVAULT_BUILD_TESTS=OFF >/dev/null
-	cmake --build "$2" -j2 --target licvault_cli licvault-gen lv_sftp >/dev/null
+	# the CLI's target was "licvault" before it became "licvault_cli" (an older --base)
+	cmake --build "$2" -j2 --target licvault_cli licvault-gen lv_sftp >/dev/null 2>&1 ||
+		cmake --build "$2" -j2 --target licvault licvault-gen lv_sftp >/dev/null
 }
 if [ "$BUILD" = 1 ]; then
 	say "building this tree in $WORK/build-new"

@@ -213,6 +213,27 @@ static int children(const char *comm, int *zombies)
 }
 
 /* No proxy left running, no child left unreaped. */
+/* Processes anywhere named licvault-sftp-relay (ssh's child, so never ours: only this suite runs it). */
+static int relays(void)
+{
+	DIR *d = opendir("/proc");
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char path[300], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/%s/comm", de->d_name);
+		FILE *f = atoi(de->d_name) > 0 ? fopen(path, "re") : NULL;
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f) && !strncmp(comm, "licvault-sftp-r", 15))
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 static void assert_no_proxy_left(void)
 {
 	int z = 0;
@@ -221,6 +242,15 @@ static void assert_no_proxy_left(void)
 	CU_ASSERT_EQUAL(z, 0);
 	if (n || z)
 		fprintf(stderr, "\n  %d proxy processes and %d zombies left", n, z);
+	/* the relay under ssh ends with it (its parent-death signal comes a moment later) */
+	int r = relays();
+	for (int i = 0; i < 300 && r; i++) {
+		t_sleep_ms(10);
+		r = relays();
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	if (r)
+		fprintf(stderr, "\n  %d licvault-sftp-relay processes left", r);
 }
 
 static void uri_on(char *buf, size_t cap, const char *host, const char *dir)
@@ -382,6 +412,13 @@ static void t_jump_roundtrip(void)
 	CU_ASSERT(logs_have("ProxyJump: running "));
 	CU_ASSERT(logs_have("BatchMode=yes"));
 	CU_ASSERT(logs_have(" -W "));
+	/* the hop's TCP connection through the relay beside the driver (relay.c: why) */
+	CU_ASSERT(logs_have("ProxyCommand='" LV_TEST_DRIVER_DIR "/licvault-sftp-relay' %h %p"));
+#if defined(__x86_64__)
+	/* the hop's session carries ciphertext only: AES-GCM first where the CPU has AES instructions */
+	if (__builtin_cpu_supports("aes"))
+		CU_ASSERT(logs_have("-o Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com -W "));
+#endif
 	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 400);
 	t_events ev;
 	CU_ASSERT_EQUAL(t_verify(ctx, s, uri, &ev), 0);
@@ -396,6 +433,72 @@ static void t_jump_roundtrip(void)
 		CU_ASSERT_EQUAL(t_restore_count(c2, jf.s.dir, direct, NULL), -1);
 		lv_context_free(c2);
 	}
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/*
+ * A hop whose own configuration says how to reach it (here a ProxyCommand)
+ * keeps it: the relay is not put under it (a command-line ProxyCommand
+ * would replace the user's), and the run goes through the user's command;
+ * its own Ciphers are not reordered either.
+ */
+static void t_jump_hop_own_proxy(void)
+{
+	NEED_FIXTURE();
+	const char *nc = access("/usr/bin/nc", X_OK) == 0 ? "/usr/bin/nc" : access("/bin/nc", X_OK) == 0 ? "/bin/nc" : NULL;
+	if (!nc) {
+		fprintf(stderr, "  skipped %s: no nc (apt-get install netcat-openbsd)\n", __func__);
+		return;
+	}
+	char tgt[64];
+	if (jf.target_port == 22)
+		snprintf(tgt, sizeof tgt, "%s", jf.target_host);
+	else
+		snprintf(tgt, sizeof tgt, "%s\n  Port %d", jf.target_host, jf.target_port);
+	char *sc = ssh_config("hopproxy",
+	                      "Host target\n  HostName %s\n  ProxyJump %s@hop\n"
+	                      "Host hop\n  HostName 127.0.0.1\n  Port %d\n  ProxyCommand %s %%h %%p\n  Ciphers aes256-ctr\n%s",
+	                      tgt, jf.s.user, jf.s.port, nc, common_tail());
+	lv_context *ctx = ctx_with(lv_config("hopproxy", sc, NULL));
+	lv_store *s = t_new_store(ctx, jf.s.dir, "hopproxy", 20);
+	char dir[600], uri[800], msg[2048];
+	data_dir(dir, sizeof dir, "hopproxy");
+	uri_on(uri, sizeof uri, "target", dir);
+	logs_clear();
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
+	CU_ASSERT(logs_have("ProxyJump: the hop hop: ssh connects to it itself (it has a ProxyCommand of its own)"));
+	CU_ASSERT_FALSE(strstr(logs.text, "licvault-sftp-relay'") != NULL);
+	CU_ASSERT_FALSE(strstr(logs.text, "Ciphers=^") != NULL); /* the hop's own Ciphers stand */
+	assert_no_proxy_left();
+	lv_store_free(s);
+	lv_context_free(ctx);
+}
+
+/* A relay that others may write (or no relay) beside the driver is not used: ssh connects to the hop itself. */
+static void t_jump_relay_untrusted(void)
+{
+	NEED_FIXTURE();
+	char drv[700];
+	snprintf(drv, sizeof drv, "%s/relay-drv", jf.s.dir);
+	char *out = NULL;
+	t_sh(&out, "rm -rf '%s' && mkdir -m 755 '%s' && cp '%s/lv_sftp.so' '%s/licvault-sftp-relay' '%s/' && "
+	     "chmod 777 '%s/licvault-sftp-relay' && echo ok", drv, drv, LV_TEST_DRIVER_DIR, LV_TEST_DRIVER_DIR, drv, drv);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ok"));
+	free(out);
+	char *sc = jump_config("relayuntrusted", jf.s.port);
+	lv_context *ctx = ctx_with(lv_config("relayuntrusted", sc, "[licvault]\ndriver_path = %s\n", drv));
+	lv_store *s = t_new_store(ctx, jf.s.dir, "relayuntrusted", 10);
+	char dir[600], uri[800], msg[2048];
+	data_dir(dir, sizeof dir, "relayuntrusted");
+	uri_on(uri, sizeof uri, "target", dir);
+	logs_clear();
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+	CU_ASSERT(logs_have("(no usable licvault-sftp-relay beside the driver)"));
+	CU_ASSERT_FALSE(strstr(logs.text, "licvault-sftp-relay'") != NULL);
+	assert_no_proxy_left();
 	lv_store_free(s);
 	lv_context_free(ctx);
 }
@@ -425,6 +528,8 @@ static void t_jump_down(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, hop));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "Connection refused"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "exited with status 255"));
+	snprintf(hop, sizeof hop, "licvault-sftp-relay: cannot connect to 127.0.0.1 port %d: Connection refused", dead_port);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, hop));
 	if (!strstr(msg, "Connection refused"))
 		fprintf(stderr, "\n  message: %s", msg);
 	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1);
@@ -822,6 +927,8 @@ LV_SUITE(sshcfg, sshcfg, suite_init, suite_clean,
          {"precedence: URI, licvault keys, ssh_config, defaults", t_precedence},
          {"ProxyJump: backup, restore, verify", t_jump_roundtrip},
          {"ProxyJump: the jump host down", t_jump_down},
+         {"ProxyJump: a hop with a ProxyCommand of its own keeps it", t_jump_hop_own_proxy},
+         {"ProxyJump: a relay others may write is not used", t_jump_relay_untrusted},
          {"ProxyJump: the proxy killed mid-transfer", t_proxy_killed},
          {"ProxyJump: cancel while connecting", t_cancel_connecting},
          {"ProxyCommand with nc, and a failing one", t_proxycommand},

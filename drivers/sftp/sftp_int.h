@@ -150,6 +150,8 @@ void sftp_settings_free(sftp_inst *c);
  * and the documented fallback applies (c->cfg_note says so).
  */
 int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out);
+/* The same about a ProxyJump hop (user, port: NULL when the hop names none). */
+int sftp_sshcfg_query_hop(sftp_inst *c, const char *host, const char *user, const char *port, sftp_sshcfg **out);
 /* The i-th value of a keyword (lower case) when the user's configuration SET it, else NULL. */
 const char *sftp_sshcfg_set(const sftp_sshcfg *g, const char *key, unsigned i);
 /* The i-th value of a keyword, set or OpenSSH's default. */

@@ -187,7 +187,8 @@ static void reap_both(query q[2])
 }
 
 /* argv for one query: ssh -G -T [-F file] [-l user] [-p port] -- host */
-static void query_argv(sftp_inst *c, const char *file, char *port, char *argv[16])
+static void query_argv(sftp_inst *c, const char *file, const char *host, const char *user, const char *port,
+                       char *argv[16])
 {
 	int n = 0;
 	argv[n++] = c->ssh_cmd;
@@ -197,18 +198,16 @@ static void query_argv(sftp_inst *c, const char *file, char *port, char *argv[16
 		argv[n++] = "-F";
 		argv[n++] = (char *)file;
 	}
-	const char *user = c->uri_user ? c->uri_user : c->keys.user;
 	if (user) {
 		argv[n++] = "-l";
 		argv[n++] = (char *)user;
 	}
-	if (c->uri_port) {
-		snprintf(port, 16, "%d", c->uri_port);
+	if (port) {
 		argv[n++] = "-p";
-		argv[n++] = port;
+		argv[n++] = (char *)port;
 	}
 	argv[n++] = "--";
-	argv[n++] = c->uri_host;
+	argv[n++] = (char *)host;
 	argv[n] = NULL;
 }
 
@@ -229,7 +228,7 @@ static int cannot_run(sftp_inst *c, int e)
 	return 0;
 }
 
-static int failed(sftp_inst *c, query q[2])
+static int failed(sftp_inst *c, const char *host, query q[2])
 {
 	for (int i = 0; i < 2; i++) {
 		sftp_child *ch = &q[i].ch;
@@ -244,20 +243,25 @@ static int failed(sftp_inst *c, query q[2])
 		const char *which = i == 1 ? "with -F /dev/null"
 		                  : c->keys.ssh_config_file ? c->keys.ssh_config_file : "~/.ssh/config and /etc/ssh/ssh_config";
 		return sftp_err(c, LV_E_CONFIG, "sftp %s: OpenSSH rejects its configuration for host '%s' (%s -G, %s) %s: %s",
-		                c->where, c->uri_host, c->ssh_cmd, which, st, said[0] ? said : "(it said nothing)");
+		                c->where, host, c->ssh_cmd, which, st, said[0] ? said : "(it said nothing)");
 	}
 	return 0;
 }
 
-int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out)
+/*
+ * The two queries for host (user, port: NULL when not given).  When ssh
+ * cannot be run, the documented fallback applies to the URI's host (hop 0),
+ * and a hop's query just fails (ssh_cmd stays: the caller still runs it).
+ */
+static int query_host(sftp_inst *c, const char *host, const char *user, const char *port, int hop, sftp_sshcfg **out)
 {
 	*out = NULL;
 	sftp_sshcfg *g = calloc(1, sizeof *g);
 	if (!g)
 		return LV_E_NOMEM;
-	char *argv[2][16], port[2][16];
-	query_argv(c, c->keys.ssh_config_file, port[0], argv[0]);
-	query_argv(c, "/dev/null", port[1], argv[1]);
+	char *argv[2][16];
+	query_argv(c, c->keys.ssh_config_file, host, user, port, argv[0]);
+	query_argv(c, "/dev/null", host, user, port, argv[1]);
 	query q[2] = {{.out = &g->user}, {.out = &g->dflt}};
 	int search = !strchr(c->ssh_cmd, '/');
 	int rc = 0;
@@ -266,13 +270,14 @@ int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out)
 		if (e) {
 			reap_both(q);
 			sftp_sshcfg_free(g);
-			return cannot_run(c, e);
+			return hop ? sftp_err(c, LV_E_IO, "sftp %s: cannot run %s -G for %s: %s", c->where, c->ssh_cmd, host,
+			                      strerror(e))
+			           : cannot_run(c, e);
 		}
 		q[i].started = 1;
 	}
 	sftp_debug(c, "ssh_config: %s -G%s%s -- %s, and the same with -F /dev/null (OpenSSH's defaults)", c->ssh_cmd,
-	           c->keys.ssh_config_file ? " -F " : "", c->keys.ssh_config_file ? c->keys.ssh_config_file : "",
-	           c->uri_host);
+	           c->keys.ssh_config_file ? " -F " : "", c->keys.ssh_config_file ? c->keys.ssh_config_file : "", host);
 	rc = pump(c, q, c->keys.timeout > 0 ? c->keys.timeout : 30);
 	if (rc) {
 		for (int i = 0; i < 2; i++)
@@ -281,12 +286,25 @@ int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out)
 		return rc;
 	}
 	reap_both(q);
-	if ((rc = failed(c, q)) || (rc = kv_parse(&g->user)) || (rc = kv_parse(&g->dflt))) {
+	if ((rc = failed(c, host, q)) || (rc = kv_parse(&g->user)) || (rc = kv_parse(&g->dflt))) {
 		sftp_sshcfg_free(g);
 		return rc;
 	}
 	*out = g;
 	return 0;
+}
+
+int sftp_sshcfg_query(sftp_inst *c, sftp_sshcfg **out)
+{
+	char port[16];
+	if (c->uri_port)
+		snprintf(port, sizeof port, "%d", c->uri_port);
+	return query_host(c, c->uri_host, c->uri_user ? c->uri_user : c->keys.user, c->uri_port ? port : NULL, 0, out);
+}
+
+int sftp_sshcfg_query_hop(sftp_inst *c, const char *host, const char *user, const char *port, sftp_sshcfg **out)
+{
+	return query_host(c, host, user, port, 1, out);
 }
 
 /* ---- %-tokens and ~ ------------------------------------------------------ */
