@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,15 +380,16 @@ static void test_leftovers_put_right(void)
 	/* a backup that died after its pack: pack 2, no manifest; and a temporary of the driver */
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/licvault-g0000000000000002.pack"));
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault-g0000000000000002.pack.tmp-1-2"));
-	/* two temporaries of the lock: a fresh one may be another run's try for the lock (left),
-	 * one two minutes old is a dead run's */
+	/* two temporaries of the lock, just made: one whose writer lives (it holds its flock, as
+	 * another run trying for the lock does) is left; the other, a dead run's, goes */
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault.lock.tmp-000000000001"));
 	t_copy_file(P("lo/licvault-g0000000000000001.pack"), P("lo/.licvault.lock.tmp-000000000002"));
-	struct timespec old[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
-	utimensat(AT_FDCWD, P("lo/.licvault.lock.tmp-000000000002"), old, 0);
+	int live = open(P("lo/.licvault.lock.tmp-000000000001"), O_WRONLY | O_CLOEXEC);
+	CU_ASSERT_EQUAL(flock(live, LOCK_EX | LOCK_NB), 0);
 	CU_ASSERT_EQUAL(t_backup(c, s, U("lo"), LV_BACKUP_OVERWRITE, NULL), 0);
 	CU_ASSERT_EQUAL(access(P("lo/.licvault.lock.tmp-000000000001"), F_OK), 0);
 	CU_ASSERT_EQUAL(access(P("lo/.licvault.lock.tmp-000000000002"), F_OK), -1);
+	close(live);
 	unlink(P("lo/.licvault.lock.tmp-000000000001"));
 	CU_ASSERT_EQUAL(access(P("lo/licvault-g0000000000000002.pack"), F_OK), -1);
 	CU_ASSERT_EQUAL(count_named(P("lo"), "g0000000000000003.manifest"), 1); /* numbers never repeat */

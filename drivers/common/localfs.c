@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -24,8 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Seconds a temporary of the lock object stays another run's live try for the lock (cleanup leaves it). */
-#define LFS_LOCK_TMP_LIVE 60
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -47,6 +46,7 @@ struct lfs {
 struct lv_writer {
 	lfs *fs;
 	int fd;
+	int hold;                /* from commit to publication: a dup of fd, keeping its flock */
 	char *name;
 	uint64_t written;
 	uint64_t flushed;        /* bytes handed to writeback so far */
@@ -359,6 +359,10 @@ int lfs_write_begin(void *inst, const char *name, uint64_t size_hint, lv_writer 
 		free(w);
 		return rc;
 	}
+	/* held until the temporary is published or removed: a cleanup under the lock leaves it
+	 * (another run's try for the lock); best effort, as flock may not work on every filesystem */
+	w->hold = -1;
+	flock(w->fd, LOCK_EX | LOCK_NB);
 	if ((rc = fs->host->track(fs->h, w, release_writer))) {
 		drop(w);
 		return rc;
@@ -414,6 +418,8 @@ static void drop(lv_writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	unlinkat(w->fs->dirfd, w->tmp, 0);
+	if (w->hold >= 0)
+		close(w->hold);
 	writer_free(w);
 }
 
@@ -497,6 +503,7 @@ int lfs_commit(lv_writer *w, unsigned flags)
 		drop(w);
 		return rc;
 	}
+	w->hold = dup(w->fd); /* the flock stays with the file until it is published */
 	if (close(w->fd) < 0) {
 		w->fd = -1;
 		rc = fail(fs, errno, "cannot close", w->tmp);
@@ -528,6 +535,8 @@ int lfs_commit(lv_writer *w, unsigned flags)
 		drop(w);
 		return rc;
 	}
+	if (w->hold >= 0)
+		close(w->hold);
 	rc = fsync(fs->dirfd) < 0 && errno != EINVAL ? fail(fs, errno, "cannot fsync directory", "") : 0;
 	writer_free(w);
 	return rc;
@@ -694,8 +703,9 @@ int lfs_space(void *inst, uint64_t *free_bytes, uint64_t *total_bytes)
 int lfs_cleanup(void *inst)
 {
 	/* temporaries of killed runs, ".NAME.tmp-XXXXXXXXXXXX": the core calls this only while it
-	 * holds the location's lock (ABI 1.1), so each one is a dead run's, but for the lock's own:
-	 * another run may be writing one to try for the lock (LFS_LOCK_TMP_LIVE); returns how many went */
+	 * holds the location's lock (ABI 1.1), so each one is a dead run's, but for one another run
+	 * is writing to try for the lock: its writer holds an flock on it (lfs_write_begin); a dead
+	 * run's lock died with it; returns how many went */
 	lfs *fs = inst;
 	if (fs->dirfd < 0)
 		return 0;
@@ -712,13 +722,15 @@ int lfs_cleanup(void *inst)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] != '.' || !strstr(de->d_name, ".tmp-"))
 			continue;
+		int t = openat(fs->dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		struct stat st;
-		if (fstatat(fs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		if (t < 0)
 			continue;
-		if (!strncmp(de->d_name, ".licvault.lock.tmp-", 19) && time(NULL) - st.st_mtime < LFS_LOCK_TMP_LIVE)
-			continue;
-		if (unlinkat(fs->dirfd, de->d_name, 0) == 0)
+		/* live: its writer's flock (EWOULDBLOCK); where flock fails otherwise (ENOLCK), as before */
+		if (fstat(t, &st) == 0 && S_ISREG(st.st_mode) &&
+		    !(flock(t, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) && unlinkat(fs->dirfd, de->d_name, 0) == 0)
 			removed++;
+		close(t);
 	}
 	closedir(d);
 	if (removed)

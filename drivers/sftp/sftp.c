@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #define NAME_MAX_LEN 230   /* so ".NAME.tmp-XXXXXXXXXXXX" stays within 255 bytes */
-#define SFTP_LOCK_TMP_LIVE 60 /* seconds a temporary of the lock stays another run's live try for it (cleanup leaves it) */
 
 struct lv_writer {
 	sftp_inst *c;
@@ -961,10 +960,6 @@ static int collect_ours(sftp_inst *c, const char *name, const LIBSSH2_SFTP_ATTRI
 	int64_t mtime = (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a->mtime : 0;
 	if (!aside && !u->all && (int64_t)time(NULL) - mtime <= 86400)
 		return 0; /* an ABI 1.0 host: a temporary may be a live run's unless it is old */
-	/* under the lock (ABI 1.1) a temporary is a dead run's, but for the lock's own: another run
-	 * may be writing one to try for the lock (a server clock behind ours only makes it look older) */
-	if (!strncmp(name, ".licvault.lock.tmp-", 19) && (int64_t)time(NULL) - mtime < SFTP_LOCK_TMP_LIVE)
-		return 0;
 	leftover *nv = realloc(u->v, (u->n + 1) * sizeof *nv);
 	char *s = nv ? strdup(name) : NULL;
 	if (nv)

@@ -398,9 +398,10 @@ typedef struct lv_driver_ops {
 	 * Since ABI 1.1 the core calls it only while it holds the location's
 	 * lock (right after taking it), so whatever such a run left is dead
 	 * (ABI 1.0 drivers removed only temporaries old enough), except a
-	 * temporary of "licvault.lock" itself: another run may be writing it
-	 * to try for the lock (removed, that run tries again; the shipped
-	 * drivers leave one younger than a minute).  Returns how
+	 * temporary of "licvault.lock" another run is writing at that moment
+	 * to try for the lock (removed, that run tries again; the local
+	 * drivers hold an flock on each temporary they write and leave a
+	 * locked one).  Returns how
 	 * many objects it put right (>= 0; 0 from an ABI 1.0 driver), or a
 	 * negative error (logged by the core, never fatal).  May be NULL.
 	 */
