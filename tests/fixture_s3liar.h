@@ -4,7 +4,7 @@
  * stopped by PID (it dies with the test process too).  It serves enough of
  * S3 for the s3 driver, honestly, until t_s3liar_mode tells it to lie (the
  * modes are listed at the top of s3liar.py).  Every request is logged, one
- * line each: "METHOD PATH?QUERY auth=0|1".
+ * line each: "METHOD PATH?QUERY auth=0|1 conn=CLIENTPORT".
  *
  *   t_s3liar x;
  *   if (t_s3liar_start(&x, why, sizeof why)) { skip }

@@ -9,7 +9,7 @@ Serves path-style S3 (ListObjectsV2, HEAD, GET with Range and If-Match, PUT
 with If-None-Match, multipart create/part/complete/abort/list, DELETE) on
 127.0.0.1, from memory, with no signature check.  It writes its port to
 DIR/port once it listens, logs every request as one line to DIR/log
-("METHOD PATH?QUERY auth=0|1"), and before each request reads DIR/mode:
+("METHOD PATH?QUERY auth=0|1 conn=CLIENTPORT"), and before each request reads DIR/mode:
 lines "OP WHAT [ARG]" that make it lie (see MODES below).  A change of the
 mode file resets the liar's counters.  It exits on SIGTERM (the test stops
 it by PID) and when its parent dies (stdin closed is not relied on).
@@ -33,7 +33,7 @@ STATE = {"mode_text": None, "mode": {}, "n": 0}
 NEXT_ID = [0]
 
 # MODES (one per line of DIR/mode, "OP WHAT [ARG]"):
-#   list same-token       every listing: truncated, the same token, the same key
+#   list same-token       every listing: truncated, the same token, no key
 #   list new-empty        every listing: truncated, a new token, no key
 #   list new-keys         every listing: truncated, a new token, one new key
 #   list repeat           page 1 keys a,b (truncated); page 2 the same keys again, not truncated
@@ -94,7 +94,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_request_line(self):
         with LOCK, open(os.path.join(DIR, "log"), "a") as f:
-            f.write("%s %s auth=%d\n" % (self.command, self.path, "Authorization" in self.headers))
+            f.write("%s %s auth=%d conn=%d\n" % (self.command, self.path, "Authorization" in self.headers,
+                                                 self.client_address[1]))
 
     def setup(self):
         super().setup()
@@ -269,9 +270,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         head = "<?xml version=\"1.0\"?><ListBucketResult><Name>%s</Name><Prefix>%s</Prefix>" % (bucket, prefix)
         what = m[0] if m else ""
         if what == "same-token":
-            return self.xml(head + "<Contents><Key>%sa</Key><Size>1</Size></Contents><IsTruncated>true"
-                            "</IsTruncated><NextContinuationToken>T</NextContinuationToken></ListBucketResult>"
-                            % prefix)
+            return self.xml(head + "<KeyCount>0</KeyCount><IsTruncated>true</IsTruncated><NextContinuationToken>T"
+                            "</NextContinuationToken></ListBucketResult>")
         if what == "new-empty":
             return self.xml(head + "<KeyCount>0</KeyCount><IsTruncated>true</IsTruncated><NextContinuationToken>T%d"
                             "</NextContinuationToken></ListBucketResult>" % n)
