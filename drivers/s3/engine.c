@@ -66,7 +66,7 @@ static int lv_code_of(long status, const char *code)
 		return LV_E_NO_SPACE;
 	if (is_one_of(code, auth) || status == 401 || (status == 403 && !code[0]))
 		return LV_E_AUTH;
-	if (is_one_of(code, config) || status == 301 || status == 307)
+	if (is_one_of(code, config) || (status >= 300 && status < 400))
 		return LV_E_CONFIG;
 	if (status == 404)
 		return LV_E_NOT_FOUND;
@@ -98,6 +98,19 @@ static void hint(s3_inst *c, const char *code, const char *region, char *buf, si
 		snprintf(buf, cap, ": the bucket is in another region than %s (set region)", c->cfg.region);
 }
 
+/* A redirect, never followed (the next host would get the signed request): where it points, printable. */
+static void redirect_hint(const char *location, char *buf, size_t cap)
+{
+	char to[200];
+	size_t n = 0;
+	for (const char *p = location; *p && n + 1 < sizeof to; p++)
+		to[n++] = *p < 0x21 || *p > 0x7e ? '?' : *p;
+	to[n] = '\0';
+	snprintf(buf, cap, ": the server redirects to %s%s; redirects are not followed: set endpoint (and region) to the "
+	         "bucket's",
+	         to[0] ? to : "(no Location)", location[n] ? "..." : "");
+}
+
 static void describe_http(s3_req *r)
 {
 	s3_inst *c = r->c;
@@ -106,6 +119,11 @@ static void describe_http(s3_req *r)
 	snprintf(r->s3code, sizeof r->s3code, "%s", code);
 	r->rc = lv_code_of(r->status, code);
 	hint(c, code, region, h, sizeof h);
+	if (!h[0] && r->status >= 300 && r->status < 400) {
+		redirect_hint(r->location, h, sizeof h);
+		if (!code[0])
+			snprintf(code, sizeof code, "(a redirect)");
+	}
 	if (!code[0] && r->status == 404)
 		snprintf(code, sizeof code, "(no such %s)", r->key ? "key" : "bucket");
 	char attempts[64] = "";
@@ -130,6 +148,15 @@ static void describe_curl(s3_req *r, CURLcode cc)
 	if (r->attempt)
 		snprintf(attempts, sizeof attempts, " (after %d attempts)", r->attempt + 1);
 	s3_show(c, r->key, what, sizeof what);
+	if (cc == CURLE_WRITE_ERROR && r->sink_over) {
+		snprintf(slow, sizeof slow, "the server sent more than the %zu bytes asked for (HTTP %ld)", r->sink_cap,
+		         r->status);
+		detail = slow;
+	} else if (cc == CURLE_WRITE_ERROR && r->resp_over) {
+		snprintf(slow, sizeof slow, "the answer (HTTP %ld) is larger than %zu MiB, more than any S3 answer", r->status,
+		         S3_XML_MAX / S3_MIB);
+		detail = slow;
+	}
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
 		r->rc = LV_E_CANCELED;
 		snprintf(r->err, sizeof r->err, "s3: %s %s canceled", r->what, what);
@@ -171,6 +198,10 @@ static void req_finished(s3_req *r, CURLcode cc)
 	curl_multi_remove_handle(c->multi, r->easy);
 	r->in_multi = 0;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	char *loc = NULL;
+	r->location[0] = '\0';
+	if (curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		snprintf(r->location, sizeof r->location, "%s", loc);
 	curl_off_t ft = -1;
 	if (curl_easy_getinfo(r->easy, CURLINFO_FILETIME_T, &ft) == CURLE_OK && ft > 0)
 		r->mtime = (int64_t)ft;

@@ -66,6 +66,12 @@ char *s3_key(s3_inst *c, const char *name)
 const char *s3_show(s3_inst *c, const char *key, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "s3://%s/%s", c->bucket, key ? key : c->prefix); /* no key: the location */
+	/* a key may come from the server (a listing): no control character reaches a message (C0, DEL, C1) */
+	for (unsigned char *p = (unsigned char *)buf; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?';
 	return buf;
 }
 
@@ -122,6 +128,7 @@ int s3_req_init(s3_req *r, s3_inst *c, const char *method, const char *key, char
 	r->query = query;
 	r->what = what;
 	r->length = UINT64_MAX;
+	r->range_first = r->range_last = r->range_total = UINT64_MAX;
 	s3_sha256_hex("", 0, r->sha256);
 	if (key && !(r->key = strdup(key)))
 		return LV_E_NOMEM;
@@ -214,13 +221,53 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 	if (!r->status)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->sink && r->status >= 200 && r->status < 300) {
-		if (len > r->sink_cap - r->got)
-			return 0; /* more than asked for: the server misbehaves */
+		if (len > r->sink_cap - r->got) {
+			r->sink_over = 1; /* more than asked for: the server misbehaves */
+			return 0;
+		}
 		memcpy(r->sink + r->got, p, len);
 		r->got += len;
 		return len;
 	}
+	if (r->resp.len + len + 1 > S3_XML_MAX) {
+		r->resp_over = 1;
+		return 0;
+	}
 	return s3_buf_add(&r->resp, p, len, S3_XML_MAX) ? 0 : len;
+}
+
+/* A decimal number and nothing else (but blanks around it); UINT64_MAX when it is none or too big. */
+static uint64_t header_number(const char *s, const char **end)
+{
+	s += strspn(s, " \t");
+	if (*s < '0' || *s > '9')
+		return UINT64_MAX;
+	uint64_t v = 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - 1 - (uint64_t)(*s - '0')) / 10)
+			return UINT64_MAX;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (end)
+		*end = s;
+	else if (s[strspn(s, " \t")])
+		return UINT64_MAX;
+	return v;
+}
+
+/* Content-Range: bytes FIRST-LAST/TOTAL (TOTAL may be '*'); fields UINT64_MAX when it is not that. */
+static void content_range(s3_req *r, const char *v)
+{
+	const char *p = v + strspn(v, " \t");
+	uint64_t f = UINT64_MAX, l = UINT64_MAX, t = UINT64_MAX;
+	if (!strncasecmp(p, "bytes ", 6) && (f = header_number(p + 6, &p)) != UINT64_MAX && *p == '-' &&
+	    (l = header_number(p + 1, &p)) != UINT64_MAX && *p == '/')
+		t = header_number(p + 1, NULL);
+	if (f == UINT64_MAX || l == UINT64_MAX || t == UINT64_MAX)
+		f = l = t = UINT64_MAX;
+	r->range_first = f;
+	r->range_last = l;
+	r->range_total = t;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -234,6 +281,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		r->etag[0] = '\0';
 		r->etag_not_md5 = 0;
 		r->length = UINT64_MAX;
+		r->range_first = r->range_last = r->range_total = UINT64_MAX;
 		r->status = 0;
 	} else if ((!strncasecmp(line, "x-amz-server-side-encryption:", 29) && strstr(line + 29, "kms")) ||
 	           !strncasecmp(line, "x-amz-server-side-encryption-customer-algorithm:", 48)) {
@@ -241,8 +289,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	} else if (!strncasecmp(line, "etag:", 5)) {
 		const char *v = line + 5 + strspn(line + 5, " \t\"");
 		snprintf(r->etag, sizeof r->etag, "%.*s", (int)strcspn(v, "\" \t"), v);
+		for (char *s = r->etag; *s; s++) /* it may reach a message: printable ASCII only */
+			if (*s < 0x21 || *s > 0x7e)
+				*s = '?';
 	} else if (!strncasecmp(line, "content-length:", 15)) {
-		r->length = strtoull(line + 15, NULL, 10);
+		r->length = header_number(line + 15, NULL);
+	} else if (!strncasecmp(line, "content-range:", 14)) {
+		content_range(r, line + 14);
 	}
 	return len;
 }
@@ -381,9 +434,11 @@ int s3_req_start(s3_req *r)
 	r->etag[0] = r->s3code[0] = r->errbuf[0] = '\0';
 	r->etag_not_md5 = 0;
 	r->length = UINT64_MAX;
+	r->range_first = r->range_last = r->range_total = UINT64_MAX;
 	r->mtime = 0;
 	r->resp.len = 0;
 	r->got = r->up_pos = 0;
+	r->sink_over = r->resp_over = 0;
 	r->up_seen = r->down_seen = 0;
 	int rc = req_setup(r);
 	if (rc)

@@ -61,14 +61,6 @@ static char *complete_doc(const s3_part *parts, size_t n, size_t *len)
 	return doc;
 }
 
-static int find_error(void *ud, const char *path, const char *text)
-{
-	char *code = ud;
-	if (!strcmp(path, "Error/Code"))
-		snprintf(code, 64, "%s", text);
-	return 0;
-}
-
 int s3_mpu_complete(s3_inst *c, const char *key, const char *upload_id, const s3_part *parts, size_t n)
 {
 	size_t len = 0;
@@ -82,13 +74,17 @@ int s3_mpu_complete(s3_inst *c, const char *key, const char *upload_id, const s3
 		r.flags = S3_REQ_MD5;
 		rc = s3_req_run(&r);
 		/* S3 may answer 200 and put an <Error> in the body of a CompleteMultipartUpload */
-		char code[64] = "";
-		if (!rc && r.resp.len && (s3_xml_walk(r.resp.p, r.resp.len, find_error, code), code[0])) {
+		char code[64] = "", msg[300], region[8];
+		if (!rc && r.resp.len)
+			s3_xml_error(r.resp.p, r.resp.len, code, sizeof code, msg, sizeof msg, region, sizeof region);
+		if (code[0]) {
 			r.status = 500;
 			r.rc = LV_E_IO;
 			char show[1200];
-			snprintf(r.err, sizeof r.err, "s3: complete the upload of %s at %s: the server answered %s",
-			         s3_show(c, key, show, sizeof show), c->cfg.endpoint, code);
+			snprintf(r.err, sizeof r.err, "s3: complete the upload of %s at %s: the server answered HTTP 200 with "
+			         "the error %s%s%s%s",
+			         s3_show(c, key, show, sizeof show), c->cfg.endpoint, code, msg[0] ? " (" : "", msg,
+			         msg[0] ? ")" : "");
 			rc = r.rc;
 		}
 		if (rc == LV_E_NOT_FOUND && r.attempt && !strcmp(r.s3code, "NoSuchUpload"))
@@ -170,7 +166,8 @@ int s3_mpu_list(s3_inst *c, s3_upload_cb cb, void *ud)
 	memset(&l, 0, sizeof l);
 	l.cb = cb;
 	l.ud = ud;
-	for (int page = 0; page < 10000; page++) {
+	char last_key[1100] = "", last_id[300] = "";
+	for (int page = 0; page < S3_LIST_PAGES_MAX; page++) {
 		char *q = page ? s3_query("uploads", "", "prefix", c->prefix, "key-marker", l.next_key, "upload-id-marker",
 		                          l.next_id, NULL)
 		               : s3_query("uploads", "", "prefix", c->prefix, NULL);
@@ -187,6 +184,14 @@ int s3_mpu_list(s3_inst *c, s3_upload_cb cb, void *ud)
 		s3_req_free(&r);
 		if (rc || !l.truncated || !l.next_key[0])
 			return rc;
+		if (!strcmp(l.next_key, last_key) && !strcmp(l.next_id, last_id))
+			return s3_err(c, LV_E_IO,
+			              "s3: list the multipart uploads in %s: the server gives the same markers again: the listing "
+			              "would never end",
+			              c->where);
+		snprintf(last_key, sizeof last_key, "%s", l.next_key);
+		snprintf(last_id, sizeof last_id, "%s", l.next_id);
 	}
-	return 0;
+	return s3_err(c, LV_E_IO, "s3: list the multipart uploads in %s: more than %d pages: the listing does not end",
+	              c->where, S3_LIST_PAGES_MAX);
 }

@@ -128,10 +128,23 @@ static int head_ready(lv_reader *r, s3_rslot *s)
 	if (s->req.rc)
 		return s3_req_fail(&s->req);
 	int whole = s->start == 0 && s->len == r->size;
+	unsigned long long first = s->start, last = s->start + s->len - 1;
 	if ((s->req.status != 206 && !(whole && s->req.status == 200)) || s->req.got != s->len)
 		return s3_err(c, LV_E_IO, "s3: read %s at %s: bytes %llu-%llu came back as %zu bytes (HTTP %ld)",
-		              s3_show(c, r->key, show, sizeof show), c->cfg.endpoint, (unsigned long long)s->start,
-		              (unsigned long long)(s->start + s->len - 1), s->req.got, s->req.status);
+		              s3_show(c, r->key, show, sizeof show), c->cfg.endpoint, first, last, s->req.got,
+		              s->req.status);
+	/* a 206 says which bytes it holds, of how many: the ones asked for, of the object HEAD described */
+	const s3_req *q = &s->req;
+	if (q->status == 206 && q->range_first == UINT64_MAX)
+		return s3_err(c, LV_E_IO, "s3: read %s at %s: the answer to bytes %llu-%llu (HTTP 206) has no valid Content-Range",
+		              s3_show(c, r->key, show, sizeof show), c->cfg.endpoint, first, last);
+	if (q->status == 206 && (q->range_first != first || q->range_last != last || q->range_total != r->size))
+		return s3_err(c, LV_E_IO,
+		              "s3: read %s at %s: asked for bytes %llu-%llu of %llu, the server sent Content-Range bytes "
+		              "%llu-%llu/%llu (the object is not the one HEAD described, or the server misbehaves)",
+		              s3_show(c, r->key, show, sizeof show), c->cfg.endpoint, first, last,
+		              (unsigned long long)r->size, (unsigned long long)q->range_first,
+		              (unsigned long long)q->range_last, (unsigned long long)q->range_total);
 	return 0;
 }
 

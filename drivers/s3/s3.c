@@ -141,26 +141,46 @@ typedef struct page {
 	entry *v;
 	size_t n, cap;
 	char key[1100], lastmod[64];
+	char prev[1100];         /* the last key listed (pages included): keys come in byte order, each once */
+	int long_key;            /* the key did not fit in key: no object of the location */
 	uint64_t size;
 	int truncated;
 	char token[1100];
 } page;
 
+/* ISO 8601 as S3 writes it ("2026-01-02T03:04:05.000Z"); 0 (unknown) for anything else. */
 static int64_t parse_time(const char *s)
 {
 	struct tm tm;
 	memset(&tm, 0, sizeof tm);
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	return end ? (int64_t)timegm(&tm) : 0;
+	if (end && *end == '.')
+		end += 1 + strspn(end + 1, "0123456789");
+	return end && !strcmp(end, "Z") ? (int64_t)timegm(&tm) : 0;
+}
+
+/* A Size: decimal digits only, up to 2^64 - 2; UINT64_MAX (unknown) for anything else. */
+static uint64_t parse_size(const char *s)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return UINT64_MAX;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 1 - (uint64_t)(*s - '0')) / 10)
+			return UINT64_MAX;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	return v;
 }
 
 static int page_one(void *ud, const char *path, const char *text)
 {
 	page *p = ud;
-	if (!strcmp(path, "ListBucketResult/Contents/Key"))
+	if (!strcmp(path, "ListBucketResult/Contents/Key")) {
 		snprintf(p->key, sizeof p->key, "%s", text);
-	else if (!strcmp(path, "ListBucketResult/Contents/Size"))
-		p->size = strtoull(text, NULL, 10);
+		p->long_key = strlen(text) >= sizeof p->key - 1; /* S3 keys are at most 1024 bytes */
+	} else if (!strcmp(path, "ListBucketResult/Contents/Size"))
+		p->size = parse_size(text);
 	else if (!strcmp(path, "ListBucketResult/Contents/LastModified"))
 		snprintf(p->lastmod, sizeof p->lastmod, "%s", text);
 	else if (!strcmp(path, "ListBucketResult/IsTruncated"))
@@ -168,9 +188,19 @@ static int page_one(void *ud, const char *path, const char *text)
 	else if (!strcmp(path, "ListBucketResult/NextContinuationToken"))
 		snprintf(p->token, sizeof p->token, "%s", text);
 	else if (!strcmp(path, "ListBucketResult/Contents")) {
-		size_t pl = strlen(p->c->prefix);
+		s3_inst *c = p->c;
+		if (p->prev[0] && strcmp(p->key, p->prev) <= 0) {
+			/* S3 lists keys once each, in byte order, across pages: a server that does not, lies */
+			char show[1200], prev[1200];
+			return s3_err(c, LV_E_IO,
+			              "s3: list %s: the server lists %s after %s (a key again, or out of order): the listing "
+			              "cannot be trusted",
+			              c->where, s3_show(c, p->key, show, sizeof show), s3_show(c, p->prev, prev, sizeof prev));
+		}
+		snprintf(p->prev, sizeof p->prev, "%s", p->key);
+		size_t pl = strlen(c->prefix);
 		const char *name = p->key + pl;
-		int ours = !strncmp(p->key, p->c->prefix, pl) && *name && *name != '.' && !strchr(name, '/') &&
+		int ours = !p->long_key && !strncmp(p->key, c->prefix, pl) && *name && *name != '.' && !strchr(name, '/') &&
 		           strlen(name) <= S3_NAME_MAX && strcmp(name, "..");
 		if (ours) {
 			if (p->n == p->cap) {
@@ -187,6 +217,7 @@ static int page_one(void *ud, const char *path, const char *text)
 			e->mtime = parse_time(p->lastmod);
 		}
 		p->key[0] = p->lastmod[0] = '\0';
+		p->long_key = 0;
 		p->size = UINT64_MAX;
 	}
 	return 0;
@@ -213,17 +244,30 @@ static int list_page(s3_inst *c, page *p, int first)
 	else if ((rc = s3_xml_walk(r.resp.p, r.resp.len, page_one, p)) == -1)
 		rc = s3_err(c, LV_E_IO, "s3: list %s: the answer is not valid XML", c->where);
 	s3_req_free(&r);
+	if (!rc && p->truncated && p->token[0] && !strcmp(p->token, token) && !first)
+		rc = s3_err(c, LV_E_IO,
+		            "s3: list %s: the server gives the same continuation token again: the listing would never end",
+		            c->where);
 	return rc;
 }
 
+/*
+ * Every page of the listing, at most S3_LIST_PAGES_MAX of them.  A page's
+ * entries go to cb only once the page is read whole and checked.
+ */
 static int s3_drv_list(void *inst, lv_list_cb cb, void *ud)
 {
 	s3_inst *c = inst;
 	page p;
 	memset(&p, 0, sizeof p);
 	p.c = c;
-	int rc = 0;
+	int rc = 0, pages = 0;
 	for (int first = 1; !rc; first = 0) {
+		if (++pages > S3_LIST_PAGES_MAX) {
+			rc = s3_err(c, LV_E_IO, "s3: list %s: the server is still not done after %d pages: the listing does not end",
+			            c->where, S3_LIST_PAGES_MAX);
+			break;
+		}
 		if ((rc = list_page(c, &p, first)))
 			break;
 		for (size_t i = 0; i < p.n && !rc; i++) {
@@ -299,8 +343,10 @@ static int dead_one(void *ud, const char *key, const char *upload_id, const char
 	dead *d = ud;
 	s3_inst *c = d->c;
 	size_t pl = strlen(c->prefix);
-	if (strncmp(key, c->prefix, pl) || strchr(key + pl, '/') || s3_writer_owns(c, upload_id))
-		return 0; /* deeper than the location, or this instance's own */
+	const char *name = key + pl;
+	if (strncmp(key, c->prefix, pl) || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    s3_writer_owns(c, upload_id))
+		return 0; /* no object name of the location (deeper, "..": someone else's, or a lie), or this instance's */
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? 2 * d->cap : 16;
 		void *k = realloc(d->keys, cap * sizeof *d->keys), *i = k ? realloc(d->ids, cap * sizeof *d->ids) : NULL;

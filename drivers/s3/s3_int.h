@@ -32,6 +32,7 @@
 #define S3_XML_MAX (8 * S3_MIB)      /* the largest XML answer kept (a listing of 1000 keys is ~300 KB) */
 #define S3_CLEANUP_TIMEOUT 5        /* seconds a cleanup request (abort after a failure) may take */
 #define S3_NAME_MAX 255
+#define S3_LIST_PAGES_MAX 1000      /* pages one listing may take (a million keys at S3's 1000 a page) */
 
 typedef struct s3_buf {
 	char *p;
@@ -156,11 +157,15 @@ struct s3_req {
 	long status;
 	char etag[100];            /* ETag without quotes */
 	int etag_not_md5;          /* SSE-KMS or SSE-C: the ETag is no MD5 of the bytes */
-	uint64_t length;           /* Content-Length, UINT64_MAX when absent */
+	uint64_t length;           /* Content-Length, UINT64_MAX when absent or no number */
+	uint64_t range_first, range_last, range_total; /* Content-Range "bytes F-L/T"; UINT64_MAX when absent */
 	int64_t mtime;             /* Last-Modified, 0 when absent */
 	s3_buf resp;               /* the body (XML), when there is no sink */
 	size_t got;                /* bytes received into sink */
+	int sink_over;             /* the server sent more than sink_cap bytes (the transfer was stopped) */
+	int resp_over;             /* the answer was larger than S3_XML_MAX (the transfer was stopped) */
 	char s3code[64];           /* the S3 error code of a failed request */
+	char location[300];        /* where a 3xx answer points (never followed) */
 	int rc;                    /* 0 or the lv code, once done */
 	char err[900];             /* the description of a failure (s3_req_fail reports it) */
 	int done;
