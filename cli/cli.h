@@ -13,7 +13,8 @@
  *   cmd_driver.c `licvault DRIVER VERB URI [ARGS]`: the drivers' own commands
  *   cmd_store.c  store list|import|export|remove
  *   cmd_info.c   identity, drivers, locations, config, version
- *   cmd_help.c   help, __complete (the completion's word lists)
+ *   cmd_help.c   help
+ *   cmd_complete.c __complete (the completion's word lists)
  *
  * The CLI uses the public API of liblicvault only.
  */

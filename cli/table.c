@@ -138,7 +138,9 @@ const cli_command cli_commands[] = {
 	 "`licvault help exit-codes` prints the exit code table.", "command"},
 	{"__complete", "WHAT [WORD...]", 1, -1, {END}, CMD_HIDDEN, cmd_complete,
 	 "word lists for shell completion",
-	 "commands | options CMD | arg-kind CMD | locations | schemes | global-options-with-arg", NULL},
+	 /* the lists cmd_complete serves, and only them (tests/test_cli_doc.c asks for each one named) */
+	 "commands | subcommands GROUP | options [CMD...] | options-with-arg | arg-kind CMD... | locations | "
+	 "schemes | kids", NULL},
 	{NULL, NULL, 0, 0, {END}, 0, NULL, NULL, NULL, NULL},
 };
 

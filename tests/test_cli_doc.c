@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
@@ -103,6 +104,35 @@ static void test_docs_name_everything(void)
 	free(md);
 }
 
+/*
+ * `licvault help __complete` names the lists cmd_complete.c serves: every
+ * list it names is served (exit 0), and every list served is named.  (It
+ * named a global-options-with-arg that was never served, and no
+ * subcommands, options-with-arg or kids.)
+ */
+static void test_complete_help(void)
+{
+	char *out = NULL;
+	/* the help's lines joined: a list's words may be wrapped apart */
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null", "help __complete | tr '\\n' ' ' | tr -s ' '"), 0);
+	static const char *const served[] = {"commands", "subcommands GROUP", "options [CMD...]", "options-with-arg",
+	                                     "arg-kind CMD...", "locations", "schemes", "kids"};
+	for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+		if (!strstr(out, served[i]))
+			fprintf(stderr, "\n  help __complete does not name '%s'", served[i]);
+		HAS(out, served[i]);
+	}
+	free(out);
+	/* the lists the help names (the paragraph after the usage line, split at '|'): each one served */
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null",
+	                      "help __complete | sed -n '3,/^$/p' | tr '|' '\\n' | awk 'NF {print $1}' > lists && "
+	                      "n=0 && while read -r w; do n=$((n + 1)); '%s' __complete \"$w\" >/dev/null 2>&1 || "
+	                      "echo \"not served: $w\"; done < lists && echo \"lists: $n\"", T_CLI), 0);
+	HASNT(out, "not served");
+	HASNT(out, "lists: 0\n");
+	free(out);
+}
+
 /* Complete `line` (words split at spaces; a trailing space starts a new word) with the installed function. */
 static char *complete(const char *line)
 {
@@ -177,4 +207,5 @@ static void test_bash_completion(void)
 LV_SUITE(cli_doc, cli_doc, t_suite_dir_init, t_suite_dir_clean,
          {"man pages render without warnings", test_man_pages_render},
          {"licvault(1) and docs/cli.md name every command, option and exit code", test_docs_name_everything},
+         {"help __complete names the lists it serves", test_complete_help},
          {"bash completion", test_bash_completion})
