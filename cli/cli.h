@@ -70,6 +70,9 @@ typedef struct cli_option {
 	char short_name;          /* or 0 */
 	const char *arg;          /* the argument's name ("FILE"), NULL when it takes none */
 	const char *help;         /* one line */
+	const char *arg_kind;     /* what the argument is, for the completion: "file" (file names),
+	                             "number", "generation" (nothing offered: a file name is never
+	                             one); NULL when it takes none */
 } cli_option;
 
 struct cli;
