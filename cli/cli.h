@@ -13,7 +13,8 @@
  *   cmd_driver.c `licvault DRIVER VERB URI [ARGS]`: the drivers' own commands
  *   cmd_store.c  store list|import|export|remove
  *   cmd_info.c   identity, drivers, locations, config, version
- *   cmd_help.c   help, __complete (the completion's word lists)
+ *   cmd_help.c   help
+ *   cmd_complete.c __complete (the completion's word lists)
  *
  * The CLI uses the public API of liblicvault only.
  */
@@ -69,6 +70,9 @@ typedef struct cli_option {
 	char short_name;          /* or 0 */
 	const char *arg;          /* the argument's name ("FILE"), NULL when it takes none */
 	const char *help;         /* one line */
+	const char *arg_kind;     /* what the argument is, for the completion: "file" (file names),
+	                             "number", "generation" (nothing offered: a file name is never
+	                             one); NULL when it takes none */
 } cli_option;
 
 struct cli;

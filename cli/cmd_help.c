@@ -1,7 +1,7 @@
 /*
- * help (from the command table) and __complete, the word lists the shell
- * completion asks for, so that they come from the same table and cannot
- * drift from the commands the CLI accepts.
+ * help, from the command table, so that it cannot drift from the commands
+ * the CLI accepts (__complete, the completion's word lists from the same
+ * table, is cmd_complete.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,11 @@
  * tests and benchmarks.  Deterministic from the seed.
  *   licvault-gen --store FILE --count N [--restricted PERCENT] [--seed S]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,37 @@ static int fill(lv_store *s, void *ud)
 	return rc;
 }
 
+#define USAGE "usage: licvault-gen --store FILE --count N [--restricted PERCENT] [--seed S]\n"
+
+/* A usage error: "licvault-gen: " and the message, then the usage line; returns exit status 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("licvault-gen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n" USAGE, stderr);
+	return 2;
+}
+
+/*
+ * arg as a decimal number from 0 to max: 0, or 2 (a usage error, said).
+ * Digits only, because strtoull alone takes " 5" and "+5", reads "-5" as
+ * 2^64-5 (a run that never ends) and an overflowing number as its largest.
+ */
+static int number(const char *opt, const char *arg, uint64_t max, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = arg[0] >= '0' && arg[0] <= '9' ? strtoull(arg, &end, 10) : 0;
+	if (!end || *end || errno == ERANGE || v > max)
+		return usage_error("--%s: expected a number from 0 to %" PRIu64 ", got '%s'", opt, max, arg);
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -85,52 +119,39 @@ int main(int argc, char **argv)
 	};
 	const char *store = NULL;
 	gen g = {0, 10};
-	uint64_t seed = 1;
-	int c;
-	char *end;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	uint64_t seed = 1, pct = g.restricted_pct;
+	int c, rc = 0, counted = 0;
+	opterr = 0;   /* getopt's own messages would name the program by its path: ours say licvault-gen */
+	while (!rc && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'n':
-			g.count = strtoull(optarg, &end, 10);
-			if (*end || !*optarg) {
-				fprintf(stderr, "licvault-gen: --count: '%s' is not a number\n", optarg);
-				return 2;
-			}
+			rc = number("count", optarg, UINT64_MAX, &g.count);
+			counted = 1;
 			break;
-		case 'r': {
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || !*optarg || v > 100) {
-				fprintf(stderr, "licvault-gen: --restricted: expected 0 to 100, got '%s'\n", optarg);
-				return 2;
-			}
-			g.restricted_pct = (unsigned)v;
-			break;
-		}
-		case 'S':
-			seed = strtoull(optarg, &end, 10);
-			if (*end || !*optarg) {
-				fprintf(stderr, "licvault-gen: --seed: '%s' is not a number\n", optarg);
-				return 2;
-			}
-			break;
+		case 'r': rc = number("restricted", optarg, 100, &pct); break;
+		case 'S': rc = number("seed", optarg, UINT64_MAX, &seed); break;
 		case 'h':
-			printf("usage: licvault-gen --store FILE --count N [--restricted PERCENT] [--seed S]\n");
+			fputs(USAGE, stdout);
 			return 0;
-		default:
-			return 2;
+		case ':': return usage_error("%s needs an argument", argv[optind - 1]);
+		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (!store || optind != argc) {
-		fprintf(stderr, "usage: licvault-gen --store FILE --count N [--restricted PERCENT] [--seed S]\n");
-		return 2;
-	}
+	if (rc)
+		return rc;
+	/* no default count: a run that adds nothing would look like one that worked */
+	if (!store || !counted)
+		return usage_error("%s is required", !store ? "--store FILE" : "--count N");
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	g.restricted_pct = (unsigned)pct;
 	rng_state = seed;
 	lv_context *ctx = NULL;
 	lv_store *s = NULL;
 	if (lv_context_new(&ctx))
 		return 1;
-	int rc = lv_store_open(&s, ctx, store, LV_STORE_CREATE);
+	rc = lv_store_open(&s, ctx, store, LV_STORE_CREATE);
 	if (rc) {
 		fprintf(stderr, "licvault-gen: error: %s: %s\n", lv_error_name(rc), lv_context_last_error(ctx));
 		lv_context_free(ctx);

@@ -21,27 +21,27 @@
 
 const cli_option cli_options[] = {
 	/* global options first (cli_n_global of them) */
-	{OPT_CONFIG, "config", 0, "FILE", "config file (else $LICVAULT_CONFIG, $XDG_CONFIG_HOME/licvault/config, /etc/licvault/config)"},
-	{OPT_STORE, "store", 0, "FILE", "license store (else $LICVAULT_STORE, the config's store, $XDG_DATA_HOME/licvault/store.db)"},
-	{OPT_JSON, "json", 0, NULL, "JSON lines on standard output (docs/json.md)"},
-	{OPT_QUIET, "quiet", 'q', NULL, "print errors only"},
-	{OPT_VERBOSE, "verbose", 'v', NULL, "say more: -v info (and each restricted or refused license), -vv debug"},
-	{OPT_LOG_FILE, "log-file", 0, "FILE", "append log lines (info, or debug with -vv) to FILE"},
-	{OPT_HELP, "help", 'h', NULL, "help (of the command when one is given)"},
-	{OPT_VERSION, "version", 0, NULL, "versions of licvault, its library, ABI, libraries and drivers"},
+	{OPT_CONFIG, "config", 0, "FILE", "config file (else $LICVAULT_CONFIG, $XDG_CONFIG_HOME/licvault/config, /etc/licvault/config)", "file"},
+	{OPT_STORE, "store", 0, "FILE", "license store (else $LICVAULT_STORE, the config's store, $XDG_DATA_HOME/licvault/store.db)", "file"},
+	{OPT_JSON, "json", 0, NULL, "JSON lines on standard output (docs/json.md)", NULL},
+	{OPT_QUIET, "quiet", 'q', NULL, "print errors only", NULL},
+	{OPT_VERBOSE, "verbose", 'v', NULL, "say more: -v info (and each restricted or refused license), -vv debug", NULL},
+	{OPT_LOG_FILE, "log-file", 0, "FILE", "append log lines (info, or debug with -vv) to FILE", "file"},
+	{OPT_HELP, "help", 'h', NULL, "help (of the command when one is given)", NULL},
+	{OPT_VERSION, "version", 0, NULL, "versions of licvault, its library, ABI, libraries and drivers", NULL},
 	/* per command */
-	{OPT_PROGRESS, "progress", 0, NULL, "not on a terminal: print a progress line every few seconds"},
-	{OPT_OVERWRITE, "overwrite", 0, NULL, "replace the backup already at the location"},
-	{OPT_INDIVIDUALIZE, "individualize", 0, NULL, "allow giving the store its machine identity (a new machine)"},
-	{OPT_DRY_RUN, "dry-run", 'n', NULL, "say what would be done, change nothing"},
+	{OPT_PROGRESS, "progress", 0, NULL, "not on a terminal: print a progress line every few seconds", NULL},
+	{OPT_OVERWRITE, "overwrite", 0, NULL, "replace the backup already at the location", NULL},
+	{OPT_INDIVIDUALIZE, "individualize", 0, NULL, "allow giving the store its machine identity (a new machine)", NULL},
+	{OPT_DRY_RUN, "dry-run", 'n', NULL, "say what would be done, change nothing", NULL},
 	{OPT_ALLOW_SHRINK, "allow-shrink", 0, NULL,
-	 "back up even an empty store, or one with fewer than half the licenses of the newest backup there"},
-	{OPT_GENERATION, "generation", 0, "G", "the generation: a number (licvault list shows them), or newest (not for forget)"},
-	{OPT_ALL, "all", 0, NULL, "every generation at the location, oldest first"},
-	{OPT_VERIFY, "verify", 0, NULL, "check every generation whole (reads every pack)"},
-	{OPT_KEEP, "keep", 0, "N", "keep the newest N generations, remove the older ones"},
-	{OPT_FORCE, "force", 0, NULL, "remove the lock whoever holds it (only when its holder is gone)"},
-	{0, NULL, 0, NULL, NULL},
+	 "back up even an empty store, or one with fewer than half the licenses of the newest backup there", NULL},
+	{OPT_GENERATION, "generation", 0, "G", "the generation: a number (licvault list shows them), or newest (not for forget)", "generation"},
+	{OPT_ALL, "all", 0, NULL, "every generation at the location, oldest first", NULL},
+	{OPT_VERIFY, "verify", 0, NULL, "check every generation whole (reads every pack)", NULL},
+	{OPT_KEEP, "keep", 0, "N", "keep the newest N generations, remove the older ones", "number"},
+	{OPT_FORCE, "force", 0, NULL, "remove the lock whoever holds it (only when its holder is gone)", NULL},
+	{0, NULL, 0, NULL, NULL, NULL},
 };
 
 const int cli_n_global = 8;
@@ -138,7 +138,9 @@ const cli_command cli_commands[] = {
 	 "`licvault help exit-codes` prints the exit code table.", "command"},
 	{"__complete", "WHAT [WORD...]", 1, -1, {END}, CMD_HIDDEN, cmd_complete,
 	 "word lists for shell completion",
-	 "commands | options CMD | arg-kind CMD | locations | schemes | global-options-with-arg", NULL},
+	 /* the lists cmd_complete serves, and only them (tests/test_cli_doc.c asks for each one named) */
+	 "commands | subcommands GROUP | options [CMD...] | options-with-arg | arg-kind CMD... | "
+	 "arg-kind -- --OPTION | locations | schemes | kids", NULL},
 	{NULL, NULL, 0, 0, {END}, 0, NULL, NULL, NULL, NULL},
 };
 

@@ -172,7 +172,7 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 	*loc_name = NULL;
 	/* every URI comes through here: one with a password goes no further, and is never shown */
 	if (lv__uri_holds_password(uri)) {
-		char *shown = lv__uri_mask(uri, "***");
+		char *shown = lv__uri_mask(uri, "********");
 		fail(c, run, LV_E_BAD_URI, "'%s': %s", shown ? shown : "(a URI)", lv__password_advice);
 		free(shown);
 		return LV_E_BAD_URI;
@@ -199,7 +199,7 @@ static int resolve(lv_context *c, const char *uri, char **out, char **loc_name, 
 	if (scheme[0] && is_location(c, scheme)) {
 		int rc = resolve_named(c, run, uri, scheme, out);
 		if (!rc && lv__uri_holds_password(*out)) { /* the location's own uri */
-			char *shown = lv__uri_mask(*out, "***");
+			char *shown = lv__uri_mask(*out, "********");
 			free(*out);
 			*out = NULL;
 			fail(c, run, LV_E_BAD_URI, "location \"%s\" ('%s'): %s", scheme, shown ? shown : "?", lv__password_advice);

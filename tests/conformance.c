@@ -95,7 +95,7 @@ static void mask_uri(const char *uri, char *out, size_t cap)
 	if (colon && at - colon > 1) {
 		char rest[1024];
 		snprintf(rest, sizeof rest, "%s", at);
-		snprintf(colon + 1, cap - (size_t)(colon + 1 - out), "***%s", rest);
+		snprintf(colon + 1, cap - (size_t)(colon + 1 - out), "********%s", rest);
 	}
 }
 

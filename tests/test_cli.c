@@ -648,6 +648,65 @@ static void test_permission_denied(void)
 	free(out);
 }
 
+/* licvault-gen ARGS in the suite dir; *out gets stdout+stderr; the exit status */
+#define gen(out, args) t_sh(out, "cd '%s' && '%s' %s", dir, T_GEN, args)
+
+/*
+ * licvault-gen's arguments: each mistake is a usage error (exit 2) that
+ * names the option, found before the store is touched (the store here is
+ * under a plain file, so opening it is exit 1 at once; a store that opened
+ * would have been filled with the 2^64-5 licenses that --count -5 was).
+ * Without --count it exited 0 having added nothing.
+ */
+static void test_gen_arguments(void)
+{
+	char *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && touch notdir", dir), 0);
+	free(out);
+	static const struct {
+		const char *args, *says;
+	} bad[] = {
+		{"--store notdir/g.db", "--count"},
+		{"--count 3", "--store"},
+		{"--store notdir/g.db --count -5", "--count"},
+		{"--store notdir/g.db --count ' 5'", "--count"},
+		{"--store notdir/g.db --count +5", "--count"},
+		{"--store notdir/g.db --count 5x", "--count"},
+		{"--store notdir/g.db --count ''", "--count"},
+		{"--store notdir/g.db --count 18446744073709551616", "--count"},
+		{"--store notdir/g.db --count 3 --restricted 101", "--restricted"},
+		{"--store notdir/g.db --count 3 --restricted -1", "--restricted"},
+		{"--store notdir/g.db --count 3 --restricted 4294967396", "--restricted"},
+		{"--store notdir/g.db --count 3 --seed garbage", "--seed"},
+		{"--store notdir/g.db --count 3 --seed -1", "--seed"},
+		{"--store notdir/g.db --count 3 --seed 18446744073709551616", "--seed"},
+		{"--store notdir/g.db --count 3 extra", "extra"},
+		{"--store notdir/g.db --count 3 --nonesuch", "nonesuch"},
+		{"--store notdir/g.db --count", "count"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int st = gen(&out, bad[i].args);
+		if (st != 2 || !strstr(out, bad[i].says))
+			fprintf(stderr, "\n  licvault-gen %s: exit %d: %s", bad[i].args, st, out);
+		CU_ASSERT_EQUAL(st, 2);
+		HAS(out, bad[i].says);
+		HAS(out, "usage: licvault-gen");
+		free(out);
+	}
+	/* the edges that are right: the largest numbers, 0 and 100 percent, a count of 0 (an empty store) */
+	CU_ASSERT_EQUAL(gen(&out, "--store g.db --count 3 --restricted 100 --seed 18446744073709551615"), 0);
+	HAS(out, "added 3 licenses to g.db");
+	free(out);
+	CU_ASSERT_EQUAL(cli(&out, "--store g.db store list | awk '$2 == \"-\"' | wc -l"), 0);
+	CU_ASSERT_EQUAL(atoi(out), 3);    /* all restricted: no backup right */
+	free(out);
+	CU_ASSERT_EQUAL(gen(&out, "--store e.db --count 0 --restricted 0"), 0);
+	HAS(out, "added 0 licenses to e.db");
+	free(out);
+	CU_ASSERT_EQUAL(t_sh(&out, "test -f '%s/e.db'", dir), 0);
+	free(out);
+}
+
 LV_SUITE(cli, cli, t_suite_dir_init, t_suite_dir_clean,
          {"main job: import, backup, restore", test_main_job},
          {"a restore of a generation with no license", test_restore_of_nothing},
@@ -660,4 +719,5 @@ LV_SUITE(cli, cli, t_suite_dir_init, t_suite_dir_clean,
          {"signals and a closed pipe", test_signals},
          {"progress bar on a terminal, --progress lines", test_terminal},
          {"logging and version", test_logging_and_version},
-         {"permission denied (EACCES)", test_permission_denied})
+         {"permission denied (EACCES)", test_permission_denied},
+         {"licvault-gen: its arguments", test_gen_arguments})

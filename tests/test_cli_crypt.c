@@ -317,10 +317,19 @@ static void test_debug_log_no_secret(void)
 	HAS(out, "unlocked with key slot");
 	CU_ASSERT(!leaks(out));
 	free(out);
-	/* a password in a URI, at debug level: masked everywhere */
+	/* a password in a URI, at debug level: masked everywhere, with the one mask (the library's
+	 * messages said *** where the CLI and config show say ********) */
 	CU_ASSERT_NOT_EQUAL(t_sh(&out, "cd '%s' && LICVAULT_CONFIG=file.conf '%s' -vv --log-file dbg.log --store s.db backup "
 	                               "'crypt+sftp://u:" URIPASS "@127.0.0.1:1/x'", dir, T_CLI), 0);
-	HAS(out, "crypt+sftp://u:***@127.0.0.1:1/x");
+	HAS(out, "crypt+sftp://u:********@127.0.0.1:1/x");
+	HASNT(out, ":***@");
+	CU_ASSERT(!leaks(out));
+	free(out);
+	/* the JSON begin (the CLI's mask) and end (the library's message) mask it alike */
+	CU_ASSERT_NOT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=file.conf", "--json --store s.db backup "
+	                                "'crypt+sftp://u:" URIPASS "@127.0.0.1:1/x' 2>/dev/null"), 0);
+	CU_ASSERT_EQUAL(t_count_str(out, "sftp://u:********@127.0.0.1:1/x"), 2);
+	HASNT(out, ":***@");
 	CU_ASSERT(!leaks(out));
 	free(out);
 	CU_ASSERT_EQUAL(t_sh(&out, "cat '%s/dbg.log'", dir), 0);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #define dir t_suite_dir
@@ -103,6 +104,35 @@ static void test_docs_name_everything(void)
 	free(md);
 }
 
+/*
+ * `licvault help __complete` names the lists cmd_complete.c serves: every
+ * list it names is served (exit 0), and every list served is named.  (It
+ * named a global-options-with-arg that was never served, and no
+ * subcommands, options-with-arg or kids.)
+ */
+static void test_complete_help(void)
+{
+	char *out = NULL;
+	/* the help's lines joined: a list's words may be wrapped apart */
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null", "help __complete | tr '\\n' ' ' | tr -s ' '"), 0);
+	static const char *const served[] = {"commands", "subcommands GROUP", "options [CMD...]", "options-with-arg",
+	                                     "arg-kind CMD...", "arg-kind -- --OPTION", "locations", "schemes", "kids"};
+	for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+		if (!strstr(out, served[i]))
+			fprintf(stderr, "\n  help __complete does not name '%s'", served[i]);
+		HAS(out, served[i]);
+	}
+	free(out);
+	/* the lists the help names (the paragraph after the usage line, split at '|'): each one served */
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null",
+	                      "help __complete | sed -n '3,/^$/p' | tr '|' '\\n' | awk 'NF {print $1}' > lists && "
+	                      "n=0 && while read -r w; do n=$((n + 1)); '%s' __complete \"$w\" >/dev/null 2>&1 || "
+	                      "echo \"not served: $w\"; done < lists && echo \"lists: $n\"", T_CLI), 0);
+	HASNT(out, "not served");
+	HASNT(out, "lists: 0\n");
+	free(out);
+}
+
 /* Complete `line` (words split at spaces; a trailing space starts a new word) with the installed function. */
 static char *complete(const char *line)
 {
@@ -172,9 +202,75 @@ static void test_bash_completion(void)
 	out = complete("crypt keys n");
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "nas:\n"));
 	free(out);
+	/* a stacking driver is a prefix (a bare crypt:// is always BAD_URI), completed past */
+	out = complete("verify cr");
+	HAS(out, "crypt+\n");
+	HASNT(out, "crypt://");
+	free(out);
+	out = complete("backup bu");
+	HAS(out, "bundle+\n");
+	HASNT(out, "bundle://");
+	free(out);
+	out = complete("backup crypt+fi");
+	HAS(out, "crypt+file://\n");
+	free(out);
+	out = complete("backup bundle+crypt+n");
+	HAS(out, "bundle+crypt+nas:\n");
+	free(out);
+	/* an option's argument: file names only where it is a file */
+	CU_ASSERT_EQUAL_FATAL(t_sh(&out, "cd '%s' && mkdir -p cdir && touch cdir/one cdir/two", dir), 0);
+	free(out);
+	out = complete("backup crypt+cd");     /* a plain path after a prefix: a directory */
+	HAS(out, "crypt+cdir/\n");
+	free(out);
+	out = complete("forget --keep cdir/");
+	CU_ASSERT_STRING_EQUAL(out, "\n");    /* no word: printf prints its format once */
+	free(out);
+	out = complete("verify --generation cdir/");
+	CU_ASSERT_STRING_EQUAL(out, "\n");
+	free(out);
+	out = complete("--store cdir/o");
+	CU_ASSERT_STRING_EQUAL(out, "cdir/one\n");
+	free(out);
+	out = complete("backup --log-file cdir/t");
+	CU_ASSERT_STRING_EQUAL(out, "cdir/two\n");
+	free(out);
+}
+
+/* The lists behind the completion, asked directly. */
+static void test_complete_lists(void)
+{
+	char *out = NULL;
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null", "__complete schemes"), 0);
+	HAS(out, "file://\n");
+	HAS(out, "sftp://\n");
+	HAS(out, "crypt+\n");
+	HAS(out, "bundle+\n");
+	HASNT(out, "crypt://");
+	HASNT(out, "bundle://");
+	free(out);
+	/* what each option's argument is */
+	static const char *const kinds[][2] = {{"--config", "file\n"}, {"--store", "file\n"}, {"--log-file", "file\n"},
+	                                       {"--keep", "number\n"}, {"--generation", "generation\n"}, {"--json", ""},
+	                                       {"--nonesuch", ""}};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null", "__complete arg-kind -- %s", kinds[i][0]), 0);
+		if (strcmp(out, kinds[i][1]))
+			fprintf(stderr, "\n  arg-kind %s: '%s'", kinds[i][0], out);
+		CU_ASSERT_STRING_EQUAL(out, kinds[i][1]);
+		free(out);
+	}
+	/* every option that takes an argument has a kind */
+	CU_ASSERT_EQUAL(t_cli(&out, "LICVAULT_CONFIG=/dev/null",
+	                      "__complete options-with-arg | while read -r o; do k=$('%s' __complete arg-kind -- $o); "
+	                      "test -n \"$k\" || echo \"no kind: $o\"; done", T_CLI), 0);
+	CU_ASSERT_STRING_EQUAL(out, "");
+	free(out);
 }
 
 LV_SUITE(cli_doc, cli_doc, t_suite_dir_init, t_suite_dir_clean,
          {"man pages render without warnings", test_man_pages_render},
          {"licvault(1) and docs/cli.md name every command, option and exit code", test_docs_name_everything},
-         {"bash completion", test_bash_completion})
+         {"help __complete names the lists it serves", test_complete_help},
+         {"bash completion", test_bash_completion},
+         {"the completion's lists: stacking schemes, option arguments", test_complete_lists})

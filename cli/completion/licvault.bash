@@ -33,8 +33,9 @@ _licvault()
         fi
     done
 
+    # an option's argument: file names only for a file (--keep N, --generation G: nothing)
     if [[ $with_arg == *" $prev "* ]]; then
-        _filedir
+        [[ $(_licvault_ask arg-kind -- "$prev") == file ]] && _filedir
         return
     fi
     if [[ -z $after_dashes && $cur == -* ]]; then
@@ -57,8 +58,17 @@ _licvault()
     local kind=${kinds[nargs < ${#kinds[@]} ? nargs : ${#kinds[@]} - 1]}
     case $kind in
     uri)
-        COMPREPLY=($(compgen -W "$(_licvault_ask locations) $(_licvault_ask schemes)" -- "$cur"))
-        _filedir -d
+        # after stacking prefixes (crypt+, bundle+crypt+: core/uri.c's rule), what follows
+        # completes as a URI (sed, not BASH_REMATCH: zsh runs this through bashcompinit)
+        local stack rest
+        stack=$(printf '%s' "$cur" | sed -E 's/^(([A-Za-z][A-Za-z0-9.-]*[+])*).*/\1/')
+        rest=${cur#"$stack"}
+        COMPREPLY=($(compgen -P "$stack" -W "$(_licvault_ask locations) $(_licvault_ask schemes)" -- "$rest"))
+        if [[ -n $stack ]]; then
+            COMPREPLY+=($(compgen -P "$stack" -S / -d -- "$rest"))
+        else
+            _filedir -d
+        fi
         __ltrim_colon_completions "$cur"
         compopt -o nospace 2>/dev/null
         ;;

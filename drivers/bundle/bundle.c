@@ -179,11 +179,14 @@ static int ends_with_slash(const char *uri)
 	return n && uri[n - 1] == '/' && !strpbrk(uri, "?#");
 }
 
-/* A copy of uri for messages: the password of a "scheme://user:password@host" in it masked. */
+/*
+ * A copy of uri for messages: the password of a "scheme://user:password@host"
+ * in it masked with ******** (the mask the core, config show and the CLI use).
+ */
 static char *masked(const char *uri)
 {
 	size_t n = strlen(uri);
-	char *out = malloc(n + 4); /* "***" for a password of 1 byte at least */
+	char *out = malloc(n + 9); /* "********" for a password of 1 byte at least */
 	if (!out)
 		return NULL;
 	memcpy(out, uri, n + 1);
@@ -195,8 +198,8 @@ static char *masked(const char *uri)
 	char *at = memchr(auth, '@', (size_t)(end - auth));
 	char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 	if (colon && at - colon > 1) {
-		memmove(colon + 4, at, strlen(at) + 1);
-		memcpy(colon + 1, "***", 3);
+		memmove(colon + 9, at, strlen(at) + 1);
+		memcpy(colon + 1, "********", 8);
 	}
 	return out;
 }
