@@ -182,8 +182,11 @@ int out_finish(void);
 int out_stdout_closed(void);
 /** Called once when standard output is found closed (the run's cancel hook). */
 void out_on_stdout_closed(void (*fn)(void));
+/** The terminal lock: standard error, the progress bar and the log file (never standard output). */
 void out_lock(void);
 void out_unlock(void);
+/** Under out_lock: is a line of standard output being written (the progress bar stays off)? */
+int out_stdout_busy(void);
 
 /* A JSON object on one line of standard output. */
 typedef struct jw {

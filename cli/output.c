@@ -6,8 +6,13 @@
  * with the C library's mbrtowc under the C.UTF-8 locale, set per call with
  * uselocale so the rest of the program keeps its locale.
  *
- * One lock orders the lines of the worker thread (events) and of the main
- * thread (notes); the progress bar is taken off the screen around them.
+ * The terminal lock (out_lock) orders the lines of standard error (notes,
+ * the progress bar, the log file) of every thread.  Lines of standard output
+ * have a lock of their own and are written without the terminal lock, since
+ * standard output may block for as long as its reader pleases (a pipe nobody
+ * reads): a note, and the "canceling..." of an interrupt, never wait for it.
+ * The progress bar is taken off the screen around each line and stays off
+ * while a line of standard output is being written (stdout_busy).
  */
 #include <errno.h>
 #include <locale.h>
@@ -22,6 +27,8 @@
 #include "cli.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;   /* taken before lock, never after */
+static int stdout_busy;   /* under lock: a line of standard output is on its way */
 static int stdout_closed;
 static void (*closed_hook)(void);
 
@@ -335,7 +342,8 @@ static int flush_each = 1;
 
 void out_flush_each_line(int on) { flush_each = on; }
 
-/* Write a whole line to standard output (flushed at once unless told otherwise); notice a closed pipe. */
+/* Write a whole line to standard output (flushed at once unless told otherwise); notice a closed pipe.
+ * Under stdout_lock, without the terminal lock (see the top). */
 static void line_out(const char *s, size_t n)
 {
 	if (stdout_closed)
@@ -349,6 +357,25 @@ static void line_out(const char *s, size_t n)
 		clearerr(stdout);
 	}
 }
+
+/* A line to standard output with the progress bar off the screen meanwhile. */
+static void stdout_line(const char *s, size_t n)
+{
+	pthread_mutex_lock(&stdout_lock);
+	out_lock();
+	progress *p = progress_current();
+	progress_hide(p);
+	stdout_busy = 1;
+	out_unlock();
+	line_out(s, n);
+	out_lock();
+	stdout_busy = 0;
+	progress_show(p);
+	out_unlock();
+	pthread_mutex_unlock(&stdout_lock);
+}
+
+int out_stdout_busy(void) { return stdout_busy; }
 
 int out_finish(void)
 {
@@ -371,11 +398,9 @@ void jw_end(jw *j)
 		if (fclose(j->f) != 0)
 			j->ok = 0;
 	}
-	if (j->ok && j->buf) {
-		out_lock();
-		line_out(j->buf, j->len);
-		out_unlock();
-	} else
+	if (j->ok && j->buf)
+		stdout_line(j->buf, j->len);
+	else
 		out_note("error: NOMEM: out of memory writing a JSON line");
 	free(j->buf);
 }
@@ -383,9 +408,9 @@ void jw_end(jw *j)
 int out_stdout_closed(void) { return stdout_closed; }
 void out_on_stdout_closed(void (*fn)(void))
 {
-	out_lock();   /* line_out reads it under the lock, on the worker's thread */
+	pthread_mutex_lock(&stdout_lock);   /* line_out reads it under this lock, on the worker's thread */
 	closed_hook = fn;
-	out_unlock();
+	pthread_mutex_unlock(&stdout_lock);
 }
 
 /* ---- human lines ---- */
@@ -399,12 +424,7 @@ void out_human(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	out_lock();
-	progress *p = progress_current();
-	progress_hide(p);
-	line_out(s, (size_t)n);
-	progress_show(p);
-	out_unlock();
+	stdout_line(s, (size_t)n);
 	free(s);
 }
 

@@ -130,7 +130,8 @@ void progress_update(progress *p, uint64_t done, uint64_t total, uint64_t bytes)
 	p->have = 1;
 	if (p->mode == 'b') {
 		out_lock();
-		draw(p);
+		if (!out_stdout_busy())   /* not over a line of standard output on its way */
+			draw(p);
 		out_unlock();
 	} else if (p->mode == 'l' && now() - p->last_line >= LINE_INTERVAL) {
 		char text[200];
@@ -151,7 +152,7 @@ void progress_hide(progress *p)
 
 void progress_show(progress *p)
 {
-	if (p && p->mode == 'b' && p->have && !p->shown)
+	if (p && p->mode == 'b' && p->have && !p->shown && !out_stdout_busy())
 		draw(p);
 }
 

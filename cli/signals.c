@@ -6,6 +6,10 @@
  * "canceling...", exit.  SIGPIPE is ignored for the whole program, so a
  * closed pipe is an EPIPE the output notices.
  *
+ * A SIGINT after a first SIGINT or SIGTERM exits at once, from the handler
+ * itself (restore the terminal, one line on standard error, _exit: each
+ * async-signal-safe), so that it works whatever the main thread waits for.
+ *
  * The library's calls that are not runs (list, ls, forget, a driver's
  * command) run on a thread of their own (run_in_background), so that the
  * main thread waits the same way and their callbacks can stop them.
@@ -21,15 +25,45 @@
 
 static int wake_fd[2] = {-1, -1};
 static struct sigaction old_int, old_term;
+static volatile sig_atomic_t interrupted;   /* a SIGINT or SIGTERM came since signals_begin */
+static int err_is_tty;                      /* standard error is a terminal (a progress bar to clear) */
+
+static void write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The second interrupt: async-signal-safe only. */
+static _Noreturn void exit_now(void)
+{
+	static const char note[] = "licvault: interrupted again: exiting now; the next run puts the location right\n";
+	secret_restore_tty();   /* tcsetattr */
+	if (err_is_tty)
+		write_all(STDERR_FILENO, "\r\033[K", 4);
+	write_all(STDERR_FILENO, note, sizeof note - 1);
+	_exit(CLI_EXIT_SIGINT);
+}
 
 static void stdout_closed(void)
 {
+	interrupted = 1;   /* a cancel is under way: the next SIGINT exits */
 	wake('P');
 }
 
 static void on_signal(int sig)
 {
 	int saved = errno;
+	if (sig == SIGINT && interrupted)
+		exit_now();
+	interrupted = 1;
 	char c = sig == SIGINT ? 'I' : 'T';
 	if (write(wake_fd[1], &c, 1) < 0) {
 		/* the pipe is full: the main thread has plenty to read already */
@@ -46,6 +80,8 @@ int signals_begin(void)
 {
 	if (pipe2(wake_fd, O_CLOEXEC) != 0)
 		return -1;
+	interrupted = 0;
+	err_is_tty = isatty(STDERR_FILENO);
 	fcntl(wake_fd[1], F_SETFL, O_NONBLOCK);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -98,12 +134,7 @@ int wait_end(void (*cancel)(void *ud), void *ud, const char *note)
 		if (why == 'E')
 			break;
 		int code = why == 'I' ? CLI_EXIT_SIGINT : why == 'T' ? CLI_EXIT_SIGTERM : CLI_EXIT_SIGPIPE;
-		if (override && why == 'I') {
-			secret_restore_tty();
-			out_note("interrupted again: exiting now; the next run puts the location right");
-			_exit(CLI_EXIT_SIGINT);
-		}
-		if (!override) {
+		if (!override) {   /* a second SIGINT exits in the handler (exit_now) */
 			override = code;
 			out_note("%s", note);
 			secret_cancel();

@@ -44,7 +44,7 @@ int lv__drv_rc(lv_run *run, lv_location *loc, int rc, const char *what, const ch
  * lv__password_advice (which never quotes it); config check says the same.
  */
 int lv__uri_holds_password(const char *uri);
-/* uri with the password of every layer replaced by stars ("sftp://u:***@h/x"), for messages; malloc'd. */
+/* uri with the password of every layer replaced by stars ("sftp://u:********@h/x"), for messages; malloc'd. */
 char *lv__uri_mask(const char *uri, const char *stars);
 extern const char lv__password_advice[];
 /* The driver serving uri (stacked: the outer one); scheme gets its scheme. */
