@@ -235,6 +235,8 @@ void format_bytes(char *buf, size_t cap, uint64_t n);
 
 /* ---- signals (signals.c) ---- */
 
+/** write(2) until all of s is written or it fails (async-signal-safe). */
+void write_fully(int fd, const char *s, size_t n);
 /** Catch SIGINT and SIGTERM into the wake pipe; SIGPIPE is ignored for the whole program. */
 int signals_begin(void);
 void signals_end(void);

@@ -63,16 +63,7 @@ int secret_declined(void)
 
 static void tty_write(int fd, const char *s)
 {
-	size_t n = strlen(s);
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	write_fully(fd, s, strlen(s));
 }
 
 /* One line from the terminal into buf (cap bytes, NUL-terminated); 0, LV_E_CANCELED, or another error. */

@@ -28,7 +28,7 @@ static struct sigaction old_int, old_term;
 static volatile sig_atomic_t interrupted;   /* a SIGINT or SIGTERM came since signals_begin */
 static int err_is_tty;                      /* standard error is a terminal (a progress bar to clear) */
 
-static void write_all(int fd, const char *s, size_t n)
+void write_fully(int fd, const char *s, size_t n)
 {
 	while (n) {
 		ssize_t w = write(fd, s, n);
@@ -47,8 +47,8 @@ static _Noreturn void exit_now(void)
 	static const char note[] = "licvault: interrupted again: exiting now; the next run puts the location right\n";
 	secret_restore_tty();   /* tcsetattr */
 	if (err_is_tty)
-		write_all(STDERR_FILENO, "\r\033[K", 4);
-	write_all(STDERR_FILENO, note, sizeof note - 1);
+		write_fully(STDERR_FILENO, "\r\033[K", 4);
+	write_fully(STDERR_FILENO, note, sizeof note - 1);
 	_exit(CLI_EXIT_SIGINT);
 }
 

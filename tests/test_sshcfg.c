@@ -386,13 +386,19 @@ static void t_precedence(void)
 
 /* ---- ProxyJump ------------------------------------------------------------------------- */
 
+/* The target's HostName value, and its Port line when it is not 22, for a Host block. */
+static void target_lines(char *tgt, size_t cap)
+{
+	if (jf.target_port == 22)
+		snprintf(tgt, cap, "%s", jf.target_host);
+	else
+		snprintf(tgt, cap, "%s\n  Port %d", jf.target_host, jf.target_port);
+}
+
 static char *jump_config(const char *name, int jump_port)
 {
 	char tgt[64];
-	if (jf.target_port == 22)
-		snprintf(tgt, sizeof tgt, "%s", jf.target_host);
-	else
-		snprintf(tgt, sizeof tgt, "%s\n  Port %d", jf.target_host, jf.target_port);
+	target_lines(tgt, sizeof tgt);
 	return ssh_config(name, "Host target\n  HostName %s\n  ProxyJump %s@127.0.0.1:%d\n%s", tgt, jf.s.user, jump_port,
 	                  common_tail());
 }
@@ -452,10 +458,7 @@ static void t_jump_hop_own_proxy(void)
 		return;
 	}
 	char tgt[64];
-	if (jf.target_port == 22)
-		snprintf(tgt, sizeof tgt, "%s", jf.target_host);
-	else
-		snprintf(tgt, sizeof tgt, "%s\n  Port %d", jf.target_host, jf.target_port);
+	target_lines(tgt, sizeof tgt);
 	char *sc = ssh_config("hopproxy",
 	                      "Host target\n  HostName %s\n  ProxyJump %s@hop\n"
 	                      "Host hop\n  HostName 127.0.0.1\n  Port %d\n  ProxyCommand %s %%h %%p\n  Ciphers aes256-ctr\n%s",
