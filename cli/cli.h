@@ -235,8 +235,6 @@ void format_bytes(char *buf, size_t cap, uint64_t n);
 
 /* ---- signals (signals.c) ---- */
 
-/** write(2) until all of s is written or it fails (async-signal-safe). */
-void write_fully(int fd, const char *s, size_t n);
 /** Catch SIGINT and SIGTERM into the wake pipe; SIGPIPE is ignored for the whole program. */
 int signals_begin(void);
 void signals_end(void);
@@ -266,8 +264,10 @@ int run_in_background(int (*fn)(void *ud), void (*cancel)(void *ud), void *ud, c
 void secret_setup(cli *c);
 /** Cancel a question on the terminal in progress (any thread). */
 void secret_cancel(void);
-/** Put the terminal back as it was, if a question left echo off (before _exit). */
+/** Put the terminal back as it was, if a question left echo off (before _exit; async-signal-safe). */
 void secret_restore_tty(void);
+/** write(2) until all of s is written or it fails (async-signal-safe). */
+void write_fully(int fd, const char *s, size_t n);
 /** Did licvault decline to ask (no terminal, answers that never matched)? The exit code then (2), else 0. */
 int secret_declined(void);
 /**

@@ -61,6 +61,19 @@ int secret_declined(void)
 	return declined;
 }
 
+void write_fully(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
 static void tty_write(int fd, const char *s)
 {
 	write_fully(fd, s, strlen(s));

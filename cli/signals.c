@@ -28,19 +28,6 @@ static struct sigaction old_int, old_term;
 static volatile sig_atomic_t interrupted;   /* a SIGINT or SIGTERM came since signals_begin */
 static int err_is_tty;                      /* standard error is a terminal (a progress bar to clear) */
 
-void write_fully(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 /* The second interrupt: async-signal-safe only. */
 static _Noreturn void exit_now(void)
 {
