@@ -185,8 +185,11 @@ void out_on_stdout_closed(void (*fn)(void));
 /** The terminal lock: standard error, the progress bar and the log file (never standard output). */
 void out_lock(void);
 void out_unlock(void);
-/** Under out_lock: is a line of standard output being written (the progress bar stays off)? */
-int out_stdout_busy(void);
+/** The status line at the bottom of standard error (the progress bar), drawn in place and kept
+ * there under other lines; NULL takes it away. */
+void out_status(const char *line);
+/** Keep the status line off the screen (1: a question on the terminal) or put it back (0). */
+void out_status_pause(int on);
 
 /* A JSON object on one line of standard output. */
 typedef struct jw {
@@ -223,13 +226,7 @@ typedef struct progress progress;
 /** mode: 'b' bar on a terminal, 'l' a line every few seconds, 0 none. */
 progress *progress_new(int mode, const char *what);
 void progress_update(progress *p, uint64_t done, uint64_t total, uint64_t bytes);
-/** Take the bar off the screen (before other output); progress_show puts it back. */
-void progress_hide(progress *p);
-void progress_show(progress *p);
 void progress_free(progress *p);
-/** The bar drawn now, if any (output.c clears it around other lines). */
-void progress_set_current(progress *p);
-progress *progress_current(void);
 /** "1.2 MiB" */
 void format_bytes(char *buf, size_t cap, uint64_t n);
 

@@ -309,7 +309,6 @@ static int run_with(run_view *v, lv_store *store)
 	}
 	int mode = c->quiet || c->json ? 0 : c->tty ? 'b' : opt_has(c, OPT_PROGRESS) ? 'l' : 0;
 	v->prog = mode ? progress_new(mode, v->what) : NULL;
-	progress_set_current(v->prog);
 	signals_begin();
 	v->t0 = now();
 	rc = start(v, r);

@@ -11,8 +11,7 @@
  * have a lock of their own and are written without the terminal lock, since
  * standard output may block for as long as its reader pleases (a pipe nobody
  * reads): a note, and the "canceling..." of an interrupt, never wait for it.
- * The progress bar is taken off the screen around each line and stays off
- * while a line of standard output is being written (stdout_busy).
+ * The status line (the progress bar) is this file's too: see below.
  */
 #include <errno.h>
 #include <locale.h>
@@ -28,7 +27,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;   /* taken before lock, never after */
-static int stdout_busy;   /* under lock: a line of standard output is on its way */
+static int stdout_busy;   /* under lock: a line of standard output is on its way (the status line stays off) */
 static int stdout_closed;
 static void (*closed_hook)(void);
 
@@ -358,24 +357,78 @@ static void line_out(const char *s, size_t n)
 	}
 }
 
-/* A line to standard output with the progress bar off the screen meanwhile. */
+/* ---- the status line (the progress bar) ---- */
+
+/*
+ * One line at the bottom of standard error that other lines push aside: it
+ * is taken off the screen around each of them and put back after, kept off
+ * while a line of standard output is on its way (stdout_busy) or a question
+ * is asked on the terminal (paused).  Everything under the terminal lock.
+ */
+static char status_text[512];
+static int status_on;      /* there is a status line */
+static int status_shown;   /* it is on the screen */
+static int status_paused;
+
+static void status_hide(void)
+{
+	if (status_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		status_shown = 0;
+	}
+}
+
+static void status_show(void)
+{
+	if (status_on && !status_shown && !stdout_busy && !status_paused) {
+		fprintf(stderr, "\r%s\033[K", status_text);
+		fflush(stderr);
+		status_shown = 1;
+	}
+}
+
+void out_status(const char *line)
+{
+	out_lock();
+	if (line) {
+		snprintf(status_text, sizeof status_text, "%s", line);
+		status_on = 1;
+		status_shown = 0;   /* drawn again in place (status_show begins with \r and ends clearing the rest) */
+		status_show();
+	} else {
+		status_hide();
+		status_on = 0;
+	}
+	out_unlock();
+}
+
+void out_status_pause(int on)
+{
+	out_lock();
+	status_paused = on;
+	if (on)
+		status_hide();
+	else
+		status_show();
+	out_unlock();
+}
+
+/* A line to standard output with the status line off the screen meanwhile. */
 static void stdout_line(const char *s, size_t n)
 {
 	pthread_mutex_lock(&stdout_lock);
 	out_lock();
-	progress *p = progress_current();
-	progress_hide(p);
+	status_hide();
 	stdout_busy = 1;
 	out_unlock();
 	line_out(s, n);
 	out_lock();
 	stdout_busy = 0;
-	progress_show(p);
+	status_show();
 	out_unlock();
 	pthread_mutex_unlock(&stdout_lock);
 }
-
-int out_stdout_busy(void) { return stdout_busy; }
 
 int out_finish(void)
 {
@@ -430,11 +483,10 @@ void out_human(const char *fmt, ...)
 
 static void note_locked(const char *line)
 {
-	progress *p = progress_current();
-	progress_hide(p);
+	status_hide();
 	fputs(line, stderr);
 	fflush(stderr);
-	progress_show(p);
+	status_show();
 }
 
 void out_note(const char *fmt, ...)

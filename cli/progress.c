@@ -1,9 +1,9 @@
 /*
- * Progress: on a terminal, one bar on the last line of standard error
- * (percent, count, bytes, rate, ETA), redrawn in place and taken off around
- * any other line so nothing scrolls it away; not on a terminal, with
- * --progress, a line every few seconds.  Called with the output lock held
- * (output.c) or from the run's event callback.
+ * Progress: on a terminal, one bar (percent, count, bytes, rate, ETA) as
+ * the status line of standard error (output.c redraws it in place and takes
+ * it off around any other line, so nothing scrolls it away); not on a
+ * terminal, with --progress, a line every few seconds.  Called from the
+ * run's event callback.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +20,7 @@ struct progress {
 	const char *what;
 	double start, last_line;
 	uint64_t done, total, bytes;
-	int have;                 /* an update came */
-	int shown;                /* the bar is on the screen */
 };
-
-static progress *current;
 
 static double now(void)
 {
@@ -103,9 +99,7 @@ static void draw(progress *p)
 		line[n++] = ' ';
 	}
 	snprintf(line + n, sizeof line - (size_t)n, "%.*s", cols - n > 0 ? cols - n : 0, text);
-	fprintf(stderr, "\r%s\033[K", line);
-	fflush(stderr);
-	p->shown = 1;
+	out_status(line);
 }
 
 progress *progress_new(int mode, const char *what)
@@ -127,12 +121,8 @@ void progress_update(progress *p, uint64_t done, uint64_t total, uint64_t bytes)
 	p->done = done;
 	p->total = total;
 	p->bytes = bytes;
-	p->have = 1;
 	if (p->mode == 'b') {
-		out_lock();
-		if (!out_stdout_busy())   /* not over a line of standard output on its way */
-			draw(p);
-		out_unlock();
+		draw(p);
 	} else if (p->mode == 'l' && now() - p->last_line >= LINE_INTERVAL) {
 		char text[200];
 		describe(p, text, sizeof text);
@@ -141,38 +131,11 @@ void progress_update(progress *p, uint64_t done, uint64_t total, uint64_t bytes)
 	}
 }
 
-void progress_hide(progress *p)
-{
-	if (p && p->shown) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-		p->shown = 0;
-	}
-}
-
-void progress_show(progress *p)
-{
-	if (p && p->mode == 'b' && p->have && !p->shown && !out_stdout_busy())
-		draw(p);
-}
-
-void progress_set_current(progress *p)
-{
-	out_lock();
-	current = p;
-	out_unlock();
-}
-
-progress *progress_current(void) { return current; }
-
 void progress_free(progress *p)
 {
 	if (!p)
 		return;
-	out_lock();
-	progress_hide(p);
-	if (current == p)
-		current = NULL;
-	out_unlock();
+	if (p->mode == 'b')
+		out_status(NULL);
 	free(p);
 }

@@ -191,15 +191,10 @@ static int ask(const char *prompt, unsigned flags, char *buf, size_t cap, void *
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return decline(shown, "no terminal to ask on (licvault asks only on /dev/tty)");
-	out_lock();
-	progress *p = progress_current();
-	progress_hide(p);
-	out_unlock();
+	out_status_pause(1);
 	int rc = (flags & LV_SECRET_CONFIRM) ? ask_confirmed(fd, shown, buf, cap) : ask_once(fd, shown, buf, cap);
 	close(fd);
-	out_lock();
-	progress_show(p);
-	out_unlock();
+	out_status_pause(0);
 	return rc;
 }
 

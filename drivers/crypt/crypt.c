@@ -47,19 +47,6 @@ struct lv_reader {
 
 /* ---- names ---------------------------------------------------------------- */
 
-static int ends_with(const char *s, const char *tail)
-{
-	size_t n = strlen(s), t = strlen(tail);
-	return n >= t && !strcmp(s + n - t, tail);
-}
-
-int lvc_passthrough(const char *name)
-{
-	/* bundle+crypt+...: bundle keeps them as "<file>.<name>" */
-	return !strcmp(name, "licvault.lock") || ends_with(name, ".licvault.lock") ||
-	       !strncmp(name, "licvault-registry-", 18) || strstr(name, ".licvault-registry-") != NULL;
-}
-
 static int reserved(lvc_inst *c, const char *name)
 {
 	return c->host->set_error(c->h, LV_E_INVALID_ARG, "%s: the name %s is kept for the driver's key slots", c->uri,

@@ -136,9 +136,4 @@ void lvc_keyring_free(lvc_keyring *kr);
  */
 int lvc_control(void *inst, const char *verb, const char *const *args, size_t nargs, lvc_emit_fn emit, void *ud);
 
-/* ---- crypt.c ---- */
-
-/* 1 for the objects that pass through unencrypted: the lock and the license registry. */
-int lvc_passthrough(const char *name);
-
 #endif

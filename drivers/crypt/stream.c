@@ -478,3 +478,18 @@ int lvc_dec_read(lvc_dec *d, void *buf, size_t cap, size_t *n)
 	*n = got;
 	return 0;
 }
+
+/* ---- names (stream.h) ---- */
+
+static int ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n >= t && !strcmp(s + n - t, tail);
+}
+
+int lvc_passthrough(const char *name)
+{
+	/* bundle+crypt+...: bundle keeps them as "<file>.<name>" */
+	return !strcmp(name, "licvault.lock") || ends_with(name, ".licvault.lock") ||
+	       !strncmp(name, "licvault-registry-", 18) || strstr(name, ".licvault-registry-") != NULL;
+}

@@ -26,6 +26,10 @@
 #define LVC_IDBYTES 16u                     /* location ID, key ID */
 #define LVC_NAME_MAX 255u
 
+/* 1 for the objects stored as they are, never sealed: the lock and the license registry
+ * (docs/drivers/crypt.md); bundle+crypt+ names them "<file>.<name>". */
+int lvc_passthrough(const char *name);
+
 /* Where the encoder's bytes go; where the decoder's come from (*n = 0: the end). */
 typedef int (*lvc_sink_fn)(void *ud, const void *buf, size_t len);
 typedef int (*lvc_source_fn)(void *ud, void *buf, size_t cap, size_t *n);

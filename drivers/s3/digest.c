@@ -2,6 +2,7 @@
 #include "s3_int.h"
 
 #include <string.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -46,7 +47,10 @@ uint64_t s3_random(uint64_t n)
 	uint64_t r = 0;
 	if (n <= 1)
 		return 0;
-	if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-		r = (uint64_t)s3_now_ms() * 6364136223846793005ULL + 1442695040888963407ULL;
+	if (RAND_bytes((unsigned char *)&r, sizeof r) != 1) {   /* jitter only: the clock will do */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r = (uint64_t)ts.tv_nsec * 6364136223846793005ULL + 1442695040888963407ULL;
+	}
 	return r % n;
 }

@@ -13,34 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-int s3_head(s3_inst *c, const char *key, uint64_t *size, char *etag, size_t etag_cap, int64_t *mtime)
-{
-	s3_req r;
-	int rc = s3_req_init(&r, c, "HEAD", key, NULL, "look at");
-	if (rc)
-		return rc;
-	if (c->host->canceled(c->h))
-		r.flags |= S3_REQ_CLEANUP; /* after a cancel: a cleanup's look (remove) */
-	rc = s3_req_run(&r);
-	if (!rc) {
-		if (size)
-			*size = r.length;
-		if (etag)
-			snprintf(etag, etag_cap, "%s", r.etag_not_md5 ? "*" : r.etag);
-		if (mtime)
-			*mtime = r.mtime;
-		if (size && r.length == UINT64_MAX) {
-			char show[1200];
-			rc = s3_err(c, LV_E_IO, "s3: look at %s at %s: the answer gives no Content-Length",
-			            s3_show(c, key, show, sizeof show), c->cfg.endpoint);
-		}
-	} else if (rc != LV_E_NOT_FOUND) {
-		rc = s3_req_fail(&r);
-	}
-	s3_req_free(&r);
-	return rc;
-}
-
 /* ---- open / close ---------------------------------------------------------- */
 
 static int create_bucket(s3_inst *c)

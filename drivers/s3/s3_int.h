@@ -205,6 +205,11 @@ void s3_waiting_remove(s3_req *r);
 void s3_req_stop(s3_req *r);
 /* Report r's failure with set_error and return r->rc. */
 int s3_req_fail(s3_req *r);
+/*
+ * HEAD key: 0 (info filled), LV_E_NOT_FOUND (not described), or another code
+ * (described).  etag is "*" when it is no MD5 of the bytes (SSE-KMS, SSE-C).
+ */
+int s3_head(s3_inst *c, const char *key, uint64_t *size, char *etag, size_t etag_cap, int64_t *mtime);
 /* Describe an error and return code (the run's first error wins; a failure handled here is
  * taken back with host->error_save/error_restore). */
 #define s3_err(c, code, ...) ((c)->host->set_error((c)->h, (code), __VA_ARGS__))
@@ -243,11 +248,6 @@ int s3_writer_owns(s3_inst *c, const char *upload_id);
 int s3_read_open(void *inst, const char *name, lv_reader **r);
 int s3_read(lv_reader *r, void *buf, size_t cap, size_t *n);
 void s3_read_close(lv_reader *r);
-/*
- * HEAD key: 0 (info filled), LV_E_NOT_FOUND (not described), or another code
- * (described).  etag is "*" when it is no MD5 of the bytes (SSE-KMS, SSE-C).
- */
-int s3_head(s3_inst *c, const char *key, uint64_t *size, char *etag, size_t etag_cap, int64_t *mtime);
 /* Check an object name: 0, or LV_E_INVALID_ARG described. */
 int s3_check_name(s3_inst *c, const char *name);
 
