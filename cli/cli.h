@@ -1,20 +1,24 @@
 /*
  * licvault, the command-line tool: what its files share.
  *
+ *   main.c       the context, global options, dispatch to a command
  *   table.c      the command and option table (add a command here)
  *   args.c       option parsing, help, "did you mean"
  *   exitcodes.c  the exit code of every error name
- *   output.c     safe text, the JSON writer, human lines, logging
+ *   output.c     safe text, the JSON writer, human lines, the status line, logging
  *   progress.c   the progress bar (terminal) and progress lines (--progress)
  *   signals.c    SIGINT/SIGTERM/closed pipe: the wake pipe a run waits on, background calls
- *   secret.c     asking for a secret on the terminal; no core dumps while a key is held
+ *   secret.c     asking for a secret on the terminal; no core dumps while a key is held;
+ *                write_fully
  *   cmd_run.c    backup, restore, verify
  *   cmd_history.c list, ls, forget, unlock
  *   cmd_driver.c `licvault DRIVER VERB URI [ARGS]`: the drivers' own commands
  *   cmd_store.c  store list|import|export|remove
- *   cmd_info.c   identity, drivers, locations, config, version
+ *   cmd_info.c   identity, drivers, locations, config
+ *   cmd_version.c version (and --version): licvault, its library, the ABI, the libraries, the drivers
  *   cmd_help.c   help
  *   cmd_complete.c __complete (the completion's word lists)
+ *   (gen.c is licvault-gen, a program of its own that does not use this header)
  *
  * The CLI uses the public API of liblicvault only.
  */
