@@ -4,11 +4,17 @@
  *   sftp.c      the driver's operations (objects: write, commit, read, list...)
  *   settings.c  the URI, licvault's keys (read in ONE function), and the
  *               precedence that gives the effective settings
- *   sshconfig.c OpenSSH's client configuration, asked of `ssh -G`
- *   proc.c      child processes: `ssh -G`, the proxy (ProxyJump, ProxyCommand)
- *   ssh.c       the SSH session: transport, handshake, the wait loop
- *   hostkeys.c  known_hosts: check, accept-new (hashed when HashKnownHosts)
+ *   ssh.c       the SSH session: transport, handshake, authentication, SFTP start
  *   auth.c      authentication, a table of methods
+ *   hostkeys.c  known_hosts: check, accept-new (hashed when HashKnownHosts)
+ *   op.c        one non-blocking libssh2 operation: the wait loop, its errors
+ *   proc.c      the proxy (ProxyJump, ProxyCommand): its command, the relay
+ *   sshconfig.c OpenSSH's client configuration, asked of `ssh -G`
+ *   child.c     child processes (`ssh -G`, the proxy): spawn, watch, stop, reap
+ *   util.c      the clock, the host's error and log calls, base64, secrets
+ *
+ * Each file calls only the files below it in this list (sftp.c and
+ * settings.c the rest as they need).
  *
  * Private names start with sftp_ (never lv_).
  */
@@ -61,7 +67,7 @@ typedef struct sftp_keys {
 	const char *ssh_command;
 } sftp_keys;
 
-/* A child process with pipes (proc.c). */
+/* A child process with pipes (child.c). */
 typedef struct sftp_child {
 	pid_t pid;               /* 0: none (or reaped) */
 	int out_fd;              /* its stdout, when we read it; else -1 */
@@ -163,7 +169,7 @@ void sftp_sshcfg_free(sftp_sshcfg *g);
  */
 char *sftp_expand_tokens(sftp_inst *c, const char *in, int *bad);
 
-/* ---- proc.c ------------------------------------------------------------- */
+/* ---- child.c ------------------------------------------------------------ */
 
 /*
  * Start argv (argv[0] absolute, or searched in PATH when search) in a
@@ -181,6 +187,8 @@ void sftp_child_stop(sftp_child *ch);
 /* "exited with status 255", "killed by signal 9" */
 void sftp_child_status_text(const sftp_child *ch, char *buf, size_t cap);
 
+/* ---- proc.c ------------------------------------------------------------- */
+
 /* Start the proxy (ProxyJump or ProxyCommand) on a socketpair: 0 and c->sock set, or an lv code. */
 int sftp_proxy_start(sftp_inst *c);
 /* Stop and reap the proxy. */
@@ -188,7 +196,7 @@ void sftp_proxy_stop(sftp_inst *c);
 /* A sentence about the proxy for error messages ("" when there is none): its state and stderr. */
 void sftp_proxy_explain(sftp_inst *c, char *buf, size_t cap);
 
-/* ---- ssh.c -------------------------------------------------------------- */
+/* ---- op.c --------------------------------------------------------------- */
 
 /* One libssh2 operation in non-blocking mode: deadline, step and path for messages. */
 typedef struct sftp_op {
@@ -211,7 +219,8 @@ int sftp_op_fail(sftp_op *o, int rc);
 const char *sftp_fx_text(unsigned long st, int *code);
 /* The usable-session check at the start of an operation: 0 or LV_E_IO/LV_E_CANCELED (described). */
 int sftp_usable(sftp_inst *c, const char *step, const char *path);
-void sftp_mark_broken(sftp_inst *c, const char *why);
+
+/* ---- ssh.c -------------------------------------------------------------- */
 
 /* Connect, check the host key, authenticate, start SFTP (with retries). */
 int sftp_connect(sftp_inst *c);
@@ -224,6 +233,10 @@ void sftp_disconnect(sftp_inst *c);
 int sftp_cleanup_session(sftp_inst *c);
 void sftp_cleanup_end(sftp_inst *c);
 
+/* ---- util.c ------------------------------------------------------------- */
+
+/* The session cannot be used again (why: for messages); the first reason stays. */
+void sftp_mark_broken(sftp_inst *c, const char *why);
 /* Base64 (libcrypto's EVP_EncodeBlock), with or without '=' padding; returns the length. */
 size_t sftp_b64(char *out, size_t cap, const unsigned char *in, size_t n, int pad);
 /* Decode base64 (libcrypto): the byte count, or -1. */

@@ -1,19 +1,15 @@
 /*
  * The SSH layer of the sftp driver: the transport (a TCP connection, or a
  * socketpair to the proxy process for ProxyJump and ProxyCommand), the SSH
- * handshake, the host key check (hostkeys.c), authentication (auth.c), SFTP
- * start, and the non-blocking wait loop every libssh2 call goes through
- * (poll() on the socket, and on the proxy's stderr, with a short tick:
- * cancellation, timeouts and keepalives are handled there).
+ * handshake, the host key check (hostkeys.c), authentication (auth.c) and
+ * SFTP start, each libssh2 call waited for by op.c's loop.
  */
 #include "sftp_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,262 +22,6 @@
 static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
 static int ssh_init_rc;
 static void ssh_init(void) { ssh_init_rc = libssh2_init(0); }
-
-int64_t sftp_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int sftp_err_save(sftp_inst *c)
-{
-	return c->host->error_save(c->h);
-}
-
-void sftp_err_restore(sftp_inst *c, int saved)
-{
-	c->host->error_restore(c->h, saved);
-}
-
-void sftp_debug(sftp_inst *c, const char *fmt, ...)
-{
-	char msg[1600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->host->log(c->h, LV_LOG_DEBUG, "sftp %s: %s", c->where, msg);
-}
-
-int sftp_canceled(sftp_inst *c)
-{
-	return !c->cleanup_mode && c->host->canceled(c->h);
-}
-
-void sftp_mark_broken(sftp_inst *c, const char *why)
-{
-	if (!c->broken)
-		snprintf(c->broken_why, sizeof c->broken_why, "%s", why);
-	c->broken = 1;
-}
-
-/* ---- base64 (libcrypto) and secrets -------------------------------------- */
-
-size_t sftp_b64(char *out, size_t cap, const unsigned char *in, size_t n, int pad)
-{
-	size_t need = (n + 2) / 3 * 4 + 1;
-	if (!cap)
-		return 0;
-	if (need > cap) {
-		out[0] = '\0';
-		return 0;
-	}
-	size_t len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	while (!pad && len && out[len - 1] == '=')
-		out[--len] = '\0';
-	return len;
-}
-
-long sftp_unb64(unsigned char *out, size_t cap, const char *in)
-{
-	size_t n = strlen(in);
-	n -= n % 4; /* whole groups only (a partial line of a longer text) */
-	if (!n || n / 4 * 3 > cap)
-		return -1;
-	int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (len < 0)
-		return -1;
-	for (size_t i = n; i > n - 2 && in[i - 1] == '='; i--)
-		len--; /* EVP_DecodeBlock counts the padding as zero bytes */
-	return len;
-}
-
-char *sftp_read_secret(const char *path, char *err, size_t errcap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	char *buf = calloc(1, 4097);
-	if (!buf) {
-		close(fd);
-		snprintf(err, errcap, "out of memory");
-		return NULL;
-	}
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, 4096 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == 4096)
-			break;
-	}
-	close(fd);
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf;
-}
-
-void sftp_free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-/* ---- one non-blocking operation ------------------------------------------ */
-
-void sftp_op_start(sftp_op *o, sftp_inst *c, const char *step, const char *path)
-{
-	o->c = c;
-	o->step = step;
-	o->path = path;
-	o->err = 0;
-	o->limit = c->timeout;
-	o->deadline = sftp_now_ms() + (int64_t)c->timeout * 1000;
-}
-
-/* The connect phase (handshake) is bounded by the connect timeout. */
-static void op_start_connect(sftp_op *o, sftp_inst *c, const char *step)
-{
-	sftp_op_start(o, c, step, NULL);
-	o->limit = c->connect_timeout;
-	o->deadline = sftp_now_ms() + (int64_t)c->connect_timeout * 1000;
-}
-
-void sftp_op_progress(sftp_op *o)
-{
-	o->deadline = sftp_now_ms() + (int64_t)o->c->timeout * 1000;
-	o->limit = o->c->timeout;
-}
-
-int sftp_op_wait(sftp_op *o)
-{
-	sftp_inst *c = o->c;
-	const char *sp = o->path ? " " : "";
-	const char *p = o->path ? o->path : "";
-	if (sftp_canceled(c)) {
-		/* libssh2 is in the middle of this call: the session is not reusable */
-		sftp_mark_broken(c, "a call was interrupted by a cancel");
-		o->err = sftp_err(c, LV_E_CANCELED, "sftp %s: %s%s%s canceled", c->where, o->step, sp, p);
-		return o->err;
-	}
-	if (c->sftp) {
-		/*
-		 * libssh2 1.10 answers EAGAIN for ever on an SFTP channel the server
-		 * closed (its sftp-server ended, the link stays): data sent before
-		 * the EOF is read first (libssh2_channel_eof says 0 while some is
-		 * left), so once it says EOF no answer can come.
-		 */
-		LIBSSH2_CHANNEL *ch = libssh2_sftp_get_channel(c->sftp);
-		if (ch && libssh2_channel_eof(ch)) {
-			sftp_mark_broken(c, "the server closed the SFTP channel (its sftp-server ended)");
-			o->err = sftp_err(c, LV_E_IO, "sftp %s: connection lost while trying to %s%s%s: %s", c->where, o->step, sp,
-			                  p, c->broken_why);
-			return o->err;
-		}
-	}
-	int64_t now = sftp_now_ms();
-	int64_t dl = o->deadline;
-	if (c->cleanup_mode && c->cleanup_deadline < dl)
-		dl = c->cleanup_deadline;
-	if (now >= dl) {
-		char px[900];
-		sftp_proxy_explain(c, px, sizeof px);
-		sftp_mark_broken(c, "the server stopped answering");
-		o->err = sftp_err(c, LV_E_IO, "sftp %s: %s%s%s: no answer from the server for %d seconds (timeout)%s",
-		                  c->where, o->step, sp, p, c->cleanup_mode ? SFTP_CLEANUP_BUDGET : o->limit, px);
-		return o->err;
-	}
-	int dirs = LIBSSH2_SESSION_BLOCK_INBOUND;
-	if (c->s) {
-		if (c->keepalive > 0 && c->ready) {
-			int next = 0;
-			(void)libssh2_keepalive_send(c->s, &next); /* may be busy with a partial packet: fine */
-		}
-		dirs = libssh2_session_block_directions(c->s);
-	}
-	struct pollfd pfd[2] = {{c->sock, 0, 0}, {c->proxy.err_fd, POLLIN, 0}};
-	if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
-		pfd[0].events |= POLLIN;
-	if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-		pfd[0].events |= POLLOUT;
-	if (!pfd[0].events)
-		pfd[0].events = POLLIN;
-	int64_t wait = dl - now;
-	if (wait > SFTP_TICK_MS)
-		wait = SFTP_TICK_MS;
-	poll(pfd, c->proxy.err_fd >= 0 ? 2 : 1, (int)wait);
-	if (c->proxy.err_fd >= 0 && pfd[1].revents)
-		sftp_child_drain(c, &c->proxy, "proxy");
-	return 0;
-}
-
-const char *sftp_fx_text(unsigned long st, int *code)
-{
-	*code = LV_E_IO;
-	switch (st) {
-	case LIBSSH2_FX_EOF: return "end of file";
-	case LIBSSH2_FX_NO_SUCH_FILE: *code = LV_E_NOT_FOUND; return "no such file or directory";
-	case LIBSSH2_FX_PERMISSION_DENIED: return "permission denied";
-	case LIBSSH2_FX_FAILURE: return "the server reported a failure";
-	case LIBSSH2_FX_BAD_MESSAGE: return "bad message";
-	case LIBSSH2_FX_NO_CONNECTION: return "no connection";
-	case LIBSSH2_FX_CONNECTION_LOST: return "connection lost";
-	case LIBSSH2_FX_OP_UNSUPPORTED: *code = LV_E_UNSUPPORTED; return "operation not supported by the server";
-	case LIBSSH2_FX_INVALID_HANDLE: return "invalid handle";
-	case LIBSSH2_FX_NO_SUCH_PATH: *code = LV_E_NOT_FOUND; return "no such path";
-	case LIBSSH2_FX_FILE_ALREADY_EXISTS: *code = LV_E_EXISTS; return "already exists";
-	case LIBSSH2_FX_WRITE_PROTECT: return "write-protected";
-	case LIBSSH2_FX_NO_MEDIA: return "no media";
-	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM: *code = LV_E_NO_SPACE; return "no space left on the remote filesystem";
-	case LIBSSH2_FX_QUOTA_EXCEEDED: *code = LV_E_NO_SPACE; return "disk quota exceeded";
-	case LIBSSH2_FX_DIR_NOT_EMPTY: return "directory not empty";
-	case LIBSSH2_FX_NOT_A_DIRECTORY: return "not a directory";
-	case LIBSSH2_FX_INVALID_FILENAME: return "invalid file name";
-	case LIBSSH2_FX_LINK_LOOP: return "too many levels of symbolic links";
-	default: return "SFTP error";
-	}
-}
-
-int sftp_op_fail(sftp_op *o, int rc)
-{
-	sftp_inst *c = o->c;
-	const char *sp = o->path ? " " : "";
-	const char *p = o->path ? o->path : "";
-	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && c->sftp) {
-		unsigned long st = libssh2_sftp_last_error(c->sftp);
-		int code;
-		const char *txt = sftp_fx_text(st, &code);
-		return sftp_err(c, code, "sftp %s: cannot %s%s%s: %s (SFTP status %lu)", c->where, o->step, sp, p,
-		                txt, st);
-	}
-	char *msg = NULL;
-	if (c->s)
-		libssh2_session_last_error(c->s, &msg, NULL, 0);
-	char why[1200], px[900];
-	sftp_proxy_explain(c, px, sizeof px);
-	snprintf(why, sizeof why, "%s (libssh2 error %d)%s", msg && *msg ? msg : "connection error", rc, px);
-	sftp_mark_broken(c, why);
-	return sftp_err(c, LV_E_IO, "sftp %s: connection lost while trying to %s%s%s: %s", c->where, o->step,
-	                sp, p, why);
-}
-
-int sftp_usable(sftp_inst *c, const char *step, const char *path)
-{
-	if (sftp_canceled(c))
-		return sftp_err(c, LV_E_CANCELED, "sftp %s: %s %s canceled", c->where, step, path ? path : "");
-	if (c->broken || !c->sftp)
-		return sftp_err(c, LV_E_IO, "sftp %s: cannot %s %s: the connection is unusable (%s)", c->where, step,
-		                path ? path : "", c->broken ? c->broken_why : "not connected");
-	return 0;
-}
 
 /* ---- TCP ------------------------------------------------------------------ */
 
@@ -362,6 +102,14 @@ static int tcp_connect(sftp_inst *c, int *transient)
 	*transient = last == ECONNREFUSED || last == ETIMEDOUT || last == ENETUNREACH || last == EHOSTUNREACH ||
 	             last == ECONNRESET;
 	return sftp_err(c, LV_E_IO, "sftp %s: cannot connect: %s", c->where, last ? strerror(last) : "no address");
+}
+
+/* The connect phase (handshake) is bounded by the connect timeout. */
+static void op_start_connect(sftp_op *o, sftp_inst *c, const char *step)
+{
+	sftp_op_start(o, c, step, NULL);
+	o->limit = c->connect_timeout;
+	o->deadline = sftp_now_ms() + (int64_t)c->connect_timeout * 1000;
 }
 
 /* ---- connect -------------------------------------------------------------- */
