@@ -16,7 +16,8 @@
  *   cmd_store.c  store list|import|export|remove
  *   cmd_info.c   identity, drivers, locations, config
  *   cmd_version.c version (and --version): licvault, its library, the ABI, the libraries, the drivers
- *   cmd_help.c   help
+ *   cmd_help.c   help (the command)
+ *   help.c       the help text of a command, a group or all, from the table
  *   cmd_complete.c __complete (the completion's word lists)
  *   (gen.c is licvault-gen, a program of its own that does not use this header)
  *
@@ -150,7 +151,7 @@ static inline int opt_has(const cli *c, int id) { return (c->seen >> id) & 1u; }
 int args_parse(cli *c, int argc, char **argv);
 /** Report a usage error ("licvault: backup: ...") with a hint; returns CLI_EXIT_USAGE. */
 int usage_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** Print the help of everything (cmd NULL), of a group ("store") or of a command. */
+/** Print the help of everything (cmd NULL), of a group ("store") or of a command (help.c). */
 void help_print(FILE *f, const char *name);
 /** The first words of the visible commands (each group once), or a group's subcommands. */
 size_t command_words(const char **w, size_t cap, const char *group);
