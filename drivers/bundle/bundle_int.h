@@ -1,9 +1,15 @@
 /*
  * The bundle driver's own parts (docs/drivers/bundle.md), shared by its
- * files: bundle.c (URIs, names, open and close, the operations table),
- * gens.c (the bundle files at the inner location: listing, the scan, stat,
- * remove), read.c (readers, the read-ahead thread) and write.c (writing a
- * generation and publishing it at sync).
+ * files, each of which calls only those after it in this list:
+ *   bundle.c  the URI, open and close, the operations table
+ *   read.c    reading: which file, stream or spool serves an object
+ *   write.c   writing a generation and publishing it at sync
+ *   gens.c    the bundle files at the inner location: listing, the scan,
+ *             which file holds an object, stat, remove
+ *   reader.c  a reader of a bundle file: decoding, inflating, the
+ *             read-ahead thread
+ *   names.c   names of objects and files, look-ups, temporary files
+ *   container.c  the container format (container.h)
  *
  * A bundle location bundle+INNER/dir/NAME.EXT is a set of bundle files in
  * INNER/dir, each a whole bundle (container.h) of one generation, written
@@ -128,7 +134,7 @@ struct lv_reader {
 	struct ra *ah;             /* the read-ahead thread, when there is one */
 };
 
-/* ---- bundle.c: names, temporary files -------------------------------------- */
+/* ---- names.c: names, look-ups, temporary files ------------------------------- */
 
 int bundle_is_pack(const char *name);
 /* 1 when name is a backup set's object (container.h's lvb_name_ok). */
@@ -137,6 +143,10 @@ int bundle_is_set(const char *name);
 int bundle_set_gen(const char *name, uint64_t *gen, int *format);
 /* The object names of generation g (set format 2). */
 void bundle_obj_name(uint64_t g, int pack, char *out, size_t cap);
+/* Where .EXT begins in a file name (at its last '.', unless that is its first or last byte: then its length). */
+size_t bundle_stem_of(const char *file);
+/* Has the file name the shape of a generation file, X.g<16 hex>.EXT or X.g<16 hex>?  Then 1, with X's length and .EXT. */
+int bundle_gen_shaped(const char *file, size_t *base_len, const char **ext);
 /* The name of generation g's file: NAME.g<16 hex>.EXT; 0, or -1 when it does not fit. */
 int bundle_gen_file(const bundle *b, uint64_t g, char *out, size_t cap);
 /* Is `name` (at the inner location) a generation file of this bundle?  1 with *g, else 0. */
@@ -150,6 +160,10 @@ const char *bundle_tmp_dir(void);
 int bundle_tmp_open(void);
 /* Write n bytes at *off of a file, advancing it: 0, or an errno (ENOSPC for a write of 0). */
 int bundle_pwrite_all(int fd, const void *buf, size_t n, uint64_t *off);
+/* The object `name` of file g, as far as it is known, or NULL. */
+bobj *bundle_find_obj(bgen *g, const char *name);
+/* Is name an object of the new generation, begun by this instance?  Its index, or -1. */
+int bundle_new_index(const bundle *b, const char *name);
 
 /* ---- gens.c: the bundle files ------------------------------------------------ */
 
@@ -163,7 +177,6 @@ int bundle_remove(void *inst, const char *name);
 int bundle_holder(bundle *b, const char *name, bgen **out);
 /* Read g from its start up to the pack, once (see gens.c); 0 or the error (described). */
 int bundle_scan(bundle *b, bgen *g);
-bobj *bundle_find_obj(bgen *g, const char *name);
 /* A generation file published by this instance: known from now on, with the objects written. */
 int bundle_gen_published(bundle *b);
 void bundle_gens_free(bundle *b);
@@ -171,14 +184,19 @@ void bundle_gens_free(bundle *b);
 /* ---- read.c ------------------------------------------------------------------- */
 
 int bundle_read_open(void *inst, const char *name, lv_reader **out);
-int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n);
 void bundle_read_close(lv_reader *r);
+
+/* ---- reader.c ------------------------------------------------------------------- */
+
+int bundle_read(lv_reader *r, void *buf, size_t cap, size_t *n);
 /* Free a reader (handed out, kept or the scan's): its thread, decoder and inner reader. */
 void bundle_reader_free(struct lv_reader *r);
 /* A reader of file g from its start (not handed out): a decoder on the inner object. */
 int bundle_reader_new(bundle *b, bgen *g, const char *name, struct lv_reader **out);
 /* Describe a decoder's failure (corrupt, out of memory); an inner driver's error stands as described. */
 int bundle_dec_error(bundle *b, int rc, lvb_dec *d);
+/* Inflate r's object on a second thread (2 MiB in, 4 MiB out); without one, it stays on this one. */
+void bundle_ahead_start(struct lv_reader *r);
 
 /* ---- write.c ------------------------------------------------------------------ */
 
@@ -187,8 +205,6 @@ int bundle_write(lv_writer *w, const void *buf, size_t len);
 int bundle_commit(lv_writer *w, unsigned flags);
 void bundle_abort(lv_writer *w);
 int bundle_sync(void *inst);
-/* Is name an object of the new generation, begun by this instance?  Its index, or -1. */
-int bundle_new_index(const bundle *b, const char *name);
 void bundle_new_free(bundle *b);
 
 #endif

@@ -29,15 +29,6 @@
 
 /* ---- the table of generation files ------------------------------------------- */
 
-bobj *bundle_find_obj(bgen *g, const char *name)
-{
-	for (unsigned i = 0; i < g->nobj; i++)
-		if (!strcmp(g->obj[i].name, name))
-			return &g->obj[i];
-	return NULL;
-}
-
-/* Room for one more object: it, zeroed, or NULL. */
 static bobj *obj_add(bgen *g, const char *name)
 {
 	if (g->nobj == g->capobj) {

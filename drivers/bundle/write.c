@@ -72,15 +72,6 @@ void bundle_new_free(bundle *b)
 	nw->iw = NULL;
 }
 
-int bundle_new_index(const bundle *b, const char *name)
-{
-	unsigned begun = b->nw.n + (b->nw.open_w != NULL);
-	for (unsigned i = 0; i < begun && i < 2; i++)
-		if (!strcmp(b->nw.names[i], name))
-			return (int)i;
-	return -1;
-}
-
 /* The inner object (the generation file's temporary) and the encoder of its first member (header, manifest). */
 static int main_begin(bundle *b, uint64_t size_hint)
 {
