@@ -445,7 +445,8 @@ typedef struct lv_lock_info {
 	int64_t since;           /* when it was taken, seconds since the epoch */
 	int64_t refreshed;       /* when its holder last refreshed it */
 	int here;                /* 1: the holder runs on this machine, in this PID namespace */
-	int stale;               /* 1: the next run would take it over (holder gone, or not refreshed) */
+	int stale;               /* 1: the next run would take it over (holder gone, not refreshed for
+	                            lock_stale_after, or refreshed further ahead of this clock than that) */
 } lv_lock_info;
 
 #define LV_UNLOCK_FORCE 0x1u   /* remove the lock, whoever holds it */
