@@ -134,8 +134,16 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(USAGE, stdout);
 			return 0;
-		case ':': return usage_error("%s needs an argument", argv[optind - 1]);
-		default: return usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':': return usage_error("%s needs an argument", argv[optind - 1]); /* only long options take one */
+		default:
+			/* optopt: 0 for an unknown long option (argv[optind - 1] is it); the letter of an unknown
+			 * short one, whose argument may hold more letters after it (optind has not moved on);
+			 * 'h' for --help=VALUE (-h is known) */
+			if (optopt == 'h')
+				return usage_error("--help takes no argument");
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (rc)

@@ -696,6 +696,9 @@ static void test_gen_arguments(void)
 		{"--store notdir/g.db --count 3 extra", "extra"},
 		{"--store notdir/g.db --count 3 --nonesuch", "nonesuch"},
 		{"--store notdir/g.db --count", "count"},
+		{"--store notdir/g.db -xy --count 1", "unknown option '-x'"},   /* not the argument before it */
+		{"-xy", "unknown option '-x'"},                                 /* not the program's path */
+		{"--store notdir/g.db --count 3 --help=x", "--help takes no argument"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int st = gen(&out, bad[i].args);

@@ -188,6 +188,16 @@ static void t_list_endless(void)
 	CU_ASSERT(said(l, "endless/a"));
 	CU_ASSERT_EQUAL(x.n, 2); /* a and b once, from page 1 */
 	lv_location_close(l);
+
+	/* "truncated" without a token: the rest of the listing (later generations) would be left out, unsaid */
+	l = open_loc(ctx, "s3://liar/endless");
+	const char *doc = "<ListBucketResult><Contents><Key>endless/a</Key><Size>1</Size></Contents>"
+	                  "<IsTruncated>true</IsTruncated></ListBucketResult>";
+	t_s3liar_mode(&liar, "list raw %s\n", t_s3liar_file(&liar, "notoken.xml", doc, strlen(doc)));
+	CU_ASSERT_EQUAL(list(l, &x), LV_E_IO);
+	CU_ASSERT(said(l, "gives no continuation token"));
+	CU_ASSERT_EQUAL(x.n, 0); /* a page's entries go out only once it checked out */
+	lv_location_close(l);
 	lv_context_free(ctx);
 }
 
@@ -411,6 +421,15 @@ static void t_cleanup_lies(void)
 	CU_ASSERT_EQUAL(OPS(l)->cleanup(INST(l)), LV_E_IO);
 	CU_ASSERT(said(l, "marker"));
 	CU_ASSERT(t_s3liar_count(&liar, "uploads") <= 3);
+	lv_location_close(l);
+	/* truncated without a NextKeyMarker: the uploads after the page would be left, unsaid */
+	l = open_loc(ctx, "s3://liar/c");
+	const char *nomark = "<ListMultipartUploadsResult><Upload><Key>c/x</Key><UploadId>u9</UploadId></Upload>"
+	                     "<IsTruncated>true</IsTruncated></ListMultipartUploadsResult>";
+	t_s3liar_mode(&liar, "uploads raw %s\n", t_s3liar_file(&liar, "nomark.xml", nomark, strlen(nomark)));
+	lv_location_clear_error(l);
+	CU_ASSERT_EQUAL(OPS(l)->cleanup(INST(l)), LV_E_IO);
+	CU_ASSERT(said(l, "gives no NextKeyMarker"));
 	lv_location_close(l);
 	/* uploads of keys that are no objects of the location: only c/ok is aborted */
 	l = open_loc(ctx, "s3://liar/c");

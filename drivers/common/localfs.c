@@ -503,7 +503,7 @@ int lfs_commit(lv_writer *w, unsigned flags)
 		drop(w);
 		return rc;
 	}
-	w->hold = dup(w->fd); /* the flock stays with the file until it is published */
+	w->hold = fcntl(w->fd, F_DUPFD_CLOEXEC, 0); /* the flock stays with the file until it is published (not in a child) */
 	if (close(w->fd) < 0) {
 		w->fd = -1;
 		rc = fail(fs, errno, "cannot close", w->tmp);

@@ -182,8 +182,13 @@ int s3_mpu_list(s3_inst *c, s3_upload_cb cb, void *ud)
 		if (!rc && (rc = s3_xml_walk(r.resp.p, r.resp.len, upload_one, &l)) < 0)
 			rc = s3_err(c, LV_E_IO, "s3: list the multipart uploads in %s: the answer is not valid XML", c->where);
 		s3_req_free(&r);
-		if (rc || !l.truncated || !l.next_key[0])
+		if (rc || !l.truncated)
 			return rc;
+		if (!l.next_key[0]) /* the uploads after this page would be left, unsaid */
+			return s3_err(c, LV_E_IO,
+			              "s3: list the multipart uploads in %s: the server says the listing goes on but gives no "
+			              "NextKeyMarker",
+			              c->where);
 		if (!strcmp(l.next_key, last_key) && !strcmp(l.next_id, last_id))
 			return s3_err(c, LV_E_IO,
 			              "s3: list the multipart uploads in %s: the server gives the same markers again: the listing "

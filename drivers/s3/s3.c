@@ -220,6 +220,9 @@ static int list_page(s3_inst *c, page *p, int first)
 		rc = s3_err(c, LV_E_IO,
 		            "s3: list %s: the server gives the same continuation token again: the listing would never end",
 		            c->where);
+	else if (!rc && p->truncated && !p->token[0]) /* the rest (later generations) would be left out unsaid */
+		rc = s3_err(c, LV_E_IO, "s3: list %s: the server says the listing goes on but gives no continuation token",
+		            c->where);
 	return rc;
 }
 
@@ -246,7 +249,7 @@ static int s3_drv_list(void *inst, lv_list_cb cb, void *ud)
 			lv_object_info info = {p.v[i].name, p.v[i].size, p.v[i].mtime};
 			rc = cb(&info, ud);
 		}
-		if (!p.truncated || !p.token[0])
+		if (!p.truncated)
 			break;
 	}
 	free(p.v);
