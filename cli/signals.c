@@ -16,9 +16,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -28,14 +31,53 @@ static struct sigaction old_int, old_term;
 static volatile sig_atomic_t interrupted;   /* a SIGINT or SIGTERM came since signals_begin */
 static int err_is_tty;                      /* standard error is a terminal (a progress bar to clear) */
 
+/*
+ * Write s to standard error if it can take it now, else drop it: the second
+ * interrupt must not wait for a reader (standard error a full pipe nobody
+ * reads, also the pipe standard output fills with 2>&1: the handler blocked
+ * in write and licvault never exited).  A pipe or FIFO is written through a
+ * description of its own opened non-blocking (setting O_NONBLOCK on the one
+ * licvault shares with its parent would change the parent's too), a socket
+ * with MSG_DONTWAIT, anything else (a terminal, a file) when poll says it
+ * takes bytes now.  Async-signal-safe (fstat, open, send, poll, write, close).
+ */
+static void write_now(const char *s, size_t n)
+{
+	struct stat st;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		if (send(STDERR_FILENO, s, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* full or gone: dropped */
+		}
+		return;
+	}
+	if (S_ISFIFO(st.st_mode)) {
+		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (write(fd, s, n) < 0) {
+				/* EAGAIN: full, dropped (n <= PIPE_BUF: all or nothing) */
+			}
+			close(fd);
+			return;
+		}
+		/* no /proc: poll below (a race with another writer could still block) */
+	}
+	struct pollfd p = {STDERR_FILENO, POLLOUT, 0};
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT))
+		write_fully(STDERR_FILENO, s, n);
+}
+
 /* The second interrupt: async-signal-safe only. */
 static _Noreturn void exit_now(void)
 {
-	static const char note[] = "licvault: interrupted again: exiting now; the next run puts the location right\n";
+	static const char note[] = "\r\033[Klicvault: interrupted again: exiting now; the next run puts the location right\n";
 	secret_restore_tty();   /* tcsetattr */
+	/* one write: the progress bar's line cleared (a terminal) and the note, or neither */
 	if (err_is_tty)
-		write_fully(STDERR_FILENO, "\r\033[K", 4);
-	write_fully(STDERR_FILENO, note, sizeof note - 1);
+		write_now(note, sizeof note - 1);
+	else
+		write_now(note + 4, sizeof note - 5);
 	_exit(CLI_EXIT_SIGINT);
 }
 

@@ -309,6 +309,75 @@ static int interrupted_backup(const char *loc, int sig, int twice, char **out)
 	return st;
 }
 
+/* Is sig pending for process pid (not yet handled)? */
+static int signal_pending(pid_t pid, int sig)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	int pending = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "SigPnd:", 7) || !strncmp(line, "ShdPnd:", 7))
+			pending |= (strtoull(line + 7, NULL, 16) >> (sig - 1)) & 1;
+	if (f)
+		fclose(f);
+	return pending;
+}
+
+/*
+ * `licvault --json backup ... 2>&1 | a reader that stopped`: standard output and standard error one pipe that
+ * nobody reads.  The first signal's "canceling..." waits for the pipe like everything else; the second SIGINT
+ * still exits 130, its line dropped (the handler blocked in write to the full pipe, and licvault never exited:
+ * without the fix this test waits out its bound below and fails).
+ */
+static void interrupted_twice_stderr_full(int first)
+{
+	int p[2];
+	CU_ASSERT_EQUAL_FATAL(pipe2(p, O_CLOEXEC), 0);
+	int cap = fcntl(p[1], F_SETPIPE_SZ, 4096);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		if (chdir(dir) != 0)
+			_exit(126);
+		t_cli_exec("/dev/null", "--store big.db --json backup errfull");
+	}
+	close(p[1]);
+	CU_ASSERT_FATAL(pid > 0);
+	/* the pipe full: licvault blocks on its next line, whatever it writes to */
+	int queued = 0;
+	for (int i = 0; i < 3000 && cap > 0 && queued < cap - 512; i++) {
+		if (ioctl(p[0], FIONREAD, &queued) < 0)
+			break;
+		if (queued < cap - 512)
+			t_sleep_ms(10);
+	}
+	CU_ASSERT(cap > 0 && queued >= cap - 512);
+	kill(pid, first);
+	for (int i = 0; i < 3000 && signal_pending(pid, first); i++)
+		t_sleep_ms(10);
+	/* the second SIGINT (again until it is one that comes after the first was handled); a bound, not a time
+	 * the exit must take: 30 s for what takes microseconds */
+	int st = 0;
+	pid_t w = 0;
+	for (int i = 0; i < 3000 && w == 0; i++) {
+		if (i % 100 == 0)
+			kill(pid, SIGINT);
+		t_sleep_ms(10);
+		w = waitpid(pid, &st, WNOHANG);
+	}
+	CU_ASSERT_EQUAL(w, pid);
+	if (w != pid) {
+		fprintf(stderr, "\n  licvault did not exit after a second SIGINT with standard error full");
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	} else {
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 130);
+	}
+	close(p[0]);
+}
+
 static void assert_location_untouched(const char *loc)
 {
 	char *out = NULL, args[256];
@@ -381,6 +450,9 @@ static void test_signals(void)
 	CU_ASSERT_EQUAL(interrupted_backup("sigint2", SIGINT, 1, &out), 130);
 	HASNT(out, "\"event\":\"end\"");
 	free(out);
+	/* standard output and standard error one full pipe: a second SIGINT after SIGINT or SIGTERM still exits */
+	interrupted_twice_stderr_full(SIGINT);
+	interrupted_twice_stderr_full(SIGTERM);
 	/* stdout closed before the first line: EPIPE ends the run the same way, 141 */
 	t_child ch;
 	char *err = NULL;

@@ -419,7 +419,7 @@ static void t_jump_roundtrip(void)
 	CU_ASSERT(logs_have("BatchMode=yes"));
 	CU_ASSERT(logs_have(" -W "));
 	/* the hop's TCP connection through the relay beside the driver (relay.c: why) */
-	CU_ASSERT(logs_have("ProxyCommand='" LV_TEST_DRIVER_DIR "/licvault-sftp-relay' %h %p"));
+	CU_ASSERT(logs_have("ProxyCommand='" LV_TEST_DRIVER_DIR "/licvault-sftp-relay' -- %h %p"));
 #if defined(__x86_64__)
 	/* the hop's session carries ciphertext only: AES-GCM first where the CPU has AES instructions */
 	if (__builtin_cpu_supports("aes"))
@@ -479,31 +479,115 @@ static void t_jump_hop_own_proxy(void)
 	lv_context_free(ctx);
 }
 
-/* A relay that others may write (or no relay) beside the driver is not used: ssh connects to the hop itself. */
+/*
+ * A relay beside the driver that is not the file itself or that someone else could change is not used: ssh
+ * connects to the hop itself.  Each case is a copy of the driver in a folder of its own beside: a relay of mode
+ * 0777 (others may write it), 0775 (its group may), one of another user's (nobody), and a symbolic link to the
+ * real relay (which the driver followed: the file a link leads to, and who may swap the link's target, are not
+ * what was checked).
+ */
 static void t_jump_relay_untrusted(void)
 {
 	NEED_FIXTURE();
-	char drv[700];
-	snprintf(drv, sizeof drv, "%s/relay-drv", jf.s.dir);
-	char *out = NULL;
-	t_sh(&out, "rm -rf '%s' && mkdir -m 755 '%s' && cp '%s/lv_sftp.so' '%s/licvault-sftp-relay' '%s/' && "
-	     "chmod 777 '%s/licvault-sftp-relay' && echo ok", drv, drv, LV_TEST_DRIVER_DIR, LV_TEST_DRIVER_DIR, drv, drv);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ok"));
-	free(out);
-	char *sc = jump_config("relayuntrusted", jf.s.port);
-	lv_context *ctx = ctx_with(lv_config("relayuntrusted", sc, "[licvault]\ndriver_path = %s\n", drv));
-	lv_store *s = t_new_store(ctx, jf.s.dir, "relayuntrusted", 10);
-	char dir[600], uri[800], msg[2048];
-	data_dir(dir, sizeof dir, "relayuntrusted");
+	const char *setups[] = {
+	    "cp '%s/licvault-sftp-relay' '%s/' && chmod 777 '%s/licvault-sftp-relay'",
+	    "cp '%s/licvault-sftp-relay' '%s/' && chmod 775 '%s/licvault-sftp-relay'",
+	    "cp '%s/licvault-sftp-relay' '%s/' && chown nobody '%s/licvault-sftp-relay'",
+	    "ln -s '%s/licvault-sftp-relay' '%s/' && test -L '%s/licvault-sftp-relay'",
+	};
+	for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+		if (i == 2 && geteuid() != 0) {
+			fprintf(stderr, "  skipped another user's relay: not root\n");
+			continue;
+		}
+		char drv[700], setup[3000];
+		snprintf(drv, sizeof drv, "%s/relay-drv-%zu", jf.s.dir, i);
+		snprintf(setup, sizeof setup, setups[i], LV_TEST_DRIVER_DIR, drv, drv);
+		char *out = NULL;
+		t_sh(&out, "rm -rf '%s' && mkdir -m 755 '%s' && cp '%s/lv_sftp.so' '%s/' && %s && echo ok", drv, drv,
+		     LV_TEST_DRIVER_DIR, drv, setup);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "ok"));
+		free(out);
+		char *sc = jump_config("relayuntrusted", jf.s.port);
+		lv_context *ctx = ctx_with(lv_config("relayuntrusted", sc, "[licvault]\ndriver_path = %s\n", drv));
+		lv_store *s = t_new_store(ctx, jf.s.dir, "relayuntrusted", 10);
+		char dir[600], uri[800], msg[2048];
+		data_dir(dir, sizeof dir, "relayuntrusted");
+		uri_on(uri, sizeof uri, "target", dir);
+		logs_clear();
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+		CU_ASSERT(logs_have("(no usable licvault-sftp-relay beside the driver)"));
+		CU_ASSERT_FALSE(strstr(logs.text, "licvault-sftp-relay'") != NULL);
+		if (strstr(logs.text, "licvault-sftp-relay'"))
+			fprintf(stderr, "\n  case %zu: the relay was used", i);
+		assert_no_proxy_left();
+		lv_store_free(s);
+		lv_context_free(ctx);
+	}
+}
+
+/*
+ * A hop whose HostName begins with '-' (from the user's ssh_config, which ssh does not check): the relay takes it
+ * for a host name that does not resolve, never for one of its options (it printed its usage: "-6" was an option).
+ */
+static void t_jump_hop_dash(void)
+{
+	NEED_FIXTURE();
+	char tgt[64];
+	target_lines(tgt, sizeof tgt);
+	char *sc = ssh_config("hopdash", "Host target\n  HostName %s\n  ProxyJump %s@hop\nHost hop\n  HostName -6\n  Port %d\n%s",
+	                      tgt, jf.s.user, jf.s.port, common_tail());
+	lv_context *ctx = ctx_with(lv_config("hopdash", sc, NULL));
+	lv_store *s = t_new_store(ctx, jf.s.dir, "hopdash", 10);
+	char dir[600], uri[800], msg[2048], want[100];
+	data_dir(dir, sizeof dir, "hopdash");
 	uri_on(uri, sizeof uri, "target", dir);
 	logs_clear();
-	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
-	CU_ASSERT(logs_have("(no usable licvault-sftp-relay beside the driver)"));
-	CU_ASSERT_FALSE(strstr(logs.text, "licvault-sftp-relay'") != NULL);
+	CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), LV_E_IO);
+	CU_ASSERT(logs_have("licvault-sftp-relay' -- %h %p"));
+	snprintf(want, sizeof want, "licvault-sftp-relay: cannot resolve -6 port %d", jf.s.port);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, want));
+	CU_ASSERT_PTR_NULL(strstr(msg, "usage:"));
+	if (!strstr(msg, want))
+		fprintf(stderr, "\n  message: %s", msg);
+	CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), -1);
 	assert_no_proxy_left();
 	lv_store_free(s);
 	lv_context_free(ctx);
+}
+
+/*
+ * The hop's ConnectTimeout reaches the relay (-t), whatever value ssh takes: the relay refused more than a day
+ * (its usage, and the hop could not be reached), where ssh without it connects.
+ */
+static void t_jump_hop_timeout(void)
+{
+	NEED_FIXTURE();
+	const char *timeouts[] = {"30", "100000"};
+	for (size_t i = 0; i < 2; i++) {
+		char tgt[64];
+		target_lines(tgt, sizeof tgt);
+		char *sc = ssh_config("hoptimeout",
+		                      "Host target\n  HostName %s\n  ProxyJump %s@hop\n"
+		                      "Host hop\n  HostName 127.0.0.1\n  Port %d\n  ConnectTimeout %s\n%s",
+		                      tgt, jf.s.user, jf.s.port, timeouts[i], common_tail());
+		lv_context *ctx = ctx_with(lv_config("hoptimeout", sc, NULL));
+		lv_store *s = t_new_store(ctx, jf.s.dir, "hoptimeout", 10);
+		char dir[600], uri[800], msg[2048], want[100];
+		data_dir(dir, sizeof dir, "hoptimeout");
+		uri_on(uri, sizeof uri, "target", dir);
+		logs_clear();
+		CU_ASSERT_EQUAL(t_run_uri(ctx, s, uri, 'b', 0, msg, sizeof msg), 0);
+		snprintf(want, sizeof want, "licvault-sftp-relay' -t %s -- %%h %%p", timeouts[i]);
+		CU_ASSERT(logs_have(want));
+		CU_ASSERT_EQUAL(t_count_entries(dir, NULL, 0), 2);
+		if (t_count_entries(dir, NULL, 0) != 2)
+			fprintf(stderr, "\n  ConnectTimeout %s: %s", timeouts[i], msg);
+		assert_no_proxy_left();
+		lv_store_free(s);
+		lv_context_free(ctx);
+	}
 }
 
 static void t_jump_down(void)
@@ -661,6 +745,89 @@ static void t_proxy_killed(void)
 	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
 	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
 	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
+	assert_no_proxy_left();
+	lv_store_free(small);
+	lv_store_free(big);
+	lv_context_free(ctx);
+}
+
+/* The relay under this process's ProxyJump ssh (its child), or 0. */
+static int relay_child(void)
+{
+	int ssh = proxy_child();
+	if (!ssh)
+		return 0;
+	DIR *d = opendir("/proc");
+	int found = 0;
+	struct dirent *de;
+	while (d && !found && (de = readdir(d))) {
+		int pid = atoi(de->d_name);
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+		if (!f)
+			continue;
+		size_t k = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[k] = '\0';
+		char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+		char st = 0;
+		int ppid = 0;
+		if (l && r && sscanf(r + 1, " %c %d", &st, &ppid) == 2 && ppid == ssh && st != 'Z') {
+			*r = '\0';
+			if (!strncmp(l + 1, "licvault-sftp-r", 15))
+				found = pid;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Once 1 MiB of the pack's temporary arrived at the target, kill the relay under the proxy. */
+static void *relay_killer_main(void *p)
+{
+	killer *k = p;
+	for (int i = 0; i < 60000 && !atomic_load(&k->stop); i++) {
+		int hit = t_file_grown(k->dir, "pack.tmp-", 1 << 20);
+		int pid = hit ? relay_child() : 0;
+		if (pid) {
+			kill(pid, SIGSTOP);
+			kill(pid, SIGKILL);
+			atomic_store(&k->fired, 1);
+			return NULL;
+		}
+		t_sleep_ms(1);
+	}
+	return NULL;
+}
+
+static void t_relay_killed(void)
+{
+	NEED_FIXTURE();
+	char *sc = jump_config("relaykilled", jf.s.port);
+	lv_context *ctx = ctx_with(lv_config("relaykilled", sc, NULL));
+	lv_store *small = t_new_store(ctx, jf.s.dir, "relaykilled-old", 100);
+	lv_store *big = big_store(ctx, "relaykilled-new");
+	char dir[600], uri[800], msg[2048];
+	data_dir(dir, sizeof dir, "relaykilled");
+	uri_on(uri, sizeof uri, "target", dir);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
+	killer k = {.fired = 0};
+	snprintf(k.dir, sizeof k.dir, "%s", dir);
+	pthread_t th;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, relay_killer_main, &k), 0);
+	int rc = t_run_uri(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
+	atomic_store(&k.stop, 1);
+	pthread_join(th, NULL);
+	CU_ASSERT(atomic_load(&k.fired));
+	CU_ASSERT_EQUAL(rc, LV_E_IO);
+	fprintf(stderr, "\n  message: %s", msg);
+	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
+	t_events ev;
+	CU_ASSERT_EQUAL(t_verify(ctx, small, uri, &ev), 0);
 	assert_no_proxy_left();
 	lv_store_free(small);
 	lv_store_free(big);
@@ -930,10 +1097,13 @@ LV_SUITE(sshcfg, sshcfg, suite_init, suite_clean,
          {"precedence: URI, licvault keys, ssh_config, defaults", t_precedence},
          {"ProxyJump: backup, restore, verify", t_jump_roundtrip},
          {"ProxyJump: the jump host down", t_jump_down},
+         {"ProxyJump: the hop's ConnectTimeout goes to the relay, any ssh takes", t_jump_hop_timeout},
+         {"ProxyJump: a hop's HostName beginning with '-' is no option of the relay", t_jump_hop_dash},
          {"ProxyJump: a hop with a ProxyCommand of its own keeps it", t_jump_hop_own_proxy},
-         {"ProxyJump: a relay others may write is not used", t_jump_relay_untrusted},
+         {"ProxyJump: a relay others may write, another user's or a link is not used", t_jump_relay_untrusted},
          {"ProxyJump: the proxy killed mid-transfer", t_proxy_killed},
          {"ProxyJump: cancel while connecting", t_cancel_connecting},
+         {"ProxyJump: the relay killed mid-transfer", t_relay_killed},
          {"ProxyCommand with nc, and a failing one", t_proxycommand},
          {"hashed known_hosts written, then read by OpenSSH", t_hashed_known_hosts},
          {"a host beginning with '-' is refused", t_host_dash_refused},

@@ -55,7 +55,10 @@ static int split_hop(char *hop, char **user, char **host, char **port)
 
 /*
  * licvault-sftp-relay (relay.c: why) beside this driver's own file, when it
- * is one no one else could have put there: 0 and its path, or -1.
+ * is one no one else could have put there: 0 and its path, or -1.  The file
+ * itself, never a symbolic link (lstat): what a link leads to lies in a
+ * folder the loader never checked, so who may swap it is unknown, and the
+ * loader refuses a driver that is a link for the same reason.
  */
 static int relay_path(char *path, size_t cap)
 {
@@ -67,7 +70,7 @@ static int relay_path(char *path, size_t cap)
 	                  (int)cap)
 		return -1;
 	struct stat st;
-	if (stat(path, &st) || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) || !(st.st_mode & S_IXUSR))
 		return -1;
 	/* it goes into a ProxyCommand line: single-quoted for the shell, and ssh expands % */
@@ -127,7 +130,8 @@ static void hop_options(sftp_inst *c, const char *user, const char *host, const 
 		char t[32] = "";
 		if (ct && *ct && strspn(ct, "0123456789") == strlen(ct))
 			snprintf(t, sizeof t, " -t %s", ct);
-		int n = snprintf(relay, relay_cap, "ProxyCommand='%s'%s%s %%h %%p", path,
+		/* "--": a HostName beginning with '-' is a host to the relay, never one of its options */
+		int n = snprintf(relay, relay_cap, "ProxyCommand='%s'%s%s -- %%h %%p", path,
 		                 fam && !strcmp(fam, "inet") ? " -4" : fam && !strcmp(fam, "inet6") ? " -6" : "", t);
 		if (n < 0 || (size_t)n >= relay_cap)
 			relay[0] = '\0';

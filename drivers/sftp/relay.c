@@ -1,5 +1,5 @@
 /*
- * licvault-sftp-relay [-4|-6] [-t SECONDS] HOST PORT: the TCP connection to
+ * licvault-sftp-relay [-4|-6] [-t SECONDS] [--] HOST PORT: the TCP connection to
  * a ProxyJump hop, for the `ssh -W` the sftp driver runs (its ProxyCommand).
  *
  * Why it exists: a jump host's sshd does not set TCP_NODELAY on the
@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,7 +41,7 @@ static const char *host_, *port_;
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: licvault-sftp-relay [-4|-6] [-t SECONDS] HOST PORT\n");
+	fprintf(stderr, "usage: licvault-sftp-relay [-4|-6] [-t SECONDS] [--] HOST PORT\n");
 	exit(2);
 }
 
@@ -73,7 +74,8 @@ static int connect_one(const struct addrinfo *a, long long left)
 	}
 	struct pollfd p = {s, POLLOUT, 0};
 	int n;
-	while ((n = poll(&p, 1, left < 0 ? -1 : (int)(left > 0 ? left : 1))) < 0 && errno == EINTR)
+	int wait = left < 0 ? -1 : left > INT_MAX ? INT_MAX : left > 0 ? (int)left : 1;
+	while ((n = poll(&p, 1, wait)) < 0 && errno == EINTR)
 		;
 	int e = ETIMEDOUT;
 	socklen_t l = sizeof e;
@@ -116,7 +118,8 @@ int main(int argc, char **argv)
 		else if (opt == 't') {
 			char *end;
 			timeout = strtol(optarg, &end, 10);
-			if (*end || timeout < 0 || timeout > 86400)
+			/* any ConnectTimeout ssh takes (up to INT_MAX seconds): the relay must not refuse a hop ssh would try */
+			if (*end || end == optarg || timeout < 0 || timeout > INT_MAX)
 				usage();
 		} else
 			usage();
@@ -140,7 +143,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "licvault-sftp-relay: cannot resolve %s port %s: %s\n", host_, port_, gai_strerror(g));
 		return 255;
 	}
-	long long deadline = timeout ? now_ms() + timeout * 1000 : -1;
+	long long deadline = timeout ? now_ms() + (long long)timeout * 1000 : -1;
 	int s = -1, e = 0;
 	for (const struct addrinfo *a = ai; a && s < 0; a = a->ai_next) {
 		long long left = deadline < 0 ? -1 : deadline - now_ms();
