@@ -369,6 +369,7 @@ static char status_text[512];
 static int status_on;      /* there is a status line */
 static int status_shown;   /* it is on the screen */
 static int status_paused;
+static int prompt_open;    /* a question began: its prompt's line is open (out_status_pause) */
 
 static void status_hide(void)
 {
@@ -407,6 +408,7 @@ void out_status_pause(int on)
 {
 	out_lock();
 	status_paused = on;
+	prompt_open = on;
 	if (on)
 		status_hide();
 	else
@@ -484,6 +486,11 @@ void out_human(const char *fmt, ...)
 static void note_locked(const char *line)
 {
 	status_hide();
+	/* a question on the terminal (prompt_open) has left its prompt's line open: a note from
+	 * another thread ("canceling..." at a Ctrl-C) begins on a line of its own */
+	if (prompt_open && isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+	prompt_open = 0;
 	fputs(line, stderr);
 	fflush(stderr);
 	status_show();
