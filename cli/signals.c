@@ -165,9 +165,10 @@ int wait_end(void (*cancel)(void *ud), void *ud, const char *note)
 		int code = why == 'I' ? CLI_EXIT_SIGINT : why == 'T' ? CLI_EXIT_SIGTERM : CLI_EXIT_SIGPIPE;
 		if (!override) {   /* a second SIGINT exits in the handler (exit_now) */
 			override = code;
-			out_note("%s", note);
+			/* the cancel first: the note may wait for a standard error nobody reads */
 			secret_cancel();
 			cancel(ud);
+			out_note("%s", note);
 		}
 	}
 	return override;
