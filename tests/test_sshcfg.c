@@ -692,9 +692,10 @@ static int proxy_child(void)
 	return found;
 }
 
-/* Once 1 MiB of the pack's temporary arrived at the target, freeze the proxy, then kill it. */
+/* Once 1 MiB of the pack's temporary arrived at the target, freeze the victim (the proxy, the relay), then kill it. */
 typedef struct killer {
 	char dir[600];
+	int (*victim)(void);      /* its pid, or 0 */
 	atomic_int fired;
 	atomic_int stop;
 } killer;
@@ -704,7 +705,7 @@ static void *killer_main(void *p)
 	killer *k = p;
 	for (int i = 0; i < 60000 && !atomic_load(&k->stop); i++) {
 		int hit = t_file_grown(k->dir, "pack.tmp-", 1 << 20);
-		int pid = hit ? proxy_child() : 0;
+		int pid = hit ? k->victim() : 0;
 		if (pid) {
 			kill(pid, SIGSTOP); /* the upload cannot finish now */
 			kill(pid, SIGKILL);
@@ -716,39 +717,65 @@ static void *killer_main(void *p)
 	return NULL;
 }
 
-static void t_proxy_killed(void)
+/*
+ * A backup of 100 licenses through ProxyJump, then one of the big store that
+ * victim() is killed under once 1 MiB of its pack arrived: that run's code,
+ * its message in msg; the context, stores and location for the checks after.
+ */
+typedef struct killed_run {
+	lv_context *ctx;
+	lv_store *small, *big;
+	char dir[600], uri[800];
+} killed_run;
+
+static int run_killed(killed_run *r, const char *name, int (*victim)(void), char *msg, size_t cap)
 {
-	NEED_FIXTURE();
-	char *sc = jump_config("killed", jf.s.port);
-	lv_context *ctx = ctx_with(lv_config("killed", sc, NULL));
-	lv_store *small = t_new_store(ctx, jf.s.dir, "killed-old", 100);
-	lv_store *big = big_store(ctx, "killed-new");
-	char dir[600], uri[800], msg[2048];
-	data_dir(dir, sizeof dir, "killed");
-	uri_on(uri, sizeof uri, "target", dir);
-	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
-	killer k = {.fired = 0};
-	snprintf(k.dir, sizeof k.dir, "%s", dir);
+	char n[64];
+	char *sc = jump_config(name, jf.s.port);
+	r->ctx = ctx_with(lv_config(name, sc, NULL));
+	snprintf(n, sizeof n, "%s-old", name);
+	r->small = t_new_store(r->ctx, jf.s.dir, n, 100);
+	snprintf(n, sizeof n, "%s-new", name);
+	r->big = big_store(r->ctx, n);
+	data_dir(r->dir, sizeof r->dir, name);
+	uri_on(r->uri, sizeof r->uri, "target", r->dir);
+	CU_ASSERT_EQUAL_FATAL(t_run_uri(r->ctx, r->small, r->uri, 'b', 0, msg, cap), 0);
+	killer k = {.victim = victim, .fired = 0};
+	snprintf(k.dir, sizeof k.dir, "%s", r->dir);
 	pthread_t th;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, killer_main, &k), 0);
-	int rc = t_run_uri(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
+	int rc = t_run_uri(r->ctx, r->big, r->uri, 'b', LV_BACKUP_OVERWRITE, msg, cap);
 	atomic_store(&k.stop, 1);
 	pthread_join(th, NULL);
 	CU_ASSERT(atomic_load(&k.fired));
+	/* nothing lost: the old set is whole; the temporary was removed through a new proxy */
+	CU_ASSERT_EQUAL(t_count_entries(r->dir, ".tmp-", 0), 0);
+	CU_ASSERT_EQUAL(t_count_entries(r->dir, "manifest", 0), 1);
+	CU_ASSERT_EQUAL(t_restore_count(r->ctx, jf.s.dir, r->uri, NULL), 80);
+	assert_no_proxy_left();
+	return rc;
+}
+
+static void killed_run_free(killed_run *r)
+{
+	lv_store_free(r->small);
+	lv_store_free(r->big);
+	lv_context_free(r->ctx);
+}
+
+static void t_proxy_killed(void)
+{
+	NEED_FIXTURE();
+	killed_run r;
+	char msg[2048];
+	int rc = run_killed(&r, "killed", proxy_child, msg, sizeof msg);
 	CU_ASSERT_EQUAL(rc, LV_E_IO);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "killed by signal 9"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ".pack.tmp-"));
 	if (!strstr(msg, "killed by signal 9"))
 		fprintf(stderr, "\n  message: %s", msg);
-	/* nothing lost: the old set is whole; the temporary was removed through a new proxy */
-	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
-	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
-	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
-	assert_no_proxy_left();
-	lv_store_free(small);
-	lv_store_free(big);
-	lv_context_free(ctx);
+	killed_run_free(&r);
 }
 
 /* The relay under this process's ProxyJump ssh (its child), or 0. */
@@ -784,54 +811,19 @@ static int relay_child(void)
 	return found;
 }
 
-/* Once 1 MiB of the pack's temporary arrived at the target, kill the relay under the proxy. */
-static void *relay_killer_main(void *p)
-{
-	killer *k = p;
-	for (int i = 0; i < 60000 && !atomic_load(&k->stop); i++) {
-		int hit = t_file_grown(k->dir, "pack.tmp-", 1 << 20);
-		int pid = hit ? relay_child() : 0;
-		if (pid) {
-			kill(pid, SIGSTOP);
-			kill(pid, SIGKILL);
-			atomic_store(&k->fired, 1);
-			return NULL;
-		}
-		t_sleep_ms(1);
-	}
-	return NULL;
-}
-
 static void t_relay_killed(void)
 {
 	NEED_FIXTURE();
-	char *sc = jump_config("relaykilled", jf.s.port);
-	lv_context *ctx = ctx_with(lv_config("relaykilled", sc, NULL));
-	lv_store *small = t_new_store(ctx, jf.s.dir, "relaykilled-old", 100);
-	lv_store *big = big_store(ctx, "relaykilled-new");
-	char dir[600], uri[800], msg[2048];
-	data_dir(dir, sizeof dir, "relaykilled");
-	uri_on(uri, sizeof uri, "target", dir);
-	CU_ASSERT_EQUAL_FATAL(t_run_uri(ctx, small, uri, 'b', 0, msg, sizeof msg), 0);
-	killer k = {.fired = 0};
-	snprintf(k.dir, sizeof k.dir, "%s", dir);
-	pthread_t th;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, relay_killer_main, &k), 0);
-	int rc = t_run_uri(ctx, big, uri, 'b', LV_BACKUP_OVERWRITE, msg, sizeof msg);
-	atomic_store(&k.stop, 1);
-	pthread_join(th, NULL);
-	CU_ASSERT(atomic_load(&k.fired));
+	killed_run r;
+	char msg[2048];
+	int rc = run_killed(&r, "relaykilled", relay_child, msg, sizeof msg);
 	CU_ASSERT_EQUAL(rc, LV_E_IO);
-	fprintf(stderr, "\n  message: %s", msg);
-	CU_ASSERT_EQUAL(t_count_entries(dir, ".tmp-", 0), 0);
-	CU_ASSERT_EQUAL(t_count_entries(dir, "manifest", 0), 1);
-	CU_ASSERT_EQUAL(t_restore_count(ctx, jf.s.dir, uri, NULL), 80);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lost"));
+	if (!strstr(msg, "lost"))
+		fprintf(stderr, "\n  message: %s", msg);
 	t_events ev;
-	CU_ASSERT_EQUAL(t_verify(ctx, small, uri, &ev), 0);
-	assert_no_proxy_left();
-	lv_store_free(small);
-	lv_store_free(big);
-	lv_context_free(ctx);
+	CU_ASSERT_EQUAL(t_verify(r.ctx, r.small, r.uri, &ev), 0);
+	killed_run_free(&r);
 }
 
 typedef struct ended {
