@@ -659,11 +659,8 @@ static int has_arg(int pid, const char *arg)
 	return 0;
 }
 
-/*
- * This process's live child running ssh with -W (the ProxyJump proxy, not
- * the `ssh -G` the driver runs before it), or 0.
- */
-static int proxy_child(void)
+/* A live child of parent whose command name is comm (as /proc shows it: 15 bytes at most), with arg among its arguments when arg is given; or 0. */
+static int child_of(int parent, const char *comm, const char *arg)
 {
 	DIR *d = opendir("/proc");
 	int found = 0;
@@ -681,15 +678,21 @@ static int proxy_child(void)
 		char *l = strchr(buf, '('), *r = strrchr(buf, ')');
 		char st = 0;
 		int ppid = 0;
-		if (l && r && sscanf(r + 1, " %c %d", &st, &ppid) == 2 && ppid == getpid() && st != 'Z') {
+		if (l && r && sscanf(r + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st != 'Z') {
 			*r = '\0';
-			if (!strcmp(l + 1, "ssh") && has_arg(pid, "-W"))
+			if (!strcmp(l + 1, comm) && (!arg || has_arg(pid, arg)))
 				found = pid;
 		}
 	}
 	if (d)
 		closedir(d);
 	return found;
+}
+
+/* This process's live child running ssh with -W (the ProxyJump proxy, not the `ssh -G` the driver runs before it), or 0. */
+static int proxy_child(void)
+{
+	return child_of(getpid(), "ssh", "-W");
 }
 
 /* Once 1 MiB of the pack's temporary arrived at the target, freeze the victim (the proxy, the relay), then kill it. */
@@ -782,33 +785,7 @@ static void t_proxy_killed(void)
 static int relay_child(void)
 {
 	int ssh = proxy_child();
-	if (!ssh)
-		return 0;
-	DIR *d = opendir("/proc");
-	int found = 0;
-	struct dirent *de;
-	while (d && !found && (de = readdir(d))) {
-		int pid = atoi(de->d_name);
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", pid);
-		FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-		if (!f)
-			continue;
-		size_t k = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[k] = '\0';
-		char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-		char st = 0;
-		int ppid = 0;
-		if (l && r && sscanf(r + 1, " %c %d", &st, &ppid) == 2 && ppid == ssh && st != 'Z') {
-			*r = '\0';
-			if (!strncmp(l + 1, "licvault-sftp-r", 15))
-				found = pid;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
+	return ssh ? child_of(ssh, "licvault-sftp-r", NULL) : 0;
 }
 
 static void t_relay_killed(void)
